@@ -1,0 +1,188 @@
+"""The `layerloom` command: templates, check, train.
+
+Heavy imports (torch) happen inside the commands that need them, so `layerloom templates`
+answers at once.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE = 0, 1, 2
+
+
+def _load(path: str):
+    from graph.project import ProjectError, load
+    try:
+        return load(path)
+    except ProjectError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(EXIT_UNREADABLE) from None
+
+
+def cmd_templates(args) -> int:
+    from templates import list_templates
+    for t in list_templates():
+        print(f"{t.name}\t{t.path}")
+    return EXIT_OK
+
+
+def _count(n: int) -> str:
+    return f"{n:,}"
+
+
+def cmd_check(args) -> int:
+    project = _load(args.file)
+    from graph.analysis import analyse
+    from runtime.summary import summarise
+
+    g = project.graph
+    analysis = analyse(g)
+    rows = summarise(g, analysis)
+    headers = ("node", "type", "output shape", "params")
+    table = [headers] + [(r.node, r.type, r.output, "?" if r.params is None else _count(r.params))
+                         for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for i, row in enumerate(table):
+        print("  ".join(c.rjust(w) if j == 3 else c.ljust(w)
+                        for j, (c, w) in enumerate(zip(row, widths))).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    total = sum(r.params or 0 for r in rows)
+    print(f"\n{len(rows)} nodes, {_count(total)} parameters "
+          f"({total * 4 / 1024:,.1f} KiB as float32)")
+    errors = analysis.errors
+    warnings = [i for i in analysis.issues if i.severity == "warning"]
+    for w in warnings:
+        print(f"warning: {w}")
+    if errors:
+        print(f"\n{len(errors)} problem{'s' if len(errors) > 1 else ''}:")
+        for e in errors:
+            where = e.node or "graph"
+            print(f"  {where}{f' (port {e.port})' if e.port else ''}: {e.message}")
+        return EXIT_PROBLEMS
+    print("no problems found")
+    return EXIT_OK
+
+
+def cmd_train(args) -> int:
+    project = _load(args.file)
+    from runtime.train import Trainer
+    from runtime.weights import save_weights
+
+    trainer = Trainer(project, base_dir=Path(args.file).resolve().parent, device=args.device,
+                      epochs=args.epochs, max_steps=args.max_steps)
+    out = sys.stderr if args.json else sys.stdout
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum, frame):  # first Ctrl-C: stop cleanly after this step
+        trainer.stop()
+        signal.signal(signal.SIGINT, previous)
+    signal.signal(signal.SIGINT, on_sigint)
+
+    from tqdm import tqdm
+    bar = None
+    result: dict = {"status": "failed", "steps": 0, "seconds": 0.0, "final_loss": None,
+                    "metrics": {}, "device": args.device or project.training.device,
+                    "samples_per_second": 0.0}
+    for ev in trainer.run():
+        k = ev.kind
+        if k == "started":
+            print(f"Training {project.name} on {ev.device_name}: {_count(ev.n_train)} training / "
+                  f"{_count(ev.n_val)} validation samples, {_count(ev.parameters)} parameters, "
+                  f"{ev.epochs} epochs × {ev.steps_per_epoch} steps ({ev.recipe})", file=out)
+            result["device"] = ev.device
+            bar = tqdm(total=ev.total_steps, unit="step", file=sys.stderr, dynamic_ncols=True,
+                       disable=args.no_progress, leave=False)
+        elif k == "step":
+            bar.update(ev.step - bar.n)
+            bar.set_postfix(loss=f"{ev.loss:.4f}", samples_s=f"{ev.samples_per_s:,.0f}",
+                            refresh=False)
+        elif k == "epochend":
+            line = "  ".join(f"{name} {v:.4f}" for name, v in ev.metrics.items())
+            msg = f"epoch {ev.epoch}  {line}  ({ev.seconds:.2f} s)"
+            (bar.write(msg, file=out) if bar else print(msg, file=out))
+        elif k in ("finished", "stopped", "failed"):
+            if bar:
+                bar.close()
+            result["steps"] = ev.step
+            if k == "finished":
+                result.update(status="finished", seconds=round(ev.seconds, 3),
+                              final_loss=ev.final_loss, metrics=ev.metrics,
+                              device=ev.device, samples_per_second=round(ev.samples_per_s, 1))
+                mets = ", ".join(f"{n} {v:.4f}" for n, v in ev.metrics.items())
+                print(f"done: {ev.step} steps in {ev.seconds:.1f} s "
+                      f"({ev.samples_per_s:,.0f} samples/s): {mets}", file=out)
+            elif k == "stopped":
+                result["status"] = "stopped"
+                print(f"stopped at step {ev.step} (epoch {ev.epoch}): {ev.reason}", file=out)
+            else:
+                result["error"] = ev.message
+                if ev.node:
+                    result["node"] = ev.node
+                print(f"error: {ev.message}", file=sys.stderr)
+    signal.signal(signal.SIGINT, previous)
+
+    if args.out and result["status"] in ("finished", "stopped") and trainer.model is not None:
+        folder = Path(args.out)
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = Path(args.file).stem
+        project.save(folder / f"{stem}.json")
+        save_weights(trainer.model, folder / f"{stem}.safetensors",
+                     {"project": f"{stem}.json", "steps": str(result["steps"])})
+        result["weights"] = str(folder / f"{stem}.safetensors")
+        result["project"] = str(folder / f"{stem}.json")
+        print(f"saved {result['weights']} beside {result['project']}", file=out)
+    if args.json:
+        print(json.dumps(_finite(result)))
+    return EXIT_OK if result["status"] != "failed" else EXIT_PROBLEMS
+
+
+def _finite(v):
+    """JSON has no NaN: write null instead."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="layerloom", description="Build, train and export neural "
+                                "networks as graphs of layers.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("templates", help="list the template projects (name and file)")
+    c = sub.add_parser("check", help="check a project: shapes, parameters and problems")
+    c.add_argument("file")
+    t = sub.add_parser("train", help="train a project headless")
+    t.add_argument("file")
+    t.add_argument("--epochs", type=int, help="override the project's epochs")
+    t.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    t.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    t.add_argument("--out", metavar="DIR", help="write the trained weights (safetensors) and a "
+                                                "copy of the project here")
+    t.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for flag in ("epochs", "max_steps"):
+        v = getattr(args, flag, None)
+        if v is not None and v < 1:
+            parser.error(f"--{flag.replace('_', '-')} must be at least 1")
+    handlers = {"templates": cmd_templates, "check": cmd_check, "train": cmd_train}
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

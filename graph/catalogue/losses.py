@@ -1,0 +1,121 @@
+"""Loss nodes. Each compares a prediction with a Target; their weighted sum is what training
+minimises (L = L_cls + L_box + L_mask for a detector). They exist only for training."""
+from __future__ import annotations
+
+from ..spec import Call, Doc, NodeSpec, Param, Port, TensorType, numel
+from ._common import COLORS
+
+CAT = "Loss"
+SCALAR = TensorType((), "float32", kind="loss")
+
+WEIGHT = Param("weight", "float", 1.0,
+               "Factor of this loss in the total that training minimises (multi-task sums).",
+               min=0.0)
+METRIC = Param("metric", "choice", "auto",
+               "What to report besides the loss: 'auto' picks accuracy for classification and "
+               "mean absolute error for regression.",
+               choices=("auto", "accuracy", "mae", "none"))
+FROM_LOGITS = Param("from_logits", "bool", False,
+                    "Off: the prediction is a probability (after Softmax / Sigmoid), as in the "
+                    "formula. On: raw scores, with the activation folded into the loss "
+                    "(numerically safer).")
+
+
+def _pair(ctx):
+    pred, target = ctx.ins["pred"], ctx.ins["target"]
+    if pred.dtype != "float32":
+        ctx.fail(f"needs a real-valued prediction but '{ctx.src('pred')}' gives {pred}", "pred")
+    return pred, target
+
+
+def _elementwise_shape(ctx):
+    pred, target = _pair(ctx)
+    a, b = numel(pred.shape[1:]), numel(target.shape[1:])
+    if a is None or b is None or a != b:
+        ctx.fail(f"compares the prediction {pred} from '{ctx.src('pred')}' with the target "
+                 f"{target} from '{ctx.src('target')}': they must have the same size per sample",
+                 "target")
+    return {"loss": SCALAR}
+
+
+def _cce_shape(ctx):
+    pred, target = _pair(ctx)
+    if len(pred.shape) < 2:
+        ctx.fail(f"needs class scores N × C but '{ctx.src('pred')}' gives {pred}", "pred")
+    if target.dtype == "int64":
+        want = (pred.shape[0], *pred.shape[2:])
+        if target.shape != want:
+            ctx.fail(f"has class scores {pred} from '{ctx.src('pred')}', so class indices must "
+                     f"be {TensorType(want, 'int64')}, but '{ctx.src('target')}' gives {target}",
+                     "target")
+    elif target.shape != pred.shape:
+        ctx.fail(f"has class scores {pred} from '{ctx.src('pred')}', so one-hot targets must "
+                 f"have the same shape, but '{ctx.src('target')}' gives {target}", "target")
+    return {"loss": SCALAR}
+
+
+def _loss(type_, title, op, doc, shape=_elementwise_shape, params=(), metric="mae",
+          kwargs=lambda p: {}, prefix="loss"):
+    return NodeSpec(
+        type=type_, title=title, category=CAT, role="loss", id_prefix=prefix,
+        inputs=(Port("pred", doc="the model's prediction ŷ"), Port("target", doc="the truth y")),
+        outputs=(Port("loss", kind="loss"),),
+        params=(*params, WEIGHT, METRIC), shape=shape,
+        build=lambda ctx: Call(op, kwargs(ctx.p)), metric=metric, color=COLORS[CAT], doc=doc)
+
+
+MSE = _loss("MSELoss", "MSE loss", "ops.mse_loss", Doc(
+    summary="Mean squared error between prediction and target.",
+    formula="L = (1/n) Σᵢ (yᵢ − ŷᵢ)²",
+    use_case="Regression problems."), prefix="mse")
+
+BCE = _loss(
+    "BCELoss", "Binary cross-entropy", "ops.bce_loss",
+    Doc(summary="Cross-entropy for two classes, with the prediction a probability ŷ ∈ (0, 1).",
+        formula="L = −(1/n) Σᵢ [yᵢ log ŷᵢ + (1 − yᵢ) log(1 − ŷᵢ)]",
+        use_case="Binary classification, after a Sigmoid; Mask R-CNN's mask loss; a GAN's "
+                 "discriminator."),
+    params=(FROM_LOGITS,), metric="accuracy/binary",
+    kwargs=lambda p: {"from_logits": p["from_logits"]}, prefix="bce")
+
+CCE = _loss(
+    "CategoricalCrossEntropyLoss", "Categorical cross-entropy", "ops.cce_loss",
+    Doc(summary="Cross-entropy over C classes, with the prediction a probability vector "
+                "(after Softmax). Targets are class indices or one-hot vectors.",
+        formula="L = −(1/n) Σᵢ Σⱼ yᵢⱼ log ŷᵢⱼ",
+        use_case="Multi-class classification: the standard loss for image classification with "
+                 "a CNN, and the classification loss L_cls of the R-CNN family."),
+    shape=_cce_shape, params=(FROM_LOGITS,), metric="accuracy/argmax",
+    kwargs=lambda p: {"from_logits": p["from_logits"]}, prefix="cce")
+
+HINGE = _loss(
+    "HingeLoss", "Hinge loss", "ops.hinge_loss",
+    Doc(summary="Penalises predictions on the wrong side of the margin; labels are ±1.",
+        formula="L = max(0, 1 − yᵢ · ŷᵢ)",
+        use_case="Support vector machines (SVMs), the classifiers of the original R-CNN; "
+                 "maximum-margin linear classifiers."),
+    params=(Param("labels", "choice", "-1/+1",
+                  "How the target encodes the two classes; 0/1 targets are mapped to −1/+1.",
+                  choices=("-1/+1", "0/1")),),
+    metric="accuracy/sign", kwargs=lambda p: {"zero_one": p["labels"] == "0/1"}, prefix="hinge")
+
+HUBER = _loss(
+    "HuberLoss", "Huber loss", "ops.huber_loss",
+    Doc(summary="Squared error for small residuals, absolute error for large ones.",
+        formula="L = ½ (y − ŷ)²                 if |y − ŷ| ≤ δ\n"
+                "L = δ (|y − ŷ| − ½ δ)          otherwise",
+        use_case="Robust regression problems: outliers pull less than with MSE."),
+    params=(Param("delta", "float", 1.0, "Where the loss turns from squared to linear (δ).",
+                  min=1e-6),),
+    kwargs=lambda p: {"delta": p["delta"]}, prefix="huber")
+
+SMOOTH_L1 = _loss(
+    "SmoothL1Loss", "Smooth L1 loss", "ops.smooth_l1_loss",
+    Doc(summary="Huber loss divided by β: L1 for large residuals, smooth near zero.",
+        formula="L = ½ (y − ŷ)² / β             if |y − ŷ| < β\n"
+                "L = |y − ŷ| − ½ β              otherwise",
+        use_case="Bounding-box regression L_box in Fast, Faster and Mask R-CNN."),
+    params=(Param("beta", "float", 1.0, "Width β of the quadratic zone.", min=1e-6),),
+    kwargs=lambda p: {"beta": p["beta"]}, prefix="smoothl1")
+
+SPECS = (MSE, BCE, CCE, HINGE, HUBER, SMOOTH_L1)

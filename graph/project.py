@@ -1,0 +1,301 @@
+"""Project files: versioned JSON, saved atomically, loaded in two phases.
+
+Load: read the text, parse JSON, check the format and schema version, migrate old schemas,
+validate the plain records (pydantic, so errors come with their place), then build the Graph.
+Every failure is one ProjectError naming the file and what is wrong. No pickle anywhere:
+trained weights live in a safetensors file beside the project.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from . import catalogue
+from .fileio import atomic_write_text
+from .model import Edge, Graph, GraphError, NodeRenamed, id_problem
+from .settings import DataSettings, TrainingSettings
+
+FORMAT = "layerloom.project"
+SCHEMA = 1
+MAX_BYTES = 64 * 1024 * 1024
+
+# schema n -> n + 1, applied to the raw dict before validation.
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
+
+
+class ProjectError(Exception):
+    """A project file that cannot be read; str() is the one message to show."""
+
+    def __init__(self, source: str, message: str, where: str = ""):
+        self.source, self.where, self.message = source, where, message
+        text = f"{source}: {where}: {message}" if where else f"{source}: {message}"
+        super().__init__(text)
+
+
+# Plain records (phase 1) ---------------------------------------------------------------------
+
+class _Rec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NodeRec(_Rec):
+    id: str
+    type: str
+    version: int = Field(1, ge=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    pos: tuple[float, float] = (0.0, 0.0)
+
+
+class EdgeRec(_Rec):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    src: str = Field(alias="from", pattern=r"^[^.]+\.[^.]+$")
+    dst: str = Field(alias="to", pattern=r"^[^.]+\.[^.]+$")
+
+
+class ProjectRec(_Rec):
+    format: str
+    schema_: int = Field(alias="schema")
+    name: str = "Untitled"
+    description: str = ""
+    nodes: list[NodeRec] = Field(default_factory=list)
+    edges: list[EdgeRec] = Field(default_factory=list)
+    subnets: dict[str, list[str]] = Field(default_factory=dict)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    data: DataSettings = Field(default_factory=DataSettings)
+
+
+# The project --------------------------------------------------------------------------------
+
+@dataclass
+class Project:
+    graph: Graph = field(default_factory=Graph)
+    name: str = "Untitled"
+    description: str = ""
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    data: DataSettings = field(default_factory=DataSettings)
+
+    def __post_init__(self):
+        self.graph.subscribe(self._on_graph_event)
+
+    def _on_graph_event(self, ev) -> None:
+        # Keep the data binding pointing at a renamed node.
+        if isinstance(ev, NodeRenamed) and ev.old in self.data.bind:
+            bind = dict(self.data.bind)
+            bind[ev.new] = bind.pop(ev.old)
+            self.data.bind = bind
+
+    def to_dict(self) -> dict:
+        g = self.graph
+        nodes = []
+        for n in g.nodes():
+            spec = g.spec(n)
+            params = g.params(n)
+            nodes.append({"id": n, "type": spec.type, "version": spec.version,
+                          "params": {p.name: params[p.name] for p in spec.params},
+                          "pos": [_num(v) for v in g.pos(n)]})
+        edges = [{"from": f"{e.src}.{e.src_port}", "to": f"{e.dst}.{e.dst_port}"}
+                 for e in g.edges()]
+        return {
+            "format": FORMAT, "schema": SCHEMA, "name": self.name,
+            "description": self.description, "nodes": nodes, "edges": edges,
+            "subnets": dict(sorted(g.subnets.items())),
+            "training": self.training.model_dump(mode="json"),
+            "data": {"dataset": self.data.dataset, "options": dict(sorted(self.data.options.items())),
+                     "bind": dict(sorted(self.data.bind.items()))},
+        }
+
+    def to_json(self) -> str:
+        return dumps(self.to_dict())
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write atomically: a failure leaves any previous file as it was."""
+        atomic_write_text(path, self.to_json())
+
+
+def _num(v: float) -> float | int:
+    return int(v) if float(v).is_integer() else v
+
+
+def dumps(d: dict) -> str:
+    """JSON with one node or edge per line: readable, and diffs well."""
+    lines = ["{"]
+    items = list(d.items())
+    for i, (k, v) in enumerate(items):
+        comma = "," if i < len(items) - 1 else ""
+        key = json.dumps(k)
+        if k in ("nodes", "edges") and v:
+            lines.append(f"  {key}: [")
+            lines += [f"    {_compact(x)}{',' if j < len(v) - 1 else ''}" for j, x in enumerate(v)]
+            lines.append(f"  ]{comma}")
+        elif isinstance(v, dict) and v:
+            body = json.dumps(v, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+            lines.append(f"  {key}: {body}{comma}")
+        else:
+            lines.append(f"  {key}: {_compact(v)}{comma}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _compact(v: Any) -> str:
+    return json.dumps(v, ensure_ascii=False, separators=(", ", ": "))
+
+
+# Loading ------------------------------------------------------------------------------------
+
+def load(path: str | os.PathLike) -> Project:
+    """Read a project file; raises ProjectError with one clear message."""
+    path = Path(path)
+    src = str(path)
+    try:
+        if path.is_dir():
+            raise ProjectError(src, "is a folder, not a project file")
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise ProjectError(src, f"is {size // 2**20} MiB, too large for a project file "
+                                    "(weights belong in a .safetensors file)")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ProjectError(src, "no such file") from None
+    except PermissionError:
+        raise ProjectError(src, "cannot be read: permission denied") from None
+    except OSError as e:
+        raise ProjectError(src, f"cannot be read: {e.strerror or e}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ProjectError(src, "is not a text file (a project file is JSON)") from None
+    return loads(text, src)
+
+
+def loads(text: str, source: str = "<project>") -> Project:
+    if not text.strip():
+        raise ProjectError(source, "the file is empty")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        end = e.pos >= len(text.rstrip())
+        hint = "; the file looks cut short" if end else ""
+        raise ProjectError(source, f"not valid JSON: {e.msg}{hint}",
+                           f"line {e.lineno}, column {e.colno}") from None
+    except RecursionError:
+        raise ProjectError(source, "not a valid project: nested too deeply") from None
+    return from_dict(raw, source)
+
+
+def from_dict(raw: Any, source: str = "<project>") -> Project:
+    # Phase 1: plain records.
+    if not isinstance(raw, dict):
+        raise ProjectError(source, f"not a LayerLoom project: expected a JSON object, found "
+                                   f"{_json_kind(raw)}")
+    if raw.get("format") != FORMAT:
+        raise ProjectError(source, f"not a LayerLoom project (its \"format\" should be "
+                                   f"\"{FORMAT}\")")
+    version = raw.get("schema")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ProjectError(source, "a whole number >= 1 is needed", "schema")
+    if version > SCHEMA:
+        raise ProjectError(source, f"was saved by a newer LayerLoom (file schema {version}; "
+                                   f"this version reads up to {SCHEMA}). Update LayerLoom to "
+                                   "open it.")
+    while version < SCHEMA:
+        raw = MIGRATIONS[version](dict(raw))
+        version += 1
+        raw["schema"] = version
+    try:
+        rec = ProjectRec.model_validate(raw)
+    except ValidationError as e:
+        raise ProjectError(source, *_first_error(e, raw)) from None
+
+    # Phase 2: build the graph through its mutators.
+    project = Project(name=rec.name, description=rec.description,
+                      training=rec.training, data=rec.data)
+    g = project.graph
+    for i, n in enumerate(rec.nodes):
+        where = f"nodes[{i}] ('{n.id}')"
+        tid = catalogue.resolve_type(n.type)
+        if tid is None:
+            raise ProjectError(source, f"unknown node type '{n.type}'", f"{where}.type")
+        spec = catalogue.SPECS[tid]
+        if n.version > spec.version:
+            raise ProjectError(source, f"{spec.title} version {n.version} comes from a newer "
+                                       f"LayerLoom (this one knows up to {spec.version})",
+                               f"{where}.version")
+        params = dict(n.params)
+        if n.version < spec.version and spec.migrate:
+            params = spec.migrate(params, n.version)
+        why = id_problem(n.id)
+        if why:
+            raise ProjectError(source, why, f"nodes[{i}].id")
+        try:
+            g.add_node(tid, n.id, params, n.pos, check_params=False)
+        except GraphError as err:
+            raise ProjectError(source, str(err), where) from None
+    for i, e in enumerate(rec.edges):
+        (s, sp), (d, dp) = e.src.split("."), e.dst.split(".")
+        where = f"edges[{i}] ({e.src} → {e.dst})"
+        for node, port, side in ((s, sp, "from"), (d, dp, "to")):
+            if node not in g:
+                raise ProjectError(source, f"there is no node '{node}'", f"{where}.{side}")
+        if g.spec(s).output(sp) is None:
+            raise ProjectError(source, f"{g.spec(s).title} '{s}' has no output port '{sp}' (it "
+                                       f"has: {_names(g.spec(s).outputs)})", f"{where}.from")
+        if g.spec(d).input(dp) is None:
+            raise ProjectError(source, f"{g.spec(d).title} '{d}' has no input port '{dp}' (it "
+                                       f"has: {_names(g.spec(d).inputs)})", f"{where}.to")
+        if g.has_edge(Edge(s, sp, d, dp)):
+            raise ProjectError(source, "the same wire appears twice", where)
+        g.connect(s, sp, d, dp, check=False)
+    for name, members in rec.subnets.items():
+        try:
+            g.set_subnet(name, members)
+        except GraphError as err:
+            raise ProjectError(source, str(err), f"subnets.{name}") from None
+    for node in rec.data.bind:
+        if node not in g:
+            raise ProjectError(source, f"binds a dataset field to '{node}', but there is no "
+                                       "such node", "data.bind")
+    return project
+
+
+def _names(ports) -> str:
+    return ", ".join(p.name for p in ports) or "none"
+
+
+def _json_kind(v: Any) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number",
+            bool: "true/false", type(None): "null"}.get(type(v), type(v).__name__)
+
+
+def _first_error(e: ValidationError, raw: dict) -> tuple[str, str]:
+    errs = e.errors()
+    err = errs[0]
+    loc = list(err["loc"])
+    parts = []
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+            if i == 1 and loc[0] == "nodes":
+                try:
+                    nid = raw["nodes"][part].get("id")
+                    if isinstance(nid, str):
+                        parts.append(f" ('{nid}')")
+                except (AttributeError, IndexError, KeyError, TypeError):
+                    pass
+        else:
+            parts.append(("." if parts else "") + str(part))
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown field (a typo?)"
+    elif err["type"] == "missing":
+        msg = "this field is required"
+    elif err["type"] == "string_pattern_mismatch":
+        msg = "must look like node.port, e.g. \"conv1.y\""
+    more = len(errs) - 1
+    if more:
+        msg += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return msg, "".join(parts)

@@ -1,0 +1,46 @@
+"""Training settings and the data binding, as saved in a project file.
+
+Pydantic models: a bad value in a hand-edited file is reported with its exact place, e.g.
+"training.lr: Input should be greater than 0".
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+OPTIMIZERS = {
+    "gd": "Gradient descent: one update per pass over the whole training set (full batch).",
+    "sgd": "Stochastic gradient descent: one update per training example (batch size 1).",
+    "minibatch": "Mini-batch gradient descent: one update per batch of examples.",
+    "adam": "Adam: adaptive per-weight learning rates; the usual first choice.",
+}
+
+RECIPES = {
+    "supervised": "Backpropagation of the summed losses, with the optimizer below.",
+    "perceptron": "The perceptron learning rule for Perceptron nodes: w ← w + η (y − ŷ) x.",
+}
+
+
+class TrainingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    recipe: Literal["supervised", "perceptron"] = "supervised"
+    optimizer: Literal["gd", "sgd", "minibatch", "adam"] = "adam"
+    lr: float = Field(1e-3, gt=0, le=10, description="Learning rate η.")
+    momentum: float = Field(0.0, ge=0, lt=1, description="Momentum for gd, sgd and minibatch.")
+    batch_size: int = Field(32, ge=1, le=1_000_000)
+    epochs: int = Field(10, ge=1, le=100_000)
+    weight_decay: float = Field(0.0, ge=0, le=1, description="L2 regularisation strength λ.")
+    clip_norm: float | None = Field(None, gt=0, description="Clip the gradient norm to τ.")
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    val_split: float = Field(0.2, ge=0, le=0.9, description="Share of samples held out.")
+
+
+class DataSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    dataset: str = ""
+    options: dict[str, Any] = Field(default_factory=dict)
+    bind: dict[str, str] = Field(default_factory=dict, description="node id -> dataset field")

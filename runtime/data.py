@@ -1,0 +1,330 @@
+"""Datasets: generated from a seed, shipped inside an installed package, or the user's own
+CSV / NPZ file. Nothing is ever downloaded.
+
+A dataset is a set of named fields (tensors with the samples along dim 0). The project's data
+binding says which field feeds which Input or Target node.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import importlib.util
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+
+class DataError(Exception):
+    """Bad data or a bad binding; the message names the file, column, field or node."""
+
+
+@dataclass
+class Dataset:
+    name: str
+    fields: dict[str, torch.Tensor]
+    description: str = ""
+    classes: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(next(iter(self.fields.values())))
+
+    def describe(self) -> str:
+        return ", ".join(f"{k} {_shape(v)}" for k, v in self.fields.items())
+
+
+def _shape(t: torch.Tensor) -> str:
+    dims = " × ".join(str(d) for d in t.shape)
+    return f"({dims}, {str(t.dtype).replace('torch.', '')})"
+
+
+@dataclass(frozen=True)
+class Option:
+    default: Any
+    help: str
+    check: Callable[[Any], bool] = lambda v: True
+    rule: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    title: str
+    description: str
+    make: Callable[..., Dataset]
+    options: dict[str, Option] = field(default_factory=dict)
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def _int_in(lo, hi):
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def _num_in(lo, hi):
+    return lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def _xy(name, x, y, description, classes=None) -> Dataset:
+    return Dataset(name, {"x": torch.as_tensor(x, dtype=torch.float32),
+                          "y": torch.as_tensor(y, dtype=torch.int64)}, description, classes)
+
+
+# Generated sets -------------------------------------------------------------------------------
+
+def make_blobs(seed: int, n_samples: int = 200, spread: float = 0.6,
+               margin: float = 0.3) -> Dataset:
+    """Two Gaussian blobs, guaranteed linearly separable: points closer than `margin` to the
+    line x₁ + x₂ = 0 are drawn again."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n_samples) % 2
+    centers = np.where(y[:, None] == 1, 1.5, -1.5)
+    x = centers + rng.normal(0, spread, (n_samples, 2))
+    for _ in range(1000):
+        side = (x.sum(1) / math.sqrt(2)) * np.where(y == 1, 1, -1)
+        redo = side < margin
+        if not redo.any():
+            break
+        x[redo] = centers[redo] + rng.normal(0, spread, (int(redo.sum()), 2))
+    perm = rng.permutation(n_samples)
+    return _xy("blobs", x[perm], y[perm], "Two linearly separable blobs in 2-D", ["0", "1"])
+
+
+def make_xor(seed: int, n_samples: int = 400, noise: float = 0.1) -> Dataset:
+    """Four clusters at (±1, ±1); the class is x₁ XOR x₂ (their signs differ)."""
+    rng = np.random.default_rng(seed)
+    corners = rng.integers(0, 2, (n_samples, 2))
+    x = (corners * 2 - 1) + rng.normal(0, noise, (n_samples, 2))
+    y = corners[:, 0] ^ corners[:, 1]
+    return _xy("xor", x, y, "XOR: four clusters, not linearly separable", ["0", "1"])
+
+
+def make_spirals(seed: int, n_samples: int = 1000, noise: float = 0.05,
+                 turns: float = 1.5) -> Dataset:
+    """Two interleaved spirals (class 0 and its mirror image, class 1)."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n_samples) % 2
+    t = np.sqrt(rng.uniform(0.02, 1, n_samples)) * turns * 2 * math.pi
+    r = t / (turns * 2 * math.pi)
+    x = np.stack([r * np.cos(t), r * np.sin(t)], 1)
+    x[y == 1] *= -1
+    x += rng.normal(0, noise, x.shape)
+    perm = rng.permutation(n_samples)
+    return _xy("spirals", x[perm] * 2, y[perm], "Two interleaved spirals in 2-D", ["0", "1"])
+
+
+def _sklearn_file(name: str) -> Path:
+    """A data file shipped inside scikit-learn's wheel, found without importing sklearn."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("the 'digits' dataset ships with scikit-learn, which is not installed "
+                        "(pip install scikit-learn)")
+    return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / name
+
+
+def make_digits(seed: int) -> Dataset:
+    """The 1,797 handwritten 8 × 8 digits from scikit-learn (UCI), pixels scaled to [0, 1]."""
+    path = _sklearn_file("digits.csv.gz")
+    with gzip.open(path, "rt") as f:
+        arr = np.loadtxt(f, delimiter=",", dtype=np.float32)
+    x = arr[:, :64].reshape(-1, 1, 8, 8) / 16.0
+    y = arr[:, 64].astype(np.int64)
+    return _xy("digits", x, y, "Handwritten digits 0-9, 8 × 8 grey images",
+               [str(i) for i in range(10)])
+
+
+def make_shapes(seed: int, n_samples: int = 1500, size: int = 32, noise: float = 0.05) -> Dataset:
+    """Colour images (3 × size × size) of a circle, a square or a triangle, at random places,
+    sizes and colours, over a noisy background."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+    x = rng.uniform(0, 0.3, (n_samples, 3, 1, 1)) + rng.normal(0, noise, (n_samples, 3, size, size))
+    y = np.arange(n_samples) % 3
+    for i in range(n_samples):
+        r = rng.uniform(size * 0.15, size * 0.3)
+        cx, cy = rng.uniform(r, size - r, 2)
+        if y[i] == 0:
+            mask = (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
+        elif y[i] == 1:
+            mask = (abs(xx - cx) <= r * 0.85) & (abs(yy - cy) <= r * 0.85)
+        else:  # upward triangle
+            top, base = cy - r, cy + r * 0.8
+            half = (yy - top) / (base - top) * r
+            mask = (yy >= top) & (yy <= base) & (abs(xx - cx) <= half)
+        colour = rng.uniform(0.5, 1.0, 3)
+        x[i][:, mask] = colour[:, None]
+    x = np.clip(x, 0, 1).astype(np.float32)
+    return _xy("shapes", x, y, f"Circles, squares and triangles, 3 × {size} × {size} images",
+               ["circle", "square", "triangle"])
+
+
+# The user's files -----------------------------------------------------------------------------
+
+def _resolve(path: Any, base_dir: str | os.PathLike | None) -> Path:
+    if not isinstance(path, str) or not path:
+        raise DataError("data.options.path: give the path of the file")
+    p = Path(path).expanduser()
+    if not p.is_absolute() and base_dir is not None:
+        p = Path(base_dir) / p
+    if not p.is_file():
+        raise DataError(f"{p}: no such file")
+    return p
+
+
+def load_csv(seed: int, path: str = "", label: str = "", features: list | None = None,
+             label_kind: str = "class", base_dir=None) -> Dataset:
+    """Numeric feature columns -> field x (N × F), the label column -> field y (class indices
+    for label_kind 'class', values for 'value')."""
+    p = _resolve(path, base_dir)
+    try:
+        with open(p, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except UnicodeDecodeError:
+        raise DataError(f"{p}: not a text (CSV) file") from None
+    except OSError as e:
+        raise DataError(f"{p}: cannot be read: {e.strerror or e}") from None
+    rows = [r for r in rows if any(c.strip() for c in r)]
+    if len(rows) < 2:
+        raise DataError(f"{p}: needs a header row and at least one data row")
+    header = [h.strip() for h in rows[0]]
+    index = {h: i for i, h in enumerate(header)}
+    if label not in index:
+        raise DataError(f"{p}: no column '{label}' for the label (columns: {', '.join(header)})")
+    cols = list(features) if features else [h for h in header if h != label]
+    for c in cols:
+        if c not in index:
+            raise DataError(f"{p}: no feature column '{c}' (columns: {', '.join(header)})")
+    if label in cols:
+        raise DataError(f"{p}: column '{label}' is both the label and a feature")
+    x = np.empty((len(rows) - 1, len(cols)), np.float32)
+    for r, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise DataError(f"{p}: line {r} has {len(row)} values, the header has {len(header)}")
+        for j, c in enumerate(cols):
+            cell = row[index[c]].strip()
+            try:
+                x[r - 2, j] = float(cell)
+            except ValueError:
+                raise DataError(f"{p}: line {r}, column '{c}': {cell!r} is not a number") from None
+    raw = [row[index[label]].strip() for row in rows[1:]]
+    if label_kind == "class":
+        classes = sorted(set(raw), key=_natural)
+        lookup = {c: i for i, c in enumerate(classes)}
+        y = torch.tensor([lookup[v] for v in raw], dtype=torch.int64)
+    else:
+        classes = None
+        try:
+            y = torch.tensor([float(v) for v in raw], dtype=torch.float32)
+        except ValueError:
+            bad = next(i for i, v in enumerate(raw) if not _is_float(v))
+            raise DataError(f"{p}: line {bad + 2}, column '{label}': {raw[bad]!r} is not a number "
+                            "(use label_kind 'class' for category labels)") from None
+    return Dataset(p.name, {"x": torch.from_numpy(x), "y": y},
+                   f"{p.name}: {len(cols)} features, label '{label}'", classes)
+
+
+def _is_float(v: str) -> bool:
+    try:
+        float(v)
+        return True
+    except ValueError:
+        return False
+
+
+def _natural(v: str):
+    return (0, float(v), v) if _is_float(v) else (1, 0.0, v)
+
+
+def load_npz(seed: int, path: str = "", base_dir=None) -> Dataset:
+    """Every array in the .npz is a field (float arrays as float32, integers as int64)."""
+    p = _resolve(path, base_dir)
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except ValueError as e:
+        raise DataError(f"{p}: holds Python objects, which are never unpickled: {e}") from None
+    except (OSError, EOFError, KeyError) as e:
+        raise DataError(f"{p}: not a readable .npz file ({e})") from None
+    if not arrays:
+        raise DataError(f"{p}: holds no arrays")
+    fields = {}
+    for k, a in arrays.items():
+        if a.ndim == 0:
+            raise DataError(f"{p}: array '{k}' is a single value, not one value per sample")
+        if a.dtype.kind in "fc":
+            fields[k] = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+        elif a.dtype.kind in "iub":
+            fields[k] = torch.from_numpy(a.astype(np.int64))
+        else:
+            raise DataError(f"{p}: array '{k}' has dtype {a.dtype}; numbers are needed")
+    sizes = {k: v.shape[0] for k, v in fields.items()}
+    if len(set(sizes.values())) > 1:
+        raise DataError(f"{p}: arrays hold different numbers of samples: "
+                        + ", ".join(f"{k} {n}" for k, n in sizes.items()))
+    return Dataset(p.name, fields, f"{p.name}: " + ", ".join(arrays))
+
+
+_SAMPLES = Option(1000, "Number of samples.", _int_in(4, 1_000_000), "a whole number 4 to 1,000,000")
+DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (
+    DatasetSpec("blobs", "Blobs (linearly separable)", make_blobs.__doc__, make_blobs,
+                {"n_samples": Option(200, _SAMPLES.help, _SAMPLES.check, _SAMPLES.rule),
+                 "spread": Option(0.6, "Standard deviation of each blob.", _num_in(0.01, 5),
+                                  "a number 0.01 to 5"),
+                 "margin": Option(0.3, "Empty band around the separating line.",
+                                  _num_in(0, 2), "a number 0 to 2")},
+                {"x": "2 features", "y": "class 0 or 1"}),
+    DatasetSpec("xor", "XOR", make_xor.__doc__, make_xor,
+                {"n_samples": Option(400, _SAMPLES.help, _SAMPLES.check, _SAMPLES.rule),
+                 "noise": Option(0.1, "Spread around each corner.", _num_in(0, 2), "0 to 2")},
+                {"x": "2 features", "y": "class 0 or 1"}),
+    DatasetSpec("spirals", "Two spirals", make_spirals.__doc__, make_spirals,
+                {"n_samples": _SAMPLES,
+                 "noise": Option(0.05, "Gaussian noise added to each point.", _num_in(0, 2),
+                                 "0 to 2"),
+                 "turns": Option(1.5, "Turns of each spiral.", _num_in(0.25, 5), "0.25 to 5")},
+                {"x": "2 features", "y": "class 0 or 1"}),
+    DatasetSpec("digits", "Handwritten digits (8 × 8)", make_digits.__doc__, make_digits, {},
+                {"x": "1 × 8 × 8 image", "y": "digit 0-9"}),
+    DatasetSpec("shapes", "Shapes (colour images)", make_shapes.__doc__, make_shapes,
+                {"n_samples": Option(1500, _SAMPLES.help, _SAMPLES.check, _SAMPLES.rule),
+                 "size": Option(32, "Image side in pixels (the seeds use 32 and 64).",
+                                _int_in(16, 128), "16 to 128"),
+                 "noise": Option(0.05, "Background noise.", _num_in(0, 1), "0 to 1")},
+                {"x": "3 × size × size image", "y": "0 circle, 1 square, 2 triangle"}),
+    DatasetSpec("csv", "CSV file", load_csv.__doc__, load_csv,
+                {"path": Option("", "The .csv file (relative to the project's folder)."),
+                 "label": Option("", "The label column."),
+                 "features": Option(None, "Feature columns; empty for all but the label.",
+                                    lambda v: v is None or (isinstance(v, list) and all(
+                                        isinstance(c, str) for c in v)), "a list of column names"),
+                 "label_kind": Option("class", "'class' for categories, 'value' for numbers.",
+                                      lambda v: v in ("class", "value"), "'class' or 'value'")},
+                {"x": "feature columns", "y": "label column"}),
+    DatasetSpec("npz", "NumPy .npz file", load_npz.__doc__, load_npz,
+                {"path": Option("", "The .npz file (relative to the project's folder).")},
+                {}),
+)}
+
+
+def load_dataset(name: str, options: dict, seed: int = 0, base_dir=None) -> Dataset:
+    """Make or read the dataset the project names; raises DataError with a clear message."""
+    spec = DATASETS.get(name)
+    if spec is None:
+        known = ", ".join(DATASETS)
+        raise DataError(f"data.dataset: unknown dataset {name!r} (known: {known})" if name
+                        else f"data.dataset: no dataset chosen (one of: {known})")
+    kwargs = {}
+    for k, v in options.items():
+        opt = spec.options.get(k)
+        if opt is None:
+            raise DataError(f"data.options.{k}: dataset '{name}' has no such option (it takes: "
+                            f"{', '.join(spec.options) or 'none'})")
+        if not opt.check(v):
+            raise DataError(f"data.options.{k}: must be {opt.rule} (got {v!r})")
+        kwargs[k] = v
+    if name in ("csv", "npz"):
+        kwargs["base_dir"] = base_dir
+    return spec.make(seed, **kwargs)

@@ -1,0 +1,81 @@
+"""The small records a training run yields (DESIGN.md, principle 5). Plain data: the CLI
+prints them, the GUI plots them, `to_dict()` makes them JSON."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Event:
+    def to_dict(self) -> dict:
+        return {"event": self.kind, **asdict(self)}
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__.lower()
+
+
+@dataclass(frozen=True)
+class Started(Event):
+    device: str  # "cpu", "cuda:0", ...
+    device_name: str  # "CPU", "NVIDIA H100 80GB HBM3", ...
+    epochs: int
+    steps_per_epoch: int
+    total_steps: int
+    n_train: int
+    n_val: int
+    parameters: int
+    layers: list[str]  # nodes with trainable weights, in forward order
+    recipe: str
+
+
+@dataclass(frozen=True)
+class Step(Event):
+    """Emitted every `log_every` steps: loss is the mean over those steps."""
+    step: int
+    epoch: int
+    loss: float
+    lr: float
+    samples_per_s: float
+
+
+@dataclass(frozen=True)
+class GradStats(Event):
+    """Per-layer gradient L2 norms (all of a node's parameters together)."""
+    step: int
+    norms: dict[str, float]
+
+
+@dataclass(frozen=True)
+class EpochEnd(Event):
+    epoch: int
+    step: int
+    metrics: dict[str, float]  # loss, accuracy, …, val_loss, val_accuracy, …
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Stopped(Event):
+    """The run was stopped on request; weights are those after the last full step."""
+    step: int
+    epoch: int
+    reason: str = "stopped by the user"
+
+
+@dataclass(frozen=True)
+class Finished(Event):
+    step: int
+    epoch: int
+    seconds: float
+    final_loss: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    samples_per_s: float = 0.0
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class Failed(Event):
+    """The run could not go on; `node` names the layer at fault when one is known."""
+    message: str
+    step: int = 0
+    node: str | None = None

@@ -1,0 +1,414 @@
+"""The Trainer: one training loop for the CLI and the GUI, as a stream of events.
+
+    trainer = Trainer(project)
+    for event in trainer.run():      # Started, Step, GradStats, EpochEnd, …, Finished
+        ...
+    trainer.stop()                   # from any thread: ends after the current step
+
+Sync points are deliberate. On a GPU the loss is read back only every `log_every` steps
+(reading it is a device sync); metrics stay on the device until the epoch ends. On the CPU
+reading the loss costs nothing, so it is checked every step, and a non-finite loss stops the
+run before the optimizer applies the bad gradient.
+"""
+from __future__ import annotations
+
+import math
+import platform
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Iterator
+
+import torch
+import torch.fx as fx
+
+from graph.project import Project
+from graph.settings import TrainingSettings
+
+from . import metrics as M
+from .binding import bind_data
+from .compile import CompileError, Compiled, compile_graph
+from .data import DataError, load_dataset
+from .events import EpochEnd, Event, Failed, Finished, GradStats, Started, Step, Stopped
+
+
+class TrainingError(Exception):
+    def __init__(self, message: str, node: str | None = None):
+        super().__init__(message)
+        self.node = node
+
+
+def available_devices() -> list[str]:
+    out = ["cpu"]
+    if torch.cuda.is_available():
+        out.insert(0, "cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        out.insert(0, "mps")
+    return out
+
+
+def pick_device(choice: str) -> torch.device:
+    """'auto': cuda, then mps, then cpu."""
+    if choice == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if choice not in available_devices():
+        raise TrainingError(f"device '{choice}' was asked for, but this machine has none "
+                            f"(available: {', '.join(available_devices())})")
+    return torch.device(choice)
+
+
+def device_name(dev: torch.device) -> str:
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    if dev.type == "mps":
+        return "Apple GPU (MPS)"
+    return f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+class Trainer:
+    def __init__(self, project: Project, *, base_dir: str | Path | None = None,
+                 device: str | None = None, epochs: int | None = None,
+                 max_steps: int | None = None, log_every: int = 10):
+        self.project = project
+        overrides = {k: v for k, v in (("device", device), ("epochs", epochs)) if v is not None}
+        self.settings: TrainingSettings = project.training.model_copy(update=overrides)
+        self.base_dir = base_dir
+        self.max_steps = max_steps
+        self.log_every = max(1, log_every)
+        self.compiled: Compiled | None = None
+        self.device = torch.device("cpu")
+        self._stop = threading.Event()
+        self.step = 0
+        self.epoch = 0
+
+    # Control ------------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the run to end after the current step (thread-safe)."""
+        self._stop.set()
+
+    @property
+    def model(self) -> fx.GraphModule | None:
+        return self.compiled.model if self.compiled else None
+
+    def run(self) -> Iterator[Event]:
+        """Train, yielding events; never raises for the user's mistakes (it yields Failed)."""
+        try:
+            yield from self._run()
+        except TrainingError as e:
+            yield Failed(str(e), self.step, e.node)
+        except CompileError as e:
+            node = e.issues[0].node if e.issues else None
+            yield Failed(f"The graph has problems: {e}", self.step, node)
+        except DataError as e:
+            yield Failed(str(e), self.step)
+        except torch.OutOfMemoryError:
+            yield Failed(f"Out of memory on {self.device}: lower the batch size "
+                         f"(now {self.settings.batch_size}) or the model's size.", self.step)
+        except (RuntimeError, ValueError) as e:  # torch's own complaints about the data
+            yield Failed(f"Training stopped at step {self.step}: {e}", self.step,
+                         getattr(e, "node", None))
+        except Exception as e:  # a bug: keep the window alive, keep the detail for the report
+            yield Failed(f"Internal error at step {self.step}: {type(e).__name__}: {e}\n"
+                         + traceback.format_exc(), self.step)
+
+    # The loop -----------------------------------------------------------------------------------
+    def _run(self) -> Iterator[Event]:
+        s = self.settings
+        torch.manual_seed(s.seed)
+        self.compiled = c = compile_graph(self.project.graph)
+        if c.objective is None:
+            raise TrainingError("Nothing to train: add a loss node (e.g. Categorical "
+                                "cross-entropy) wired from the model's output and a Target.")
+        self.device = dev = pick_device(s.device)
+        data = self.project.data
+        dataset = load_dataset(data.dataset, data.options, s.seed, self.base_dir)
+        needed = c.inputs + c.targets
+        tensors = bind_data(c, data.bind, dataset, needed)
+
+        n = len(dataset)
+        gen = torch.Generator().manual_seed(s.seed)
+        perm = torch.randperm(n, generator=gen)
+        n_val = int(n * s.val_split)
+        if n - n_val < 1:
+            raise DataError(f"'{dataset.name}' has {n} samples: too few to train on")
+        val_idx, train_idx = perm[:n_val], perm[n_val:]
+        train = [tensors[k][train_idx].to(dev) for k in needed]
+        val = [tensors[k][val_idx].to(dev) for k in needed]
+        n_train = len(train_idx)
+
+        modules = c.modules.to(dev)
+        c.model.to(dev)
+        c.objective.to(dev)
+        trainable = [p for p in modules.parameters() if p.requires_grad]
+        rule_nodes = c.taps
+        if s.recipe == "supervised":
+            if rule_nodes:
+                raise TrainingError(f"Perceptron '{rule_nodes[0]}' learns with the perceptron "
+                                    "rule, not by gradients: set the training recipe to "
+                                    "'perceptron'.", rule_nodes[0])
+            if not trainable:
+                raise TrainingError("Nothing to train: the graph has no layer with weights.")
+        else:
+            self._check_perceptron_recipe(c)
+
+        batch_size = {"gd": n_train, "sgd": 1}.get(s.optimizer, s.batch_size)
+        batch_size = min(batch_size, n_train)
+        steps_per_epoch = math.ceil(n_train / batch_size)
+        total = s.epochs * steps_per_epoch
+        if self.max_steps is not None:
+            total = min(total, self.max_steps)
+        opt = self._optimizer(trainable) if s.recipe == "supervised" else None
+
+        layers = c.layers
+        by_layer = {n: [p for p in modules.get_submodule(n).parameters() if p.requires_grad]
+                    for n in layers}
+        kinds = self._metric_kinds(c)
+        loss_target = {l: needed.index(self._target_of(c, l)) if self._target_of(c, l) else None
+                       for l in c.losses}
+        yield Started(str(dev), device_name(dev), s.epochs, steps_per_epoch, total, n_train,
+                      n_val, sum(p.numel() for p in modules.parameters()), layers, s.recipe)
+
+        check_every_step = dev.type == "cpu"
+        t_start = time.perf_counter()
+        t_log, samples_log = t_start, 0
+        shuffle = torch.Generator().manual_seed(s.seed + 1)
+        window_loss = torch.zeros((), device=dev)
+        window_steps = 0
+        last_loss = math.nan
+        samples_total = 0
+        done = False
+        for epoch in range(1, s.epochs + 1):
+            self.epoch = epoch
+            t_epoch = time.perf_counter()
+            c.objective.train()
+            order = torch.randperm(n_train, generator=shuffle).to(dev)
+            run_loss = torch.zeros((), device=dev)
+            run_n = 0
+            acc = {l: [torch.zeros((), device=dev), 0] for l in kinds}
+            for i in range(0, n_train, batch_size):
+                if self._stop.is_set():
+                    yield Stopped(self.step, epoch)
+                    return
+                idx = order[i:i + batch_size]
+                batch = [t[idx] for t in train]
+                nb = len(idx)
+                if s.recipe == "supervised":
+                    opt.zero_grad(set_to_none=True)
+                    out = c.objective(*batch)
+                    loss = out["loss"]
+                    if check_every_step and not math.isfinite(loss.item()):
+                        loss.backward()  # for the diagnosis only: no optimizer step follows
+                        raise self._non_finite(c, batch, loss, by_layer)
+                    loss.backward()
+                    if s.clip_norm is not None:
+                        torch.nn.utils.clip_grad_norm_(trainable, s.clip_norm)
+                    opt.step()
+                else:
+                    with torch.no_grad():
+                        out = c.objective(*batch)
+                        loss = out["loss"]
+                        self._perceptron_update(c, out, batch, needed)
+                self.step += 1
+                d = loss.detach()
+                window_loss += d
+                window_steps += 1
+                run_loss += d * nb
+                run_n += nb
+                samples_log += nb
+                samples_total += nb
+                for l, kind in kinds.items():
+                    ti = loss_target[l]
+                    if ti is not None:
+                        sm, cnt = M.compute(kind, out["preds"][l], batch[ti])
+                        acc[l][0] += sm
+                        acc[l][1] += cnt
+                last = self.step >= total
+                if self.step % self.log_every == 0 or last or i + batch_size >= n_train:
+                    mean = window_loss.item() / window_steps  # the sync point
+                    if not math.isfinite(mean):
+                        raise self._non_finite(c, batch, loss, by_layer)
+                    now = time.perf_counter()
+                    rate = samples_log / max(now - t_log, 1e-9)
+                    lr = opt.param_groups[0]["lr"] if opt else s.lr
+                    yield Step(self.step, epoch, mean, lr, rate)
+                    if opt is not None and by_layer:
+                        yield GradStats(self.step, self._grad_norms(by_layer))
+                    last_loss = mean
+                    window_loss.zero_()
+                    window_steps, t_log, samples_log = 0, now, 0
+                if last:
+                    done = True
+                    break
+            mets = {"loss": run_loss.item() / max(run_n, 1)}
+            mets.update(self._named(c, {l: (a[0].item() / max(a[1], 1)) for l, a in acc.items()},
+                                    kinds))
+            if val[0].shape[0]:
+                mets.update({f"val_{k}": v for k, v in self._evaluate(c, val, kinds,
+                                                                       loss_target).items()})
+            yield EpochEnd(epoch, self.step, mets, time.perf_counter() - t_epoch)
+            if done:
+                break
+
+        final = self._evaluate(c, train, kinds, loss_target)
+        if val[0].shape[0]:
+            final.update({f"val_{k}": v for k, v in self._evaluate(c, val, kinds,
+                                                                    loss_target).items()})
+        seconds = time.perf_counter() - t_start
+        yield Finished(self.step, self.epoch, seconds, final.get("loss", last_loss), final,
+                       samples_total / max(seconds, 1e-9), str(dev))
+
+    # Pieces -------------------------------------------------------------------------------------
+    def _optimizer(self, params):
+        s = self.settings
+        if s.optimizer == "adam":
+            return torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay)
+        return torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+
+    @staticmethod
+    def _target_of(c: Compiled, loss: str) -> str | None:
+        src = c.graph.in_edges(loss, "target")[0].src
+        return src if c.graph.spec(src).role == "target" else None
+
+    @staticmethod
+    def _metric_kinds(c: Compiled) -> dict[str, str]:
+        out = {}
+        for l in c.losses:
+            pred = c.analysis.edge_type(c.graph.in_edges(l, "pred")[0])
+            feats = pred.shape[1] if len(pred.shape) > 1 else 1
+            kind = M.metric_kind(c.graph, l, feats if isinstance(feats, int) else None)
+            if kind:
+                out[l] = kind
+        return out
+
+    @staticmethod
+    def _named(c: Compiled, values: dict[str, float], kinds: dict[str, str]) -> dict[str, float]:
+        """{'accuracy': …} for a single loss; {'<loss>.accuracy': …} when there are several."""
+        single = len(c.losses) == 1
+        return {(M.metric_name(kinds[l]) if single else f"{l}.{M.metric_name(kinds[l])}"): v
+                for l, v in values.items()}
+
+    def _evaluate(self, c: Compiled, tensors, kinds, loss_target) -> dict[str, float]:
+        obj = c.objective
+        was_training = obj.training
+        obj.eval()
+        n = tensors[0].shape[0]
+        bs = max(self.settings.batch_size, 256)
+        total = torch.zeros((), device=self.device)
+        per_loss = {l: torch.zeros((), device=self.device) for l in c.losses}
+        acc = {l: [torch.zeros((), device=self.device), 0] for l in kinds}
+        with torch.no_grad():
+            for i in range(0, n, bs):
+                batch = [t[i:i + bs] for t in tensors]
+                nb = batch[0].shape[0]
+                out = obj(*batch)
+                total += out["loss"] * nb
+                for l in c.losses:
+                    per_loss[l] += out["losses"][l] * nb
+                for l, kind in kinds.items():
+                    ti = loss_target[l]
+                    if ti is not None:
+                        sm, cnt = M.compute(kind, out["preds"][l], batch[ti])
+                        acc[l][0] += sm
+                        acc[l][1] += cnt
+        obj.train(was_training)
+        res = {"loss": total.item() / max(n, 1)}
+        if len(c.losses) > 1:
+            res.update({f"{l}.loss": v.item() / max(n, 1) for l, v in per_loss.items()})
+        res.update(self._named(c, {l: a[0].item() / max(a[1], 1) for l, a in acc.items()}, kinds))
+        return res
+
+    @staticmethod
+    def _grad_norms(by_layer: dict[str, list[torch.Tensor]]) -> dict[str, float]:
+        names, grads = [], []
+        for n, ps in by_layer.items():
+            for p in ps:
+                if p.grad is not None:
+                    names.append(n)
+                    grads.append(p.grad)
+        if not grads:
+            return {}
+        norms = torch.stack(torch._foreach_norm(grads)).double().pow(2).tolist()
+        out: dict[str, float] = {}
+        for n, sq in zip(names, norms):
+            out[n] = out.get(n, 0.0) + sq
+        return {n: math.sqrt(v) for n, v in out.items()}
+
+    def _non_finite(self, c: Compiled, batch, loss, by_layer) -> TrainingError:
+        """Name the first layer (in forward order) whose gradient is not finite, and the first
+        node whose forward output is not, so the user knows where to look."""
+        value = loss.detach().item()
+        what = "NaN" if math.isnan(value) else "infinite"
+        grad_bad = next((n for n, ps in by_layer.items()
+                         if any(p.grad is not None and not torch.isfinite(p.grad).all()
+                                for p in ps)), None)
+        fwd_bad = _first_non_finite_node(c, batch)
+        g = c.graph
+        parts = [f"Training stopped at step {self.step + 1} (epoch {self.epoch}): the loss "
+                 f"became {what}."]
+        if grad_bad:
+            parts.append(f"The first layer whose gradient went non-finite is "
+                         f"{g.spec(grad_bad).title} '{grad_bad}'.")
+        if fwd_bad and fwd_bad != grad_bad:
+            parts.append(f"In the forward pass, {g.spec(fwd_bad).title} '{fwd_bad}' is the first "
+                         "node to output non-finite values.")
+        parts.append(f"Try a lower learning rate (now {self.settings.lr:g}), gradient clipping "
+                     "(clip_norm), or batch normalization.")
+        return TrainingError(" ".join(parts), grad_bad or fwd_bad)
+
+    def _check_perceptron_recipe(self, c: Compiled) -> None:
+        g = c.graph
+        if not c.taps:
+            raise TrainingError("The 'perceptron' recipe trains Perceptron nodes, and the graph "
+                                "has none: use the 'supervised' recipe.")
+        for n in (n for n in c.layers if n not in c.taps):
+            raise TrainingError(f"The 'perceptron' recipe trains only Perceptron nodes, but "
+                                f"{g.spec(n).title} '{n}' has weights to learn: use the "
+                                "'supervised' recipe.", n)
+        self._rule_targets = {}
+        for p in c.taps:
+            if len(c.analysis.edge_type(g.in_edges(p, "x")[0]).shape) != 2:
+                raise TrainingError(f"Perceptron '{p}' needs features N × F.", p)
+            losses = [e.dst for e in g.out_edges(p) if g.spec(e.dst).role == "loss"
+                      and e.dst_port == "pred"]
+            tgt = self._target_of(c, losses[0]) if losses else None
+            if tgt is None:
+                raise TrainingError(f"Perceptron '{p}' needs its output compared with a Target "
+                                    "by a loss node, so that the rule knows the true labels.", p)
+            self._rule_targets[p] = tgt
+
+    def _perceptron_update(self, c: Compiled, out, batch, needed) -> None:
+        """w ← w + η (y − ŷ) x,  b ← b + η (y − ŷ), summed over the batch (the seed's rule
+        exactly at batch size 1); nothing changes where ŷ = y."""
+        lr = self.settings.lr
+        for p, (x, y_hat) in out["taps"].items():
+            y = batch[needed.index(self._rule_targets[p])].reshape(y_hat.shape).to(y_hat.dtype)
+            err = y - y_hat
+            mod = c.modules.get_submodule(p)
+            mod.weight += lr * err.T @ x
+            mod.bias += lr * err.sum(0)
+
+
+class _NonFiniteFinder(fx.Interpreter):
+    def __init__(self, gm):
+        super().__init__(gm)
+        self.first: str | None = None
+
+    def run_node(self, n):
+        result = super().run_node(n)
+        if self.first is None and n.op in ("call_module", "call_function") and \
+                isinstance(result, torch.Tensor) and result.is_floating_point() and \
+                not torch.isfinite(result).all():
+            self.first = n.name
+        return result
+
+
+def _first_non_finite_node(c: Compiled, batch) -> str | None:
+    finder = _NonFiniteFinder(c.objective)
+    with torch.no_grad():
+        finder.run(*batch)
+    return finder.first if finder.first in c.graph else None
