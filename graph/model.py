@@ -266,7 +266,7 @@ class Graph:
         if tid is None:
             raise GraphError(f"unknown node type '{type_id}'")
         spec = catalogue.SPECS[tid]
-        node_id = node_id or self.new_id(tid)
+        node_id = self.new_id(tid) if node_id is None else node_id
         why = id_problem(node_id)
         if why:
             raise GraphError(why)

@@ -181,6 +181,7 @@ class Trainer:
         window_steps = 0
         last_loss = math.nan
         samples_total = 0
+        norms = None
         done = False
         for epoch in range(1, s.epochs + 1):
             self.epoch = epoch
@@ -205,6 +206,8 @@ class Trainer:
                         loss.backward()  # for the diagnosis only: no optimizer step follows
                         raise self._non_finite(c, batch, loss, by_layer)
                     loss.backward()
+                    if by_layer and self._is_log_step(total, i + batch_size >= n_train):
+                        norms = self._grad_norms(by_layer)  # before clipping: show explosions
                     if s.clip_norm is not None:
                         torch.nn.utils.clip_grad_norm_(trainable, s.clip_norm)
                     opt.step()
@@ -228,7 +231,7 @@ class Trainer:
                         acc[l][0] += sm
                         acc[l][1] += cnt
                 last = self.step >= total
-                if self.step % self.log_every == 0 or last or i + batch_size >= n_train:
+                if self._is_log_step(total, i + batch_size >= n_train, done_step=True):
                     mean = window_loss.item() / window_steps  # the sync point
                     if not math.isfinite(mean):
                         raise self._non_finite(c, batch, loss, by_layer)
@@ -236,8 +239,9 @@ class Trainer:
                     rate = samples_log / max(now - t_log, 1e-9)
                     lr = opt.param_groups[0]["lr"] if opt else s.lr
                     yield Step(self.step, epoch, mean, lr, rate)
-                    if opt is not None and by_layer:
-                        yield GradStats(self.step, self._grad_norms(by_layer))
+                    if norms is not None:
+                        yield GradStats(self.step, norms)
+                        norms = None
                     last_loss = mean
                     window_loss.zero_()
                     window_steps, t_log, samples_log = 0, now, 0
@@ -263,6 +267,11 @@ class Trainer:
                        samples_total / max(seconds, 1e-9), str(dev))
 
     # Pieces -------------------------------------------------------------------------------------
+    def _is_log_step(self, total: int, epoch_end: bool, done_step: bool = False) -> bool:
+        """Whether the step being taken (or, with done_step, just taken) reports its loss."""
+        step = self.step if done_step else self.step + 1
+        return step % self.log_every == 0 or step >= total or epoch_end
+
     def _optimizer(self, params):
         s = self.settings
         if s.optimizer == "adam":

@@ -38,7 +38,8 @@ def load_weights(module: torch.nn.Module, path: str | os.PathLike) -> None:
         what = (f"has no weights for {', '.join(missing[:3])}" if missing
                 else f"has weights for {', '.join(extra[:3])}, which this graph lacks")
         raise WeightsError(f"{p}: {what} (were they saved from another version of the graph?)")
-    for k, v in state.items():
+    for k in own:  # in the model's order, so the first layer at fault is named
+        v = state[k]
         if tuple(v.shape) != tuple(own[k].shape):
             node = k.split(".")[0]
             raise WeightsError(f"{p}: '{k}' has shape {tuple(v.shape)} but node '{node}' now "

@@ -1,0 +1,227 @@
+import math
+import threading
+
+import pytest
+import torch
+
+from graph.model import Graph
+from graph.project import Project, load
+from graph.settings import DataSettings, TrainingSettings
+from runtime.train import Trainer
+from tests.graphs import chain, classifier_head
+
+TEMPLATES = __import__("templates").FOLDER
+
+
+def mlp_project(dataset="spirals", epochs=3, **training) -> Project:
+    g = Graph()
+    g.add_node("Input", "x", {"shape": [2]})
+    last = chain(g, "x", [("Linear", "fc1", {"out_features": 32, "init": "he"}),
+                          ("ReLU", "r1", {}), ("Linear", "fc2", {"out_features": 2}),
+                          ("Softmax", "sm", {})])
+    classifier_head(g, last)
+    settings = dict(optimizer="adam", lr=0.01, batch_size=32, epochs=epochs, device="cpu")
+    settings.update(training)
+    return Project(graph=g, training=TrainingSettings(**settings),
+                   data=DataSettings(dataset=dataset, bind={"x": "x", "label": "y"}))
+
+
+def run(project, **kw):
+    return list(Trainer(project, **kw).run())
+
+
+def test_event_stream():
+    events = run(mlp_project(epochs=2), log_every=5)
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "started" and kinds[-1] == "finished"
+    assert kinds.count("epochend") == 2
+    started = events[0]
+    assert started.layers == ["fc1", "fc2"] and started.steps_per_epoch == 25
+    steps = [e for e in events if e.kind == "step"]
+    assert [s.step for s in steps][:3] == [5, 10, 15]
+    assert all(s.samples_per_s > 0 and s.lr == 0.01 for s in steps)
+    grads = [e for e in events if e.kind == "gradstats"]
+    assert len(grads) == len(steps) and set(grads[0].norms) == {"fc1", "fc2"}
+    assert all(v > 0 for g in grads for v in g.norms.values())
+    end = [e for e in events if e.kind == "epochend"][-1]
+    assert set(end.metrics) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    fin = events[-1]
+    assert fin.step == 50 and fin.metrics["loss"] == fin.final_loss
+    assert fin.to_dict()["event"] == "finished"
+
+
+def test_fixed_seed_reproduces_the_run():
+    a, b = Trainer(mlp_project()), Trainer(mlp_project())
+    ea, eb = list(a.run()), list(b.run())
+    assert [e.loss for e in ea if e.kind == "step"] == [e.loss for e in eb if e.kind == "step"]
+    for k, v in a.model.state_dict().items():
+        assert torch.equal(v, b.model.state_dict()[k])
+    c = Trainer(mlp_project(seed=1))
+    list(c.run())
+    assert not torch.equal(c.model.fc1.weight, a.model.fc1.weight)
+
+
+def test_stop_leaves_the_weights_of_the_last_full_step():
+    t = Trainer(mlp_project(epochs=50), log_every=1)
+    stopped_at = None
+    for e in t.run():
+        if e.kind == "step" and e.step == 37:
+            t.stop()
+        if e.kind == "stopped":
+            stopped_at = e.step
+    assert stopped_at == 37
+    ref = Trainer(mlp_project(epochs=50), max_steps=37)
+    list(ref.run())
+    for k, v in ref.model.state_dict().items():
+        assert torch.equal(v, t.model.state_dict()[k]), k
+
+
+def test_stop_from_another_thread():
+    t = Trainer(mlp_project(epochs=100_000))
+    seen = []
+
+    def consume():
+        for e in t.run():
+            seen.append(e)
+    th = threading.Thread(target=consume)
+    th.start()
+    while not any(e.kind == "step" for e in seen):
+        th.join(0.01)
+    t.stop()
+    th.join(5)
+    assert not th.is_alive() and seen[-1].kind == "stopped"
+
+
+def test_max_steps_and_epochs_override():
+    events = run(mlp_project(epochs=10), max_steps=7)
+    assert events[-1].kind == "finished" and events[-1].step == 7
+    events = run(mlp_project(epochs=10), epochs=1)
+    assert events[-1].step == 25
+
+
+@pytest.mark.parametrize("optimizer, steps_per_epoch", [("gd", 1), ("sgd", 800),
+                                                         ("minibatch", 25), ("adam", 25)])
+def test_optimizers_of_the_seed_notes(optimizer, steps_per_epoch):
+    lr = {"gd": 0.5, "sgd": 0.01, "minibatch": 0.1, "adam": 0.01}[optimizer]
+    p = mlp_project(dataset="blobs", epochs=3, optimizer=optimizer, lr=lr, momentum=0.5,
+                    weight_decay=1e-4, clip_norm=5.0)
+    p.data.options = {"n_samples": 1000}
+    events = run(p)
+    assert events[0].steps_per_epoch == steps_per_epoch
+    assert events[-1].kind == "finished"
+    assert events[-1].metrics["val_accuracy"] >= 0.97
+
+
+def test_gradient_norms_are_measured_before_clipping():
+    p = mlp_project(epochs=1, clip_norm=1e-6, optimizer="minibatch", lr=0.1)
+    grads = [e for e in run(p) if e.kind == "gradstats"]
+    assert max(v for g in grads for v in g.norms.values()) > 1e-3
+
+
+def test_non_finite_loss_names_the_layer_and_keeps_finite_weights():
+    g = Graph()
+    g.add_node("Input", "x", {"shape": [2]})
+    last = chain(g, "x", [("Linear", "fc1", {"out_features": 16}),
+                          ("Linear", "fc2", {"out_features": 1})])
+    classifier_head(g, last, loss="MSELoss", target_dtype="float32")
+    p = Project(graph=g, training=TrainingSettings(optimizer="minibatch", lr=10, epochs=50,
+                                                   device="cpu"),
+                data=DataSettings(dataset="blobs"))
+    t = Trainer(p)
+    events = list(t.run())
+    fail = events[-1]
+    assert fail.kind == "failed"
+    assert "the loss became" in fail.message
+    assert "The first layer whose gradient went non-finite is Linear 'fc1'" in fail.message
+    assert fail.node == "fc1"
+    assert "learning rate" in fail.message
+    for v in t.model.state_dict().values():
+        assert torch.isfinite(v).all()
+
+
+def test_supervised_recipe_refuses_a_perceptron():
+    p = load(TEMPLATES / "perceptron.json")
+    p.training.recipe = "supervised"
+    fail = run(p)[-1]
+    assert fail.kind == "failed" and fail.node == "perceptron"
+    assert "set the training recipe to 'perceptron'" in fail.message
+
+
+def test_perceptron_rule_matches_the_seed_example():
+    """w = (0.5, −0.6), b = 0.2, x = (1, 2): z = −0.5 → ŷ = 0. With y = 1 and η = 0.1:
+    w ← w + η (y − ŷ) x = (0.6, −0.4), b ← b + η (y − ŷ) = 0.3."""
+    from runtime.compile import compile_graph
+    p = load(TEMPLATES / "perceptron.json")
+    p.training.lr = 0.1
+    t = Trainer(p)
+    t.compiled = c = compile_graph(p.graph)
+    t._check_perceptron_recipe(c)
+    m = c.modules.perceptron
+    with torch.no_grad():
+        m.weight.copy_(torch.tensor([[0.5, -0.6]]))
+        m.bias.copy_(torch.tensor([0.2]))
+    x, y = torch.tensor([[1.0, 2.0]]), torch.tensor([1])
+    out = c.objective(x, y)
+    assert out["taps"]["perceptron"][1].item() == 0.0
+    with torch.no_grad():
+        t._perceptron_update(c, out, [x, y], ["x", "label"])
+    assert torch.allclose(m.weight, torch.tensor([[0.6, -0.4]]))
+    assert torch.allclose(m.bias, torch.tensor([0.3]))
+    # A correct prediction changes nothing.
+    out = c.objective(x, y)
+    with torch.no_grad():
+        t._perceptron_update(c, out, [x, y], ["x", "label"])
+    assert torch.allclose(m.weight, torch.tensor([[0.6, -0.4]]))
+
+
+def test_perceptron_separates_blobs_but_not_spirals_which_the_mlp_learns():
+    p = load(TEMPLATES / "perceptron.json")
+    fin = run(p, device="cpu")[-1]
+    assert fin.metrics["accuracy"] == 1.0 and fin.metrics["val_accuracy"] == 1.0
+    p.data.dataset, p.data.options = "spirals", {"n_samples": 1000}
+    fin = run(p, device="cpu")[-1]
+    assert fin.metrics["accuracy"] < 0.75  # a line cannot split two spirals
+    mlp = load(TEMPLATES / "mlp.json")
+    fin = run(mlp, device="cpu")[-1]
+    assert fin.metrics["accuracy"] >= 0.97 and fin.metrics["val_accuracy"] >= 0.97
+
+
+def test_cnn_template_quality_after_fixed_steps():
+    fin = run(load(TEMPLATES / "cnn.json"), device="cpu")[-1]
+    assert fin.kind == "finished" and fin.step == 675
+    assert fin.metrics["val_accuracy"] >= 0.95
+
+
+def test_unavailable_device_fails_clearly():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    fail = run(mlp_project(), device="cuda")[-1]
+    assert fail.kind == "failed"
+    assert fail.message == "device 'cuda' was asked for, but this machine has none (available: cpu)"
+
+
+def test_graph_without_loss_cannot_train():
+    p = mlp_project()
+    p.graph.remove_node("loss")
+    fail = run(p)[-1]
+    assert fail.kind == "failed" and "add a loss node" in fail.message
+
+
+def test_graph_problem_is_reported_with_its_node():
+    p = mlp_project()
+    p.graph.set_param("fc2", "in_features", 5)
+    fail = run(p)[-1]
+    assert fail.kind == "failed" and fail.node == "fc2"
+    assert "Linear 'fc2' expects 5 input features but 'r1' gives 32" in fail.message
+
+
+def test_classes_beyond_the_output_are_caught_before_training():
+    p = mlp_project(dataset="digits")
+    p.graph.set_param("x", "shape", [1, 8, 8])
+    p.graph.add_node("Flatten", "flat")
+    p.graph.disconnect(p.graph.out_edges("x")[0])
+    p.graph.connect("x", "out", "flat", "x")
+    p.graph.connect("flat", "y", "fc1", "x")
+    fail = run(p)[-1]
+    assert fail.kind == "failed"
+    assert "Target 'label' holds class 9, but 'sm' gives scores for 2 classes" in fail.message
