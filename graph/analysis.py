@@ -7,11 +7,13 @@ skipped quietly, so one mistake gives one message, not a cascade.
 """
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 
 import networkx as nx
 
-from .model import Graph
+from . import catalogue
+from .model import Edge, Graph
 from .spec import ShapeContext, ShapeError, TensorType
 
 
@@ -52,96 +54,112 @@ class Analysis:
         return self.types.get((edge.src, edge.src_port))
 
 
-def describe(graph: Graph, node: str) -> str:
-    return f"{graph.spec(node).title} '{node}'"
-
-
 def analyse(graph: Graph) -> Analysis:
     a = Analysis()
     g = graph.nx
     nodes = graph.nodes()
     rank = {n: i for i, n in enumerate(nodes)}
+    specs = {n: catalogue.SPECS[g.nodes[n]["type"]] for n in nodes}
 
     def add(node, port, message, severity="error"):
         a.issues.append(Issue(node, port, message, severity))
 
-    # Cycles: a feed-forward graph cannot loop.
-    cyclic: set[str] = set()
-    if not nx.is_directed_acyclic_graph(g):
+    def describe(n):
+        return f"{specs[n].title} '{n}'"
+
+    # One pass over the edges: incoming wires per node and port (in wiring order), successors.
+    incoming: dict[str, dict[str, list[Edge]]] = {n: {} for n in nodes}
+    succ: dict[str, list[str]] = {n: [] for n in nodes}
+    indeg = dict.fromkeys(nodes, 0)
+    for u, v, k, d in sorted(g.edges(keys=True, data=True), key=lambda t: t[3]["seq"]):
+        incoming[v].setdefault(k[1], []).append(Edge(u, k[0], v, k[1]))
+        succ[u].append(v)
+        indeg[v] += 1
+
+    # Topological order (Kahn's algorithm, ties broken by the graph's own order).
+    heap = [rank[n] for n in nodes if indeg[n] == 0]
+    heapq.heapify(heap)
+    order = []
+    while heap:
+        n = nodes[heapq.heappop(heap)]
+        order.append(n)
+        for m in succ[n]:
+            indeg[m] -= 1
+            if indeg[m] == 0:
+                heapq.heappush(heap, rank[m])
+    a.order = order
+
+    # Cycles: a feed-forward graph cannot loop. Nodes left out of the order are on a cycle or
+    # after one; the strongly connected components say which.
+    bad: set[str] = set()
+    if len(order) < len(nodes):
         for comp in nx.strongly_connected_components(g):
             if len(comp) > 1 or any(g.has_edge(n, n) for n in comp):
                 members = sorted(comp, key=rank.get)
                 loop = " → ".join(members + [members[0]])
                 for n in members:
-                    add(n, None, f"{describe(graph, n)} is part of a cycle ({loop}). Data must "
-                                 "flow one way; recurrence lives inside RNN, LSTM and GRU nodes.")
-                cyclic |= comp
+                    add(n, None, f"{describe(n)} is part of a cycle ({loop}). Data must flow "
+                                 "one way; recurrence lives inside RNN, LSTM and GRU nodes.")
+        bad |= set(nodes) - set(order)
 
     # Per node: params, port wiring.
-    bad: set[str] = set(cyclic)
-    incoming: dict[str, dict[str, list]] = {}
     for n in nodes:
-        spec = graph.spec(n)
-        params = graph.params(n)
+        spec = specs[n]
+        params = g.nodes[n]["params"]
         for p in spec.params:
             why = p.check(params.get(p.name))
             if why:
-                add(n, None, f"{describe(graph, n)}: {p.title} {why} (got {params.get(p.name)!r})")
+                add(n, None, f"{describe(n)}: {p.title} {why} (got {params.get(p.name)!r})")
                 bad.add(n)
-        by_port: dict[str, list] = {}
-        for e in graph.in_edges(n):
-            by_port.setdefault(e.dst_port, []).append(e)
-        incoming[n] = by_port
+        by_port = incoming[n]
         for port in spec.inputs:
             edges = by_port.get(port.name, [])
             if not edges and not port.optional:
-                add(n, port.name, f"{describe(graph, n)} needs an input on port '{port.name}'")
+                add(n, port.name, f"{describe(n)} needs an input on port '{port.name}'")
                 bad.add(n)
             for e in edges:
-                src_port = graph.spec(e.src).output(e.src_port)
+                src_port = specs[e.src].output(e.src_port)
                 if src_port is not None and src_port.kind != port.kind:
-                    add(n, port.name, f"{describe(graph, n)}: input '{port.name}' takes a "
+                    add(n, port.name, f"{describe(n)}: input '{port.name}' takes a "
                                       f"{port.kind} but '{e.src}' gives a {src_port.kind}")
                     bad.add(n)
             if len(edges) > 1 and not port.multi:
-                add(n, port.name, f"{describe(graph, n)}: input '{port.name}' has "
-                                  f"{len(edges)} wires but takes one")
+                add(n, port.name, f"{describe(n)}: input '{port.name}' has {len(edges)} wires "
+                                  "but takes one")
                 bad.add(n)
 
-    roles = [graph.spec(n).role for n in nodes]
+    roles = {s.role for s in specs.values()}
     if nodes and "input" not in roles:
         add(None, None, "The graph has no Input node: add one and bind it to a dataset field.",
             "warning")
     if nodes and "output" not in roles:
         add(None, None, "The graph has no Output node: mark what the model returns.", "warning")
 
-    # Shape inference in topological order, over the acyclic part.
-    sub = g.subgraph([n for n in nodes if n not in cyclic])
-    order = list(nx.lexicographical_topological_sort(sub, key=rank.get))
-    a.order = order
+    # Shape inference in topological order.
+    types = a.types
     for n in order:
         if n in bad:
             continue
-        spec = graph.spec(n)
+        spec = specs[n]
         ins, srcs, known = {}, {}, True
         for port in spec.inputs:
             edges = incoming[n].get(port.name, [])
-            types = [a.types.get((e.src, e.src_port)) for e in edges]
-            if any(t is None for t in types):
+            ts = [types.get((e.src, e.src_port)) for e in edges]
+            if None in ts:
                 known = False
                 break
             if port.multi:
-                ins[port.name], srcs[port.name] = types, [e.src for e in edges]
-            elif types:
-                ins[port.name], srcs[port.name] = types[0], edges[0].src
+                ins[port.name], srcs[port.name] = ts, [e.src for e in edges]
+            elif ts:
+                ins[port.name], srcs[port.name] = ts[0], edges[0].src
         if not known:
             continue
-        ctx = ShapeContext(n, spec.resolved(graph.params(n)), ins, srcs)
+        ctx = ShapeContext(n, spec.resolved(g.nodes[n]["params"]), ins, srcs)
         try:
             outs = spec.shape(ctx)
         except ShapeError as err:
-            add(n, err.port, f"{describe(graph, n)} {err.message}")
+            add(n, err.port, f"{describe(n)} {err.message}")
             continue
         for port_name, t in outs.items():
-            a.types[(n, port_name)] = t
+            types[(n, port_name)] = t
     return a

@@ -3,6 +3,8 @@ or its `metric` param. Each returns (sum, count) tensors that stay on the device
 run reads them at an epoch end: no per-step sync."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 from graph.model import Graph
@@ -28,21 +30,30 @@ def metric_name(kind: str) -> str:
     return kind.split("/")[0]
 
 
-def compute(kind: str, pred: torch.Tensor, target: torch.Tensor):
-    """(sum, count) for one batch."""
-    pred = pred.detach()
+def record(kind: str, pred: torch.Tensor) -> torch.Tensor:
+    """What a step keeps of its predictions for the metric: one cheap op, no comparison
+    and no sync. `finish` compares the records with the targets once per epoch."""
     if kind == "accuracy/argmax":
-        guess = pred.argmax(1)
-        truth = target if not target.is_floating_point() else target.argmax(1)
-        hits = guess == truth.reshape(guess.shape)
-    elif kind in ("accuracy/binary", "accuracy/logit", "accuracy/sign"):
-        cut = 0.5 if kind == "accuracy/binary" else 0.0
-        t = target.reshape(pred.shape)
-        t_cut = 0.0 if kind == "accuracy/sign" else 0.5
-        hits = (pred > cut) == (t > t_cut)
-    elif kind == "mae":
-        err = (pred - target.reshape(pred.shape).to(pred.dtype)).abs()
-        return err.sum(), err.numel()
-    else:
-        raise ValueError(kind)
-    return hits.sum(), hits.numel()
+        return pred.argmax(1)  # records no autograd history
+    if kind == "accuracy/binary":
+        return pred > 0.5
+    if kind in ("accuracy/logit", "accuracy/sign"):
+        return pred > 0.0
+    if kind == "mae":
+        return pred.detach()
+    raise ValueError(kind)
+
+
+def finish(kind: str, records: list[torch.Tensor], target: torch.Tensor) -> float:
+    """The metric over the recorded predictions; `target` holds the same samples, in order."""
+    if not records:
+        return math.nan
+    got = torch.cat(records)
+    target = target[: got.shape[0]]
+    if kind == "accuracy/argmax":
+        truth = target.argmax(1) if target.is_floating_point() else target
+        return (got == truth.reshape(got.shape)).float().mean().item()
+    if kind == "mae":
+        return (got - target.reshape(got.shape).to(got.dtype)).abs().mean().item()
+    cut = 0.0 if kind == "accuracy/sign" else 0.5
+    return (got == (target.reshape(got.shape) > cut)).float().mean().item()

@@ -168,8 +168,7 @@ class Trainer:
         by_layer = {n: [p for p in modules.get_submodule(n).parameters() if p.requires_grad]
                     for n in layers}
         kinds = self._metric_kinds(c)
-        loss_target = {l: needed.index(self._target_of(c, l)) if self._target_of(c, l) else None
-                       for l in c.losses}
+        loss_target = {l: needed.index(self._target_of(c, l)) for l in kinds}
         yield Started(str(dev), device_name(dev), s.epochs, steps_per_epoch, total, n_train,
                       n_val, sum(p.numel() for p in modules.parameters()), layers, s.recipe)
 
@@ -178,6 +177,7 @@ class Trainer:
         t_log, samples_log = t_start, 0
         shuffle = torch.Generator().manual_seed(s.seed + 1)
         window_loss = torch.zeros((), device=dev)
+        window_loss_f = 0.0
         window_steps = 0
         last_loss = math.nan
         samples_total = 0
@@ -189,22 +189,25 @@ class Trainer:
             c.objective.train()
             order = torch.randperm(n_train, generator=shuffle).to(dev)
             run_loss = torch.zeros((), device=dev)
+            run_loss_f = 0.0
             run_n = 0
-            acc = {l: [torch.zeros((), device=dev), 0] for l in kinds}
+            records: dict[str, list] = {l: [] for l in kinds}
             for i in range(0, n_train, batch_size):
                 if self._stop.is_set():
                     yield Stopped(self.step, epoch)
                     return
                 idx = order[i:i + batch_size]
                 batch = [t[idx] for t in train]
-                nb = len(idx)
+                nb = min(batch_size, n_train - i)
                 if s.recipe == "supervised":
                     opt.zero_grad(set_to_none=True)
                     out = c.objective(*batch)
                     loss = out["loss"]
-                    if check_every_step and not math.isfinite(loss.item()):
-                        loss.backward()  # for the diagnosis only: no optimizer step follows
-                        raise self._non_finite(c, batch, loss, by_layer)
+                    if check_every_step:  # on the CPU reading the loss is free: check each step
+                        lv = loss.item()
+                        if not math.isfinite(lv):
+                            loss.backward()  # for the diagnosis only: no optimizer step follows
+                            raise self._non_finite(c, batch, loss, by_layer)
                     loss.backward()
                     if by_layer and self._is_log_step(total, i + batch_size >= n_train):
                         norms = self._grad_norms(by_layer)  # before clipping: show explosions
@@ -216,23 +219,25 @@ class Trainer:
                         out = c.objective(*batch)
                         loss = out["loss"]
                         self._perceptron_update(c, out, batch, needed)
+                        lv = loss.item() if check_every_step else None
                 self.step += 1
-                d = loss.detach()
-                window_loss += d
+                if check_every_step:  # plain floats: no tensor ops per step
+                    window_loss_f += lv
+                    run_loss_f += lv * nb
+                else:  # on a GPU: accumulate there, read back at the log steps only
+                    d = loss.detach()
+                    window_loss += d
+                    run_loss += d * nb
                 window_steps += 1
-                run_loss += d * nb
                 run_n += nb
                 samples_log += nb
                 samples_total += nb
                 for l, kind in kinds.items():
-                    ti = loss_target[l]
-                    if ti is not None:
-                        sm, cnt = M.compute(kind, out["preds"][l], batch[ti])
-                        acc[l][0] += sm
-                        acc[l][1] += cnt
+                    records[l].append(M.record(kind, out["preds"][l]))
                 last = self.step >= total
                 if self._is_log_step(total, i + batch_size >= n_train, done_step=True):
-                    mean = window_loss.item() / window_steps  # the sync point
+                    mean = (window_loss_f if check_every_step
+                            else window_loss.item()) / window_steps  # the sync point
                     if not math.isfinite(mean):
                         raise self._non_finite(c, batch, loss, by_layer)
                     now = time.perf_counter()
@@ -244,13 +249,15 @@ class Trainer:
                         norms = None
                     last_loss = mean
                     window_loss.zero_()
+                    window_loss_f = 0.0
                     window_steps, t_log, samples_log = 0, now, 0
                 if last:
                     done = True
                     break
-            mets = {"loss": run_loss.item() / max(run_n, 1)}
-            mets.update(self._named(c, {l: (a[0].item() / max(a[1], 1)) for l, a in acc.items()},
-                                    kinds))
+            mets = {"loss": (run_loss_f if check_every_step else run_loss.item()) / max(run_n, 1)}
+            seen = order[:run_n]  # the training samples this epoch went through, in order
+            mets.update(self._named(c, {l: M.finish(kinds[l], records[l], train[loss_target[l]][seen])
+                                        for l in kinds}, kinds))
             if val[0].shape[0]:
                 mets.update({f"val_{k}": v for k, v in self._evaluate(c, val, kinds,
                                                                        loss_target).items()})
@@ -283,10 +290,12 @@ class Trainer:
         src = c.graph.in_edges(loss, "target")[0].src
         return src if c.graph.spec(src).role == "target" else None
 
-    @staticmethod
-    def _metric_kinds(c: Compiled) -> dict[str, str]:
+    def _metric_kinds(self, c: Compiled) -> dict[str, str]:
+        """The metric of each loss node whose target comes straight from a Target."""
         out = {}
         for l in c.losses:
+            if self._target_of(c, l) is None:
+                continue
             pred = c.analysis.edge_type(c.graph.in_edges(l, "pred")[0])
             feats = pred.shape[1] if len(pred.shape) > 1 else 1
             kind = M.metric_kind(c.graph, l, feats if isinstance(feats, int) else None)
@@ -309,7 +318,7 @@ class Trainer:
         bs = max(self.settings.batch_size, 256)
         total = torch.zeros((), device=self.device)
         per_loss = {l: torch.zeros((), device=self.device) for l in c.losses}
-        acc = {l: [torch.zeros((), device=self.device), 0] for l in kinds}
+        records: dict[str, list] = {l: [] for l in kinds}
         with torch.no_grad():
             for i in range(0, n, bs):
                 batch = [t[i:i + bs] for t in tensors]
@@ -319,16 +328,13 @@ class Trainer:
                 for l in c.losses:
                     per_loss[l] += out["losses"][l] * nb
                 for l, kind in kinds.items():
-                    ti = loss_target[l]
-                    if ti is not None:
-                        sm, cnt = M.compute(kind, out["preds"][l], batch[ti])
-                        acc[l][0] += sm
-                        acc[l][1] += cnt
+                    records[l].append(M.record(kind, out["preds"][l]))
         obj.train(was_training)
         res = {"loss": total.item() / max(n, 1)}
         if len(c.losses) > 1:
             res.update({f"{l}.loss": v.item() / max(n, 1) for l, v in per_loss.items()})
-        res.update(self._named(c, {l: a[0].item() / max(a[1], 1) for l, a in acc.items()}, kinds))
+        res.update(self._named(c, {l: M.finish(kinds[l], records[l], tensors[loss_target[l]])
+                                   for l in kinds}, kinds))
         return res
 
     @staticmethod
