@@ -85,7 +85,10 @@ def cmd_train(args) -> int:
     signal.signal(signal.SIGINT, on_sigint)
 
     from tqdm import tqdm
+    import time
     bar = None
+    t_start = time.perf_counter()
+    last_loss, last_metrics = None, {}
     result: dict = {"status": "failed", "steps": 0, "seconds": 0.0, "final_loss": None,
                     "metrics": {}, "device": args.device or project.training.device,
                     "samples_per_second": 0.0}
@@ -99,10 +102,12 @@ def cmd_train(args) -> int:
             bar = tqdm(total=ev.total_steps, unit="step", file=sys.stderr, dynamic_ncols=True,
                        disable=args.no_progress, leave=False)
         elif k == "step":
+            last_loss = ev.loss
             bar.update(ev.step - bar.n)
             bar.set_postfix(loss=f"{ev.loss:.4f}", samples_s=f"{ev.samples_per_s:,.0f}",
                             refresh=False)
         elif k == "epochend":
+            last_metrics = ev.metrics
             line = "  ".join(f"{name} {v:.4f}" for name, v in ev.metrics.items())
             msg = f"epoch {ev.epoch}  {line}  ({ev.seconds:.2f} s)"
             (bar.write(msg, file=out) if bar else print(msg, file=out))
@@ -118,7 +123,9 @@ def cmd_train(args) -> int:
                 print(f"done: {ev.step} steps in {ev.seconds:.1f} s "
                       f"({ev.samples_per_s:,.0f} samples/s): {mets}", file=out)
             elif k == "stopped":
-                result["status"] = "stopped"
+                seconds = time.perf_counter() - t_start
+                result.update(status="stopped", seconds=round(seconds, 3), final_loss=last_loss,
+                              metrics=last_metrics)
                 print(f"stopped at step {ev.step} (epoch {ev.epoch}): {ev.reason}", file=out)
             else:
                 result["error"] = ev.message

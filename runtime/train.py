@@ -73,13 +73,16 @@ def device_name(dev: torch.device) -> str:
 class Trainer:
     def __init__(self, project: Project, *, base_dir: str | Path | None = None,
                  device: str | None = None, epochs: int | None = None,
-                 max_steps: int | None = None, log_every: int = 10):
+                 max_steps: int | None = None, log_every: int = 10,
+                 sync_every_step: bool | None = None):
         self.project = project
         overrides = {k: v for k, v in (("device", device), ("epochs", epochs)) if v is not None}
         self.settings: TrainingSettings = project.training.model_copy(update=overrides)
         self.base_dir = base_dir
         self.max_steps = max_steps
         self.log_every = max(1, log_every)
+        # None: read the loss every step on the CPU (free there), only at log steps elsewhere.
+        self.sync_every_step = sync_every_step
         self.compiled: Compiled | None = None
         self.device = torch.device("cpu")
         self._stop = threading.Event()
@@ -172,7 +175,8 @@ class Trainer:
         yield Started(str(dev), device_name(dev), s.epochs, steps_per_epoch, total, n_train,
                       n_val, sum(p.numel() for p in modules.parameters()), layers, s.recipe)
 
-        check_every_step = dev.type == "cpu"
+        check_every_step = (dev.type == "cpu" if self.sync_every_step is None
+                            else self.sync_every_step)
         t_start = time.perf_counter()
         t_log, samples_log = t_start, 0
         shuffle = torch.Generator().manual_seed(s.seed + 1)

@@ -225,3 +225,26 @@ def test_classes_beyond_the_output_are_caught_before_training():
     fail = run(p)[-1]
     assert fail.kind == "failed"
     assert "Target 'label' holds class 9, but 'sm' gives scores for 2 classes" in fail.message
+
+
+def test_device_style_loop_reads_the_loss_only_at_log_steps_and_agrees():
+    """The GPU path (loss kept on the device, read every log_every steps), run on the CPU."""
+    a = list(Trainer(mlp_project(), log_every=5).run())
+    b = list(Trainer(mlp_project(), log_every=5, sync_every_step=False).run())
+    la = [e.loss for e in a if e.kind == "step"]
+    lb = [e.loss for e in b if e.kind == "step"]
+    assert la == pytest.approx(lb, rel=1e-5)
+    assert a[-1].metrics == pytest.approx(b[-1].metrics, rel=1e-5)
+
+
+def test_device_style_loop_still_catches_a_non_finite_loss():
+    g = Graph()
+    g.add_node("Input", "x", {"shape": [2]})
+    last = chain(g, "x", [("Linear", "fc1", {"out_features": 16}),
+                          ("Linear", "fc2", {"out_features": 1})])
+    classifier_head(g, last, loss="MSELoss", target_dtype="float32")
+    p = Project(graph=g, training=TrainingSettings(optimizer="minibatch", lr=10, epochs=50,
+                                                   device="cpu"),
+                data=DataSettings(dataset="blobs"))
+    fail = list(Trainer(p, sync_every_step=False, log_every=3).run())[-1]
+    assert fail.kind == "failed" and "the loss became" in fail.message and fail.node
