@@ -1,4 +1,4 @@
-"""The `layerloom` command: templates, check, train.
+"""The `layerloom` command: gui (the default), templates, check, train.
 
 Heavy imports (torch) happen inside the commands that need them, so `layerloom templates`
 answers at once.
@@ -158,10 +158,17 @@ def _finite(v):
     return v
 
 
+def cmd_gui(args) -> int:
+    from .gui import run
+    return run(args.file)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="layerloom", description="Build, train and export neural "
                                 "networks as graphs of layers.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    gui = sub.add_parser("gui", help="open the app (the default with no command)")
+    gui.add_argument("file", nargs="?", help="a project file to open")
     sub.add_parser("templates", help="list the template projects (name and file)")
     c = sub.add_parser("check", help="check a project: shapes, parameters and problems")
     c.add_argument("file")
@@ -184,10 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         v = getattr(args, flag, None)
         if v is not None and v < 1:
             parser.error(f"--{flag.replace('_', '-')} must be at least 1")
-    handlers = {"templates": cmd_templates, "check": cmd_check, "train": cmd_train}
-    if args.command is None:
-        parser.print_help()
-        return EXIT_OK
+    handlers = {"templates": cmd_templates, "check": cmd_check, "train": cmd_train,
+                "gui": cmd_gui}
+    if args.command is None:  # `layerloom` alone opens the app
+        args = parser.parse_args(["gui"])
     return handlers[args.command](args)
 
 

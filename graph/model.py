@@ -230,8 +230,10 @@ class Graph:
         why = p.check(value)
         return f"{p.title} {why}" if why else None
 
-    def connect_problem(self, src: str, src_port: str, dst: str, dst_port: str) -> str | None:
-        """None if the wire may be made, else why not (for live feedback while dragging)."""
+    def connect_problem(self, src: str, src_port: str, dst: str, dst_port: str,
+                        replace: bool = False) -> str | None:
+        """None if the wire may be made, else why not (for live feedback while dragging).
+        With `replace`, a wire already on a single input does not count: it would be swapped."""
         for n in (src, dst):
             if n not in self._g:
                 return f"there is no node '{n}'"
@@ -249,7 +251,7 @@ class Graph:
         e = Edge(src, src_port, dst, dst_port)
         if self.has_edge(e):
             return f"{e} is already connected"
-        if not inp.multi:
+        if not inp.multi and not replace:
             taken = self.in_edges(dst, dst_port)
             if taken:
                 return (f"input '{dst_port}' of {d.title} '{dst}' already comes from "

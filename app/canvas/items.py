@@ -1,0 +1,273 @@
+"""The items a graph is drawn with: nodes (with their ports), edges (with shape labels).
+
+Items hold no model state beyond the ids they draw: the scene sets their text, shapes and
+problems from the graph and the analysis.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import (QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath,
+                           QPainterPathStroker, QPen)
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QStyle
+
+from graph.spec import NodeSpec, Port
+
+NODE_W = 150.0
+HEADER_H = 24.0
+SUB_H = 17.0
+ROW_H = 19.0
+PORT_R = 6.0
+GRID = 10.0
+
+PORT_COLORS = {"tensor": QColor("#5b8def"), "loss": QColor("#d9534f")}
+TEXT = QColor("#1f2328")
+MUTED = QColor("#5c6670")
+BODY = QColor("#fbfbfc")
+BORDER = QColor("#aab2bb")
+SELECTED = QColor("#f0a020")
+ERROR = QColor("#d93025")
+WARNING = QColor("#e8a100")
+EDGE = QColor("#7d8792")
+
+_TITLE_FONT = QFont()
+_TITLE_FONT.setPointSizeF(9.5)
+_TITLE_FONT.setBold(True)
+_SMALL_FONT = QFont()
+_SMALL_FONT.setPointSizeF(8.5)
+_LABEL_FONT = QFont()
+_LABEL_FONT.setPointSizeF(8.5)
+
+
+def _elide(text: str, font: QFont, width: float) -> str:
+    return QFontMetricsF(font).elidedText(text, Qt.ElideRight, width)
+
+
+class PortItem(QGraphicsItem):
+    """A port circle; hit target for wiring. `highlight` shows drag feedback."""
+
+    def __init__(self, node: "NodeItem", port: Port, is_input: bool, index: int):
+        super().__init__(node)
+        self.node_item, self.port, self.is_input = node, port, is_input
+        self.highlight: str | None = None  # None, "ok", "no"
+        self.setAcceptHoverEvents(True)
+        self.setCursor(Qt.CrossCursor)
+        y = HEADER_H + SUB_H + ROW_H * (index + 0.5)
+        self.setPos(0.0 if is_input else NODE_W, y)
+        self.setZValue(2)
+        kind = "input" if is_input else "output"
+        self.setToolTip(f"{kind} '{port.name}': {port.kind}"
+                        + (" (takes several wires)" if port.multi else "")
+                        + (f"\n{port.doc}" if port.doc else ""))
+
+    @property
+    def name(self) -> str:
+        return self.port.name
+
+    def boundingRect(self) -> QRectF:
+        r = PORT_R + 4
+        return QRectF(-r, -r, 2 * r, 2 * r)
+
+    def shape(self) -> QPainterPath:
+        p = QPainterPath()
+        p.addEllipse(self.boundingRect())
+        return p
+
+    def center(self) -> QPointF:
+        return self.scenePos()
+
+    def paint(self, painter: QPainter, option, widget=None):
+        color = PORT_COLORS.get(self.port.kind, EDGE)
+        r = PORT_R
+        if self.highlight == "ok":
+            painter.setPen(QPen(QColor("#2da44e"), 3))
+            r += 2
+        elif self.highlight == "no":
+            color = QColor("#c8ccd0")
+            painter.setPen(QPen(QColor("#c8ccd0"), 1))
+        else:
+            painter.setPen(QPen(QColor("#ffffff"), 1.5))
+        painter.setBrush(color)
+        painter.drawEllipse(QPointF(0, 0), r, r)
+
+    def set_highlight(self, mode: str | None) -> None:
+        if mode != self.highlight:
+            self.highlight = mode
+            self.update()
+
+
+class NodeItem(QGraphicsItem):
+    """A node: coloured header with its id, the type below, ports on both sides."""
+
+    def __init__(self, node_id: str, spec: NodeSpec):
+        super().__init__()
+        self.node_id, self.spec = node_id, spec
+        self.issues: list = []  # the analysis issues on this node
+        self.heat: QColor | None = None  # gradient-norm colour while training
+        self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
+                      | QGraphicsItem.ItemSendsGeometryChanges)
+        self.setAcceptHoverEvents(True)
+        self.setZValue(1)
+        rows = max(len(spec.inputs), len(spec.outputs), 1)
+        self._h = HEADER_H + SUB_H + rows * ROW_H + 6
+        self.inputs = {p.name: PortItem(self, p, True, i) for i, p in enumerate(spec.inputs)}
+        self.outputs = {p.name: PortItem(self, p, False, i) for i, p in enumerate(spec.outputs)}
+        self.edges: set[EdgeItem] = set()
+        self._color = QColor(spec.color)
+        self._tooltip()
+
+    def set_id(self, node_id: str) -> None:
+        self.node_id = node_id
+        self._tooltip()
+        self.update()
+
+    def set_issues(self, issues: list) -> None:
+        if [str(i) for i in issues] != [str(i) for i in self.issues]:
+            self.issues = list(issues)
+            self._tooltip()
+            self.update()
+
+    def _tooltip(self) -> None:
+        text = f"{self.spec.title} '{self.node_id}'"
+        if self.issues:
+            text += "\n\n" + "\n".join(("⚠ " if i.severity == "warning" else "✖ ") + i.message
+                                       for i in self.issues)
+        self.setToolTip(text)
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(-4, -12, NODE_W + 8, self._h + 16)
+
+    def shape(self) -> QPainterPath:
+        p = QPainterPath()
+        p.addRoundedRect(QRectF(0, 0, NODE_W, self._h), 6, 6)
+        return p
+
+    def port(self, name: str, is_input: bool) -> PortItem | None:
+        return (self.inputs if is_input else self.outputs).get(name)
+
+    def paint(self, painter: QPainter, option, widget=None):
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        rect = QRectF(0, 0, NODE_W, self._h)
+        selected = bool(option.state & QStyle.State_Selected)
+        painter.setPen(QPen(SELECTED if selected else BORDER, 2.5 if selected else 1))
+        painter.setBrush(self.heat or BODY)
+        painter.drawRoundedRect(rect, 6, 6)
+        header = QPainterPath()
+        header.addRoundedRect(QRectF(0, 0, NODE_W, HEADER_H), 6, 6)
+        header.addRect(QRectF(0, HEADER_H - 6, NODE_W, 6))
+        painter.fillPath(header, self._color)
+        if lod < 0.35:  # zoomed far out: shapes only
+            self._paint_badge(painter)
+            return
+        painter.setPen(QColor("#ffffff"))
+        painter.setFont(_TITLE_FONT)
+        painter.drawText(QRectF(10, 0, NODE_W - 30, HEADER_H), Qt.AlignVCenter | Qt.AlignLeft,
+                         _elide(self.node_id, _TITLE_FONT, NODE_W - 34))
+        painter.setPen(MUTED)
+        painter.setFont(_SMALL_FONT)
+        painter.drawText(QRectF(10, HEADER_H, NODE_W - 20, SUB_H), Qt.AlignVCenter | Qt.AlignLeft,
+                         _elide(self.spec.title, _SMALL_FONT, NODE_W - 20))
+        painter.setPen(TEXT)
+        for items, align, x in ((self.inputs, Qt.AlignLeft, 12.0),
+                                (self.outputs, Qt.AlignRight, NODE_W / 2)):
+            for port in items.values():
+                y = port.pos().y()
+                painter.drawText(QRectF(x, y - ROW_H / 2, NODE_W / 2 - 12, ROW_H),
+                                 Qt.AlignVCenter | align, port.name)
+        self._paint_badge(painter)
+
+    def _paint_badge(self, painter: QPainter) -> None:
+        if not self.issues:
+            return
+        error = any(i.severity == "error" for i in self.issues)
+        painter.setPen(QPen(QColor("#ffffff"), 1.5))
+        painter.setBrush(ERROR if error else WARNING)
+        c = QPointF(NODE_W - 4, -2)
+        painter.drawEllipse(c, 9, 9)
+        painter.setPen(QColor("#ffffff"))
+        painter.setFont(_TITLE_FONT)
+        painter.drawText(QRectF(c.x() - 9, c.y() - 9, 18, 18), Qt.AlignCenter, "!")
+
+    def itemChange(self, change, value):
+        if change == QGraphicsItem.ItemPositionHasChanged:
+            for e in self.edges:
+                e.update_path()
+        return super().itemChange(change, value)
+
+
+class EdgeItem(QGraphicsPathItem):
+    """A curved wire from an output port to an input port, labelled with its tensor shape."""
+
+    def __init__(self, edge, src: PortItem, dst: PortItem):
+        super().__init__()
+        self.edge, self.src, self.dst = edge, src, dst
+        self.label = ""
+        self.setFlags(QGraphicsItem.ItemIsSelectable)
+        self.setZValue(0)
+        self._kind_color = PORT_COLORS.get(src.port.kind, EDGE)
+        self.setPen(QPen(EDGE, 2))
+        self._label_rect = QRectF()
+        src.node_item.edges.add(self)
+        dst.node_item.edges.add(self)
+        self.update_path()
+
+    def detach(self) -> None:
+        self.src.node_item.edges.discard(self)
+        self.dst.node_item.edges.discard(self)
+
+    def set_label(self, text: str) -> None:
+        if text != self.label:
+            self.prepareGeometryChange()
+            self.label = text
+            self._place_label()
+            self.update()
+
+    def update_path(self) -> None:
+        a, b = self.src.center(), self.dst.center()
+        self.setPath(wire_path(a, b))
+        self._place_label()
+
+    def _place_label(self) -> None:
+        if not self.label:
+            self._label_rect = QRectF()
+            return
+        mid = self.path().pointAtPercent(0.5)
+        w = QFontMetricsF(_LABEL_FONT).horizontalAdvance(self.label) + 10
+        self._label_rect = QRectF(mid.x() - w / 2, mid.y() - 17, w, 15)
+
+    def boundingRect(self) -> QRectF:
+        return super().boundingRect().united(self._label_rect).adjusted(-3, -3, 3, 3)
+
+    def shape(self) -> QPainterPath:
+        stroker = QPainterPathStroker()
+        stroker.setWidth(10)
+        return stroker.createStroke(self.path())
+
+    def paint(self, painter: QPainter, option, widget=None):
+        selected = bool(option.state & QStyle.State_Selected)
+        painter.setPen(QPen(SELECTED if selected else
+                            (self._kind_color if self.src.port.kind == "loss" else EDGE),
+                            3 if selected else 2))
+        painter.setBrush(Qt.NoBrush)
+        painter.drawPath(self.path())
+        if not self.label:
+            return
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        if lod < 0.45:
+            return
+        painter.setPen(Qt.NoPen)
+        painter.setBrush(QBrush(QColor(255, 255, 255, 230)))
+        painter.drawRoundedRect(self._label_rect, 4, 4)
+        painter.setPen(QColor("#3b4450"))
+        painter.setFont(_LABEL_FONT)
+        painter.drawText(self._label_rect, Qt.AlignCenter, self.label)
+
+
+def wire_path(a: QPointF, b: QPointF) -> QPainterPath:
+    dx = max(abs(b.x() - a.x()) * 0.5, 40.0)
+    p = QPainterPath(a)
+    p.cubicTo(QPointF(a.x() + dx, a.y()), QPointF(b.x() - dx, b.y()), b)
+    return p
+
+
+def snap(v: float, on: bool = True) -> float:
+    return round(v / GRID) * GRID if on else v

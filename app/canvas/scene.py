@@ -1,0 +1,223 @@
+"""The scene mirrors the document's graph: it listens to graph events and to the analysis, and
+turns gestures into checked edits (through the Editor). It never writes the model directly."""
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QColor, QPen
+from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene
+
+from graph import model as M
+from graph.spec import TensorType
+
+from ..document import Document, EditRefused, Editor
+from .items import EdgeItem, NodeItem, PortItem, snap, wire_path
+
+
+def shape_label(t: TensorType | None) -> str:
+    return "" if t is None else str(t)
+
+
+class GraphScene(QGraphicsScene):
+    message = Signal(str)  # a refusal or hint for the status bar
+    wireDroppedOnEmpty = Signal(object, QPointF)  # (PortItem, scene pos)
+
+    def __init__(self, doc: Document, parent=None):
+        super().__init__(parent)
+        self.doc = doc
+        self.editor = Editor(doc)
+        self.nodes: dict[str, NodeItem] = {}
+        self.edges: dict[M.Edge, EdgeItem] = {}
+        self.snap_to_grid = True
+        self._wire: QGraphicsPathItem | None = None
+        self._wire_from: PortItem | None = None
+        self._hover_port: PortItem | None = None
+        self._press_pos: dict[str, tuple] = {}
+        self.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
+        for n in doc.graph.nodes():
+            self._add_node(n)
+        for e in doc.graph.edges():
+            self._add_edge(e)
+        self._unsubscribe = doc.graph.subscribe(self._on_event)
+        doc.analysed.connect(self.apply_analysis)
+        self.apply_analysis(doc.analysis)
+
+    def close(self) -> None:
+        self._unsubscribe()
+        try:
+            self.doc.analysed.disconnect(self.apply_analysis)
+        except (RuntimeError, TypeError):
+            pass
+
+    # Mirroring the model ------------------------------------------------------------------------
+    def _add_node(self, n: str) -> NodeItem:
+        item = NodeItem(n, self.doc.graph.spec(n))
+        x, y = self.doc.graph.pos(n)
+        item.setPos(x, y)
+        self.addItem(item)
+        self.nodes[n] = item
+        return item
+
+    def _add_edge(self, e: M.Edge) -> EdgeItem:
+        src = self.nodes[e.src].port(e.src_port, False)
+        dst = self.nodes[e.dst].port(e.dst_port, True)
+        item = EdgeItem(e, src, dst)
+        self.addItem(item)
+        self.edges[e] = item
+        return item
+
+    def _on_event(self, ev) -> None:
+        if isinstance(ev, M.NodeAdded):
+            self._add_node(ev.node)
+        elif isinstance(ev, M.NodeRemoved):
+            item = self.nodes.pop(ev.node)
+            self.removeItem(item)
+        elif isinstance(ev, M.EdgeAdded):
+            self._add_edge(ev.edge)
+        elif isinstance(ev, M.EdgeRemoved):
+            item = self.edges.pop(ev.edge)
+            item.detach()
+            self.removeItem(item)
+        elif isinstance(ev, M.NodeMoved):
+            item = self.nodes[ev.node]
+            if (item.pos().x(), item.pos().y()) != ev.new:
+                item.setPos(*ev.new)
+        elif isinstance(ev, M.NodeRenamed):
+            item = self.nodes.pop(ev.old)
+            item.set_id(ev.new)
+            self.nodes[ev.new] = item
+            for e in list(self.edges):
+                if ev.old in (e.src, e.dst):
+                    edge_item = self.edges.pop(e)
+                    new = M.Edge(ev.new if e.src == ev.old else e.src, e.src_port,
+                                 ev.new if e.dst == ev.old else e.dst, e.dst_port)
+                    edge_item.edge = new
+                    self.edges[new] = edge_item
+
+    def apply_analysis(self, analysis) -> None:
+        """Shape labels on every wire, problem badges on every node."""
+        by_node: dict[str, list] = {}
+        for issue in analysis.issues:
+            if issue.node is not None:
+                by_node.setdefault(issue.node, []).append(issue)
+        for n, item in self.nodes.items():
+            item.set_issues(by_node.get(n, []))
+        for e, item in self.edges.items():
+            item.set_label(shape_label(analysis.edge_type(e)))
+
+    # Selection helpers --------------------------------------------------------------------------
+    def selected_nodes(self) -> list[str]:
+        return [i.node_id for i in self.selectedItems() if isinstance(i, NodeItem)]
+
+    def selected_edges(self) -> list[M.Edge]:
+        return [i.edge for i in self.selectedItems() if isinstance(i, EdgeItem)]
+
+    def port_at(self, pos: QPointF) -> PortItem | None:
+        for item in self.items(pos):
+            if isinstance(item, PortItem):
+                return item
+        return None
+
+    # Gestures -----------------------------------------------------------------------------------
+    def mousePressEvent(self, event):
+        if event.button() == Qt.LeftButton:
+            port = self.port_at(event.scenePos())
+            if port is not None:
+                self._start_wire(port)
+                event.accept()
+                return
+        super().mousePressEvent(event)
+        self._press_pos = {n: (item.pos().x(), item.pos().y())
+                           for n, item in self.nodes.items() if item.isSelected()}
+
+    def mouseMoveEvent(self, event):
+        if self._wire is not None:
+            self._drag_wire(event.scenePos())
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event):
+        if self._wire is not None and event.button() == Qt.LeftButton:
+            self._finish_wire(event.scenePos())
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+        if self._press_pos:
+            moves = {}
+            for n, old in self._press_pos.items():
+                item = self.nodes.get(n)
+                if item is None:
+                    continue
+                new = (snap(item.pos().x(), self.snap_to_grid), snap(item.pos().y(), self.snap_to_grid))
+                if new != old:
+                    moves[n] = (self.doc.graph.pos(n), new)
+            self._press_pos = {}
+            if moves:
+                self.editor.move(moves)  # one drag = one undo step
+
+    # Wiring ------------------------------------------------------------------------------------
+    def _start_wire(self, port: PortItem) -> None:
+        self._wire_from = port
+        self._wire = QGraphicsPathItem()
+        self._wire.setPen(QPen(QColor("#2f6fde"), 2, Qt.DashLine))
+        self._wire.setZValue(3)
+        self.addItem(self._wire)
+        # Cheap live feedback for every port: the right direction and kind.
+        for item in self.nodes.values():
+            for p in (*item.inputs.values(), *item.outputs.values()):
+                if p is port:
+                    continue
+                ok = (p.is_input != port.is_input and p.port.kind == port.port.kind
+                      and p.node_item is not port.node_item)
+                p.set_highlight(None if ok else "no")
+
+    def _edge_for(self, a: PortItem, b: PortItem) -> M.Edge | None:
+        if a.is_input == b.is_input:
+            return None
+        out, inp = (b, a) if a.is_input else (a, b)
+        return M.Edge(out.node_item.node_id, out.name, inp.node_item.node_id, inp.name)
+
+    def _problem(self, a: PortItem, b: PortItem) -> str | None:
+        edge = self._edge_for(a, b)
+        if edge is None:
+            return "connect an output to an input"
+        return self.doc.graph.connect_problem(edge.src, edge.src_port, edge.dst, edge.dst_port,
+                                              replace=True)
+
+    def _drag_wire(self, pos: QPointF) -> None:
+        a = self._wire_from.center()
+        self._wire.setPath(wire_path(pos, a) if self._wire_from.is_input else wire_path(a, pos))
+        port = self.port_at(pos)
+        if port is self._hover_port:
+            return
+        if self._hover_port is not None and self._hover_port.highlight == "ok":
+            self._hover_port.set_highlight(None)
+        self._hover_port = port
+        if port is not None and port is not self._wire_from:
+            why = self._problem(self._wire_from, port)
+            port.set_highlight(None if why else "ok")
+            self.message.emit(why or "")
+
+    def _finish_wire(self, pos: QPointF) -> None:
+        start = self._wire_from
+        self.removeItem(self._wire)
+        self._wire, self._wire_from, self._hover_port = None, None, None
+        for item in self.nodes.values():
+            for p in (*item.inputs.values(), *item.outputs.values()):
+                p.set_highlight(None)
+        target = self.port_at(pos)
+        if target is None:
+            self.wireDroppedOnEmpty.emit(start, pos)
+            return
+        if target is start:
+            return
+        edge = self._edge_for(start, target)
+        if edge is None:
+            self.message.emit("Wire refused: connect an output to an input")
+            return
+        try:
+            self.editor.connect(edge, replace=True)
+            self.message.emit("")
+        except EditRefused as e:
+            self.message.emit(f"Wire refused: {e}")
+

@@ -1,0 +1,33 @@
+"""Start the desktop app: `layerloom` or `layerloom gui [FILE]`."""
+from __future__ import annotations
+
+import os
+import sys
+
+
+def has_display() -> bool:
+    if sys.platform != "linux":
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                or os.environ.get("QT_QPA_PLATFORM"))
+
+
+def run(file: str | None = None) -> int:
+    if not has_display():
+        print("error: no display found (DISPLAY is not set). Run LayerLoom in a desktop "
+              "session, or under Xvfb; the command line (layerloom train/check) works without "
+              "one.", file=sys.stderr)
+        return 2
+    from PySide6.QtWidgets import QApplication
+
+    from .mainwindow import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("LayerLoom")
+    app.setOrganizationName("LayerLoom")
+    win = MainWindow()
+    win.show()
+    restored = win.offer_recovery()
+    if file and not restored:
+        win.open_path(file, ask=False)
+    return app.exec()

@@ -1,0 +1,241 @@
+"""The inspector: the selected node's name and params, as a form generated from the catalogue
+spec. Ranged numbers are spin boxes, choices combo boxes, booleans check boxes; free-form
+values (floats, shapes, padding) are text fields parsed and checked by the param's own rule.
+A refused value is shown with the reason and the field returns to the model's value."""
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QLabel, QLineEdit, QSpinBox,
+                               QVBoxLayout, QWidget)
+
+from graph import model as M
+from graph.spec import Param
+
+from .document import Document, EditRefused, Editor
+
+AUTO = "auto"
+
+
+def format_value(p: Param, v) -> str:
+    if v is None:
+        return AUTO
+    if p.kind in ("shape", "dims"):
+        return ", ".join(str(x) for x in v)
+    if isinstance(v, float):
+        return repr(v) if (abs(v) < 1e-3 and v != 0) or abs(v) >= 1e6 else f"{v:g}"
+    return str(v)
+
+
+def parse_value(p: Param, text: str):
+    """Text -> a value of the param's kind; raises ValueError with a reason."""
+    t = text.strip()
+    if p.auto and t.lower() in ("", AUTO):
+        return None
+    if p.kind == "float":
+        try:
+            v = float(t)
+        except ValueError:
+            raise ValueError("must be a number") from None
+        if not math.isfinite(v):
+            raise ValueError("must be a finite number")
+        return v
+    if p.kind == "int":
+        try:
+            return int(t)
+        except ValueError:
+            raise ValueError("must be a whole number") from None
+    if p.kind in ("shape", "dims"):
+        parts = [x for x in t.replace("[", "").replace("]", "").replace("×", ",").replace("x", ",")
+                 .split(",") if x.strip()]
+        try:
+            return [int(x) for x in parts]
+        except ValueError:
+            raise ValueError("must be whole numbers separated by commas, e.g. 1, 28, 28") from None
+    if p.kind == "padding":
+        if t in ("valid", "same"):
+            return t
+        try:
+            return int(t)
+        except ValueError:
+            raise ValueError("must be 'valid', 'same' or a number") from None
+    return t
+
+
+class Inspector(QWidget):
+    message = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.doc: Document | None = None
+        self.editor: Editor | None = None
+        self.node: str | None = None
+        self._fields: dict[str, QWidget] = {}
+        self._unsubscribe = None
+        self._updating = False
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(6, 6, 6, 6)
+        self.title = QLabel("Select a node to see its parameters.")
+        self.title.setWordWrap(True)
+        f = self.title.font()
+        f.setBold(True)
+        self.title.setFont(f)
+        outer.addWidget(self.title)
+        self.form_host = QWidget()
+        self.form = QFormLayout(self.form_host)
+        self.form.setContentsMargins(0, 6, 0, 0)
+        self.form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        outer.addWidget(self.form_host)
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #c62828;")
+        self.error.hide()
+        outer.addWidget(self.error)
+        outer.addStretch(1)
+
+    # Binding ----------------------------------------------------------------------------------
+    def set_document(self, doc: Document | None) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self.doc = doc
+        self.editor = Editor(doc) if doc else None
+        if doc:
+            self._unsubscribe = doc.graph.subscribe(self._on_event)
+        self.show_node(None)
+
+    def show_node(self, node: str | None) -> None:
+        self.node = node if (node and self.doc and node in self.doc.graph) else None
+        self._build()
+
+    def _on_event(self, ev) -> None:
+        if self.node is None:
+            return
+        if isinstance(ev, M.ParamChanged) and ev.node == self.node:
+            self._load_values()
+        elif isinstance(ev, M.NodeRenamed) and ev.old == self.node:
+            self.node = ev.new
+            self._load_values()
+        elif isinstance(ev, M.NodeRemoved) and ev.node == self.node:
+            self.show_node(None)
+
+    # The form --------------------------------------------------------------------------------
+    def _build(self) -> None:
+        while self.form.rowCount():
+            self.form.removeRow(0)
+        self._fields = {}
+        self.error.hide()
+        if self.node is None:
+            self.title.setText("Select a node to see its parameters.")
+            return
+        spec = self.doc.graph.spec(self.node)
+        self.title.setText(f"{spec.title}")
+        name = QLineEdit()
+        name.setObjectName("name")
+        name.setToolTip("The node's name: a Python identifier, also its variable in forward() "
+                        "and its prefix in the saved weights.")
+        name.editingFinished.connect(lambda: self._rename(name.text()))
+        self.form.addRow("name", name)
+        self._fields["__name__"] = name
+        for p in spec.params:
+            w = self._widget(p)
+            w.setObjectName(p.name)
+            w.setToolTip(p.help)
+            label = QLabel(p.title)
+            label.setToolTip(p.help)
+            self.form.addRow(label, w)
+            self._fields[p.name] = w
+        self._load_values()
+
+    def _widget(self, p: Param) -> QWidget:
+        if p.kind == "bool":
+            w = QCheckBox()
+            w.toggled.connect(lambda v, p=p: self._commit(p, bool(v)))
+            return w
+        if p.kind == "choice":
+            w = QComboBox()
+            w.addItems(list(p.choices))
+            w.currentTextChanged.connect(lambda v, p=p: self._commit(p, v))
+            return w
+        if p.kind == "int" and p.min is not None and p.max is not None and not p.auto:
+            w = QSpinBox()
+            w.setRange(int(p.min), int(p.max))
+            w.editingFinished.connect(lambda p=p, w=w: self._commit(p, w.value()))
+            return w
+        if p.kind == "int" and p.min is not None:
+            w = QSpinBox()
+            lo = int(p.min) - (1 if p.auto else 0)
+            w.setRange(lo, 1_000_000_000 if p.max is None else int(p.max))
+            if p.auto:
+                w.setSpecialValueText(AUTO)  # shown at the lowest value, which means None
+            w.editingFinished.connect(
+                lambda p=p, w=w, lo=lo: self._commit(p, None if p.auto and w.value() == lo
+                                                     else w.value()))
+            return w
+        if p.kind == "padding":
+            w = QComboBox()
+            w.setEditable(True)
+            w.addItems(["valid", "same", "0", "1", "2"])
+            w.lineEdit().editingFinished.connect(lambda p=p, w=w: self._commit_text(p, w.currentText()))
+            w.activated.connect(lambda _i, p=p, w=w: self._commit_text(p, w.currentText()))
+            return w
+        w = QLineEdit()
+        w.editingFinished.connect(lambda p=p, w=w: self._commit_text(p, w.text()))
+        return w
+
+    def _load_values(self) -> None:
+        if self.node is None:
+            return
+        self._updating = True
+        try:
+            params = self.doc.graph.params(self.node)
+            self._fields["__name__"].setText(self.node)
+            for p in self.doc.graph.spec(self.node).params:
+                w, v = self._fields[p.name], params.get(p.name)
+                if isinstance(w, QCheckBox):
+                    w.setChecked(bool(v))
+                elif isinstance(w, QSpinBox):
+                    w.setValue(w.minimum() if v is None or not isinstance(v, int) else v)
+                elif isinstance(w, QComboBox):
+                    w.setCurrentText(format_value(p, v))
+                else:
+                    w.setText(format_value(p, v))
+        finally:
+            self._updating = False
+
+    # Commits -----------------------------------------------------------------------------------
+    def _commit_text(self, p: Param, text: str) -> None:
+        if self._updating:
+            return
+        try:
+            value = parse_value(p, text)
+        except ValueError as e:
+            self._refuse(f"{p.title} {e}")
+            return
+        self._commit(p, value)
+
+    def _commit(self, p: Param, value) -> None:
+        if self._updating or self.node is None:
+            return
+        try:
+            self.editor.set_param(self.node, p.name, value)
+            self.error.hide()
+            self.message.emit("")
+        except EditRefused as e:
+            self._refuse(str(e))
+
+    def _rename(self, text: str) -> None:
+        if self._updating or self.node is None:
+            return
+        try:
+            self.editor.rename(self.node, text.strip())
+            self.error.hide()
+        except EditRefused as e:
+            self._refuse(f"name: {e}")
+
+    def _refuse(self, why: str) -> None:
+        self.error.setText(f"Refused: {why}")
+        self.error.show()
+        self.message.emit(f"Refused: {why}")
+        self._load_values()  # back to the model's value

@@ -1,0 +1,518 @@
+"""The main window: canvas in the centre; docks for the palette, inspector, help, summary and
+generated code; menus and toolbar with the standard shortcuts; recent files; remembered
+layout; unsaved-changes prompts; autosave and crash recovery.
+
+Prompts go through small `ask_*` methods so that tests (and scripted demos) can answer them.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QPointF, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QUndoGroup
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
+                               QUndoView)
+
+from graph import catalogue
+from graph.layout import layered_positions, wrap_for_aspect
+from graph.project import Project, ProjectError, load
+
+from . import recovery
+from .canvas.scene import GraphScene
+from .canvas.view import GraphView
+from .document import Document, EditRefused, Editor
+from .inspector import Inspector
+from .palette import Palette
+from .panels import CodeView, HelpView, SummaryView
+from .quickadd import QuickAdd
+
+CLIP_MIME = "application/x-layerloom-nodes"
+MAX_RECENT = 8
+AUTOSAVE_MS = 60_000
+
+
+def settings() -> QSettings:
+    base = os.environ.get("LAYERLOOM_HOME")
+    if base:
+        return QSettings(str(Path(base) / "settings.ini"), QSettings.IniFormat)
+    return QSettings("LayerLoom", "LayerLoom")
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, autosave_ms: int = AUTOSAVE_MS):
+        super().__init__()
+        self.setObjectName("LayerLoom")
+        self.resize(1500, 920)
+        self.doc: Document | None = None
+        self.scene: GraphScene | None = None
+        self.editor: Editor | None = None
+        self.autosaver: recovery.Autosaver | None = None
+        self.undo_group = QUndoGroup(self)
+
+        self.view = GraphView()
+        self.setCentralWidget(self.view)
+        self.palette = Palette()
+        self.inspector = Inspector()
+        self.help = HelpView()
+        self.summary = SummaryView()
+        self.code = CodeView()
+        self.history = QUndoView(self.undo_group)
+        self.history.setEmptyLabel("<opened>")
+        self.docks = {}
+        for key, title, widget, area in (
+                ("palette", "Nodes", self.palette, Qt.LeftDockWidgetArea),
+                ("inspector", "Inspector", self.inspector, Qt.RightDockWidgetArea),
+                ("help", "Layer help", self.help, Qt.RightDockWidgetArea),
+                ("summary", "Model summary", self.summary, Qt.BottomDockWidgetArea),
+                ("code", "Generated code", self.code, Qt.BottomDockWidgetArea),
+                ("history", "History", self.history, Qt.RightDockWidgetArea)):
+            dock = QDockWidget(title, self)
+            dock.setObjectName(f"dock_{key}")
+            dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+            self.docks[key] = dock
+        self.tabifyDockWidget(self.docks["summary"], self.docks["code"])
+        self.docks["summary"].raise_()
+        self.docks["history"].hide()
+        self.resizeDocks([self.docks["palette"]], [230], Qt.Horizontal)
+        self.resizeDocks([self.docks["inspector"]], [340], Qt.Horizontal)
+        self.resizeDocks([self.docks["summary"]], [210], Qt.Vertical)
+
+        self.quick = QuickAdd(self)
+        self._quick_target: tuple | None = None  # (scene pos, port to wire or None)
+        self.quick.chosen.connect(self._quick_chosen)
+        self.status = QLabel()
+        self.statusBar().addWidget(self.status, 1)
+        self.zoom_label = QLabel()
+        self.statusBar().addPermanentWidget(self.zoom_label)
+
+        self._make_actions()
+        self._wire_signals()
+        self._restore_layout()
+        self.set_document(Document(Project()))
+        self.autosave_timer = QTimer(self, interval=autosave_ms)
+        self.autosave_timer.timeout.connect(self.autosave)
+        self.autosave_timer.start()
+
+    # Actions ------------------------------------------------------------------------------------
+    def _act(self, text, slot, shortcut=None, menu=None, tip=None, checkable=False):
+        a = QAction(text, self)
+        if shortcut is not None:
+            if isinstance(shortcut, (list, tuple)):
+                a.setShortcuts([QKeySequence(s) for s in shortcut])
+            else:
+                a.setShortcut(QKeySequence(shortcut))
+        if tip:
+            a.setStatusTip(tip)
+        a.setCheckable(checkable)
+        a.triggered.connect(slot)
+        if menu is not None:
+            menu.addAction(a)
+        self.addAction(a)
+        return a
+
+    def _make_actions(self) -> None:
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        self.a_new = self._act("&New", self.new, QKeySequence.New, f)
+        self.a_template = self._act("New from &Template…", self.new_from_template, "Ctrl+Shift+N", f)
+        self.a_open = self._act("&Open…", self.open_dialog, QKeySequence.Open, f)
+        self.recent_menu = f.addMenu("Open &Recent")
+        f.addSeparator()
+        self.a_save = self._act("&Save", self.save, QKeySequence.Save, f)
+        self.a_save_as = self._act("Save &As…", self.save_as, QKeySequence.SaveAs, f)
+        f.addSeparator()
+        self._act("&Quit", self.close, QKeySequence.Quit, f)
+
+        e = mb.addMenu("&Edit")
+        self.a_undo = self.undo_group.createUndoAction(self, "&Undo")
+        self.a_undo.setShortcut(QKeySequence.Undo)
+        self.a_redo = self.undo_group.createRedoAction(self, "&Redo")
+        self.a_redo.setShortcut(QKeySequence.Redo)
+        e.addAction(self.a_undo)
+        e.addAction(self.a_redo)
+        e.addSeparator()
+        self.a_cut = self._act("Cu&t", self.cut, QKeySequence.Cut, e)
+        self.a_copy = self._act("&Copy", self.copy, QKeySequence.Copy, e)
+        self.a_paste = self._act("&Paste", self.paste, QKeySequence.Paste, e)
+        self.a_duplicate = self._act("D&uplicate", self.duplicate, "Ctrl+D", e)
+        self.a_delete = self._act("&Delete", self.delete_selection,
+                                  [QKeySequence.Delete, QKeySequence("Backspace")], e)
+        self.a_select_all = self._act("Select &All", self.select_all, QKeySequence.SelectAll, e)
+        e.addSeparator()
+        self.a_history = self.docks["history"].toggleViewAction()
+        self.a_history.setText("&History")
+        self.a_history.setShortcut(QKeySequence("Ctrl+H"))
+        e.addAction(self.a_history)
+
+        v = mb.addMenu("&View")
+        self.a_fit = self._act("&Fit to View", self.view.fit_to_view, ["Ctrl+0", "Home"], v)
+        self._act("Zoom &In", lambda: self.view.set_zoom(self.view.zoom * 1.25),
+                  QKeySequence.ZoomIn, v)
+        self._act("Zoom &Out", lambda: self.view.set_zoom(self.view.zoom / 1.25),
+                  QKeySequence.ZoomOut, v)
+        v.addSeparator()
+        self.a_snap = self._act("&Snap to Grid", self._toggle_snap, None, v, checkable=True)
+        self.a_snap.setChecked(True)
+        self.a_arrange = self._act("&Arrange (auto-layout)", self.arrange, "Ctrl+L", v)
+        self.a_quick = self._act("&Add Node…", lambda: self.view.quickAddRequested.emit(
+            self.view.center_scene_pos()), None, v)
+        v.addSeparator()
+        for key in ("palette", "inspector", "help", "summary", "code"):
+            v.addAction(self.docks[key].toggleViewAction())
+
+        h = mb.addMenu("&Help")
+        self._act("&About LayerLoom", self.about, None, h)
+
+        tb = self.addToolBar("Main")
+        tb.setObjectName("toolbar_main")
+        for a in (self.a_new, self.a_open, self.a_save, None, self.a_undo, self.a_redo, None,
+                  self.a_fit, self.a_arrange, self.a_quick):
+            tb.addSeparator() if a is None else tb.addAction(a)
+        self._refresh_recent()
+
+    def _wire_signals(self) -> None:
+        self.palette.addRequested.connect(
+            lambda t: self._add_node(t, self.view.center_scene_pos()))
+        self.palette.tree.currentItemChanged.connect(
+            lambda it, _: self.help.show_type(it.data(0, Qt.UserRole + 1)) if it and
+            it.data(0, Qt.UserRole + 1) else None)
+        self.view.nodeDropped.connect(self._add_node)
+        self.view.quickAddRequested.connect(lambda pos: self._open_quick(pos, None))
+        self.view.zoomChanged.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
+        self.inspector.message.connect(self.show_message)
+
+    # Documents ----------------------------------------------------------------------------------
+    def set_document(self, doc: Document) -> None:
+        old_doc, old_scene = self.doc, self.scene
+        if old_scene is not None:
+            old_scene.close()
+        if old_doc is not None:
+            self.undo_group.removeStack(old_doc.undo)
+            old_doc.close()
+        if self.autosaver is not None:
+            self.autosaver.discard()
+        self.doc, self.editor = doc, Editor(doc)
+        self.autosaver = recovery.Autosaver()
+        self.scene = GraphScene(doc, self)
+        self.scene.snap_to_grid = self.a_snap.isChecked()
+        self.view.setScene(self.scene)
+        self.undo_group.addStack(doc.undo)
+        self.undo_group.setActiveStack(doc.undo)
+        self.inspector.set_document(doc)
+        self.help.show_type(None)
+        self.scene.selectionChanged.connect(self._selection_changed)
+        self.scene.message.connect(self.show_message)
+        self.scene.wireDroppedOnEmpty.connect(lambda port, pos: self._open_quick(pos, port))
+        doc.modifiedChanged.connect(lambda _m: self._update_title())
+        doc.pathChanged.connect(lambda _p: self._update_title())
+        doc.analysed.connect(self._analysed)
+        self._analysed(doc.analysis)
+        self._update_title()
+        QTimer.singleShot(0, self.view.fit_to_view)
+        if old_scene is not None:
+            old_scene.deleteLater()
+
+    def _update_title(self) -> None:
+        self.setWindowTitle(f"{self.doc.title}[*] — LayerLoom")
+        self.setWindowModified(self.doc.is_modified())
+
+    def _analysed(self, analysis) -> None:
+        self.summary.update_from(self.doc.graph, analysis)
+        self.code.update_from(self.doc.graph, analysis)
+        n_err = len(analysis.errors)
+        if n_err:
+            self.status.setText(f"{n_err} problem{'s' if n_err > 1 else ''}: {analysis.errors[0]}")
+        elif not self.status.text().startswith("Refused"):
+            self.status.setText("")
+
+    def show_message(self, text: str) -> None:
+        self.status.setText(text)
+
+    def _selection_changed(self) -> None:
+        nodes = self.scene.selected_nodes()
+        node = nodes[0] if len(nodes) == 1 else None
+        self.inspector.show_node(node)
+        if node:
+            self.help.show_type(self.doc.graph.node_type(node))
+
+    # File operations ----------------------------------------------------------------------------
+    def new(self) -> None:
+        if self.maybe_save():
+            self.set_document(Document(Project()))
+
+    def new_from_template(self) -> None:
+        from .gallery import TemplateGallery
+        if not self.maybe_save():
+            return
+        dlg = TemplateGallery(self)
+        if dlg.exec() and dlg.chosen():
+            self.open_template(dlg.chosen().path)
+
+    def open_template(self, path) -> None:
+        """A template opens as an untitled copy, ready to edit and train."""
+        try:
+            project = load(path)
+        except ProjectError as e:
+            self.show_error("Cannot open template", str(e))
+            return
+        self.set_document(Document(project))
+
+    def open_dialog(self) -> None:
+        if not self.maybe_save():
+            return
+        path = self.ask_open_path()
+        if path:
+            self.open_path(path, ask=False)
+
+    def open_path(self, path, ask: bool = True) -> bool:
+        if ask and not self.maybe_save():
+            return False
+        try:
+            doc = Document.open(path)
+        except ProjectError as e:
+            self.show_error("Cannot open project", str(e))
+            return False
+        self.set_document(doc)
+        self._add_recent(Path(path))
+        return True
+
+    def save(self) -> bool:
+        if self.doc.path is None:
+            return self.save_as()
+        return self._save_to(self.doc.path)
+
+    def save_as(self) -> bool:
+        path = self.ask_save_path()
+        return self._save_to(Path(path)) if path else False
+
+    def _save_to(self, path: Path) -> bool:
+        if path.suffix == "":
+            path = path.with_suffix(".json")
+        try:
+            self.doc.save(path)
+        except OSError as e:
+            self.show_error("Cannot save", f"{path}: {e.strerror or e}. The previous file, if "
+                                           "any, is unchanged.")
+            return False
+        self.autosaver.discard()
+        self._add_recent(path)
+        self.show_message(f"Saved {path}")
+        return True
+
+    def maybe_save(self) -> bool:
+        """True if the current document may be replaced (saved, discarded or unmodified)."""
+        if self.doc is None or not self.doc.is_modified():
+            return True
+        answer = self.ask_save_changes()
+        if answer == "save":
+            return self.save()
+        return answer == "discard"
+
+    def closeEvent(self, event):
+        if not self.maybe_save():
+            event.ignore()
+            return
+        s = settings()
+        s.setValue("geometry", self.saveGeometry())
+        s.setValue("state", self.saveState())
+        if self.autosaver:
+            self.autosaver.discard()
+        self.autosave_timer.stop()
+        event.accept()
+
+    def _restore_layout(self) -> None:
+        s = settings()
+        geom, state = s.value("geometry"), s.value("state")
+        if isinstance(geom, QByteArray):
+            self.restoreGeometry(geom)
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+
+    # Recent files -------------------------------------------------------------------------------
+    def recent_files(self) -> list[str]:
+        v = settings().value("recent", [])
+        return [v] if isinstance(v, str) else list(v or [])
+
+    def _add_recent(self, path: Path) -> None:
+        p = str(Path(path).resolve())
+        files = [p] + [f for f in self.recent_files() if f != p]
+        settings().setValue("recent", files[:MAX_RECENT])
+        self._refresh_recent()
+
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        files = self.recent_files()
+        for f in files:
+            a = self.recent_menu.addAction(Path(f).name)
+            a.setStatusTip(f)
+            a.triggered.connect(lambda _=False, f=f: self.open_path(f))
+        self.recent_menu.setEnabled(bool(files))
+
+    # Autosave and recovery ----------------------------------------------------------------------
+    def autosave(self) -> None:
+        if self.doc is not None and self.doc.is_modified():
+            try:
+                self.autosaver.save(self.doc.project, self.doc.path)
+            except OSError as e:
+                self.show_message(f"Autosave failed: {e.strerror or e}")
+
+    def offer_recovery(self) -> bool:
+        """At start-up: offer to restore work a crashed session left. True if restored."""
+        found = recovery.pending()
+        if not found:
+            return False
+        latest = max(found, key=lambda r: r.saved_at)
+        if not self.ask_restore(latest):
+            for r in found:
+                r.file.unlink(missing_ok=True)
+            return False
+        doc = Document(latest.project, latest.original)
+        doc.mark_modified()
+        self.set_document(doc)
+        for r in found:
+            r.file.unlink(missing_ok=True)
+        self.autosave()
+        self.show_message("Restored unsaved work from the last session.")
+        return True
+
+    # Editing ------------------------------------------------------------------------------------
+    def _add_node(self, type_id: str, pos: QPointF) -> str | None:
+        if catalogue.resolve_type(type_id) is None:
+            return None
+        from .canvas.items import NODE_W, snap
+        x, y = snap(pos.x() - NODE_W / 2, self.scene.snap_to_grid), snap(pos.y() - 20, self.scene.snap_to_grid)
+        node = self.editor.add_node(type_id, (x, y))
+        self._select([node])
+        return node
+
+    def _open_quick(self, pos: QPointF, port) -> None:
+        types = None
+        if port is not None:
+            want, kind = ("inputs" if not port.is_input else "outputs"), port.port.kind
+            types = [t for t, s in catalogue.SPECS.items()
+                     if any(p.kind == kind for p in getattr(s, want))]
+        self._quick_target = (pos, port)
+        self.quick.open_at(self.view.mapToGlobal(self.view.mapFromScene(pos)), types)
+
+    def _quick_chosen(self, type_id: str) -> None:
+        pos, port = self._quick_target or (self.view.center_scene_pos(), None)
+        self._quick_target = None
+        if port is None:
+            self._add_node(type_id, pos)
+            return
+        from graph.model import Edge
+        doc = self.doc
+        doc.undo.beginMacro(f"add {catalogue.get(type_id).title} and wire it")
+        try:
+            node = self._add_node(type_id, pos)
+            spec = catalogue.get(type_id)
+            src_node = port.node_item.node_id
+            try:
+                if port.is_input:
+                    out = next(p for p in spec.outputs if p.kind == port.port.kind)
+                    self.editor.connect(Edge(node, out.name, src_node, port.name), replace=True)
+                else:
+                    inp = next(p for p in spec.inputs if p.kind == port.port.kind)
+                    self.editor.connect(Edge(src_node, port.name, node, inp.name))
+            except (EditRefused, StopIteration) as e:
+                self.show_message(f"Added {node}, not wired: {e}")
+        finally:
+            doc.undo.endMacro()
+
+    def _select(self, nodes) -> None:
+        self.scene.clearSelection()
+        for n in nodes:
+            item = self.scene.nodes.get(n)
+            if item:
+                item.setSelected(True)
+
+    def delete_selection(self) -> None:
+        self.editor.remove(self.scene.selected_nodes(), self.scene.selected_edges())
+
+    def select_all(self) -> None:
+        for item in self.scene.nodes.values():
+            item.setSelected(True)
+
+    def copy(self) -> bool:
+        nodes = self.scene.selected_nodes()
+        if not nodes:
+            return False
+        from PySide6.QtCore import QMimeData
+        data = json.dumps(self.editor.copy_records(nodes))
+        mime = QMimeData()
+        mime.setData(CLIP_MIME, data.encode())
+        mime.setText(data)
+        QGuiApplication.clipboard().setMimeData(mime)
+        return True
+
+    def cut(self) -> None:
+        if self.copy():
+            self.delete_selection()
+
+    def paste(self) -> None:
+        mime = QGuiApplication.clipboard().mimeData()
+        raw = bytes(mime.data(CLIP_MIME)).decode() if mime.hasFormat(CLIP_MIME) else mime.text()
+        try:
+            records = json.loads(raw)
+            if not isinstance(records, dict) or records.get("format") != "layerloom.nodes":
+                raise ValueError
+        except ValueError:
+            self.show_message("Nothing to paste: the clipboard holds no LayerLoom nodes")
+            return
+        try:
+            self._select(self.editor.paste(records))
+        except EditRefused as e:
+            self.show_message(f"Paste refused: {e}")
+
+    def duplicate(self) -> None:
+        nodes = self.scene.selected_nodes()
+        if nodes:
+            self._select(self.editor.paste(self.editor.copy_records(nodes)))
+
+    def arrange(self) -> None:
+        g = self.doc.graph
+        vp = self.view.viewport().rect()
+        pos = layered_positions(g, wrap=wrap_for_aspect(g, vp.width() / max(vp.height(), 1)))
+        self.editor.move({n: (g.pos(n), xy) for n, xy in pos.items()}, "arrange")
+        self.view.fit_to_view()
+
+    def _toggle_snap(self, on: bool) -> None:
+        if self.scene:
+            self.scene.snap_to_grid = on
+
+    def about(self) -> None:
+        QMessageBox.about(self, "About LayerLoom",
+                          "LayerLoom: build deep-learning models by wiring layers; the graph "
+                          "compiles to real PyTorch.")
+
+    # Prompts (replaced in tests) ------------------------------------------------------------
+    def ask_save_changes(self) -> str:
+        box = QMessageBox(QMessageBox.Warning, "Unsaved changes",
+                          f"Save the changes to {self.doc.title}?",
+                          QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, self)
+        box.setDefaultButton(QMessageBox.Save)
+        r = box.exec()
+        return {QMessageBox.Save: "save", QMessageBox.Discard: "discard"}.get(r, "cancel")
+
+    def ask_open_path(self) -> str | None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", "", "LayerLoom projects (*.json)")
+        return path or None
+
+    def ask_save_path(self) -> str | None:
+        start = str(self.doc.path or Path.cwd() / f"{self.doc.project.name.lower().replace(' ', '_')}.json")
+        path, _ = QFileDialog.getSaveFileName(self, "Save project", start, "LayerLoom projects (*.json)")
+        return path or None
+
+    def ask_restore(self, found) -> bool:
+        where = f" ({found.original})" if found.original else ""
+        r = QMessageBox.question(self, "Restore unsaved work?",
+                                 f"LayerLoom did not close properly. Restore the unsaved work on "
+                                 f"'{found.project.name}'{where}?")
+        return r == QMessageBox.Yes
+
+    def show_error(self, title: str, message: str) -> None:
+        QMessageBox.warning(self, title, message)
+        self.show_message(message)
