@@ -1,6 +1,11 @@
-"""Undo commands. Each calls the graph's mutators only; the canvas redraws from the events
-(DESIGN.md, principle 3). Removals keep the record the graph returns, so undo puts things back
-exactly where they were and the project file comes back byte for byte."""
+"""Undo commands. Each step calls the graph's mutators only; the canvas redraws from the
+events (DESIGN.md, principle 3). Removals keep the record the graph returns, so undo puts
+things back exactly where they were and the project file comes back byte for byte.
+
+Steps are plain Python objects; one `Edit` (the QUndoCommand the stack owns) runs one or more
+of them. Qt parent/child commands are avoided on purpose: a child built with a parent from
+Python stays owned by its Python wrapper, and is deleted twice when a document is collected.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -10,14 +15,40 @@ from PySide6.QtGui import QUndoCommand
 from graph.model import Edge, Graph
 
 
-class AddNode(QUndoCommand):
+class Step:
+    text = "edit"
+
+    def redo(self) -> None:
+        raise NotImplementedError
+
+    def undo(self) -> None:
+        raise NotImplementedError
+
+
+class Edit(QUndoCommand):
+    """One undo step made of several model steps (done in order, undone in reverse)."""
+
+    def __init__(self, steps: list[Step], text: str | None = None):
+        super().__init__()
+        self.steps = list(steps)
+        self.setText(text or (self.steps[0].text if len(self.steps) == 1 else "edit"))
+
+    def redo(self):
+        for s in self.steps:
+            s.redo()
+
+    def undo(self):
+        for s in reversed(self.steps):
+            s.undo()
+
+
+class AddNode(Step):
     def __init__(self, graph: Graph, type_id: str, node_id: str | None = None,
-                 params: dict | None = None, pos=(0.0, 0.0), parent=None):
-        super().__init__(parent)
+                 params: dict | None = None, pos=(0.0, 0.0)):
         self.graph, self.type_id, self.params, self.pos = graph, type_id, params or {}, pos
         self.node_id = node_id or graph.new_id(type_id)
         self.record = None
-        self.setText(f"add {self.node_id}")
+        self.text = f"add {self.node_id}"
 
     def redo(self):
         if self.record is None:
@@ -29,13 +60,12 @@ class AddNode(QUndoCommand):
         self.record = self.graph.remove_node(self.node_id)
 
 
-class RemoveNodes(QUndoCommand):
-    def __init__(self, graph: Graph, nodes: list[str], parent=None):
-        super().__init__(parent)
+class RemoveNodes(Step):
+    def __init__(self, graph: Graph, nodes: list[str]):
         self.graph, self.nodes = graph, list(nodes)
         self.records = []
-        self.setText("delete " + (self.nodes[0] if len(self.nodes) == 1
-                                  else f"{len(self.nodes)} nodes"))
+        self.text = "delete " + (self.nodes[0] if len(self.nodes) == 1
+                                 else f"{len(self.nodes)} nodes")
 
     def redo(self):
         self.records = [self.graph.remove_node(n) for n in self.nodes]
@@ -45,11 +75,10 @@ class RemoveNodes(QUndoCommand):
             self.graph.restore_node(rec)
 
 
-class Connect(QUndoCommand):
-    def __init__(self, graph: Graph, edge: Edge, parent=None):
-        super().__init__(parent)
+class Connect(Step):
+    def __init__(self, graph: Graph, edge: Edge):
         self.graph, self.edge, self.record = graph, edge, None
-        self.setText(f"wire {edge.src} → {edge.dst}")
+        self.text = f"wire {edge.src} → {edge.dst}"
 
     def redo(self):
         if self.record is None:
@@ -62,11 +91,10 @@ class Connect(QUndoCommand):
         self.record = self.graph.disconnect(self.edge)
 
 
-class Disconnect(QUndoCommand):
-    def __init__(self, graph: Graph, edge: Edge, parent=None):
-        super().__init__(parent)
+class Disconnect(Step):
+    def __init__(self, graph: Graph, edge: Edge):
         self.graph, self.edge, self.record = graph, edge, None
-        self.setText(f"unwire {edge.src} → {edge.dst}")
+        self.text = f"unwire {edge.src} → {edge.dst}"
 
     def redo(self):
         self.record = self.graph.disconnect(self.edge)
@@ -75,12 +103,11 @@ class Disconnect(QUndoCommand):
         self.graph.restore_edge(self.record)
 
 
-class SetParam(QUndoCommand):
-    def __init__(self, graph: Graph, node: str, name: str, value: Any, parent=None):
-        super().__init__(parent)
+class SetParam(Step):
+    def __init__(self, graph: Graph, node: str, name: str, value: Any):
         self.graph, self.node, self.name = graph, node, name
         self.old, self.new = graph.params(node)[name], value
-        self.setText(f"{node}.{name} = {value!r}")
+        self.text = f"{node}.{name} = {value!r}"
 
     def redo(self):
         self.graph.set_param(self.node, self.name, self.new)
@@ -89,14 +116,12 @@ class SetParam(QUndoCommand):
         self.graph.set_param(self.node, self.name, self.old)
 
 
-class MoveNodes(QUndoCommand):
-    """One drag (or an auto-layout) is one command, however many nodes moved."""
+class MoveNodes(Step):
+    """One drag (or an auto-layout) is one step, however many nodes moved."""
 
-    def __init__(self, graph: Graph, moves: dict[str, tuple[tuple, tuple]], text="move",
-                 parent=None):
-        super().__init__(parent)
+    def __init__(self, graph: Graph, moves: dict[str, tuple[tuple, tuple]], text="move"):
         self.graph, self.moves = graph, dict(moves)  # node -> (old pos, new pos)
-        self.setText(text if len(moves) != 1 else f"{text} {next(iter(moves))}")
+        self.text = text if len(moves) != 1 else f"{text} {next(iter(moves))}"
 
     def redo(self):
         for n, (_, new) in self.moves.items():
@@ -107,21 +132,13 @@ class MoveNodes(QUndoCommand):
             self.graph.move_node(n, old)
 
 
-class Rename(QUndoCommand):
-    def __init__(self, graph: Graph, old: str, new: str, parent=None):
-        super().__init__(parent)
+class Rename(Step):
+    def __init__(self, graph: Graph, old: str, new: str):
         self.graph, self.old, self.new = graph, old, new
-        self.setText(f"rename {old} → {new}")
+        self.text = f"rename {old} → {new}"
 
     def redo(self):
         self.graph.rename_node(self.old, self.new)
 
     def undo(self):
         self.graph.rename_node(self.new, self.old)
-
-
-def macro(text: str) -> QUndoCommand:
-    """A parent command whose children run as one undo step (paste, rewire)."""
-    cmd = QUndoCommand()
-    cmd.setText(text)
-    return cmd

@@ -23,7 +23,7 @@ class Document(QObject):
         self.project = project or Project()
         self.path: Path | None = Path(path) if path else None
         self.undo = QUndoStack(self)
-        self.undo.cleanChanged.connect(lambda clean: self.modifiedChanged.emit(not clean))
+        self.undo.cleanChanged.connect(self._clean_changed)  # a bound slot: disconnected with us
         self._extra_dirty = False  # changes made outside the undo stack (e.g. a template copy)
         self.analysis: Analysis = analyse(self.project.graph)
         self._timer = QTimer(self)
@@ -31,6 +31,9 @@ class Document(QObject):
         self._timer.setInterval(0)
         self._timer.timeout.connect(self.reanalyse)
         self._unsubscribe = self.project.graph.subscribe(lambda ev: self._timer.start())
+
+    def _clean_changed(self, clean: bool) -> None:
+        self.modifiedChanged.emit(not clean or self._extra_dirty)
 
     @classmethod
     def open(cls, path: str | Path, parent: QObject | None = None) -> "Document":
@@ -99,45 +102,70 @@ class Editor:
     def g(self):
         return self.doc.graph
 
+    def _push(self, steps, text: str | None = None) -> None:
+        from .commands import Edit
+        self.doc.push(Edit(steps, text))
+
     def add_node(self, type_id: str, pos, params: dict | None = None) -> str:
         from .commands import AddNode
-        cmd = AddNode(self.g, type_id, None, params, pos)
-        self.doc.push(cmd)
-        return cmd.node_id
+        step = AddNode(self.g, type_id, None, params, pos)
+        self._push([step])
+        return step.node_id
+
+    def add_wired(self, type_id: str, pos, node: str, port: str, port_is_input: bool) -> str:
+        """Add a node and wire it to an existing port, as one undo step (a wire dropped on
+        empty canvas). The new node's first port of the right kind is used."""
+        from graph import catalogue
+        from graph.model import Edge
+        from .commands import AddNode, Connect, Disconnect
+        spec = catalogue.get(type_id)
+        kind = (self.g.spec(node).input(port) if port_is_input else self.g.spec(node).output(port)).kind
+        add = AddNode(self.g, type_id, None, None, pos)
+        new = add.node_id
+        steps = [add]
+        if port_is_input:
+            out = next((p for p in spec.outputs if p.kind == kind), None)
+            if out is None:
+                raise EditRefused(f"{spec.title} has no {kind} output")
+            edge = Edge(new, out.name, node, port)
+            target = self.g.spec(node).input(port)
+            taken = [] if target.multi else self.g.in_edges(node, port)
+            steps += [Disconnect(self.g, e) for e in taken]
+        else:
+            inp = next((p for p in spec.inputs if p.kind == kind), None)
+            if inp is None:
+                raise EditRefused(f"{spec.title} has no {kind} input")
+            edge = Edge(node, port, new, inp.name)
+        steps.append(Connect(self.g, edge))
+        self._push(steps, f"add {new} and wire it")
+        return new
 
     def connect(self, edge, replace: bool = False) -> None:
         """Wire; with replace, a wire already on a single input is swapped out in one step."""
-        from .commands import Connect, Disconnect, macro
+        from .commands import Connect, Disconnect
         _check(self.g.connect_problem(edge.src, edge.src_port, edge.dst, edge.dst_port, replace))
         port = self.g.spec(edge.dst).input(edge.dst_port)
         taken = [] if port.multi else self.g.in_edges(edge.dst, edge.dst_port)
         if taken:
-            parent = macro(f"rewire {edge.dst}.{edge.dst_port}")
-            Disconnect(self.g, taken[0], parent)
-            Connect(self.g, edge, parent)
-            self.doc.push(parent)
+            self._push([Disconnect(self.g, taken[0]), Connect(self.g, edge)],
+                       f"rewire {edge.dst}.{edge.dst_port}")
         else:
-            self.doc.push(Connect(self.g, edge))
+            self._push([Connect(self.g, edge)])
 
     def disconnect(self, edges) -> None:
-        from .commands import Disconnect, macro
+        from .commands import Disconnect
         edges = [e for e in edges if self.g.has_edge(e)]
-        if not edges:
-            return
-        if len(edges) == 1:
-            self.doc.push(Disconnect(self.g, edges[0]))
-            return
-        parent = macro(f"unwire {len(edges)} wires")
-        for e in edges:
-            Disconnect(self.g, e, parent)
-        self.doc.push(parent)
+        if edges:
+            self._push([Disconnect(self.g, e) for e in edges],
+                       None if len(edges) == 1 else f"unwire {len(edges)} wires")
 
     def set_param(self, node: str, name: str, value) -> None:
         from .commands import SetParam
         _check(self.g.param_problem(node, name, value))
-        if self.g.params(node)[name] == value and type(self.g.params(node)[name]) is type(value):
+        old = self.g.params(node)[name]
+        if old == value and type(old) is type(value):
             return
-        self.doc.push(SetParam(self.g, node, name, value))
+        self._push([SetParam(self.g, node, name, value)])
 
     def rename(self, old: str, new: str) -> None:
         from graph.model import id_problem
@@ -147,37 +175,31 @@ class Editor:
         _check(id_problem(new))
         if new in self.g:
             raise EditRefused(f"a node named '{new}' already exists")
-        self.doc.push(Rename(self.g, old, new))
+        self._push([Rename(self.g, old, new)])
 
     def move(self, moves: dict, text: str = "move") -> None:
         from .commands import MoveNodes
         moves = {n: (tuple(a), tuple(b)) for n, (a, b) in moves.items()
                  if n in self.g and tuple(a) != tuple(b)}
         if moves:
-            self.doc.push(MoveNodes(self.g, moves, text))
+            self._push([MoveNodes(self.g, moves, text)])
 
     def remove(self, nodes, edges=()) -> None:
-        from .commands import Disconnect, RemoveNodes, macro
+        from .commands import Disconnect, RemoveNodes
         nodes = [n for n in nodes if n in self.g]
         edges = [e for e in edges if self.g.has_edge(e) and e.src not in nodes
                  and e.dst not in nodes]
-        if not nodes and not edges:
-            return
-        if nodes and not edges:
-            self.doc.push(RemoveNodes(self.g, nodes))
-            return
-        parent = macro("delete")
-        for e in edges:
-            Disconnect(self.g, e, parent)
+        steps = [Disconnect(self.g, e) for e in edges]
         if nodes:
-            RemoveNodes(self.g, nodes, parent)
-        self.doc.push(parent)
+            steps.append(RemoveNodes(self.g, nodes))
+        if steps:
+            self._push(steps, steps[-1].text if len(steps) == 1 else "delete")
 
     def paste(self, records: dict, offset=(30.0, 30.0)) -> list[str]:
         """Add copied nodes (fresh ids where taken) with the wires among them, as one step."""
-        from graph.model import Edge as E
-        from .commands import AddNode, Connect, macro
         from graph import catalogue
+        from graph.model import Edge as E
+        from .commands import AddNode, Connect
         nodes, edges = records.get("nodes", []), records.get("edges", [])
         if not nodes:
             return []
@@ -189,7 +211,6 @@ class Editor:
                 why = spec.param(k).check(v) if k in {p.name for p in spec.params} else "unknown"
                 if why:
                     raise EditRefused(f"the clipboard's {n['id']}.{k} {why}")
-        parent = macro(f"paste {len(nodes)} node{'s' if len(nodes) > 1 else ''}")
         taken = set(self.g.nodes())
         rename = {}
         for n in nodes:
@@ -202,16 +223,16 @@ class Editor:
                 new = f"{base}{k}"
             taken.add(new)
             rename[n["id"]] = new
-        cmds = []
+        steps = []
         for n in nodes:
             x, y = n.get("pos", (0, 0))
-            cmds.append(AddNode(self.g, n["type"], rename[n["id"]], n.get("params", {}),
-                                (x + offset[0], y + offset[1]), parent))
+            steps.append(AddNode(self.g, n["type"], rename[n["id"]], n.get("params", {}),
+                                 (x + offset[0], y + offset[1])))
         for e in edges:
             (s, sp), (d, dp) = e["from"].split("."), e["to"].split(".")
             if s in rename and d in rename:
-                Connect(self.g, E(rename[s], sp, rename[d], dp), parent)
-        self.doc.push(parent)
+                steps.append(Connect(self.g, E(rename[s], sp, rename[d], dp)))
+        self._push(steps, f"paste {len(nodes)} node{'s' if len(nodes) > 1 else ''}")
         return [rename[n["id"]] for n in nodes]
 
     def copy_records(self, nodes: list[str]) -> dict:

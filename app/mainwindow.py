@@ -206,8 +206,8 @@ class MainWindow(QMainWindow):
         self.scene.selectionChanged.connect(self._selection_changed)
         self.scene.message.connect(self.show_message)
         self.scene.wireDroppedOnEmpty.connect(lambda port, pos: self._open_quick(pos, port))
-        doc.modifiedChanged.connect(lambda _m: self._update_title())
-        doc.pathChanged.connect(lambda _p: self._update_title())
+        doc.modifiedChanged.connect(self._update_title)
+        doc.pathChanged.connect(self._update_title)
         doc.analysed.connect(self._analysed)
         self._analysed(doc.analysis)
         self._update_title()
@@ -215,7 +215,7 @@ class MainWindow(QMainWindow):
         if old_scene is not None:
             old_scene.deleteLater()
 
-    def _update_title(self) -> None:
+    def _update_title(self, *_):
         self.setWindowTitle(f"{self.doc.title}[*] — LayerLoom")
         self.setWindowModified(self.doc.is_modified())
 
@@ -403,24 +403,16 @@ class MainWindow(QMainWindow):
         if port is None:
             self._add_node(type_id, pos)
             return
-        from graph.model import Edge
-        doc = self.doc
-        doc.undo.beginMacro(f"add {catalogue.get(type_id).title} and wire it")
+        from .canvas.items import NODE_W, snap
+        on = self.scene.snap_to_grid
+        xy = (snap(pos.x() - (NODE_W if port.is_input else 0), on), snap(pos.y() - 20, on))
         try:
-            node = self._add_node(type_id, pos)
-            spec = catalogue.get(type_id)
-            src_node = port.node_item.node_id
-            try:
-                if port.is_input:
-                    out = next(p for p in spec.outputs if p.kind == port.port.kind)
-                    self.editor.connect(Edge(node, out.name, src_node, port.name), replace=True)
-                else:
-                    inp = next(p for p in spec.inputs if p.kind == port.port.kind)
-                    self.editor.connect(Edge(src_node, port.name, node, inp.name))
-            except (EditRefused, StopIteration) as e:
-                self.show_message(f"Added {node}, not wired: {e}")
-        finally:
-            doc.undo.endMacro()
+            node = self.editor.add_wired(type_id, xy, port.node_item.node_id, port.name,
+                                         port.is_input)
+        except EditRefused as e:
+            self.show_message(f"Not added: {e}")
+            return
+        self._select([node])
 
     def _select(self, nodes) -> None:
         self.scene.clearSelection()

@@ -15,6 +15,7 @@ from graph.fileio import atomic_write_text
 from graph.project import Project, ProjectError, from_dict
 
 FORMAT = "layerloom.recovery"
+_OURS: set[Path] = set()  # recovery files this process writes (its windows are alive)
 
 
 def recovery_dir() -> Path:
@@ -41,6 +42,7 @@ class Autosaver:
 
     def __init__(self):
         self.file = recovery_dir() / f"{uuid.uuid4().hex}.json"
+        _OURS.add(self.file)
 
     def save(self, project: Project, original: Path | None) -> None:
         data = {"format": FORMAT, "pid": os.getpid(), "saved_at": time.time(),
@@ -48,6 +50,7 @@ class Autosaver:
         atomic_write_text(self.file, json.dumps(data, ensure_ascii=False))
 
     def discard(self) -> None:
+        _OURS.discard(self.file)
         try:
             self.file.unlink()
         except FileNotFoundError:
@@ -58,7 +61,7 @@ def _alive(pid) -> bool:
     if not isinstance(pid, int) or pid <= 0:
         return False
     if pid == os.getpid():
-        return False  # our own earlier session's pid reused: treat as crashed
+        return False  # not one of ours (checked before): an earlier session, pid reused
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -72,6 +75,8 @@ def pending() -> list[Recovered]:
     """Recovery files left by LayerLoom sessions that ended without cleaning up."""
     out = []
     for f in sorted(recovery_dir().glob("*.json")):
+        if f in _OURS:
+            continue  # an open window of this process
         try:
             data = json.loads(f.read_text(encoding="utf-8"))
             if data.get("format") != FORMAT or _alive(data.get("pid")):

@@ -255,10 +255,9 @@ def from_dict(raw: Any, source: str = "<project>") -> Project:
             g.set_subnet(name, members)
         except GraphError as err:
             raise ProjectError(source, str(err), f"subnets.{name}") from None
-    for node in rec.data.bind:
-        if node not in g:
-            raise ProjectError(source, f"binds a dataset field to '{node}', but there is no "
-                                       "such node", "data.bind")
+    # A binding may name a node that is gone (deleted after binding): it is kept, unused, so
+    # that undoing the deletion, or re-adding the node, binds it again. Training reports any
+    # Input or Target left unbound.
     return project
 
 

@@ -160,10 +160,13 @@ def test_duplicated_edge(tmp_path):
     assert "the same wire appears twice" in error_of(write(tmp_path, json.dumps(d)))
 
 
-def test_binding_to_a_missing_node(tmp_path):
+def test_binding_to_a_missing_node_is_kept_not_fatal(tmp_path):
+    """A node deleted after it was bound leaves its binding: the file still opens."""
     d = json.loads(GOOD)
-    d["data"]["bind"] = {"pixels": "x"}
-    assert "data.bind: binds a dataset field to 'pixels'" in error_of(write(tmp_path, json.dumps(d)))
+    d["data"]["bind"] = {"pixels": "x", "label": "y"}
+    p = load(write(tmp_path, json.dumps(d)))
+    assert p.data.bind == {"pixels": "x", "label": "y"}
+    assert loads(p.to_json()).to_json() == p.to_json()
 
 
 def test_hand_edited_out_of_range_param_loads_and_validation_reports_it(tmp_path):

@@ -1,0 +1,306 @@
+"""Gestures on the canvas change the model (offscreen, pytest-qt)."""
+from pathlib import Path
+
+import pytest
+
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QSpinBox
+
+from app.palette import node_mime
+from graph.model import Edge
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "templates" / "cnn.json"
+
+
+@pytest.fixture
+def CNN(tmp_path):
+    """A copy of the CNN template: tests that save must never write into templates/."""
+    import shutil
+    return Path(shutil.copy(TEMPLATE, tmp_path / "cnn.json"))
+
+
+def view_pos(win, scene_point: QPointF) -> QPoint:
+    return win.view.mapFromScene(scene_point)
+
+
+def port_pos(win, node, port, is_input):
+    item = win.scene.nodes[node].port(port, is_input)
+    return view_pos(win, item.scenePos())
+
+
+def drag(win, a: QPoint, b: QPoint) -> None:
+    vp = win.view.viewport()
+    QTest.mousePress(vp, Qt.LeftButton, Qt.NoModifier, a)
+    for t in (0.25, 0.5, 0.75, 1.0):
+        QTest.mouseMove(vp, QPoint(int(a.x() + (b.x() - a.x()) * t), int(a.y() + (b.y() - a.y()) * t)))
+    QTest.mouseRelease(vp, Qt.LeftButton, Qt.NoModifier, b)
+    QApplication.processEvents()
+
+
+def test_drag_palette_entry_onto_canvas_adds_a_node(win, qtbot):
+    vp = win.view.viewport()
+    target = QPointF(300, 200)
+    mime = node_mime("Conv2d")
+    enter = QDragEnterEvent(target.toPoint(), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(vp, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(target, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(vp, drop)
+    assert win.doc.graph.nodes() == ["conv1"]
+    assert win.doc.graph.node_type("conv1") == "Conv2d"
+    assert "conv1" in win.scene.nodes
+    # It landed where it was dropped (centred under the cursor, snapped to the grid).
+    x, y = win.doc.graph.pos("conv1")
+    scene_drop = win.view.mapToScene(target.toPoint())
+    assert abs(x + 75 - scene_drop.x()) <= 10 and abs(y + 20 - scene_drop.y()) <= 10
+    win.a_undo.trigger()
+    assert win.doc.graph.nodes() == []
+
+
+def test_palette_filter_and_double_click(win):
+    win.palette.filter.setText("pool")
+    assert set(win.palette.visible_types()) == {"MaxPool2d", "AvgPool2d"}
+    win.palette.filter.setText("cross entropy")
+    assert set(win.palette.visible_types()) == {"BCELoss", "CategoricalCrossEntropyLoss"}
+    win.palette.filter.setText("")
+    win.palette.tree.itemDoubleClicked.emit(win.palette.items["ReLU"], 0)
+    assert win.doc.graph.nodes() == ["relu1"]
+    assert win.scene.selected_nodes() == ["relu1"]
+
+
+def test_drag_output_port_to_input_port_adds_the_edge(win, CNN):
+    win.open_path(CNN, ask=False)
+    g = win.doc.graph
+    old = Edge("relu1", "y", "pool1", "x")
+    win.editor.disconnect([old])
+    assert not g.has_edge(old)
+    drag(win, port_pos(win, "relu1", "y", False), port_pos(win, "pool1", "x", True))
+    assert g.has_edge(old)
+    assert old in win.scene.edges
+    # Wiring from the input end works too, and a drop onto a taken input swaps the wire.
+    drag(win, port_pos(win, "pool1", "x", True), port_pos(win, "conv1", "y", False))
+    assert g.has_edge(Edge("conv1", "y", "pool1", "x")) and not g.has_edge(old)
+    win.a_undo.trigger()
+    assert g.has_edge(old)
+
+
+def test_incompatible_wire_is_refused_and_says_why(win, CNN):
+    win.open_path(CNN, ask=False)
+    g = win.doc.graph
+    before = win.doc.project.to_json()
+    g_edges = len(g.edges())
+    drag(win, port_pos(win, "loss", "loss", False), port_pos(win, "dense", "x", True))
+    assert len(g.edges()) == g_edges and win.doc.project.to_json() == before
+    assert "Wire refused" in win.status.text() and "takes a tensor" in win.status.text()
+    # A cycle is refused too.
+    drag(win, port_pos(win, "softmax", "y", False), port_pos(win, "conv2", "x", True))
+    assert "cycle" in win.status.text() and win.doc.project.to_json() == before
+
+
+def test_live_feedback_while_dragging_a_wire(win, CNN):
+    win.open_path(CNN, ask=False)
+    vp = win.view.viewport()
+    a = port_pos(win, "loss", "loss", False)
+    QTest.mousePress(vp, Qt.LeftButton, Qt.NoModifier, a)
+    QTest.mouseMove(vp, a + QPoint(30, 30))
+    dense_in = win.scene.nodes["dense"].port("x", True)
+    assert dense_in.highlight == "no"  # a loss cannot go into a layer
+    QTest.mouseRelease(vp, Qt.LeftButton, Qt.NoModifier, a + QPoint(30, 30))
+    assert dense_in.highlight is None
+
+
+def test_param_edit_updates_shape_labels(win, qtbot, CNN):
+    win.open_path(CNN, ask=False)
+    win.scene.nodes["conv1"].setSelected(True)
+    edge = win.scene.edges[Edge("conv1", "y", "relu1", "x")]
+    assert edge.label == "N × 16 × 8 × 8"
+    spin = win.inspector.findChild(QSpinBox, "out_channels")
+    spin.setValue(32)
+    spin.editingFinished.emit()
+    qtbot.waitUntil(lambda: edge.label == "N × 32 × 8 × 8", timeout=2000)
+    assert win.doc.graph.params("conv1")["out_channels"] == 32
+    downstream = win.scene.edges[Edge("pool1", "y", "conv2", "x")]
+    assert downstream.label == "N × 32 × 4 × 4"
+
+
+def test_problem_badge_and_tooltip(win, qtbot, CNN):
+    win.open_path(CNN, ask=False)
+    win.editor.set_param("dense", "in_features", 512)
+    item = win.scene.nodes["dense"]
+    qtbot.waitUntil(lambda: bool(item.issues), timeout=2000)
+    assert "expects 512 input features but 'flatten' gives 128" in item.toolTip()
+    assert "1 problem" in win.status.text()
+    win.a_undo.trigger()
+    qtbot.waitUntil(lambda: not item.issues, timeout=2000)
+
+
+def test_node_drag_is_one_move_command(win, CNN):
+    win.open_path(CNN, ask=False)
+    g = win.doc.graph
+    x0, y0 = g.pos("relu1")
+    item = win.scene.nodes["relu1"]
+    a = view_pos(win, item.scenePos() + QPointF(60, 8))  # the header
+    b = a + QPoint(120, 90)
+    count = win.doc.undo.count()
+    drag(win, a, b)
+    assert win.doc.undo.count() == count + 1
+    x1, y1 = g.pos("relu1")
+    assert (x1, y1) != (x0, y0) and x1 % 10 == 0 and y1 % 10 == 0  # snapped
+    win.a_undo.trigger()
+    assert g.pos("relu1") == (x0, y0)
+    assert (item.pos().x(), item.pos().y()) == (x0, y0)
+
+
+def test_rubber_band_delete_copy_paste_duplicate(win, CNN):
+    win.open_path(CNN, ask=False)
+    g = win.doc.graph
+    for n in ("conv1", "relu1", "pool1"):
+        win.scene.nodes[n].setSelected(True)
+    win.a_copy.trigger()
+    win.scene.clearSelection()
+    win.a_paste.trigger()
+    pasted = win.scene.selected_nodes()
+    assert sorted(pasted) == ["conv3", "pool3", "relu3"]
+    assert g.has_edge(Edge("conv3", "y", "relu3", "x")) and g.has_edge(Edge("relu3", "y", "pool3", "x"))
+    assert g.params("conv3") == g.params("conv1")
+    win.a_duplicate.trigger()
+    assert len(win.scene.selected_nodes()) == 3 and len(g) == 19
+    win.a_delete.trigger()
+    assert len(g) == 16
+    win.a_select_all.trigger()
+    win.a_delete.trigger()
+    assert len(g) == 0
+    win.a_undo.trigger()
+    assert len(g) == 16
+
+
+def test_selecting_an_edge_and_deleting_it(win, CNN):
+    win.open_path(CNN, ask=False)
+    e = Edge("flatten", "y", "dense", "x")
+    win.scene.edges[e].setSelected(True)
+    win.a_delete.trigger()
+    assert not win.doc.graph.has_edge(e) and "dense" in win.doc.graph
+
+
+def test_quick_add_fuzzy_and_from_a_dropped_wire(win, qtbot, CNN):
+    from app.quickadd import ranked
+    assert ranked("cnv", ["Linear", "Conv2d", "Concat"])[0] == "Conv2d"
+    assert ranked("mxp", ["MaxPool2d", "AvgPool2d", "Linear"]) == ["MaxPool2d"]
+    assert ranked("cce", ["CategoricalCrossEntropyLoss", "MSELoss"])[0] == "CategoricalCrossEntropyLoss"
+    win.open_path(CNN, ask=False)
+    g = win.doc.graph
+    a = port_pos(win, "dense", "y", False)
+    drag(win, a, a + QPoint(40, 160))  # onto empty canvas
+    assert win.quick.isVisible()
+    listed = [win.quick.list.item(i).data(Qt.UserRole + 1) for i in range(win.quick.list.count())]
+    assert "ReLU" in listed and "Input" not in listed and "Target" not in listed
+    win.quick.edit.setText("sigm")
+    win.quick.accept_current()
+    assert g.has_edge(Edge("dense", "y", "sigmoid1", "x"))
+    win.a_undo.trigger()  # one step: node and wire
+    assert "sigmoid1" not in g and g.has_edge(Edge("dense", "y", "softmax", "x"))
+
+
+def test_zoom_and_fit(win, CNN):
+    win.open_path(CNN, ask=False)
+    win.view.fit_to_view()
+    z = win.view.zoom
+    rect = win.scene.itemsBoundingRect()
+    visible = win.view.mapToScene(win.view.viewport().rect()).boundingRect()
+    assert visible.contains(rect)
+    vp = win.view.viewport()
+    from PySide6.QtGui import QWheelEvent
+    pos = QPointF(200, 200)
+    before = win.view.mapToScene(pos.toPoint())
+    ev = QWheelEvent(pos, vp.mapToGlobal(pos), QPoint(), QPoint(0, 120), Qt.NoButton,
+                     Qt.NoModifier, Qt.NoScrollPhase, False)
+    QApplication.sendEvent(vp, ev)
+    assert abs(win.view.zoom - z * 1.15) < 1e-6
+    after = win.view.mapToScene(pos.toPoint())
+    assert abs(after.x() - before.x()) < 2 and abs(after.y() - before.y()) < 2  # around the cursor
+
+
+def test_middle_button_pans(win, CNN):
+    win.open_path(CNN, ask=False)
+    vp = win.view.viewport()
+    c = win.view.mapToScene(vp.rect().center())
+    QTest.mousePress(vp, Qt.MiddleButton, Qt.NoModifier, QPoint(300, 300))
+    QTest.mouseMove(vp, QPoint(200, 250))
+    QTest.mouseRelease(vp, Qt.MiddleButton, Qt.NoModifier, QPoint(200, 250))
+    c2 = win.view.mapToScene(vp.rect().center())
+    assert abs((c2.x() - c.x()) * win.view.zoom - 100) < 3
+
+
+def test_arrange_is_one_undoable_step(win, CNN):
+    win.open_path(CNN, ask=False)
+    g = win.doc.graph
+    before = win.doc.project.to_json()
+    for n in g.nodes():
+        win.editor.move({n: (g.pos(n), (0.0, 0.0))})
+    win.a_arrange.trigger()
+    positions = {g.pos(n) for n in g.nodes()}
+    assert len(positions) == len(g)
+    for e in g.edges():  # left to right within each row
+        if g.pos(e.src)[1] == g.pos(e.dst)[1]:
+            assert g.pos(e.src)[0] < g.pos(e.dst)[0]
+    win.a_undo.trigger()
+    assert all(g.pos(n) == (0.0, 0.0) for n in g.nodes())
+    while win.doc.undo.canUndo():
+        win.a_undo.trigger()
+    assert win.doc.project.to_json() == before
+
+
+def test_rename_keeps_a_valid_identifier(win, qtbot, CNN):
+    from PySide6.QtWidgets import QLineEdit
+    win.open_path(CNN, ask=False)
+    win.scene.nodes["conv1"].setSelected(True)
+    name = win.inspector.findChild(QLineEdit, "name")
+    name.setText("first conv")
+    name.editingFinished.emit()
+    assert "conv1" in win.doc.graph and "not a valid name" in win.inspector.error.text()
+    assert name.text() == "conv1"
+    name.setText("features")
+    name.editingFinished.emit()
+    assert "features" in win.doc.graph and win.scene.nodes["features"].node_id == "features"
+    assert win.doc.graph.has_edge(Edge("image", "out", "features", "x"))
+    assert "features = self.features(image)" in __import__("runtime.compile", fromlist=["x"]) \
+        .compile_graph(win.doc.graph).model.code
+
+
+def test_invalid_param_value_is_refused_with_reason(win):
+    from PySide6.QtWidgets import QLineEdit
+    win.open_path(ROOT / "templates" / "perceptron.json", ask=False)
+    win.scene.nodes["x"].setSelected(True)
+    shape = win.inspector.findChild(QLineEdit, "shape")
+    shape.setText("2, zero")
+    shape.editingFinished.emit()
+    assert "Refused" in win.inspector.error.text() and "whole numbers" in win.inspector.error.text()
+    assert shape.text() == "2" and win.doc.graph.params("x")["shape"] == [2]
+    win.scene.clearSelection()
+    win.scene.nodes["error"].setSelected(True)
+    weight = win.inspector.findChild(QLineEdit, "weight")
+    weight.setText("-1")
+    weight.editingFinished.emit()
+    assert "weight must be >= 0" in win.inspector.error.text()
+    assert win.doc.graph.params("error")["weight"] == 1.0
+
+
+def test_help_shows_the_seed_formula(win, CNN):
+    win.open_path(CNN, ask=False)
+    win.scene.nodes["relu1"].setSelected(True)
+    text = win.help.toPlainText()
+    assert "ReLU(x) = max(0, x)" in text and "vanishing gradients" in text
+    assert "\\frac" not in text and "$" not in text  # not raw LaTeX
+
+
+def test_summary_and_code_panels(win, qtbot, CNN):
+    win.open_path(CNN, ask=False)
+    win.docks["summary"].raise_()
+    qtbot.waitUntil(lambda: "6,090 parameters" in win.summary.totals.text(), timeout=3000)
+    assert "23.8 KiB" in win.summary.totals.text()
+    win.docks["code"].raise_()
+    qtbot.waitUntil(lambda: "conv1 = self.conv1(image)" in win.code.toPlainText(), timeout=3000)
+    assert "= None" not in win.code.toPlainText()

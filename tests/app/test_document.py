@@ -1,0 +1,282 @@
+"""Undo/redo, files, the unsaved-changes prompts, recent files, autosave and recovery."""
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QApplication
+
+from app import recovery
+from app.document import Document, EditRefused, Editor
+from app.mainwindow import MainWindow
+from graph import catalogue
+from graph.model import Edge, GraphError
+from graph.project import load
+from tests.params import sample_value
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "templates" / "cnn.json"
+
+
+@pytest.fixture
+def CNN(tmp_path):
+    """A copy of the CNN template: tests that save must never write into templates/."""
+    import shutil
+    return Path(shutil.copy(TEMPLATE, tmp_path / "cnn.json"))
+TYPES = sorted(catalogue.SPECS)
+
+
+def random_edit(editor: Editor, rnd: random.Random) -> str:
+    """One random edit through the real undo commands; returns its kind."""
+    g = editor.g
+    nodes = g.nodes()
+    kind = rnd.choice(["add", "add", "connect", "connect", "rewire", "unwire", "remove",
+                       "param", "param", "move", "rename", "paste", "arrange"])
+    if kind == "add" or not nodes:
+        editor.add_node(rnd.choice(TYPES), (rnd.randint(-500, 500), rnd.randint(-300, 300)))
+        return "add"
+    if kind in ("connect", "rewire"):
+        for _ in range(20):
+            s, d = rnd.choice(nodes), rnd.choice(nodes)
+            outs, ins = g.spec(s).outputs, g.spec(d).inputs
+            if outs and ins:
+                e = Edge(s, rnd.choice(outs).name, d, rnd.choice(ins).name)
+                try:
+                    editor.connect(e, replace=(kind == "rewire"))
+                    return kind
+                except EditRefused:
+                    continue
+        return "none"
+    if kind == "unwire" and g.edges():
+        editor.disconnect([rnd.choice(g.edges())])
+        return kind
+    if kind == "remove":
+        editor.remove(rnd.sample(nodes, min(len(nodes), rnd.randint(1, 2))),
+                      rnd.sample(g.edges(), min(1, len(g.edges()))))
+        return kind
+    if kind == "param":
+        n = rnd.choice(nodes)
+        if g.spec(n).params:
+            p = rnd.choice(g.spec(n).params)
+            try:
+                editor.set_param(n, p.name, sample_value(p, rnd))
+            except EditRefused:
+                pass
+        return kind
+    if kind == "move":
+        n = rnd.choice(nodes)
+        editor.move({n: (g.pos(n), (rnd.randint(-900, 900), rnd.randint(-900, 900)))})
+        return kind
+    if kind == "rename":
+        try:
+            editor.rename(rnd.choice(nodes), f"n{rnd.randint(0, 99)}")
+        except EditRefused:
+            pass
+        return kind
+    if kind == "paste":
+        editor.paste(editor.copy_records(rnd.sample(nodes, min(len(nodes), 3))))
+        return kind
+    from graph.layout import layered_positions
+    editor.move({n: (g.pos(n), xy) for n, xy in layered_positions(g, wrap=rnd.choice([None, 3])).items()},
+                "arrange")
+    return "arrange"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fifty_random_edits_undo_to_identical_json_and_redo(qapp, seed, CNN):
+    doc = Document(load(CNN), CNN)
+    editor = Editor(doc)
+    rnd = random.Random(seed)
+    original = doc.project.to_json()
+    kinds = [random_edit(editor, rnd) for _ in range(50)]
+    assert len(set(kinds)) >= 6, kinds  # a real mix
+    edited = doc.project.to_json()
+    steps = doc.undo.count()
+    assert steps >= 35
+    while doc.undo.canUndo():
+        doc.undo.undo()
+    assert doc.project.to_json() == original
+    while doc.undo.canRedo():
+        doc.undo.redo()
+    assert doc.project.to_json() == edited
+    assert load_text(edited).to_json() == edited  # the edited project is itself a valid file
+
+
+def load_text(text):
+    from graph.project import loads
+    return loads(text)
+
+
+def test_title_shows_file_and_unsaved_mark(win, tmp_path, answers, CNN):
+    win.open_path(CNN, ask=False)
+    assert win.windowTitle() == "cnn.json[*] — LayerLoom" and not win.isWindowModified()
+    win.editor.set_param("conv1", "out_channels", 8)
+    assert win.isWindowModified()
+    win.a_undo.trigger()
+    assert not win.isWindowModified()
+
+
+def test_save_close_reopen_gives_the_same_graph(win, tmp_path, answers, qtbot, CNN):
+    win.open_path(CNN, ask=False)
+    win.editor.set_param("conv1", "out_channels", 24)
+    win.editor.add_node("Dropout", (100, 600))
+    answers.save_path = str(tmp_path / "mine")
+    win.a_save_as.trigger()
+    assert (tmp_path / "mine.json").is_file()
+    assert win.windowTitle().startswith("mine.json") and not win.isWindowModified()
+    saved = win.doc.project.to_json()
+    win.close()
+    assert answers.asked == []  # nothing unsaved: no question
+    w2 = MainWindow()
+    qtbot.addWidget(w2)
+    assert w2.recent_files()[0] == str((tmp_path / "mine.json").resolve())
+    w2.open_path(tmp_path / "mine.json", ask=False)
+    assert w2.doc.project.to_json() == saved
+    assert w2.doc.graph.params("conv1")["out_channels"] == 24
+    assert set(w2.scene.nodes) == set(w2.doc.graph.nodes()) and len(w2.scene.edges) == 12
+
+
+def test_unsaved_changes_ask_before_closing_or_replacing(win, answers, tmp_path, CNN):
+    win.open_path(CNN, ask=False)
+    win.editor.set_param("conv1", "out_channels", 8)
+    answers.save_changes = "cancel"
+    win.a_new.trigger()
+    assert answers.asked == ["save_changes"] and win.doc.path == CNN  # kept
+    assert not win.close()
+    answers.save_changes = "discard"
+    win.a_new.trigger()
+    assert win.doc.path is None and len(win.doc.graph) == 0
+    win.open_path(CNN, ask=False)
+    win.editor.set_param("conv1", "out_channels", 8)
+    answers.save_changes = "save"
+    win.a_new.trigger()  # saved to its own file, then replaced by a new document
+    assert load(CNN).graph.params("conv1")["out_channels"] == 8
+    assert win.doc.path is None
+    win.editor.add_node("ReLU", (0, 0))  # an untitled document asks where to save
+    answers.save_path = str(tmp_path / "saved.json")
+    win.a_new.trigger()
+    assert load(tmp_path / "saved.json").graph.nodes() == ["relu1"]
+
+
+def test_bad_file_gives_a_message_and_keeps_the_window(win, tmp_path, answers, CNN):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{ truncated")
+    win.open_path(CNN, ask=False)
+    before = win.doc.project.to_json()
+    assert not win.open_path(bad, ask=False)
+    assert answers.errors and str(bad) in answers.errors[0][1]
+    assert win.doc.path == CNN and win.doc.project.to_json() == before
+
+
+def test_save_failure_keeps_work(win, tmp_path, answers, monkeypatch, CNN):
+    win.open_path(CNN, ask=False)
+    win.editor.set_param("conv1", "out_channels", 8)
+    answers.save_path = str(tmp_path / "nope" / "x.json")  # folder does not exist
+    assert not win.save_as()
+    assert answers.errors and "Cannot save" in answers.errors[0][0]
+    assert win.isWindowModified() and win.doc.graph.params("conv1")["out_channels"] == 8
+
+
+def test_layout_is_remembered(qtbot, win):
+    win.docks["code"].hide()
+    win.resize(701, 555)  # within the offscreen screen: restoreGeometry clamps to it
+    win.close()
+    w2 = MainWindow()
+    qtbot.addWidget(w2)
+    w2.show()
+    assert w2.size().width() == 701 and w2.docks["code"].isHidden()
+
+
+def test_template_gallery_lists_every_template(win, qtbot, CNN):
+    from app.gallery import TemplateGallery
+    from templates import list_templates
+    dlg = TemplateGallery(win)
+    qtbot.addWidget(dlg)
+    names = [dlg.list.item(i).text() for i in range(dlg.list.count())]
+    assert names == [t.name for t in list_templates()]
+    assert not dlg.list.item(0).icon().isNull()
+    dlg.list.setCurrentRow(2)
+    assert "max-pool" in dlg.description.text()
+    win.open_template(dlg.chosen().path)
+    assert win.doc.path is None and win.doc.project.name == "CNN"  # an untitled copy
+    assert "(unsaved)" in win.windowTitle() and len(win.doc.graph) == 13
+
+
+CRASHER = """
+import os, sys
+from PySide6.QtWidgets import QApplication
+from app.mainwindow import MainWindow
+app = QApplication([])
+w = MainWindow()
+w.open_path(sys.argv[1], ask=False)
+w.editor.set_param("conv1", "out_channels", 20)
+w.editor.add_node("Dropout", (0, 700))
+w.autosave()
+sys.stdout.write(w.doc.project.to_json())
+sys.stdout.flush()
+os._exit(3)  # a crash: no clean-up runs
+"""
+
+
+def test_autosave_then_crash_then_restore(qtbot, answers, home, CNN, monkeypatch):
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", LAYERLOOM_HOME=str(home))
+    r = subprocess.run([sys.executable, "-c", CRASHER, str(CNN)], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 3, r.stderr
+    unsaved = r.stdout
+    files = list((home / "recovery").glob("*.json"))
+    assert len(files) == 1
+    w2 = MainWindow()
+    qtbot.addWidget(w2)
+    assert w2.offer_recovery()
+    assert "restore" in answers.asked
+    assert w2.doc.project.to_json() == unsaved
+    assert w2.doc.path == CNN and w2.isWindowModified()
+    assert not files[0].exists()
+    assert w2.doc.graph.params("conv1")["out_channels"] == 20
+
+
+def test_running_sessions_are_not_offered_and_clean_close_removes_the_file(win, home, CNN):
+    win.open_path(CNN, ask=False)
+    win.editor.set_param("conv1", "out_channels", 20)
+    win.autosave()
+    assert recovery.pending() == []  # its owner (this process) is alive
+    win.doc.undo.setClean()
+    win.close()
+    assert list((home / "recovery").glob("*.json")) == []
+
+
+def test_autosave_timer_writes_every_interval(qtbot, home, CNN):
+    w = MainWindow(autosave_ms=50)
+    qtbot.addWidget(w)
+    w.open_path(CNN, ask=False)
+    w.editor.set_param("conv1", "out_channels", 9)
+    qtbot.waitUntil(lambda: len(list((home / "recovery").glob("*.json"))) == 1, timeout=3000)
+
+
+def test_gui_command_opens_the_file(tmp_path, CNN):
+    """`layerloom gui FILE` starts, opens FILE, and quits cleanly (offscreen)."""
+    code = ("import sys\nfrom PySide6.QtCore import QTimer\nfrom PySide6.QtWidgets import QApplication\n"
+            "import app.gui as g\nimport app.mainwindow as mw\n"
+            "orig = mw.MainWindow.open_path\n"
+            "def op(self, p, ask=True):\n    r = orig(self, p, ask)\n"
+            "    print('OPENED', self.doc.path, len(self.doc.graph), flush=True)\n"
+            "    QTimer.singleShot(0, QApplication.instance().quit)\n    return r\n"
+            "mw.MainWindow.open_path = op\n"
+            "from app.cli import main\nsys.exit(main(['gui', sys.argv[1]]))\n")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", LAYERLOOM_HOME=str(tmp_path))
+    r = subprocess.run([sys.executable, "-c", code, str(CNN)], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert f"OPENED {CNN} 13" in r.stdout
+
+
+def test_no_display_gives_a_clear_message(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY",
+                                                             "QT_QPA_PLATFORM")}
+    r = subprocess.run([sys.executable, "-m", "app.cli"], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and "no display found" in r.stderr and "Traceback" not in r.stderr
