@@ -27,6 +27,7 @@ from .inspector import Inspector
 from .palette import Palette
 from .panels import CodeView, HelpView, SummaryView
 from .quickadd import QuickAdd
+from .warmup import warmup
 
 CLIP_MIME = "application/x-layerloom-nodes"
 MAX_RECENT = 8
@@ -92,6 +93,7 @@ class MainWindow(QMainWindow):
         self._wire_signals()
         self._restore_layout()
         self.set_document(Document(Project()))
+        warmup().start()  # torch loads in the background; the summary and code wait for it
         self.autosave_timer = QTimer(self, interval=autosave_ms)
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
@@ -181,7 +183,7 @@ class MainWindow(QMainWindow):
             it.data(0, Qt.UserRole + 1) else None)
         self.view.nodeDropped.connect(self._add_node)
         self.view.quickAddRequested.connect(lambda pos: self._open_quick(pos, None))
-        self.view.zoomChanged.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
+        self.view.zoomChanged.connect(self._zoom_changed)
         self.inspector.message.connect(self.show_message)
 
     # Documents ----------------------------------------------------------------------------------
@@ -199,6 +201,7 @@ class MainWindow(QMainWindow):
         self.scene = GraphScene(doc, self)
         self.scene.snap_to_grid = self.a_snap.isChecked()
         self.view.setScene(self.scene)
+        self.scene.set_zoom_detail(self.view.zoom)
         self.undo_group.addStack(doc.undo)
         self.undo_group.setActiveStack(doc.undo)
         self.inspector.set_document(doc)
@@ -228,6 +231,11 @@ class MainWindow(QMainWindow):
         elif not self.status.text().startswith("Refused"):
             self.status.setText("")
 
+    def _zoom_changed(self, z: float) -> None:
+        self.zoom_label.setText(f"{z * 100:.0f}%")
+        if self.scene is not None:
+            self.scene.set_zoom_detail(z)
+
     def show_message(self, text: str) -> None:
         self.status.setText(text)
 
@@ -250,6 +258,18 @@ class MainWindow(QMainWindow):
         dlg = TemplateGallery(self)
         if dlg.exec() and dlg.chosen():
             self.open_template(dlg.chosen().path)
+
+    def _layout_if_unplaced(self, doc: Document) -> None:
+        """A graph without positions (all nodes at one spot, e.g. written by a script) gets
+        the layered auto-layout, wrapped to the view's shape. Positions are only where
+        things are drawn, so this does not mark the document modified."""
+        g = doc.graph
+        if len(g) < 2 or len({g.pos(n) for n in g.nodes()}) > 1:
+            return
+        vp = self.view.viewport().rect()
+        wrap = wrap_for_aspect(g, vp.width() / max(vp.height(), 1))
+        for n, xy in layered_positions(g, wrap=wrap).items():
+            g.move_node(n, xy)
 
     def open_template(self, path) -> None:
         """A template opens as an untitled copy, ready to edit and train."""
@@ -275,6 +295,7 @@ class MainWindow(QMainWindow):
         except ProjectError as e:
             self.show_error("Cannot open project", str(e))
             return False
+        self._layout_if_unplaced(doc)
         self.set_document(doc)
         self._add_recent(Path(path))
         return True

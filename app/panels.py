@@ -12,6 +12,8 @@ from PySide6.QtWidgets import (QHeaderView, QLabel, QPlainTextEdit, QTableWidget
 from graph import catalogue
 from graph.spec import NodeSpec
 
+from .warmup import runtime_ready, warmup
+
 FORMULA_FONTS = "'DejaVu Serif', 'Cambria Math', 'STIX Two Math', 'Times New Roman', serif"
 
 
@@ -93,6 +95,10 @@ class SummaryView(QWidget):
         if self._pending:
             self._timer.start()
 
+    def _runtime_ready(self) -> None:
+        if self.isVisible() and self._pending:
+            self._timer.start()
+
     def _params(self, graph, analysis, node):
         from runtime.summary import node_params
         spec = graph.spec(node)
@@ -106,7 +112,11 @@ class SummaryView(QWidget):
         return self._cache[key]
 
     def _refresh(self) -> None:
-        if not self._pending:
+        if not self._pending or not self.isVisible():
+            return  # refreshed when shown
+        if not runtime_ready():  # counting needs torch, still loading in the background
+            self.totals.setText("Loading PyTorch to count parameters…")
+            warmup().ready.connect(self._runtime_ready, Qt.UniqueConnection)
             return
         graph, analysis = self._pending
         nodes = graph.nodes()
@@ -170,13 +180,21 @@ class CodeView(QPlainTextEdit):
         if self._graph is not None:
             self._timer.start()
 
+    def _runtime_ready(self) -> None:
+        if self.isVisible() and self._graph is not None:
+            self._timer.start()
+
     def _refresh(self) -> None:
-        if self._graph is None:
-            return
+        if self._graph is None or not self.isVisible():
+            return  # refreshed when shown
         if not self._analysis.ok:
             lines = ["# The graph has problems; fix them to see the generated code:"]
             lines += [f"#   {i}" for i in self._analysis.errors[:20]]
             self.setPlainText("\n".join(lines))
+            return
+        if not runtime_ready():  # compiling needs torch, still loading in the background
+            self.setPlainText("# Loading PyTorch…")
+            warmup().ready.connect(self._runtime_ready, Qt.UniqueConnection)
             return
         from runtime.compile import CompileError, compile_graph
         try:

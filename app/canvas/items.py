@@ -76,6 +76,8 @@ class PortItem(QGraphicsItem):
         return self.scenePos()
 
     def paint(self, painter: QPainter, option, widget=None):
+        if option.levelOfDetailFromTransform(painter.worldTransform()) < 0.35 and not self.highlight:
+            return  # zoomed far out: the node's outline is enough
         color = PORT_COLORS.get(self.port.kind, EDGE)
         r = PORT_R
         if self.highlight == "ok":
@@ -148,6 +150,14 @@ class NodeItem(QGraphicsItem):
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
         rect = QRectF(0, 0, NODE_W, self._h)
         selected = bool(option.state & QStyle.State_Selected)
+        if lod < 0.35:  # zoomed far out: flat boxes, no antialiasing
+            painter.setRenderHint(QPainter.Antialiasing, False)
+            painter.fillRect(rect, self.heat or BODY)
+            painter.fillRect(QRectF(0, 0, NODE_W, HEADER_H), self._color)
+            painter.setPen(QPen(SELECTED if selected else BORDER, 3 if selected else 1))
+            painter.drawRect(rect)
+            self._paint_badge(painter)
+            return
         painter.setPen(QPen(SELECTED if selected else BORDER, 2.5 if selected else 1))
         painter.setBrush(self.heat or BODY)
         painter.drawRoundedRect(rect, 6, 6)
@@ -194,8 +204,17 @@ class NodeItem(QGraphicsItem):
         return super().itemChange(change, value)
 
 
+_EDGE_PEN = QPen(EDGE, 2)
+_LOSS_PEN = QPen(PORT_COLORS["loss"], 2)
+_SELECTED_PEN = QPen(SELECTED, 3)
+_LABEL_BG = QBrush(QColor(255, 255, 255, 230))
+_LABEL_TEXT = QColor("#3b4450")
+
+
 class EdgeItem(QGraphicsPathItem):
-    """A curved wire from an output port to an input port, labelled with its tensor shape."""
+    """A curved wire from an output port to an input port, labelled with its tensor shape.
+    Its bounds and end points are cached when the path changes: paint() runs for every
+    visible wire on every frame."""
 
     def __init__(self, edge, src: PortItem, dst: PortItem):
         super().__init__()
@@ -203,9 +222,10 @@ class EdgeItem(QGraphicsPathItem):
         self.label = ""
         self.setFlags(QGraphicsItem.ItemIsSelectable)
         self.setZValue(0)
-        self._kind_color = PORT_COLORS.get(src.port.kind, EDGE)
-        self.setPen(QPen(EDGE, 2))
+        self._pen = _LOSS_PEN if src.port.kind == "loss" else _EDGE_PEN
         self._label_rect = QRectF()
+        self._bounds = QRectF()
+        self._a = self._b = QPointF()
         src.node_item.edges.add(self)
         dst.node_item.edges.add(self)
         self.update_path()
@@ -215,27 +235,39 @@ class EdgeItem(QGraphicsPathItem):
         self.dst.node_item.edges.discard(self)
 
     def set_label(self, text: str) -> None:
-        if text != self.label:
-            self.prepareGeometryChange()
-            self.label = text
-            self._place_label()
+        if text == self.label:
+            return
+        old_bounds, old_rect = QRectF(self._bounds), QRectF(self._label_rect)
+        self.label = text
+        self._place_label()
+        if self._bounds == old_bounds:
+            # Only the label changed: repaint it, not the whole wire (a wire from one row to
+            # the next spans most of the canvas).
+            self.update(old_rect.united(self._label_rect).adjusted(-2, -2, 2, 2))
+        else:
+            new_bounds = self._bounds
+            self._bounds = old_bounds
+            self.prepareGeometryChange()  # tells the scene the old bounds go away
+            self._bounds = new_bounds
             self.update()
 
     def update_path(self) -> None:
-        a, b = self.src.center(), self.dst.center()
-        self.setPath(wire_path(a, b))
+        self._a, self._b = self.src.center(), self.dst.center()
+        self.setPath(wire_path(self._a, self._b))
+        self.prepareGeometryChange()
         self._place_label()
 
     def _place_label(self) -> None:
-        if not self.label:
+        if self.label:
+            mid = self.path().pointAtPercent(0.5)
+            w = QFontMetricsF(_LABEL_FONT).horizontalAdvance(self.label) + 10
+            self._label_rect = QRectF(mid.x() - w / 2, mid.y() - 17, w, 15)
+        else:
             self._label_rect = QRectF()
-            return
-        mid = self.path().pointAtPercent(0.5)
-        w = QFontMetricsF(_LABEL_FONT).horizontalAdvance(self.label) + 10
-        self._label_rect = QRectF(mid.x() - w / 2, mid.y() - 17, w, 15)
+        self._bounds = self.path().boundingRect().united(self._label_rect).adjusted(-3, -3, 3, 3)
 
     def boundingRect(self) -> QRectF:
-        return super().boundingRect().united(self._label_rect).adjusted(-3, -3, 3, 3)
+        return self._bounds
 
     def shape(self) -> QPainterPath:
         stroker = QPainterPathStroker()
@@ -243,21 +275,19 @@ class EdgeItem(QGraphicsPathItem):
         return stroker.createStroke(self.path())
 
     def paint(self, painter: QPainter, option, widget=None):
-        selected = bool(option.state & QStyle.State_Selected)
-        painter.setPen(QPen(SELECTED if selected else
-                            (self._kind_color if self.src.port.kind == "loss" else EDGE),
-                            3 if selected else 2))
+        painter.setPen(_SELECTED_PEN if self.isSelected() else self._pen)
+        if option.levelOfDetailFromTransform(painter.worldTransform()) < 0.35:
+            painter.setRenderHint(QPainter.Antialiasing, False)  # far out: straight and cheap
+            painter.drawLine(self._a, self._b)
+            return
         painter.setBrush(Qt.NoBrush)
         painter.drawPath(self.path())
-        if not self.label:
-            return
-        lod = option.levelOfDetailFromTransform(painter.worldTransform())
-        if lod < 0.45:
+        if not self.label or option.levelOfDetailFromTransform(painter.worldTransform()) < 0.45:
             return
         painter.setPen(Qt.NoPen)
-        painter.setBrush(QBrush(QColor(255, 255, 255, 230)))
+        painter.setBrush(_LABEL_BG)
         painter.drawRoundedRect(self._label_rect, 4, 4)
-        painter.setPen(QColor("#3b4450"))
+        painter.setPen(_LABEL_TEXT)
         painter.setFont(_LABEL_FONT)
         painter.drawText(self._label_rect, Qt.AlignCenter, self.label)
 

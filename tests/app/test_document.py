@@ -280,3 +280,17 @@ def test_no_display_gives_a_clear_message(tmp_path):
     r = subprocess.run([sys.executable, "-m", "app.cli"], cwd=ROOT, env=env, capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and "no display found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_graph_without_positions_is_laid_out_on_open(win, tmp_path):
+    from graph.project import Project
+    from tests.graphs import cnn_graph
+    path = tmp_path / "scripted.json"
+    Project(graph=cnn_graph()).save(path)  # every node at (0, 0), as a script writes it
+    win.open_path(path, ask=False)
+    g = win.doc.graph
+    assert len({g.pos(n) for n in g.nodes()}) == len(g)
+    assert not win.isWindowModified()  # placing nodes is not an edit
+    for e in g.edges():
+        if g.pos(e.src)[1] == g.pos(e.dst)[1]:
+            assert g.pos(e.src)[0] < g.pos(e.dst)[0]
