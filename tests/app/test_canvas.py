@@ -304,3 +304,34 @@ def test_summary_and_code_panels(win, qtbot, CNN):
     win.docks["code"].raise_()
     qtbot.waitUntil(lambda: "conv1 = self.conv1(image)" in win.code.toPlainText(), timeout=3000)
     assert "= None" not in win.code.toPlainText()
+
+
+def test_space_drag_pans_and_tab_opens_quick_add(win, CNN):
+    win.open_path(CNN, ask=False)
+    vp = win.view.viewport()
+    win.view.setFocus()
+    c = win.view.mapToScene(vp.rect().center())
+    QTest.keyPress(win.view, Qt.Key_Space)
+    QTest.mousePress(vp, Qt.LeftButton, Qt.NoModifier, QPoint(400, 300))
+    QTest.mouseMove(vp, QPoint(340, 300))
+    QTest.mouseRelease(vp, Qt.LeftButton, Qt.NoModifier, QPoint(340, 300))
+    QTest.keyRelease(win.view, Qt.Key_Space)
+    c2 = win.view.mapToScene(vp.rect().center())
+    assert abs((c2.x() - c.x()) * win.view.zoom - 60) < 3
+    assert win.scene.selected_nodes() == []  # panning did not select
+    QTest.keyClick(win.view, Qt.Key_Tab)
+    assert win.quick.isVisible() and win.quick.list.count() == len(__import__("graph.catalogue", fromlist=["x"]).SPECS)
+    win.quick.edit.setText("relu")
+    win.quick.accept_current()
+    assert "relu3" in win.doc.graph
+
+
+def test_history_lists_every_edit(win, CNN):
+    win.open_path(CNN, ask=False)
+    win.editor.set_param("conv1", "out_channels", 8)
+    win.editor.rename("relu1", "act1")
+    model = win.history.model()
+    texts = [model.index(r, 0).data() for r in range(model.rowCount())]
+    assert texts == ["<opened>", "conv1.out_channels = 8", "rename relu1 → act1"]
+    win.history.setCurrentIndex(model.index(0, 0))  # clicking a row jumps there
+    assert win.doc.graph.params("conv1")["out_channels"] == 16 and "relu1" in win.doc.graph
