@@ -29,7 +29,6 @@ from .panels import CodeView, HelpView, SummaryView
 from .quickadd import QuickAdd
 from .warmup import warmup
 
-CLIP_MIME = "application/x-layerloom-nodes"
 MAX_RECENT = 8
 AUTOSAVE_MS = 60_000
 
@@ -453,12 +452,9 @@ class MainWindow(QMainWindow):
         nodes = self.scene.selected_nodes()
         if not nodes:
             return False
-        from PySide6.QtCore import QMimeData
-        data = json.dumps(self.editor.copy_records(nodes))
-        mime = QMimeData()
-        mime.setData(CLIP_MIME, data.encode())
-        mime.setText(data)
-        QGuiApplication.clipboard().setMimeData(mime)
+        # Plain text (JSON with its own "format" marker): a QMimeData made in Python and
+        # handed to the clipboard would be destroyed by Qt after Python has shut down.
+        QGuiApplication.clipboard().setText(json.dumps(self.editor.copy_records(nodes)))
         return True
 
     def cut(self) -> None:
@@ -466,8 +462,7 @@ class MainWindow(QMainWindow):
             self.delete_selection()
 
     def paste(self) -> None:
-        mime = QGuiApplication.clipboard().mimeData()
-        raw = bytes(mime.data(CLIP_MIME)).decode() if mime.hasFormat(CLIP_MIME) else mime.text()
+        raw = QGuiApplication.clipboard().text()
         try:
             records = json.loads(raw)
             if not isinstance(records, dict) or records.get("format") != "layerloom.nodes":
