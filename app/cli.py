@@ -158,6 +158,22 @@ def _finite(v):
     return v
 
 
+def cmd_export(args) -> int:
+    project = _load(args.file)
+    from runtime.export import ExportError, export
+    try:
+        files = export(project, args.weights, args.format, args.out)
+    except ExportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    except OSError as e:
+        print(f"error: {args.out}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    for f in files:
+        print(f)
+    return EXIT_OK
+
+
 def cmd_gui(args) -> int:
     from .gui import run
     return run(args.file)
@@ -181,6 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "copy of the project here")
     t.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    x = sub.add_parser("export", help="export a trained model")
+    x.add_argument("file", help="the project file")
+    x.add_argument("--weights", required=True, metavar="W",
+                   help="trained weights: a .safetensors file, a checkpoint or a run folder")
+    x.add_argument("--format", required=True, choices=("bundle", "torchscript", "onnx", "python"))
+    x.add_argument("--out", required=True, metavar="PATH", help="the file (or folder) to write")
     return p
 
 
@@ -192,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         if v is not None and v < 1:
             parser.error(f"--{flag.replace('_', '-')} must be at least 1")
     handlers = {"templates": cmd_templates, "check": cmd_check, "train": cmd_train,
-                "gui": cmd_gui}
+                "gui": cmd_gui, "export": cmd_export}
     if args.command is None:  # `layerloom` alone opens the app
         args = parser.parse_args(["gui"])
     return handlers[args.command](args)

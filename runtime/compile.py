@@ -78,6 +78,7 @@ class Compiled:
     targets: list[str] = field(default_factory=list)  # objective placeholders after inputs
     losses: list[str] = field(default_factory=list)
     taps: list[str] = field(default_factory=list)  # nodes with a learning rule
+    plans: dict = field(default_factory=dict)  # node -> Make | Call (for code export)
 
     @property
     def layers(self) -> list[str]:
@@ -131,7 +132,7 @@ def compile_graph(graph: Graph, subnet: str | None = None) -> Compiled:
     model_nodes = [n for n in analysis.order if n not in training_only
                    and (members is None or n in members)]
     model, inputs, outputs = _trace(graph, root, plans, model_nodes, members, objective=False)
-    compiled = Compiled(graph, analysis, root, model, inputs, outputs)
+    compiled = Compiled(graph, analysis, root, model, inputs, outputs, plans=plans)
 
     if members is None and any(graph.spec(n).role == "loss" for n in analysis.order):
         objective, placeholders, _ = _trace(graph, root, plans, analysis.order, None,

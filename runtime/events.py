@@ -63,6 +63,18 @@ class Stopped(Event):
 
 
 @dataclass(frozen=True)
+class Paused(Event):
+    step: int
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Resumed(Event):
+    step: int
+    epoch: int
+
+
+@dataclass(frozen=True)
 class Finished(Event):
     step: int
     epoch: int

@@ -30,7 +30,10 @@ from . import metrics as M
 from .binding import bind_data
 from .compile import CompileError, Compiled, compile_graph
 from .data import DataError, load_dataset
-from .events import EpochEnd, Event, Failed, Finished, GradStats, Started, Step, Stopped
+from . import checkpoint as ckpt
+from .checkpoint import Position
+from .events import (EpochEnd, Event, Failed, Finished, GradStats, Paused, Resumed, Started, Step,
+                     Stopped)
 
 
 class TrainingError(Exception):
@@ -74,7 +77,10 @@ class Trainer:
     def __init__(self, project: Project, *, base_dir: str | Path | None = None,
                  device: str | None = None, epochs: int | None = None,
                  max_steps: int | None = None, log_every: int = 10,
-                 sync_every_step: bool | None = None):
+                 sync_every_step: bool | None = None, resume_from: str | Path | None = None,
+                 stop_event=None, pause_event=None):
+        """`stop_event` / `pause_event`: objects with is_set() / wait() (threading.Event, or
+        multiprocessing.Event when the run lives in another process)."""
         self.project = project
         overrides = {k: v for k, v in (("device", device), ("epochs", epochs)) if v is not None}
         self.settings: TrainingSettings = project.training.model_copy(update=overrides)
@@ -83,20 +89,49 @@ class Trainer:
         self.log_every = max(1, log_every)
         # None: read the loss every step on the CPU (free there), only at log steps elsewhere.
         self.sync_every_step = sync_every_step
+        self.resume_from = resume_from
         self.compiled: Compiled | None = None
         self.device = torch.device("cpu")
-        self._stop = threading.Event()
-        self.step = 0
-        self.epoch = 0
+        self._stop = stop_event if stop_event is not None else threading.Event()
+        self._pause = pause_event if pause_event is not None else threading.Event()
+        self.pos = Position(step=0, epoch=1, next_index=0, samples_total=0)
+        self._order: torch.Tensor | None = None
+        self._shuffle = torch.Generator()
+        self._opt = None
+        self._n_train = 0
 
     # Control ------------------------------------------------------------------------------------
     def stop(self) -> None:
         """Ask the run to end after the current step (thread-safe)."""
         self._stop.set()
 
+    def pause(self) -> None:
+        self._pause.set()
+
+    def resume(self) -> None:
+        self._pause.clear()
+
+    @property
+    def step(self) -> int:
+        return self.pos.step
+
+    @property
+    def epoch(self) -> int:
+        return self.pos.epoch
+
     @property
     def model(self) -> fx.GraphModule | None:
         return self.compiled.model if self.compiled else None
+
+    def save_checkpoint(self, folder: str | Path, extra: dict | None = None) -> None:
+        """Everything needed to continue this run exactly; call it while the run is suspended
+        at an event (between steps)."""
+        pos = Position(**vars(self.pos))
+        order = self._order
+        if pos.next_index >= self._n_train:  # the epoch is complete: resume with the next
+            pos.epoch, pos.next_index, order = pos.epoch + 1, 0, None
+        ckpt.save(folder, self.compiled.modules, self._opt, pos, order, self._shuffle,
+                  {"settings": self.settings.model_dump(mode="json"), **(extra or {})})
 
     def run(self) -> Iterator[Event]:
         """Train, yielding events; never raises for the user's mistakes (it yields Failed)."""
@@ -107,7 +142,7 @@ class Trainer:
         except CompileError as e:
             node = e.issues[0].node if e.issues else None
             yield Failed(f"The graph has problems: {e}", self.step, node)
-        except DataError as e:
+        except (DataError, ckpt.CheckpointError) as e:
             yield Failed(str(e), self.step)
         except torch.OutOfMemoryError:
             yield Failed(f"Out of memory on {self.device}: lower the batch size "
@@ -134,26 +169,24 @@ class Trainer:
         tensors = bind_data(c, data.bind, dataset, needed)
 
         n = len(dataset)
-        gen = torch.Generator().manual_seed(s.seed)
-        perm = torch.randperm(n, generator=gen)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(s.seed))
         n_val = int(n * s.val_split)
         if n - n_val < 1:
             raise DataError(f"'{dataset.name}' has {n} samples: too few to train on")
         val_idx, train_idx = perm[:n_val], perm[n_val:]
         train = [tensors[k][train_idx].to(dev) for k in needed]
         val = [tensors[k][val_idx].to(dev) for k in needed]
-        n_train = len(train_idx)
+        self._n_train = n_train = len(train_idx)
 
         modules = c.modules.to(dev)
         c.model.to(dev)
         c.objective.to(dev)
         trainable = [p for p in modules.parameters() if p.requires_grad]
-        rule_nodes = c.taps
         if s.recipe == "supervised":
-            if rule_nodes:
-                raise TrainingError(f"Perceptron '{rule_nodes[0]}' learns with the perceptron "
+            if c.taps:
+                raise TrainingError(f"Perceptron '{c.taps[0]}' learns with the perceptron "
                                     "rule, not by gradients: set the training recipe to "
-                                    "'perceptron'.", rule_nodes[0])
+                                    "'perceptron'.", c.taps[0])
             if not trainable:
                 raise TrainingError("Nothing to train: the graph has no layer with weights.")
         else:
@@ -165,7 +198,10 @@ class Trainer:
         total = s.epochs * steps_per_epoch
         if self.max_steps is not None:
             total = min(total, self.max_steps)
-        opt = self._optimizer(trainable) if s.recipe == "supervised" else None
+        self._opt = opt = self._optimizer(trainable) if s.recipe == "supervised" else None
+        self._shuffle = torch.Generator().manual_seed(s.seed + 1)
+        if self.resume_from is not None:
+            self._restore(ckpt.load(self.resume_from), modules, opt)
 
         layers = c.layers
         by_layer = {n: [p for p in modules.get_submodule(n).parameters() if p.requires_grad]
@@ -179,30 +215,40 @@ class Trainer:
                             else self.sync_every_step)
         t_start = time.perf_counter()
         t_log, samples_log = t_start, 0
-        shuffle = torch.Generator().manual_seed(s.seed + 1)
+        samples_run = 0
         window_loss = torch.zeros((), device=dev)
         window_loss_f = 0.0
         window_steps = 0
-        last_loss = math.nan
-        samples_total = 0
         norms = None
-        done = False
-        for epoch in range(1, s.epochs + 1):
-            self.epoch = epoch
+        pos = self.pos
+        done = pos.step >= total
+        while pos.epoch <= s.epochs and not done:
             t_epoch = time.perf_counter()
             c.objective.train()
-            order = torch.randperm(n_train, generator=shuffle).to(dev)
+            if self._order is None or pos.next_index >= n_train:
+                self._order = torch.randperm(n_train, generator=self._shuffle)
+                pos.next_index = 0
+            order = self._order.to(dev)
+            first = pos.next_index
             run_loss = torch.zeros((), device=dev)
             run_loss_f = 0.0
             run_n = 0
             records: dict[str, list] = {l: [] for l in kinds}
-            for i in range(0, n_train, batch_size):
+            i = first
+            while i < n_train:
+                if self._pause.is_set() and not self._stop.is_set():
+                    yield Paused(pos.step, pos.epoch)
+                    while self._pause.is_set() and not self._stop.is_set():
+                        self._pause_wait()
+                    t_log, samples_log = time.perf_counter(), 0
+                    yield Resumed(pos.step, pos.epoch)
                 if self._stop.is_set():
-                    yield Stopped(self.step, epoch)
+                    yield Stopped(pos.step, pos.epoch)
                     return
                 idx = order[i:i + batch_size]
                 batch = [t[idx] for t in train]
                 nb = min(batch_size, n_train - i)
+                log_now = self._is_log_step(total, i + batch_size >= n_train)
                 if s.recipe == "supervised":
                     opt.zero_grad(set_to_none=True)
                     out = c.objective(*batch)
@@ -213,7 +259,7 @@ class Trainer:
                             loss.backward()  # for the diagnosis only: no optimizer step follows
                             raise self._non_finite(c, batch, loss, by_layer)
                     loss.backward()
-                    if by_layer and self._is_log_step(total, i + batch_size >= n_train):
+                    if by_layer and log_now:
                         norms = self._grad_norms(by_layer)  # before clipping: show explosions
                     if s.clip_norm is not None:
                         torch.nn.utils.clip_grad_norm_(trainable, s.clip_norm)
@@ -224,7 +270,10 @@ class Trainer:
                         loss = out["loss"]
                         self._perceptron_update(c, out, batch, needed)
                         lv = loss.item() if check_every_step else None
-                self.step += 1
+                pos.step += 1
+                i += batch_size
+                pos.next_index = min(i, n_train)
+                pos.samples_total += nb
                 if check_every_step:  # plain floats: no tensor ops per step
                     window_loss_f += lv
                     run_loss_f += lv * nb
@@ -235,11 +284,11 @@ class Trainer:
                 window_steps += 1
                 run_n += nb
                 samples_log += nb
-                samples_total += nb
+                samples_run += nb
                 for l, kind in kinds.items():
                     records[l].append(M.record(kind, out["preds"][l]))
-                last = self.step >= total
-                if self._is_log_step(total, i + batch_size >= n_train, done_step=True):
+                last = pos.step >= total
+                if log_now:
                     mean = (window_loss_f if check_every_step
                             else window_loss.item()) / window_steps  # the sync point
                     if not math.isfinite(mean):
@@ -247,11 +296,10 @@ class Trainer:
                     now = time.perf_counter()
                     rate = samples_log / max(now - t_log, 1e-9)
                     lr = opt.param_groups[0]["lr"] if opt else s.lr
-                    yield Step(self.step, epoch, mean, lr, rate)
+                    yield Step(pos.step, pos.epoch, mean, lr, rate)
                     if norms is not None:
-                        yield GradStats(self.step, norms)
+                        yield GradStats(pos.step, norms)
                         norms = None
-                    last_loss = mean
                     window_loss.zero_()
                     window_loss_f = 0.0
                     window_steps, t_log, samples_log = 0, now, 0
@@ -259,28 +307,48 @@ class Trainer:
                     done = True
                     break
             mets = {"loss": (run_loss_f if check_every_step else run_loss.item()) / max(run_n, 1)}
-            seen = order[:run_n]  # the training samples this epoch went through, in order
-            mets.update(self._named(c, {l: M.finish(kinds[l], records[l], train[loss_target[l]][seen])
+            seen = order[first:first + run_n]  # the training samples this epoch went through
+            mets.update(self._named(c, {l: M.finish(kinds[l], records[l],
+                                                    train[loss_target[l]][seen])
                                         for l in kinds}, kinds))
             if val[0].shape[0]:
                 mets.update({f"val_{k}": v for k, v in self._evaluate(c, val, kinds,
                                                                        loss_target).items()})
-            yield EpochEnd(epoch, self.step, mets, time.perf_counter() - t_epoch)
-            if done:
+            yield EpochEnd(pos.epoch, pos.step, mets, time.perf_counter() - t_epoch)
+            if done or pos.next_index < n_train:
                 break
-
+            pos.epoch += 1
+            self._order = None
+        pos.epoch = min(pos.epoch, s.epochs)
         final = self._evaluate(c, train, kinds, loss_target)
         if val[0].shape[0]:
             final.update({f"val_{k}": v for k, v in self._evaluate(c, val, kinds,
                                                                     loss_target).items()})
         seconds = time.perf_counter() - t_start
-        yield Finished(self.step, self.epoch, seconds, final.get("loss", last_loss), final,
-                       samples_total / max(seconds, 1e-9), str(dev))
+        yield Finished(pos.step, pos.epoch, seconds, final.get("loss", math.nan), final,
+                       samples_run / max(seconds, 1e-9), str(dev))
+
+    def _pause_wait(self) -> None:
+        time.sleep(0.02)  # paused: the stop flag is checked again within 20 ms
+
+    def _restore(self, loaded, modules, opt) -> None:
+        """Continue a checkpointed run: weights, optimizer, position, random states."""
+        try:
+            modules.load_state_dict({k: v.to(self.device) for k, v in loaded.model.items()})
+        except RuntimeError as e:
+            raise ckpt.CheckpointError(f"{self.resume_from}: the checkpoint does not fit this "
+                                       f"graph ({str(e).splitlines()[0]})") from None
+        if opt is not None and loaded.optimizer_state is not None:
+            opt.load_state_dict(loaded.optimizer_state)
+        self.pos = Position(**vars(loaded.position))
+        self._order = loaded.order
+        torch.set_rng_state(loaded.torch_rng)
+        self._shuffle.set_state(loaded.shuffle_rng)
 
     # Pieces -------------------------------------------------------------------------------------
-    def _is_log_step(self, total: int, epoch_end: bool, done_step: bool = False) -> bool:
-        """Whether the step being taken (or, with done_step, just taken) reports its loss."""
-        step = self.step if done_step else self.step + 1
+    def _is_log_step(self, total: int, epoch_end: bool) -> bool:
+        """Whether the step about to be taken reports its loss (and gradient norms)."""
+        step = self.pos.step + 1
         return step % self.log_every == 0 or step >= total or epoch_end
 
     def _optimizer(self, params):

@@ -248,3 +248,74 @@ def test_device_style_loop_still_catches_a_non_finite_loss():
                 data=DataSettings(dataset="blobs"))
     fail = list(Trainer(p, sync_every_step=False, log_every=3).run())[-1]
     assert fail.kind == "failed" and "the loss became" in fail.message and fail.node
+
+
+def dropout_project(epochs=20):
+    p = mlp_project(epochs=epochs)
+    g = p.graph
+    g.add_node("Dropout", "drop", {"p": 0.3})
+    e = g.out_edges("r1")[0]
+    g.disconnect(e)
+    g.connect("r1", "y", "drop", "x")
+    g.connect("drop", "y", "fc2", "x")
+    return p
+
+
+@pytest.mark.parametrize("stop_at", [25, 50])  # mid-epoch, and exactly at an epoch's end
+def test_stop_checkpoint_resume_equals_an_uninterrupted_run(tmp_path, stop_at):
+    ref = Trainer(dropout_project(), max_steps=90)
+    ref_events = list(ref.run())
+    assert ref_events[-1].kind == "finished"
+
+    t = Trainer(dropout_project(), max_steps=90, log_every=1)
+    for e in t.run():
+        if e.kind == "step" and e.step == stop_at:
+            t.stop()
+        if e.kind == "stopped":
+            t.save_checkpoint(tmp_path / "ckpt")
+    assert t.step == stop_at
+    r = Trainer(dropout_project(), max_steps=90, resume_from=tmp_path / "ckpt")
+    events = list(r.run())
+    assert events[-1].kind == "finished" and events[-1].step == 90
+    for k, v in ref.model.state_dict().items():
+        assert torch.equal(v, r.model.state_dict()[k]), k  # bit for bit
+    assert events[-1].metrics == ref_events[-1].metrics
+
+
+def test_checkpoint_of_another_graph_is_refused(tmp_path):
+    t = Trainer(mlp_project(), max_steps=5)
+    list(t.run())
+    t.save_checkpoint(tmp_path / "c")
+    p = mlp_project()
+    p.graph.set_param("fc1", "out_features", 7)
+    fail = list(Trainer(p, resume_from=tmp_path / "c").run())[-1]
+    assert fail.kind == "failed" and "does not fit this graph" in fail.message
+    fail = list(Trainer(mlp_project(), resume_from=tmp_path / "none").run())[-1]
+    assert fail.kind == "failed" and "incomplete checkpoint" in fail.message
+
+
+def test_pause_and_resume_from_another_thread():
+    t = Trainer(mlp_project(epochs=100_000), log_every=1)
+    seen = []
+
+    def consume():
+        for e in t.run():
+            seen.append(e)
+    th = threading.Thread(target=consume)
+    th.start()
+    while not any(e.kind == "step" for e in seen):
+        th.join(0.01)
+    t.pause()
+    th.join(0.5)
+    assert any(e.kind == "paused" for e in seen)
+    step = t.step
+    th.join(0.3)
+    assert t.step == step  # nothing happens while paused
+    t.resume()
+    th.join(0.3)
+    assert any(e.kind == "resumed" for e in seen) and t.step > step
+    t.pause()
+    th.join(0.2)
+    t.stop()  # stopping while paused works too
+    th.join(5)
+    assert not th.is_alive() and seen[-1].kind == "stopped"

@@ -1,0 +1,124 @@
+"""Python source for a compiled model: a plain nn.Module class that reads like hand-written
+PyTorch, and a standalone file that needs only torch and safetensors to load and run it."""
+from __future__ import annotations
+
+import inspect
+import re
+from datetime import date
+
+from graph.spec import Make
+
+from . import ops
+from .compile import Compiled
+
+_NONE_HINT = re.compile(r";  (?:\w+ = )+None$")
+_OPS_CALL = re.compile(r"\bruntime_ops_(\w+)\(")
+
+
+def readable_code(code: str) -> str:
+    """gm.code without fx's `;  x = None` memory hints and the blank lines around it."""
+    lines = [_NONE_HINT.sub("", line.rstrip()) for line in code.strip("\n").splitlines()]
+    return "\n".join(line for line in lines if line.strip()) + "\n"
+
+
+def class_name(name: str) -> str:
+    words = re.findall(r"[A-Za-z0-9]+", name) or ["Model"]
+    s = "".join(w[:1].upper() + w[1:] for w in words)
+    return s if s[0].isalpha() else f"Model{s}"
+
+
+def _value(v) -> str:
+    return repr(v)
+
+
+def constructor(plan: Make) -> str:
+    """`nn.Conv2d(in_channels=1, ...)`, or `Perceptron(...)` for our own modules."""
+    target = plan.target[len("ops."):] if plan.target.startswith("ops.") else plan.target
+    args = ", ".join(f"{k}={_value(v)}" for k, v in plan.kwargs.items())
+    return f"{target}({args})"
+
+
+def used_ops(c: Compiled) -> list[str]:
+    """Names from runtime.ops the model needs (functions called, modules built)."""
+    names = set(_OPS_CALL.findall(c.model.code))
+    for n, plan in c.plans.items():
+        if n in c.model._modules and isinstance(plan, Make) and plan.target.startswith("ops."):
+            names.add(plan.target[len("ops."):])
+    if "Perceptron" in names:
+        names.add("step")
+    order = [name for name, _ in inspect.getmembers(ops) if name in names]
+    return sorted(order, key=lambda n: (n != "step", n))
+
+
+def model_class_name(c: Compiled, name: str) -> str:
+    """A class name from the project's name that clashes with nothing the file defines."""
+    cls = class_name(name)
+    return cls + "Model" if cls in set(used_ops(c)) | {"F", "nn", "torch", "load"} else cls
+
+
+def module_source(c: Compiled, name: str = "Model") -> str:
+    """The model as an nn.Module class: submodules named after their nodes."""
+    lines = [f"class {model_class_name(c, name)}(nn.Module):",
+             f'    """{name}: inputs {", ".join(c.inputs) or "none"}; returns '
+             f'{", ".join(c.outputs) or "nothing"}."""', "",
+             "    def __init__(self):", "        super().__init__()"]
+    for n in c.analysis.order:
+        plan = c.plans.get(n)
+        if isinstance(plan, Make) and n in c.model._modules:
+            lines.append(f"        self.{n} = {constructor(plan)}")
+    body = readable_code(c.model.code).strip("\n").splitlines()
+    body = ["    " + _OPS_CALL.sub(lambda m: f"{m.group(1)}(", line) for line in body]
+    lines.append("")
+    lines += body
+    return "\n".join(lines) + "\n"
+
+
+def standalone_file(c: Compiled, name: str, weights_file: str) -> str:
+    """A Python file with the model class, the helpers it uses, and `load()`."""
+    cls = model_class_name(c, name)
+    helpers = "\n\n".join(inspect.getsource(getattr(ops, n)).rstrip() for n in used_ops(c))
+    shapes = []
+    for n in c.inputs:
+        t = c.analysis.out_type(n, "out")
+        dims = ", ".join(str(d) for d in (2, *t.shape[1:]))
+        maker = ("torch.zeros" if t.dtype == "int64" else "torch.rand")
+        dtype = ", dtype=torch.long" if t.dtype == "int64" else ""
+        shapes.append(f"{maker}({dims}{dtype})")
+    example = ", ".join(shapes)
+    module = re.sub(r"\W+", "_", name.lower()).strip("_") or "model"
+    helper_block = helpers + "\n\n\n" if helpers else ""
+    return f'''"""{name}: exported by LayerLoom on {date.today().isoformat()}.
+
+A plain PyTorch module. It needs only torch and safetensors:
+
+    from {module} import load
+    model = load("{weights_file}")
+    y = model({", ".join(c.inputs)})
+"""
+import functools
+import math
+import operator
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.torch import load_file
+
+
+{helper_block}{module_source(c, name)}
+
+def load(weights: str = "{weights_file}", device: str = "cpu") -> {cls}:
+    """The model with its trained weights (safetensors: no pickle), in eval mode."""
+    model = {cls}()
+    model.load_state_dict(load_file(weights, device=device))
+    return model.to(device).eval()
+
+
+if __name__ == "__main__":
+    import sys
+    model = load(sys.argv[1] if len(sys.argv) > 1 else "{weights_file}")
+    with torch.no_grad():
+        out = model({example})
+    outs = out if isinstance(out, tuple) else (out,)
+    print("outputs:", ", ".join(str(tuple(o.shape)) for o in outs))
+'''

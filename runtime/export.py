@@ -1,0 +1,152 @@
+"""Export a trained model: `bundle` (safetensors + project JSON), `torchscript`, `onnx`, or
+`python` (one standalone, readable file needing only torch and safetensors).
+
+Weights are read from a .safetensors file, a checkpoint folder, or a run folder (its best
+checkpoint, else its last); never by unpickling. Every file is written to a temporary name
+and renamed, so a failed export leaves nothing half-written.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from graph.fileio import atomic_write_bytes, atomic_write_text
+from graph.project import Project
+
+from .codegen import standalone_file
+from .compile import CompileError, Compiled, compile_graph
+from .weights import WeightsError, load_weights, save_weights
+
+FORMATS = {
+    "bundle": "a folder with the weights (safetensors) and the project (JSON)",
+    "torchscript": "a TorchScript archive (.pt), loadable with torch.jit.load",
+    "onnx": "an ONNX model (.onnx) for onnxruntime and other runtimes",
+    "python": "a standalone Python file with the model as a plain nn.Module, and its weights",
+}
+
+
+class ExportError(Exception):
+    pass
+
+
+def weights_file(path: str | os.PathLike) -> Path:
+    """A .safetensors file from a file, a checkpoint folder or a run folder."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    for candidate in (p / "model.safetensors", p / "checkpoints" / "best" / "model.safetensors",
+                      p / "checkpoints" / "last" / "model.safetensors"):
+        if candidate.is_file():
+            return candidate
+    raise ExportError(f"{p}: no weights there (expected a .safetensors file, a checkpoint or "
+                      "a run folder)")
+
+
+def trained_model(project: Project, weights: str | os.PathLike | None) -> Compiled:
+    try:
+        c = compile_graph(project.graph)
+    except CompileError as e:
+        raise ExportError(f"the graph has problems: {e}") from None
+    if weights is not None:
+        wf = weights_file(weights)
+        try:
+            load_weights(c.model, wf)
+        except WeightsError as e:
+            raise ExportError(str(e)) from None
+    c.model.eval()
+    return c
+
+
+def example_inputs(c: Compiled, batch: int = 2) -> tuple:
+    out = []
+    for n in c.inputs:
+        t = c.analysis.out_type(n, "out")
+        shape = (batch, *t.shape[1:])
+        out.append(torch.zeros(shape, dtype=torch.long) if t.dtype == "int64"
+                   else torch.rand(shape))
+    return tuple(out)
+
+
+def export(project: Project, weights, fmt: str, out: str | os.PathLike) -> list[Path]:
+    """Write the export; returns the files written."""
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format '{fmt}' (one of: {', '.join(FORMATS)})")
+    c = trained_model(project, weights)
+    if not c.inputs or not c.outputs:
+        raise ExportError("the model needs at least one Input and one Output node to export")
+    out = Path(out)
+    if out.parent and not out.parent.exists():
+        raise ExportError(f"{out.parent}: no such folder")
+    return {"bundle": _bundle, "torchscript": _torchscript, "onnx": _onnx,
+            "python": _python}[fmt](project, c, out)
+
+
+def _bundle(project: Project, c: Compiled, out: Path) -> list[Path]:
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        save_weights(c.model, tmp / "model.safetensors", {"project": "project.json"})
+        project.save(tmp / "project.json")
+        if out.exists():
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return [out / "model.safetensors", out / "project.json"]
+
+
+def _torchscript(project: Project, c: Compiled, out: Path) -> list[Path]:
+    import warnings
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # asked for TorchScript: no nagging
+        traced = torch.jit.trace(c.model, example_inputs(c), check_trace=False)
+        buf = io.BytesIO()
+        torch.jit.save(traced, buf)
+    atomic_write_bytes(out, buf.getvalue())
+    return [out]
+
+
+def _onnx(project: Project, c: Compiled, out: Path) -> list[Path]:
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError:
+        raise ExportError("ONNX export needs the onnx and onnxscript packages "
+                          "(pip install onnx onnxscript)") from None
+    args = example_inputs(c)
+    batch = torch.export.Dim("N", min=1)
+    dynamic = {n: {0: batch} for n in c.inputs}
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".onnx", dir=out.parent)
+    os.close(fd)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # the exporter reports progress
+            torch.onnx.export(c.model, args, tmp, dynamo=True, input_names=list(c.inputs),
+                              output_names=list(c.outputs), dynamic_shapes=dynamic,
+                              external_data=False, verbose=False)
+        import onnx
+        onnx.checker.check_model(tmp)
+        os.replace(tmp, out)
+    except ExportError:
+        raise
+    except Exception as e:
+        raise ExportError(f"ONNX export failed: {type(e).__name__}: {str(e).splitlines()[0]}") \
+            from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return [out]
+
+
+def _python(project: Project, c: Compiled, out: Path) -> list[Path]:
+    if out.suffix != ".py":
+        out = out.with_suffix(".py")
+    weights = out.with_suffix(".safetensors")
+    save_weights(c.model, weights, {"project": project.name})
+    atomic_write_text(out, standalone_file(c, project.name, weights.name))
+    return [out, weights]

@@ -1,0 +1,229 @@
+"""Run folders: what each training run leaves beside its project.
+
+  <project folder>/runs/<project>/<YYYYmmdd-HHMMSS>/
+      run.json          status, settings, final metrics, the message of a failure
+      project.json      the project as it was trained
+      steps.csv         step, epoch, loss, lr, samples_per_s (one row per logged step)
+      epochs.csv        epoch, step, seconds, and every metric (loss, accuracy, val_…)
+      grads.csv         step and each layer's gradient norm
+      checkpoints/last  the latest state (each epoch end, and on stop): resumable
+      checkpoints/best  the epoch with the lowest val_loss (loss without a validation split)
+      events.out.tfevents.*   the same scalars for TensorBoard, when it is installed
+
+A stopped run resumes into the same folder; its CSV files grow where they stopped.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from graph.fileio import atomic_write_text
+from graph.project import Project
+
+from .events import Event
+
+
+def runs_root(project_path: str | Path | None, home: str | Path | None = None) -> Path:
+    """Where a project's runs go: beside the project file, or in `home` when unsaved."""
+    if project_path:
+        p = Path(project_path)
+        return p.parent / "runs" / p.stem
+    return Path(home or Path.home() / ".layerloom") / "runs" / "untitled"
+
+
+def new_run_folder(root: Path) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder = root / stamp
+    k = 1
+    while folder.exists():
+        k += 1
+        folder = root / f"{stamp}-{k}"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _tensorboard_writer(folder: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional
+        return None
+    return SummaryWriter(log_dir=str(folder), flush_secs=10)
+
+
+class RunLogger:
+    """Feed it the trainer's events (`handle`); it writes the run folder. Checkpoints are
+    taken through the trainer while it is suspended at the event being handled."""
+
+    def __init__(self, folder: str | Path, project: Project, trainer, resume: bool = False,
+                 tensorboard: bool = True):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.trainer = trainer
+        self.info = self._read_info() if resume else {}
+        self.info.update({"format": "layerloom.run", "project": project.name,
+                          "status": "running", "settings": trainer.settings.model_dump(mode="json")})
+        self.info.setdefault("started", datetime.now().isoformat(timespec="seconds"))
+        if resume:
+            self.info["resumed"] = self.info.get("resumed", 0) + 1
+        else:
+            project.save(self.folder / "project.json")
+        self.best = self.info.get("best_value", math.inf)
+        self._files: dict[str, tuple] = {}
+        self._layers: list[str] = []
+        self.tb = _tensorboard_writer(self.folder) if tensorboard else None
+        self._write_info()
+
+    def _read_info(self) -> dict:
+        try:
+            return json.loads((self.folder / "run.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _write_info(self) -> None:
+        atomic_write_text(self.folder / "run.json", json.dumps(self.info, indent=1))
+
+    def _row(self, name: str, header: list[str], values: dict) -> None:
+        if name not in self._files:
+            path = self.folder / name
+            exists = path.exists() and path.stat().st_size > 0
+            if exists:  # resuming: keep the header already there
+                with open(path, newline="") as f:
+                    header = next(csv.reader(f), header)
+            f = open(path, "a", newline="")
+            w = csv.writer(f)
+            if not exists:
+                w.writerow(header)
+            self._files[name] = (f, w, header)
+        f, w, header = self._files[name]
+        w.writerow([_fmt(values.get(h, "")) for h in header])
+        f.flush()
+
+    def handle(self, ev: Event) -> None:
+        k = ev.kind
+        if k == "started":
+            self._layers = list(ev.layers)
+            self.info.update(device=ev.device, device_name=ev.device_name,
+                             total_steps=ev.total_steps, parameters=ev.parameters)
+            self._write_info()
+        elif k == "step":
+            self._row("steps.csv", ["step", "epoch", "loss", "lr", "samples_per_s"], vars(ev))
+            if self.tb:
+                self.tb.add_scalar("train/loss_step", ev.loss, ev.step)
+                self.tb.add_scalar("train/lr", ev.lr, ev.step)
+        elif k == "gradstats":
+            self._row("grads.csv", ["step"] + self._layers, {"step": ev.step, **ev.norms})
+            if self.tb:
+                for layer, v in ev.norms.items():
+                    self.tb.add_scalar(f"grad_norm/{layer}", v, ev.step)
+        elif k == "epochend":
+            row = {"epoch": ev.epoch, "step": ev.step, "seconds": ev.seconds, **ev.metrics}
+            self._row("epochs.csv", ["epoch", "step", "seconds"] + list(ev.metrics), row)
+            if self.tb:
+                for name, v in ev.metrics.items():
+                    self.tb.add_scalar(f"epoch/{name}", v, ev.step)
+            self.trainer.save_checkpoint(self.folder / "checkpoints" / "last")
+            watch = ev.metrics.get("val_loss", ev.metrics.get("loss"))
+            if watch is not None and math.isfinite(watch) and watch < self.best:
+                self.best = watch
+                self.info.update(best_value=watch, best_epoch=ev.epoch)
+                self.trainer.save_checkpoint(self.folder / "checkpoints" / "best")
+            self.info.update(steps=ev.step, epoch=ev.epoch, last_metrics=ev.metrics)
+            self._write_info()
+        elif k == "stopped":
+            if self.trainer.compiled is not None:
+                self.trainer.save_checkpoint(self.folder / "checkpoints" / "last")
+            self.info.update(status="stopped", steps=ev.step)
+            self._write_info()
+        elif k == "finished":
+            self.trainer.save_checkpoint(self.folder / "checkpoints" / "last")
+            self.info.update(status="finished", steps=ev.step, final=ev.metrics,
+                             seconds=ev.seconds, samples_per_s=ev.samples_per_s)
+            self._write_info()
+        elif k == "failed":
+            self.info.update(status="failed", message=ev.message, node=ev.node, steps=ev.step)
+            self._write_info()
+
+    def close(self) -> None:
+        for f, _, _ in self._files.values():
+            f.close()
+        self._files = {}
+        if self.tb:
+            self.tb.close()
+            self.tb = None
+        if self.info.get("status") == "running":  # the run ended without a final event
+            self.info["status"] = "stopped"
+            self._write_info()
+
+
+def _fmt(v):
+    return f"{v:.6g}" if isinstance(v, float) else v
+
+
+# Reading runs back ------------------------------------------------------------------------------
+
+@dataclass
+class RunInfo:
+    folder: Path
+    status: str
+    started: str
+    steps: int
+    info: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    @property
+    def resumable(self) -> bool:
+        return self.status in ("stopped", "failed") and \
+            (self.folder / "checkpoints" / "last" / "trainer.json").exists()
+
+
+def list_runs(root: str | Path) -> list[RunInfo]:
+    out = []
+    root = Path(root)
+    if not root.is_dir():
+        return out
+    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        try:
+            info = json.loads((d / "run.json").read_text())
+        except (OSError, ValueError):
+            continue
+        out.append(RunInfo(d, info.get("status", "?"), info.get("started", ""),
+                           int(info.get("steps", 0) or 0), info))
+    return out
+
+
+def read_csv(path: str | Path) -> dict[str, list[float]]:
+    """Columns of a run CSV as float lists ('' becomes NaN)."""
+    cols: dict[str, list[float]] = {}
+    try:
+        with open(path, newline="") as f:
+            r = csv.reader(f)
+            header = next(r, [])
+            for h in header:
+                cols[h] = []
+            for row in r:
+                for h, v in zip(header, row):
+                    try:
+                        cols[h].append(float(v))
+                    except ValueError:
+                        cols[h].append(math.nan)
+    except OSError:
+        pass
+    return cols
+
+
+def run_with_logging(trainer, project: Project, folder: Path, resume: bool = False):
+    """Drive `trainer`, logging every event into `folder`, and pass the events on."""
+    logger = RunLogger(folder, project, trainer, resume=resume)
+    try:
+        for ev in trainer.run():
+            logger.handle(ev)
+            yield ev
+    finally:
+        logger.close()

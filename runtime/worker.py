@@ -1,0 +1,133 @@
+"""Training in a child process, for the GUI.
+
+A thread in the GUI process would share the GIL with the window's painting, which slowed
+training by ~1.3x on 2 cores (NOTES-ENV.md). The child imports torch once at start-up (so a
+run starts at once), then serves jobs: it runs the Trainer with a RunLogger and streams the
+events back over a pipe. Stop and pause are shared events it checks between steps.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import traceback
+from pathlib import Path
+
+from .events import Failed
+
+
+def describe_devices() -> list[dict]:
+    """What this machine can train on, for the device choice (needs torch)."""
+    import torch
+
+    from .train import device_name
+    out = [{"id": "auto", "name": "Automatic (the best available)"}]
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            p = torch.cuda.get_device_properties(i)
+            out.append({"id": "cuda" if i == 0 else f"cuda:{i}",
+                        "name": f"{p.name} ({p.total_memory / 2**30:.0f} GiB)"})
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        out.append({"id": "mps", "name": "Apple GPU (MPS)"})
+    out.append({"id": "cpu", "name": device_name(torch.device("cpu"))})
+    return out
+
+
+def _serve(conn, stop_event, pause_event) -> None:
+    """The child's main loop."""
+    try:
+        import torch  # noqa: F401  (the warm-up: the reason for a long-lived worker)
+
+        from graph.project import loads
+
+        from .runs import run_with_logging
+        from .train import Trainer
+        conn.send(("ready", {"devices": describe_devices(), "pid": os.getpid()}))
+    except Exception as e:
+        conn.send(("broken", f"{type(e).__name__}: {e}"))
+        return
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg[0] == "quit":
+            return
+        if msg[0] != "run":
+            continue
+        job = msg[1]
+        try:
+            project = loads(job["project"], job.get("source", "<project>"))
+            trainer = Trainer(project, base_dir=job.get("base_dir"), device=job.get("device"),
+                              max_steps=job.get("max_steps"), epochs=job.get("epochs"),
+                              resume_from=job.get("resume_from"), log_every=job.get("log_every", 10),
+                              stop_event=stop_event, pause_event=pause_event)
+            for ev in run_with_logging(trainer, project, Path(job["run_dir"]),
+                                       resume=bool(job.get("resume_from"))):
+                conn.send(("event", ev))
+        except Exception as e:  # keep serving; the GUI shows the message
+            conn.send(("event", Failed(f"Internal error: {type(e).__name__}: {e}\n"
+                                       + traceback.format_exc())))
+        conn.send(("done", job.get("id")))
+
+
+class TrainingProcess:
+    """The GUI's handle on the child. Not thread-safe: use it from one thread."""
+
+    def __init__(self):
+        ctx = mp.get_context("spawn")  # never fork a process that runs Qt
+        self._stop, self._pause = ctx.Event(), ctx.Event()
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, args=(child, self._stop, self._pause),
+                                 name="layerloom-trainer", daemon=True)
+        self._proc.start()
+        child.close()
+        self.devices: list[dict] | None = None
+        self.broken: str | None = None
+
+    def alive(self) -> bool:
+        return self._proc.is_alive()
+
+    @property
+    def exitcode(self):
+        return self._proc.exitcode
+
+    def start_run(self, job: dict) -> None:
+        self._stop.clear()
+        self._pause.clear()
+        self._conn.send(("run", job))
+
+    def stop(self) -> None:
+        self._pause.clear()
+        self._stop.set()
+
+    def pause(self) -> None:
+        self._pause.set()
+
+    def resume(self) -> None:
+        self._pause.clear()
+
+    def poll(self, limit: int = 500) -> list[tuple]:
+        """Messages that have arrived (at most `limit`): never blocks."""
+        out = []
+        try:
+            while len(out) < limit and self._conn.poll():
+                msg = self._conn.recv()
+                if msg[0] == "ready":
+                    self.devices = msg[1]["devices"]
+                elif msg[0] == "broken":
+                    self.broken = msg[1]
+                out.append(msg)
+        except (EOFError, OSError):
+            pass  # the child died; alive() says so
+        return out
+
+    def close(self) -> None:
+        try:
+            self._stop.set()
+            self._conn.send(("quit", None))
+        except (OSError, ValueError):
+            pass
+        self._proc.join(2)
+        if self._proc.is_alive():
+            self._proc.terminate()
+            self._proc.join(2)

@@ -1,0 +1,167 @@
+"""Each export round-trips: the exported model gives the in-app model's outputs."""
+import json
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+import torch
+
+from graph.model import Graph
+from graph.project import Project, load
+from runtime.export import ExportError, export, trained_model
+from runtime.train import Trainer
+from runtime.weights import save_weights
+from tests.graphs import chain
+
+ROOT = Path(__file__).resolve().parents[2]
+TOL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The CNN template after 40 steps, its weights in a safetensors file."""
+    folder = tmp_path_factory.mktemp("trained")
+    project = load(ROOT / "templates" / "cnn.json")
+    t = Trainer(project, device="cpu", max_steps=40)
+    assert list(t.run())[-1].kind == "finished"
+    save_weights(t.model, folder / "w.safetensors")
+    x = torch.rand(7, 1, 8, 8)  # a batch size the exporters never saw
+    with torch.no_grad():
+        t.model.eval()
+        y = t.model(x)
+    return project, folder / "w.safetensors", x, y
+
+
+def test_bundle(trained, tmp_path):
+    project, w, x, y = trained
+    files = export(project, w, "bundle", tmp_path / "bundle")
+    assert {f.name for f in files} == {"model.safetensors", "project.json"}
+    again = trained_model(load(tmp_path / "bundle" / "project.json"), tmp_path / "bundle")
+    with torch.no_grad():
+        assert (again.model(x) - y).abs().max() <= TOL
+
+
+def test_torchscript(trained, tmp_path):
+    project, w, x, y = trained
+    [f] = export(project, w, "torchscript", tmp_path / "m.pt")
+    m = torch.jit.load(str(f))
+    with torch.no_grad():
+        assert (m(x) - y).abs().max() <= TOL
+
+
+def test_onnx_in_onnxruntime(trained, tmp_path):
+    import onnxruntime as ort
+    project, w, x, y = trained
+    [f] = export(project, w, "onnx", tmp_path / "m.onnx")
+    s = ort.InferenceSession(str(f))
+    assert [i.name for i in s.get_inputs()] == ["image"]
+    out = s.run(None, {"image": x.numpy()})[0]
+    assert abs(out - y.numpy()).max() <= TOL
+    assert not list(tmp_path.glob(".m.onnx*"))  # no temp files left
+
+
+def test_python_file_runs_with_the_same_outputs(trained, tmp_path):
+    project, w, x, y = trained
+    files = export(project, w, "python", tmp_path / "digits_cnn.py")
+    assert [f.name for f in files] == ["digits_cnn.py", "digits_cnn.safetensors"]
+    torch.save(x, tmp_path / "x.pt")  # the test's own input, not part of the export
+    code = ("import torch, sys\nsys.path.insert(0, '.')\nfrom digits_cnn import load\n"
+            "m = load('digits_cnn.safetensors')\nx = torch.load('x.pt')\n"
+            "print(repr(m(x).tolist()))")
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert (torch.tensor(eval(r.stdout)) - y).abs().max() <= TOL
+    text = files[0].read_text()
+    assert "class CNN(nn.Module)" in text and "self.conv1 = nn.Conv2d(in_channels=1" in text
+    assert "layerloom" not in text.lower().replace("exported by layerloom", "")  # no import of us
+
+
+def test_python_file_in_a_fresh_venv_with_only_torch_and_safetensors(trained, tmp_path):
+    """The standalone file needs nothing of LayerLoom: a new venv with torch and safetensors."""
+    project, w, x, y = trained
+    export(project, w, "python", tmp_path / "model.py")
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    py = env_dir / "bin" / "python"
+    pip_env = dict(os.environ, PIP_CONSTRAINT=str(ROOT / "constraints.txt"))
+    r = subprocess.run([str(py), "-m", "pip", "install", "-q", "torch==2.13.0", "safetensors"],
+                       env=pip_env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = subprocess.run([str(py), "-m", "pip", "list", "--format=json"], capture_output=True,
+                       text=True)
+    names = {p["name"].lower() for p in json.loads(r.stdout)}
+    assert names >= {"torch", "safetensors"}
+    assert not names & {"layerloom", "pyside6-essentials", "pydantic", "pyqtgraph", "onnx",
+                        "scikit-learn", "tqdm"}  # only torch (and its own needs), safetensors
+    r = subprocess.run([str(py), "model.py", "model.safetensors"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "outputs: (2, 10)"
+
+
+def test_several_inputs_and_outputs_export(tmp_path):
+    import onnxruntime as ort
+    g = Graph()
+    g.add_node("Input", "a", {"shape": [3]})
+    g.add_node("Input", "b", {"shape": [5]})
+    g.add_node("Concat", "cat")
+    g.connect("a", "out", "cat", "x")
+    g.connect("b", "out", "cat", "x")
+    chain(g, "cat", [("Linear", "fc", {"out_features": 4}), ("Tanh", "t", {})], first_port="y")
+    g.add_node("Reshape", "r", {"shape": [2, 2]})
+    g.connect("t", "y", "r", "x")
+    g.add_node("Output", "flat")
+    g.add_node("Output", "square")
+    g.connect("t", "y", "flat", "x")
+    g.connect("r", "y", "square", "x")
+    p = Project(graph=g, name="Two heads")
+    c = trained_model(p, None)
+    save_weights(c.model, tmp_path / "w.safetensors")
+    a, b = torch.rand(6, 3), torch.rand(6, 5)
+    with torch.no_grad():
+        ref = c.model(a, b)
+    [f] = export(p, tmp_path / "w.safetensors", "onnx", tmp_path / "two.onnx")
+    outs = ort.InferenceSession(str(f)).run(None, {"a": a.numpy(), "b": b.numpy()})
+    for o, r in zip(outs, ref):
+        assert abs(o - r.numpy()).max() <= TOL
+    export(p, tmp_path / "w.safetensors", "python", tmp_path / "two_heads.py")
+    src = (tmp_path / "two_heads.py").read_text()
+    assert "def reshape(" in src and "return (tanh, reshape)" in src.replace("t, r", "tanh, reshape") \
+        or "return (t, r)" in src
+    ns = {}
+    exec(compile(src, "two_heads.py", "exec"), ns)
+    m = ns["load"](str(tmp_path / "two_heads.safetensors"))
+    with torch.no_grad():
+        got = m(a, b)
+    assert all((x - y).abs().max() <= TOL for x, y in zip(got, ref))
+
+
+def test_bad_weights_and_formats(trained, tmp_path):
+    project, w, x, y = trained
+    other = load(ROOT / "templates" / "mlp.json")
+    with pytest.raises(ExportError, match="has no weights for fc1"):
+        export(other, w, "bundle", tmp_path / "b")
+    with pytest.raises(ExportError, match="no weights there"):
+        export(project, tmp_path, "bundle", tmp_path / "b")
+    with pytest.raises(ExportError, match="unknown format"):
+        export(project, w, "tflite", tmp_path / "b")
+    with pytest.raises(ExportError, match="no such folder"):
+        export(project, w, "onnx", tmp_path / "nowhere" / "m.onnx")
+    assert not (tmp_path / "b").exists()
+
+
+def test_cli_export(trained, tmp_path):
+    project, w, x, y = trained
+    r = subprocess.run([sys.executable, "-m", "app.cli", "export", "templates/cnn.json",
+                        "--weights", str(w), "--format", "onnx", "--out", str(tmp_path / "m.onnx")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == str(tmp_path / "m.onnx")
+    r = subprocess.run([sys.executable, "-m", "app.cli", "export", "templates/mlp.json",
+                        "--weights", str(w), "--format", "bundle", "--out", str(tmp_path / "x")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr

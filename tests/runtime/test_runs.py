@@ -1,0 +1,120 @@
+import json
+import time
+
+import pytest
+
+from graph.project import load
+from runtime.runs import list_runs, new_run_folder, read_csv, run_with_logging, runs_root
+from runtime.train import Trainer
+from runtime.worker import TrainingProcess
+
+TEMPLATES = __import__("templates").FOLDER
+
+
+def test_run_folder_contents(tmp_path):
+    p = load(TEMPLATES / "mlp.json")
+    p.training.epochs = 3
+    folder = new_run_folder(runs_root(tmp_path / "proj.json"))
+    assert folder.parent == tmp_path / "runs" / "proj"
+    t = Trainer(p, device="cpu")
+    events = list(run_with_logging(t, p, folder))
+    assert events[-1].kind == "finished"
+    info = json.loads((folder / "run.json").read_text())
+    assert info["status"] == "finished" and info["steps"] == 75 and info["final"]["accuracy"] > 0.5
+    assert load(folder / "project.json").to_json() == p.to_json()
+    steps = read_csv(folder / "steps.csv")
+    assert steps["step"][:2] == [10.0, 20.0] and len(steps["loss"]) == len(steps["step"])
+    epochs = read_csv(folder / "epochs.csv")
+    assert epochs["epoch"] == [1.0, 2.0, 3.0] and "val_accuracy" in epochs
+    grads = read_csv(folder / "grads.csv")
+    assert set(grads) == {"step", "fc1", "fc2", "fc3"}
+    for c in ("last", "best"):
+        assert (folder / "checkpoints" / c / "model.safetensors").is_file()
+    assert info["best_epoch"] in (1, 2, 3)
+    tb = list(folder.glob("events.out.tfevents.*"))
+    assert tb, "tensorboard is installed in the test environment"
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator(str(folder))
+    acc.Reload()
+    assert "epoch/val_accuracy" in acc.Tags()["scalars"]
+    [run] = list_runs(folder.parent)
+    assert run.status == "finished" and run.steps == 75 and not run.resumable
+
+
+def test_stopped_run_resumes_into_the_same_folder(tmp_path):
+    p = load(TEMPLATES / "mlp.json")
+    p.training.epochs = 4
+    folder = new_run_folder(tmp_path)
+    t = Trainer(p, device="cpu", log_every=1)
+    for e in run_with_logging(t, p, folder):
+        if e.kind == "step" and e.step == 30:
+            t.stop()
+    [run] = list_runs(tmp_path)
+    assert run.status == "stopped" and run.resumable and run.steps == 30
+    t2 = Trainer(p, device="cpu", resume_from=folder / "checkpoints" / "last")
+    events = list(run_with_logging(t2, p, folder, resume=True))
+    assert events[-1].kind == "finished" and events[-1].step == 100
+    info = json.loads((folder / "run.json").read_text())
+    assert info["status"] == "finished" and info["resumed"] == 1
+    steps = read_csv(folder / "steps.csv")["step"]
+    assert steps == sorted(steps) and steps[-1] == 100 and 30.0 in steps
+
+
+@pytest.fixture(scope="module")
+def worker():
+    w = TrainingProcess()
+    deadline = time.time() + 60
+    while w.devices is None and time.time() < deadline:
+        w.poll()
+        time.sleep(0.05)
+    assert w.devices and w.devices[-1]["id"] == "cpu"
+    yield w
+    w.close()
+    assert not w.alive()
+
+
+def drain(w, until=("done",), timeout=120, on_event=None):
+    got = []
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for m in w.poll():
+            got.append(m)
+            if m[0] == "event" and on_event:
+                on_event(m[1])
+            if m[0] in until:
+                return got
+        time.sleep(0.01)
+    raise AssertionError(f"timed out; got {[m[0] for m in got][-5:]}")
+
+
+def test_worker_trains_a_template_like_the_cli(worker, tmp_path):
+    job = {"id": 1, "project": (TEMPLATES / "cnn.json").read_text(), "base_dir": str(TEMPLATES),
+           "run_dir": str(tmp_path / "r"), "device": "cpu"}
+    worker.start_run(job)
+    msgs = drain(worker)
+    events = [m[1] for m in msgs if m[0] == "event"]
+    fin = events[-1]
+    assert fin.kind == "finished"
+    ref = list(Trainer(load(TEMPLATES / "cnn.json"), device="cpu").run())[-1]
+    assert fin.final_loss == ref.final_loss and fin.metrics == ref.metrics  # same run exactly
+
+
+def test_worker_stops_within_a_second_and_survives_failures(worker, tmp_path):
+    p = load(TEMPLATES / "cnn.json")
+    p.training.epochs = 10_000
+    worker.start_run({"id": 2, "project": p.to_json(), "run_dir": str(tmp_path / "long"),
+                      "device": "cpu"})
+    drain(worker, until=("event",), timeout=60)
+    time.sleep(0.5)
+    t = time.time()
+    worker.stop()
+    msgs = drain(worker)
+    assert time.time() - t < 1.0
+    assert [m[1].kind for m in msgs if m[0] == "event"][-1] == "stopped"
+    assert json.loads((tmp_path / "long" / "run.json").read_text())["status"] == "stopped"
+    # A broken project: the worker reports it and keeps serving.
+    worker.start_run({"id": 3, "project": "{oops", "run_dir": str(tmp_path / "bad")})
+    msgs = drain(worker)
+    fails = [m[1] for m in msgs if m[0] == "event" and m[1].kind == "failed"]
+    assert fails and "not valid JSON" in fails[0].message
+    assert worker.alive()
