@@ -176,7 +176,7 @@ def cmd_export(args) -> int:
 
 def cmd_gui(args) -> int:
     from .gui import run
-    return run(args.file)
+    return run(args.file, train=args.train)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     gui = sub.add_parser("gui", help="open the app (the default with no command)")
     gui.add_argument("file", nargs="?", help="a project file to open")
+    gui.add_argument("--train", action="store_true", help="start training FILE at once")
     sub.add_parser("templates", help="list the template projects (name and file)")
     c = sub.add_parser("check", help="check a project: shapes, parameters and problems")
     c.add_argument("file")
@@ -217,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
                 "gui": cmd_gui, "export": cmd_export}
     if args.command is None:  # `layerloom` alone opens the app
         args = parser.parse_args(["gui"])
+    if args.command == "gui" and args.train and not args.file:
+        parser.error("--train needs a FILE to train")
     return handlers[args.command](args)
 
 

@@ -142,3 +142,24 @@ class Rename(Step):
 
     def undo(self):
         self.graph.rename_node(self.new, self.old)
+
+
+class SetSetting(Step):
+    """A training setting or a data-binding value (`section` is "training" or "data")."""
+
+    def __init__(self, project, section: str, key: str, value: Any, notify=None):
+        self.project, self.section, self.key, self.new = project, section, key, value
+        self.old = getattr(getattr(project, section), key)
+        self.notify = notify
+        self.text = f"{section}.{key} = {value!r}"
+
+    def _set(self, value) -> None:
+        setattr(getattr(self.project, self.section), self.key, value)
+        if self.notify:
+            self.notify()
+
+    def redo(self):
+        self._set(self.new)
+
+    def undo(self):
+        self._set(self.old)

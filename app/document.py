@@ -16,6 +16,8 @@ class Document(QObject):
     analysed = Signal(object)  # Analysis
     modifiedChanged = Signal(bool)
     pathChanged = Signal(object)  # Path | None
+    settingsChanged = Signal()  # training settings or data binding changed (or undone)
+    lockChanged = Signal(str)  # why edits are refused now ("" when they are allowed)
 
     def __init__(self, project: Project | None = None, path: str | Path | None = None,
                  parent: QObject | None = None):
@@ -25,6 +27,7 @@ class Document(QObject):
         self.undo = QUndoStack(self)
         self.undo.cleanChanged.connect(self._clean_changed)  # a bound slot: disconnected with us
         self._extra_dirty = False  # changes made outside the undo stack (e.g. a template copy)
+        self.locked = ""  # while training: why the graph cannot be edited
         self.analysis: Analysis = analyse(self.project.graph)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -56,6 +59,15 @@ class Document(QObject):
 
     def push(self, command: QUndoCommand) -> None:
         self.undo.push(command)
+
+    def lock(self, reason: str) -> None:
+        """Refuse edits (other than moving nodes), e.g. while the graph trains."""
+        self.locked = reason
+        self.lockChanged.emit(reason)
+
+    def unlock(self) -> None:
+        self.locked = ""
+        self.lockChanged.emit("")
 
     def reanalyse(self) -> Analysis:
         self._timer.stop()
@@ -103,8 +115,25 @@ class Editor:
         return self.doc.graph
 
     def _push(self, steps, text: str | None = None) -> None:
-        from .commands import Edit
+        from .commands import Edit, MoveNodes
+        if self.doc.locked and not all(isinstance(s, MoveNodes) for s in steps):
+            raise EditRefused(self.doc.locked)
         self.doc.push(Edit(steps, text))
+
+    def set_setting(self, section: str, key: str, value) -> None:
+        """A training setting or data value; checked by the settings model first."""
+        from pydantic import ValidationError
+        from .commands import SetSetting
+        target = getattr(self.doc.project, section)
+        if getattr(target, key) == value:
+            return
+        try:
+            type(target).model_validate({**target.model_dump(), key: value})
+        except ValidationError as e:
+            err = e.errors()[0]
+            raise EditRefused(f"{key.replace('_', ' ')}: {err['msg']}") from None
+        self._push([SetSetting(self.doc.project, section, key, value,
+                               self.doc.settingsChanged.emit)])
 
     def add_node(self, type_id: str, pos, params: dict | None = None) -> str:
         from .commands import AddNode

@@ -12,7 +12,7 @@ def has_display() -> bool:
                 or os.environ.get("QT_QPA_PLATFORM"))
 
 
-def run(file: str | None = None) -> int:
+def run(file: str | None = None, train: bool = False) -> int:
     if not has_display():
         print("error: no display found (DISPLAY is not set). Run LayerLoom in a desktop "
               "session, or under Xvfb; the command line (layerloom train/check) works without "
@@ -26,8 +26,10 @@ def run(file: str | None = None) -> int:
     app.setApplicationName("LayerLoom")
     app.setOrganizationName("LayerLoom")
     win = MainWindow()
+    win.trainer.ensure_worker()  # the training process loads torch while the user looks around
     win.show()
     restored = win.offer_recovery()
     if file and not restored:
-        win.open_path(file, ask=False)
+        if win.open_path(file, ask=False) and train:
+            win.start_training()
     return app.exec()

@@ -26,7 +26,11 @@ from .document import Document, EditRefused, Editor
 from .inspector import Inspector
 from .palette import Palette
 from .panels import CodeView, HelpView, SummaryView
+from .plotdata import LiveData
+from .plots import LivePlots
 from .quickadd import QuickAdd
+from .training import TrainingController
+from .training_panel import TrainingPanel
 from .warmup import warmup
 
 MAX_RECENT = 8
@@ -59,6 +63,10 @@ class MainWindow(QMainWindow):
         self.summary = SummaryView()
         self.code = CodeView()
         self.history = QUndoView(self.undo_group)
+        self.training = TrainingPanel()
+        self.live = LiveData()
+        self.plots = LivePlots(self.live)
+        self.trainer = TrainingController(self)
         self.history.setEmptyLabel("<opened>")
         self.docks = {}
         for key, title, widget, area in (
@@ -67,6 +75,8 @@ class MainWindow(QMainWindow):
                 ("help", "Layer help", self.help, Qt.RightDockWidgetArea),
                 ("summary", "Model summary", self.summary, Qt.BottomDockWidgetArea),
                 ("code", "Generated code", self.code, Qt.BottomDockWidgetArea),
+                ("plots", "Live plots", self.plots, Qt.BottomDockWidgetArea),
+                ("training", "Training", self.training, Qt.RightDockWidgetArea),
                 ("history", "History", self.history, Qt.RightDockWidgetArea)):
             dock = QDockWidget(title, self)
             dock.setObjectName(f"dock_{key}")
@@ -74,11 +84,14 @@ class MainWindow(QMainWindow):
             self.addDockWidget(area, dock)
             self.docks[key] = dock
         self.tabifyDockWidget(self.docks["summary"], self.docks["code"])
+        self.tabifyDockWidget(self.docks["summary"], self.docks["plots"])
+        self.tabifyDockWidget(self.docks["help"], self.docks["training"])
         self.docks["summary"].raise_()
+        self.docks["help"].raise_()
         self.docks["history"].hide()
         self.resizeDocks([self.docks["palette"]], [230], Qt.Horizontal)
         self.resizeDocks([self.docks["inspector"]], [340], Qt.Horizontal)
-        self.resizeDocks([self.docks["summary"]], [210], Qt.Vertical)
+        self.resizeDocks([self.docks["summary"]], [260], Qt.Vertical)
 
         self.quick = QuickAdd(self)
         self._quick_target: tuple | None = None  # (scene pos, port to wire or None)
@@ -93,6 +106,9 @@ class MainWindow(QMainWindow):
         self._restore_layout()
         self.set_document(Document(Project()))
         warmup().start()  # torch loads in the background; the summary and code wait for it
+        self._plot_timer = QTimer(self, interval=90)  # live plots repaint at ~11 Hz at most
+        self._plot_timer.timeout.connect(self._refresh_live)
+        self._heat_due = 0.0
         self.autosave_timer = QTimer(self, interval=autosave_ms)
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
@@ -124,6 +140,7 @@ class MainWindow(QMainWindow):
         f.addSeparator()
         self.a_save = self._act("&Save", self.save, QKeySequence.Save, f)
         self.a_save_as = self._act("Save &As…", self.save_as, QKeySequence.SaveAs, f)
+        self.a_export = self._act("&Export…", self.export_dialog, "Ctrl+E", f)
         f.addSeparator()
         self._act("&Quit", self.close, QKeySequence.Quit, f)
 
@@ -164,13 +181,22 @@ class MainWindow(QMainWindow):
         for key in ("palette", "inspector", "help", "summary", "code"):
             v.addAction(self.docks[key].toggleViewAction())
 
+        t = mb.addMenu("&Train")
+        self.a_run = self._act("&Run", self.start_training, "F5", t)
+        self.a_pause = self._act("&Pause / Resume", self.toggle_pause, "F6", t)
+        self.a_stop = self._act("&Stop", self.stop_training, "Shift+F5", t)
+        t.addSeparator()
+        for key in ("training", "plots"):
+            t.addAction(self.docks[key].toggleViewAction())
+
         h = mb.addMenu("&Help")
         self._act("&About LayerLoom", self.about, None, h)
 
         tb = self.addToolBar("Main")
         tb.setObjectName("toolbar_main")
         for a in (self.a_new, self.a_open, self.a_save, None, self.a_undo, self.a_redo, None,
-                  self.a_fit, self.a_arrange, self.a_quick):
+                  self.a_fit, self.a_arrange, self.a_quick, None, self.a_run, self.a_stop,
+                  self.a_export):
             tb.addSeparator() if a is None else tb.addAction(a)
         self._refresh_recent()
 
@@ -184,6 +210,16 @@ class MainWindow(QMainWindow):
         self.view.quickAddRequested.connect(lambda pos: self._open_quick(pos, None))
         self.view.zoomChanged.connect(self._zoom_changed)
         self.inspector.message.connect(self.show_message)
+        self.training.message.connect(self.show_message)
+        self.training.runRequested.connect(self.start_training)
+        self.training.stopRequested.connect(self.stop_training)
+        self.training.pauseRequested.connect(self.trainer.pause)
+        self.training.resumeRequested.connect(self.trainer.resume)
+        self.training.resumeRunRequested.connect(lambda run: self.start_training(resume=run))
+        self.training.compareRequested.connect(self._compare_runs)
+        self.trainer.event.connect(self._training_event)
+        self.trainer.stateChanged.connect(self._training_state)
+        self.trainer.devicesReady.connect(self.training.set_devices)
 
     # Documents ----------------------------------------------------------------------------------
     def set_document(self, doc: Document) -> None:
@@ -204,6 +240,13 @@ class MainWindow(QMainWindow):
         self.undo_group.addStack(doc.undo)
         self.undo_group.setActiveStack(doc.undo)
         self.inspector.set_document(doc)
+        self.training.set_document(doc)
+        if self.trainer.devices:
+            self.training.set_devices(self.trainer.devices)
+        self.live.reset()
+        self.plots.set_overlays([])
+        self.plots.clear()
+        self._refresh_runs()
         self.help.show_type(None)
         self.scene.selectionChanged.connect(self._selection_changed)
         self.scene.message.connect(self.show_message)
@@ -324,6 +367,9 @@ class MainWindow(QMainWindow):
 
     def maybe_save(self) -> bool:
         """True if the current document may be replaced (saved, discarded or unmodified)."""
+        if self.trainer.busy and self.doc is not None:
+            self.show_message("Training is running: stop it before opening another project.")
+            return False
         if self.doc is None or not self.doc.is_modified():
             return True
         answer = self.ask_save_changes()
@@ -335,6 +381,9 @@ class MainWindow(QMainWindow):
         if not self.maybe_save():
             event.ignore()
             return
+        if self.trainer.busy:
+            self.trainer.stop()  # the run keeps its last checkpoint
+        self.trainer.close()
         s = settings()
         s.setValue("geometry", self.saveGeometry())
         s.setValue("state", self.saveState())
@@ -495,6 +544,107 @@ class MainWindow(QMainWindow):
         QMessageBox.about(self, "About LayerLoom",
                           "LayerLoom: build deep-learning models by wiring layers; the graph "
                           "compiles to real PyTorch.")
+
+    # Training -----------------------------------------------------------------------------------
+    def runs_root(self) -> Path:
+        from runtime.runs import runs_root
+        home = os.environ.get("LAYERLOOM_HOME") or str(recovery.recovery_dir().parent)
+        return runs_root(self.doc.path, home)
+
+    def start_training(self, resume=None, max_steps: int | None = None) -> bool:
+        """Train the graph on the canvas (unsaved edits included) in the training process."""
+        if self.trainer.busy:
+            return False
+        analysis = self.doc.reanalyse()
+        if not analysis.ok:
+            msg = f"The graph has problems; fix them first: {analysis.errors[0]}"
+            self.training.show_error(msg)
+            self.show_message(msg)
+            return False
+        from runtime.runs import new_run_folder
+        if resume is not None:
+            run_dir, resume_from = resume.folder, resume.folder / "checkpoints" / "last"
+        else:
+            run_dir, resume_from = new_run_folder(self.runs_root()), None
+        self.live.reset()
+        self.plots.clear()
+        self.scene.clear_heat()
+        self.doc.lock("Training is running: stop it to change the graph (edits would not reach "
+                      "the running model). Moving nodes is fine.")
+        self.trainer.start(self.doc.project.to_json(), run_dir,
+                           self.doc.path.parent if self.doc.path else None,
+                           resume_from=resume_from, max_steps=max_steps)
+        self.docks["training"].show()
+        self.docks["training"].raise_()
+        self.docks["plots"].show()
+        self.docks["plots"].raise_()
+        self._plot_timer.start()
+        return True
+
+    def stop_training(self) -> None:
+        self.trainer.stop()
+
+    def toggle_pause(self) -> None:
+        if self.trainer.state == "paused":
+            self.trainer.resume()
+        else:
+            self.trainer.pause()
+
+    def _training_state(self, state: str) -> None:
+        self.training.set_state(state)
+        self.a_run.setEnabled(state == "idle")
+        self.a_stop.setEnabled(state != "idle")
+        if state == "idle":
+            self.doc.unlock()
+            self._refresh_live()
+            self._plot_timer.stop()
+            self._refresh_runs()
+
+    def _training_event(self, ev) -> None:
+        self.live.feed(ev)
+        k = ev.kind
+        if k == "gradstats":
+            import time as _t
+            now = _t.perf_counter()
+            if now >= self._heat_due:  # node colours at ~4 Hz
+                self._heat_due = now + 0.25
+                self.scene.set_heat(ev.norms)
+        elif k == "failed":
+            self.training.show_error(ev.message.split("\nTraceback")[0])
+            self.show_message(f"Training failed: {ev.message.splitlines()[0]}")
+            if ev.node and ev.node in self.scene.nodes:
+                self._select([ev.node])
+        elif k == "finished":
+            m = ", ".join(f"{n} {v:.4g}" for n, v in ev.metrics.items())
+            self.show_message(f"Training finished: {ev.step} steps in {ev.seconds:.1f} s; {m}")
+        elif k == "stopped":
+            self.show_message(f"Training stopped at step {ev.step}; the last checkpoint is kept.")
+
+    def _refresh_live(self) -> None:
+        self.plots.refresh()
+        import time as _t
+        now = _t.perf_counter()
+        if self.live.total_steps and (now >= getattr(self, "_progress_due", 0.0)
+                                      or not self.trainer.busy):
+            self._progress_due = now + 0.25  # the progress line at 4 Hz: text is not free
+            self.training.show_progress(self.live)
+
+    def _refresh_runs(self) -> None:
+        from runtime.runs import list_runs
+        self.training.set_runs(list_runs(self.runs_root()) if self.doc else [])
+
+    def _compare_runs(self, runs) -> None:
+        from runtime.runs import read_csv
+        self.plots.set_overlays([(r.name, read_csv(r.folder / "steps.csv"),
+                                  read_csv(r.folder / "epochs.csv")) for r in runs])
+        self.docks["plots"].show()
+        self.docks["plots"].raise_()
+
+    def export_dialog(self) -> None:
+        from .export_dialog import ExportDialog
+        dlg = ExportDialog(self.doc.project, self.runs_root(),
+                           self.doc.path.parent if self.doc.path else Path.cwd(), self)
+        dlg.exec()
 
     # Prompts (replaced in tests) ------------------------------------------------------------
     def ask_save_changes(self) -> str:

@@ -33,32 +33,52 @@ class Position:
     samples_total: int
 
 
+@dataclass
+class Snapshot:
+    """A checkpoint held in memory (CPU copies), to be written later: the best epoch so far
+    is kept this way and written at most every few seconds."""
+    model: dict
+    optimizer: dict
+    plain: dict
+    state: dict
+    info: dict
+
+
+def snapshot(modules: torch.nn.Module, optimizer, pos: Position, order: torch.Tensor | None,
+             shuffle: torch.Generator, extra: dict | None = None) -> Snapshot:
+    model = {k: v.detach().cpu().clone().contiguous() for k, v in modules.state_dict().items()}
+    tensors, plain = {}, {}
+    if optimizer is not None:
+        sd = optimizer.state_dict()
+        for pid, st in sd["state"].items():
+            for name, v in st.items():
+                if isinstance(v, torch.Tensor):
+                    tensors[f"{pid}.{name}"] = v.detach().cpu().clone().contiguous()
+                else:
+                    plain.setdefault(str(pid), {})[name] = v
+        plain = {"state": plain, "param_groups": sd["param_groups"]}
+    state = {"torch_rng": torch.get_rng_state(), "shuffle_rng": shuffle.get_state()}
+    if order is not None:
+        state["order"] = order.cpu().clone()
+    info = {"format": "layerloom.checkpoint", "position": asdict(pos), "optimizer": plain,
+            **(extra or {})}
+    return Snapshot(model, tensors, plain, state, info)
+
+
 def save(folder: str | os.PathLike, modules: torch.nn.Module, optimizer, pos: Position,
          order: torch.Tensor | None, shuffle: torch.Generator, extra: dict | None = None) -> None:
+    write(folder, snapshot(modules, optimizer, pos, order, shuffle, extra))
+
+
+def write(folder: str | os.PathLike, snap: Snapshot) -> None:
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        save_file({k: v.detach().contiguous().cpu() for k, v in modules.state_dict().items()},
-                  tmp / "model.safetensors", metadata={"format": "layerloom.weights"})
-        tensors, plain = {}, {}
-        if optimizer is not None:
-            sd = optimizer.state_dict()
-            for pid, st in sd["state"].items():
-                for name, v in st.items():
-                    if isinstance(v, torch.Tensor):
-                        tensors[f"{pid}.{name}"] = v.detach().contiguous().cpu()
-                    else:
-                        plain.setdefault(str(pid), {})[name] = v
-            plain = {"state": plain, "param_groups": sd["param_groups"]}
-        save_file(tensors or {"_empty": torch.zeros(0)}, tmp / "optimizer.safetensors")
-        state = {"torch_rng": torch.get_rng_state(), "shuffle_rng": shuffle.get_state()}
-        if order is not None:
-            state["order"] = order.cpu()
-        save_file(state, tmp / "state.safetensors")
-        (tmp / "trainer.json").write_text(json.dumps(
-            {"format": "layerloom.checkpoint", "position": asdict(pos), "optimizer": plain,
-             **(extra or {})}, indent=1))
+        save_file(snap.model, tmp / "model.safetensors", metadata={"format": "layerloom.weights"})
+        save_file(snap.optimizer or {"_empty": torch.zeros(0)}, tmp / "optimizer.safetensors")
+        save_file(snap.state, tmp / "state.safetensors")
+        (tmp / "trainer.json").write_text(json.dumps(snap.info, indent=1))
         old = None
         if folder.exists():
             old = folder.with_name(f".{folder.name}.old")

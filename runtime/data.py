@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import torch
+
+# torch is imported inside the functions that make tensors: the app's training panel reads the
+# dataset catalogue below at start-up, while torch is still loading in the background.
 
 
 class DataError(Exception):
@@ -26,7 +28,7 @@ class DataError(Exception):
 @dataclass
 class Dataset:
     name: str
-    fields: dict[str, torch.Tensor]
+    fields: dict[str, "torch.Tensor"]  # noqa: F821
     description: str = ""
     classes: list[str] | None = None
 
@@ -37,7 +39,7 @@ class Dataset:
         return ", ".join(f"{k} {_shape(v)}" for k, v in self.fields.items())
 
 
-def _shape(t: torch.Tensor) -> str:
+def _shape(t) -> str:
     dims = " × ".join(str(d) for d in t.shape)
     return f"({dims}, {str(t.dtype).replace('torch.', '')})"
 
@@ -69,6 +71,7 @@ def _num_in(lo, hi):
 
 
 def _xy(name, x, y, description, classes=None) -> Dataset:
+    import torch
     return Dataset(name, {"x": torch.as_tensor(x, dtype=torch.float32),
                           "y": torch.as_tensor(y, dtype=torch.int64)}, description, classes)
 
@@ -178,6 +181,7 @@ def load_csv(seed: int, path: str = "", label: str = "", features: list | None =
              label_kind: str = "class", base_dir=None) -> Dataset:
     """Numeric feature columns -> field x (N × F), the label column -> field y (class indices
     for label_kind 'class', values for 'value')."""
+    import torch
     p = _resolve(path, base_dir)
     try:
         with open(p, newline="", encoding="utf-8-sig") as f:
@@ -240,6 +244,7 @@ def _natural(v: str):
 
 def load_npz(seed: int, path: str = "", base_dir=None) -> Dataset:
     """Every array in the .npz is a field (float arrays as float32, integers as int64)."""
+    import torch
     p = _resolve(path, base_dir)
     try:
         with np.load(p, allow_pickle=False) as z:

@@ -6,8 +6,10 @@
       steps.csv         step, epoch, loss, lr, samples_per_s (one row per logged step)
       epochs.csv        epoch, step, seconds, and every metric (loss, accuracy, val_…)
       grads.csv         step and each layer's gradient norm
-      checkpoints/last  the latest state (each epoch end, and on stop): resumable
-      checkpoints/best  the epoch with the lowest val_loss (loss without a validation split)
+      checkpoints/last  the latest state (at most every 10 s, and always when the run ends,
+                        is stopped or fails after starting): resumable
+      checkpoints/best  the epoch with the lowest val_loss (loss without a validation split);
+                        kept in memory and written at most every 10 s and at the end
       events.out.tfevents.*   the same scalars for TensorBoard, when it is installed
 
 A stopped run resumes into the same folder; its CSV files grow where they stopped.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -72,6 +75,8 @@ class RunLogger:
         else:
             project.save(self.folder / "project.json")
         self.best = self.info.get("best_value", math.inf)
+        self._best_snapshot = None  # the best epoch's state, not yet on disk
+        self._last_ckpt = self._last_best = self._last_info = time.monotonic()
         self._files: dict[str, tuple] = {}
         self._layers: list[str] = []
         self.tb = _tensorboard_writer(self.folder) if tensorboard else None
@@ -100,7 +105,10 @@ class RunLogger:
             self._files[name] = (f, w, header)
         f, w, header = self._files[name]
         w.writerow([_fmt(values.get(h, "")) for h in header])
-        f.flush()
+
+    def _flush(self) -> None:
+        for f, _, _ in self._files.values():
+            f.flush()
 
     def handle(self, ev: Event) -> None:
         k = ev.kind
@@ -116,38 +124,58 @@ class RunLogger:
                 self.tb.add_scalar("train/lr", ev.lr, ev.step)
         elif k == "gradstats":
             self._row("grads.csv", ["step"] + self._layers, {"step": ev.step, **ev.norms})
-            if self.tb:
-                for layer, v in ev.norms.items():
-                    self.tb.add_scalar(f"grad_norm/{layer}", v, ev.step)
+            self._norms = (ev.step, ev.norms)
         elif k == "epochend":
             row = {"epoch": ev.epoch, "step": ev.step, "seconds": ev.seconds, **ev.metrics}
             self._row("epochs.csv", ["epoch", "step", "seconds"] + list(ev.metrics), row)
+            self._flush()
             if self.tb:
                 for name, v in ev.metrics.items():
                     self.tb.add_scalar(f"epoch/{name}", v, ev.step)
-            self.trainer.save_checkpoint(self.folder / "checkpoints" / "last")
+                step, norms = getattr(self, "_norms", (None, {}))
+                for layer, v in norms.items():  # the epoch's last norms (csv has them all)
+                    self.tb.add_scalar(f"grad_norm/{layer}", v, step)
+            now = time.monotonic()
             watch = ev.metrics.get("val_loss", ev.metrics.get("loss"))
             if watch is not None and math.isfinite(watch) and watch < self.best:
                 self.best = watch
                 self.info.update(best_value=watch, best_epoch=ev.epoch)
-                self.trainer.save_checkpoint(self.folder / "checkpoints" / "best")
+                self._best_snapshot = self.trainer.snapshot()
+            if self._best_snapshot is not None and now - self._last_best >= 10:
+                self._write_best()
+            if now - self._last_ckpt >= 10:  # a resumable state at least every 10 s
+                self.trainer.save_checkpoint(self.folder / "checkpoints" / "last")
+                self._last_ckpt = now
             self.info.update(steps=ev.step, epoch=ev.epoch, last_metrics=ev.metrics)
-            self._write_info()
+            if now - self._last_info >= 2:
+                self._write_info()
+                self._last_info = now
         elif k == "stopped":
             if self.trainer.compiled is not None:
                 self.trainer.save_checkpoint(self.folder / "checkpoints" / "last")
+            self._write_best()
             self.info.update(status="stopped", steps=ev.step)
             self._write_info()
         elif k == "finished":
             self.trainer.save_checkpoint(self.folder / "checkpoints" / "last")
+            self._write_best()
             self.info.update(status="finished", steps=ev.step, final=ev.metrics,
                              seconds=ev.seconds, samples_per_s=ev.samples_per_s)
             self._write_info()
         elif k == "failed":
+            self._write_best()
             self.info.update(status="failed", message=ev.message, node=ev.node, steps=ev.step)
             self._write_info()
 
+    def _write_best(self) -> None:
+        from .checkpoint import write
+        if self._best_snapshot is not None:
+            write(self.folder / "checkpoints" / "best", self._best_snapshot)
+            self._best_snapshot = None
+            self._last_best = time.monotonic()
+
     def close(self) -> None:
+        self._write_best()
         for f, _, _ in self._files.values():
             f.close()
         self._files = {}

@@ -126,12 +126,16 @@ class Trainer:
     def save_checkpoint(self, folder: str | Path, extra: dict | None = None) -> None:
         """Everything needed to continue this run exactly; call it while the run is suspended
         at an event (between steps)."""
+        ckpt.write(folder, self.snapshot(extra))
+
+    def snapshot(self, extra: dict | None = None) -> ckpt.Snapshot:
+        """The same, held in memory (to be written later)."""
         pos = Position(**vars(self.pos))
         order = self._order
         if pos.next_index >= self._n_train:  # the epoch is complete: resume with the next
             pos.epoch, pos.next_index, order = pos.epoch + 1, 0, None
-        ckpt.save(folder, self.compiled.modules, self._opt, pos, order, self._shuffle,
-                  {"settings": self.settings.model_dump(mode="json"), **(extra or {})})
+        return ckpt.snapshot(self.compiled.modules, self._opt, pos, order, self._shuffle,
+                             {"settings": self.settings.model_dump(mode="json"), **(extra or {})})
 
     def run(self) -> Iterator[Event]:
         """Train, yielding events; never raises for the user's mistakes (it yields Failed)."""

@@ -32,16 +32,28 @@ def describe_devices() -> list[dict]:
     return out
 
 
+def train_threads() -> int:
+    """Intra-op threads for training next to the window: all cores but one, which is left to
+    the window (its painting would otherwise make torch's threads wait on each other; on 2
+    cores that cost more than half the speed). LAYERLOOM_TRAIN_THREADS overrides it."""
+    env = os.environ.get("LAYERLOOM_TRAIN_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
 def _serve(conn, stop_event, pause_event) -> None:
     """The child's main loop."""
     try:
-        import torch  # noqa: F401  (the warm-up: the reason for a long-lived worker)
+        import torch  # (the warm-up: the reason for a long-lived worker)
+        torch.set_num_threads(train_threads())
 
         from graph.project import loads
 
         from .runs import run_with_logging
         from .train import Trainer
-        conn.send(("ready", {"devices": describe_devices(), "pid": os.getpid()}))
+        conn.send(("ready", {"devices": describe_devices(), "pid": os.getpid(),
+                             "threads": torch.get_num_threads()}))
     except Exception as e:
         conn.send(("broken", f"{type(e).__name__}: {e}"))
         return

@@ -13,6 +13,21 @@ from ..document import Document, EditRefused, Editor
 from .items import EdgeItem, NodeItem, PortItem, snap, wire_path
 
 
+_HEAT = [(-5.0, (59, 111, 212)), (-2.0, (200, 200, 200)), (2.0, (212, 73, 59))]
+
+
+def heat_color(norm: float) -> QColor:
+    """log10(norm) on a blue-grey-red scale (1e-5 … 1e-2 … 1e2), lightened for the node body."""
+    import math
+    if not (norm > 0) or not math.isfinite(norm):
+        return QColor(212, 73, 59) if not math.isfinite(norm) else QColor(59, 111, 212)
+    x = math.log10(norm)
+    (x0, c0), (x1, c1) = (_HEAT[0], _HEAT[1]) if x < _HEAT[1][0] else (_HEAT[1], _HEAT[2])
+    t = min(max((x - x0) / (x1 - x0), 0.0), 1.0)
+    rgb = [a + (b - a) * t for a, b in zip(c0, c1)]
+    return QColor(*[int(255 - (255 - v) * 0.55) for v in rgb])  # 55% colour, 45% white
+
+
 def shape_label(t: TensorType | None) -> str:
     return "" if t is None else str(t)
 
@@ -123,6 +138,22 @@ class GraphScene(QGraphicsScene):
         for item in self.nodes.values():
             for p in (*item.inputs.values(), *item.outputs.values()):
                 p.setVisible(show)
+
+    # Gradient colours while training ---------------------------------------------------------
+    def set_heat(self, norms: dict[str, float]) -> None:
+        """Colour each layer by its gradient norm (vanishing blue, healthy grey, exploding
+        red); nodes not in `norms` keep their colour."""
+        for n, v in norms.items():
+            item = self.nodes.get(n)
+            if item is not None:
+                item.heat = heat_color(v)
+                item.update()
+
+    def clear_heat(self) -> None:
+        for item in self.nodes.values():
+            if item.heat is not None:
+                item.heat = None
+                item.update()
 
     # Selection helpers --------------------------------------------------------------------------
     def selected_nodes(self) -> list[str]:

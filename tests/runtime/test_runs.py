@@ -96,7 +96,11 @@ def test_worker_trains_a_template_like_the_cli(worker, tmp_path):
     fin = events[-1]
     assert fin.kind == "finished"
     ref = list(Trainer(load(TEMPLATES / "cnn.json"), device="cpu").run())[-1]
-    assert fin.final_loss == ref.final_loss and fin.metrics == ref.metrics  # same run exactly
+    # The same run: equal up to float rounding (the worker trains on all cores but one, and a
+    # reduction over another number of threads rounds differently).
+    assert fin.final_loss == pytest.approx(ref.final_loss, rel=1e-4)
+    assert fin.metrics == pytest.approx(ref.metrics, rel=1e-4)
+    assert fin.metrics["val_accuracy"] >= 0.95
 
 
 def test_worker_stops_within_a_second_and_survives_failures(worker, tmp_path):

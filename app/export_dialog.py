@@ -1,0 +1,127 @@
+"""File > Export: the trained model as a bundle, TorchScript, ONNX or a standalone Python file.
+The export runs in a thread (ONNX takes seconds); the dialog stays responsive."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
+                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget)
+
+from runtime.runs import list_runs
+
+FORMATS = {  # mirrors runtime.export.FORMATS without importing torch here
+    "python": ("Python file (.py)", ".py"),
+    "onnx": ("ONNX (.onnx)", ".onnx"),
+    "torchscript": ("TorchScript (.pt)", ".pt"),
+    "bundle": ("Bundle folder (safetensors + project JSON)", ""),
+}
+
+
+class ExportDialog(QDialog):
+    def __init__(self, project, runs_root: Path, default_dir: Path, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Export the trained model")
+        self.project = project
+        self.result_files: list[Path] | None = None
+        self.error: str | None = None
+        form = QFormLayout(self)
+        self.format = QComboBox()
+        for key, (title, _) in FORMATS.items():
+            self.format.addItem(title, key)
+        form.addRow("format", self.format)
+        self.weights = QComboBox()
+        for r in reversed(list_runs(runs_root)):
+            for which in ("best", "last"):
+                ck = r.folder / "checkpoints" / which
+                if (ck / "model.safetensors").is_file():
+                    self.weights.addItem(f"{r.name} · {which} ({r.status})", str(ck))
+        choose = QPushButton("File…")
+        choose.clicked.connect(self._choose_weights)
+        row = QWidget()
+        h = QHBoxLayout(row)
+        h.setContentsMargins(0, 0, 0, 0)
+        h.addWidget(self.weights, 1)
+        h.addWidget(choose)
+        form.addRow("weights", row)
+        stem = "".join(c if c.isalnum() else "_" for c in project.name.lower()).strip("_") or "model"
+        self.out = QLineEdit(str(default_dir / f"{stem}"))
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._choose_out)
+        row2 = QWidget()
+        h2 = QHBoxLayout(row2)
+        h2.setContentsMargins(0, 0, 0, 0)
+        h2.addWidget(self.out, 1)
+        h2.addWidget(browse)
+        form.addRow("save as", row2)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        form.addRow(self.note)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.Save | QDialogButtonBox.Close)
+        self.buttons.accepted.connect(self.start)
+        self.buttons.rejected.connect(self.reject)
+        form.addRow(self.buttons)
+        self.format.currentIndexChanged.connect(self._format_changed)
+        self._format_changed()
+        if self.weights.count() == 0:
+            self.note.setText("No trained weights yet: train the model first (or choose a "
+                              ".safetensors file).")
+        self._thread: threading.Thread | None = None
+        self._timer = QTimer(self, interval=100)
+        self._timer.timeout.connect(self._check)
+
+    def _format_changed(self) -> None:
+        ext = FORMATS[self.format.currentData()][1]
+        p = Path(self.out.text())
+        base = p.with_suffix("") if p.suffix in (".py", ".onnx", ".pt") else p
+        self.out.setText(str(base.with_suffix(ext) if ext else base))
+
+    def _choose_weights(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Weights", "", "safetensors (*.safetensors)")
+        if path:
+            self.weights.addItem(path, path)
+            self.weights.setCurrentIndex(self.weights.count() - 1)
+
+    def _choose_out(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export to", self.out.text())
+        if path:
+            self.out.setText(path)
+
+    def start(self) -> None:
+        weights = self.weights.currentData()
+        if not weights:
+            self.note.setText("Choose the weights to export (train the model first).")
+            return
+        fmt, out = self.format.currentData(), Path(self.out.text())
+        self.buttons.setEnabled(False)
+        self.note.setText(f"Exporting as {fmt}…")
+        self.result_files, self.error = None, None
+
+        def work():
+            from runtime.export import ExportError, export
+            try:
+                self.result_files = export(self.project, weights, fmt, out)
+            except (ExportError, OSError) as e:
+                self.error = str(e)
+            except Exception as e:  # keep the window alive, say what happened
+                self.error = f"{type(e).__name__}: {e}"
+        self._thread = threading.Thread(target=work, daemon=True)
+        self._thread.start()
+        self._timer.start()
+
+    def _check(self) -> None:
+        if self._thread is None or self._thread.is_alive():
+            return
+        self._timer.stop()
+        self.buttons.setEnabled(True)
+        if self.error:
+            self.note.setText(f"<span style='color:#c62828'>Export failed: {self.error}</span>")
+        else:
+            self.note.setText("Written: " + ", ".join(str(f) for f in self.result_files))
+
+    def wait(self, timeout: float = 120) -> None:
+        """For tests and scripts: block until the export thread ends."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._check()

@@ -1,0 +1,157 @@
+"""The data behind the live plots, fed by training events (no Qt here).
+
+Buffers grow by doubling (pyqtgraph's scrolling-plot pattern) so a run of 100,000 steps
+costs amortised O(1) per point; the layer × time heatmap keeps a fixed number of columns and
+halves its time resolution when full, so it never grows past a few hundred columns.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+
+class Series:
+    def __init__(self, capacity: int = 256):
+        self.x = np.empty(capacity)
+        self.y = np.empty(capacity)
+        self.n = 0
+
+    def append(self, x: float, y: float) -> None:
+        if self.n == len(self.x):
+            self.x = np.resize(self.x, 2 * self.n)
+            self.y = np.resize(self.y, 2 * self.n)
+        self.x[self.n], self.y[self.n] = x, y
+        self.n += 1
+
+    def data(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.x[:self.n], self.y[:self.n]
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class HeatMap:
+    """log10 gradient norm per layer (rows) over time (columns)."""
+
+    def __init__(self, layers: list[str], columns: int = 320):
+        self.layers = list(layers)
+        self.columns = columns
+        self.values = np.full((len(layers), columns), np.nan)
+        self.counts = np.zeros(columns)
+        self.used = 0  # columns filled
+        self.per_column = 1  # GradStats events per column
+        self.first_step: float | None = None
+        self.last_step = 0.0
+
+    def add(self, step: int, norms: dict[str, float]) -> None:
+        if self.first_step is None:
+            self.first_step = step
+        self.last_step = step
+        col = self.used
+        if self.counts[col] >= self.per_column:
+            col += 1
+            if col == self.columns:
+                self._halve()
+                col = self.used + 1
+            self.used = col
+        row = np.array([math.log10(norms[l]) if norms.get(l, 0) > 0 else np.nan
+                        for l in self.layers])
+        k = self.counts[col]
+        old = self.values[:, col]
+        self.values[:, col] = np.where(np.isnan(old), row, (old * k + row) / (k + 1))
+        self.counts[col] += 1
+
+    def _halve(self) -> None:
+        """Merge neighbouring columns: half the columns, each covering twice the steps."""
+        v, c = self.values, self.counts
+        pairs = self.columns // 2
+        w = np.maximum(c[0:2 * pairs:2] + c[1:2 * pairs:2], 1)
+        a = np.nan_to_num(v[:, 0:2 * pairs:2]) * c[0:2 * pairs:2]
+        b = np.nan_to_num(v[:, 1:2 * pairs:2]) * c[1:2 * pairs:2]
+        merged = (a + b) / w
+        merged[:, (c[0:2 * pairs:2] + c[1:2 * pairs:2]) == 0] = np.nan
+        self.values = np.full_like(v, np.nan)
+        self.values[:, :pairs] = merged
+        self.counts = np.zeros_like(c)
+        self.counts[:pairs] = c[0:2 * pairs:2] + c[1:2 * pairs:2]
+        self.used = pairs - 1
+        self.per_column *= 2
+
+    def image(self) -> np.ndarray:
+        return self.values[:, :self.used + 1]
+
+
+class LiveData:
+    """Everything the plots show, and the progress line."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self.loss = Series()
+        self.smooth = Series()
+        self.lr = Series()
+        self.epoch = {}  # metric name -> Series over steps (train and val_…)
+        self.grads: dict[str, Series] = {}
+        self.heat: HeatMap | None = None
+        self.layers: list[str] = []
+        self.last_norms: dict[str, float] = {}
+        self.total_steps = 0
+        self.step = 0
+        self.samples_per_s = 0.0
+        self.started_at: float | None = None
+        self._ema: float | None = None
+        self._rate_mark: tuple[float, int] | None = None
+        self.steps_per_s = 0.0
+        self.dirty = True
+
+    def start(self, ev) -> None:
+        self.reset()
+        self.layers = list(ev.layers)
+        self.heat = HeatMap(self.layers)
+        self.grads = {l: Series() for l in self.layers}
+        self.total_steps = ev.total_steps
+        self.started_at = time.perf_counter()
+
+    def feed(self, ev) -> None:
+        k = ev.kind
+        if k == "started":
+            self.start(ev)
+        elif k == "step":
+            self.step = ev.step
+            self.samples_per_s = ev.samples_per_s
+            if math.isfinite(ev.loss):
+                self.loss.append(ev.step, ev.loss)
+                self._ema = ev.loss if self._ema is None else 0.9 * self._ema + 0.1 * ev.loss
+                self.smooth.append(ev.step, self._ema)
+            self.lr.append(ev.step, ev.lr)
+            now = time.perf_counter()
+            if self._rate_mark is None:
+                self._rate_mark = (now, ev.step)
+            elif now - self._rate_mark[0] >= 0.5:
+                t0, s0 = self._rate_mark
+                self.steps_per_s = (ev.step - s0) / (now - t0)
+                self._rate_mark = (now, ev.step)
+        elif k == "gradstats":
+            self.last_norms = dict(ev.norms)
+            for layer, v in ev.norms.items():
+                if layer in self.grads and v > 0 and math.isfinite(v):
+                    self.grads[layer].append(ev.step, v)
+            if self.heat is not None:
+                self.heat.add(ev.step, ev.norms)
+        elif k == "epochend":
+            for name, v in ev.metrics.items():
+                self.epoch.setdefault(name, Series()).append(ev.step, v)
+        elif k == "resumed":
+            self._rate_mark = None
+        self.dirty = True
+
+    def eta_seconds(self) -> float | None:
+        if self.steps_per_s <= 0 or not self.total_steps:
+            return None
+        return max(self.total_steps - self.step, 0) / self.steps_per_s
+
+    def metric_names(self) -> list[str]:
+        return [n for n in self.epoch if not n.endswith("loss")]

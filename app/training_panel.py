@@ -1,0 +1,555 @@
+"""The training panel: the dataset and its binding to the Input and Target nodes, the
+hyper-parameters (a form generated from the TrainingSettings model), Run / Pause / Stop with
+progress, and the project's earlier runs (resume one, or overlay its curves)."""
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Literal, get_args, get_origin
+
+import annotated_types as at
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormLayout,
+                               QGroupBox, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+                               QListWidgetItem, QProgressBar, QPushButton, QScrollArea,
+                               QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from graph.settings import OPTIMIZERS, RECIPES, TrainingSettings
+
+from .document import Document, EditRefused, Editor
+
+# Dataset options and fields without importing the runtime (torch): mirrored by a test.
+from runtime.data import DATASETS  # noqa: E402  (numpy only at import time)
+
+LABELS = {"lr": "learning rate", "clip_norm": "gradient clipping", "val_split": "validation share",
+          "weight_decay": "L2 weight decay", "batch_size": "batch size"}
+
+
+def _bounds(field) -> tuple:
+    lo = hi = None
+    for m in field.metadata:
+        if isinstance(m, (at.Ge, at.Gt)):
+            lo = getattr(m, "ge", None) if isinstance(m, at.Ge) else m.gt
+        if isinstance(m, (at.Le, at.Lt)):
+            hi = getattr(m, "le", None) if isinstance(m, at.Le) else m.lt
+    return lo, hi
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return repr(v) if (0 < abs(v) < 1e-3) else f"{v:g}"
+    return str(v)
+
+
+def preview_rows(dataset: str, options: dict, base_dir: Path | None, rows: int = 8):
+    """(header, rows) of the user's file, or (None, message) when it cannot be read."""
+    path = options.get("path")
+    if not path:
+        return None, "Choose a file."
+    p = Path(path).expanduser()
+    if not p.is_absolute() and base_dir is not None:
+        p = base_dir / p
+    if not p.is_file():
+        return None, f"{p}: no such file"
+    if dataset == "csv":
+        try:
+            with open(p, newline="", encoding="utf-8-sig") as f:
+                r = csv.reader(f)
+                out = [row for _, row in zip(range(rows + 1), r)]
+        except (OSError, UnicodeDecodeError) as e:
+            return None, f"{p}: cannot be read ({e})"
+        return (out[0], out[1:]) if out else (None, f"{p}: empty file")
+    try:
+        import numpy as np
+        with np.load(p, allow_pickle=False) as z:
+            return ["array", "shape", "dtype", "first values"], [
+                [k, " × ".join(map(str, z[k].shape)), str(z[k].dtype),
+                 ", ".join(f"{v:.3g}" if isinstance(v, float) else str(v)
+                           for v in z[k].reshape(-1)[:4].tolist())] for k in z.files]
+    except Exception as e:  # a broken file: say so, keep the panel alive
+        return None, f"{p}: not a readable .npz file ({e})"
+
+
+def dataset_fields(dataset: str, options: dict, base_dir: Path | None) -> list[str]:
+    if dataset == "npz":
+        header, rows = preview_rows(dataset, options, base_dir)
+        return [r[0] for r in rows] if header else []
+    spec = DATASETS.get(dataset)
+    return list(spec.fields) if spec and spec.fields else ["x", "y"]
+
+
+class TrainingPanel(QWidget):
+    runRequested = Signal()
+    pauseRequested = Signal()
+    resumeRequested = Signal()
+    stopRequested = Signal()
+    resumeRunRequested = Signal(object)  # a RunInfo
+    compareRequested = Signal(list)  # RunInfos
+    message = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.doc: Document | None = None
+        self.editor: Editor | None = None
+        self._updating = False
+        self._devices = [{"id": "auto", "name": "Automatic (the best available)"},
+                         {"id": "cpu", "name": "CPU"}]
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(4, 4, 4, 4)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        host = QWidget()
+        self.body = QVBoxLayout(host)
+        scroll.setWidget(host)
+        outer.addWidget(scroll, 1)
+
+        # Controls and progress first: what one looks at while training.
+        buttons = QHBoxLayout()
+        self.run_btn = QPushButton("Run")
+        self.pause_btn = QPushButton("Pause")
+        self.stop_btn = QPushButton("Stop")
+        for b in (self.run_btn, self.pause_btn, self.stop_btn):
+            buttons.addWidget(b)
+        self.run_btn.clicked.connect(self.runRequested)
+        self.pause_btn.clicked.connect(self._pause_clicked)
+        self.stop_btn.clicked.connect(self.stopRequested)
+        self.progress = QProgressBar()
+        self.progress.setFormat("%p%")
+        self.status = QLabel("Ready.")
+        self.status.setWordWrap(True)
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #c62828;")
+        self.error.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.error.hide()
+        self.legend = QLabel("Node colours while training: gradient norm, "
+                             "<span style='color:#3b6fd4'>■</span> vanishing (≤ 1e-5) · "
+                             "<span style='color:#c8c8c8'>■</span> ~1e-2 · "
+                             "<span style='color:#d4493b'>■</span> exploding (≥ 1e2)")
+        self.legend.setWordWrap(True)
+        top = QVBoxLayout()
+        top.addLayout(buttons)
+        top.addWidget(self.progress)
+        top.addWidget(self.status)
+        top.addWidget(self.error)
+        top.addWidget(self.legend)
+        self.body.addLayout(top)
+
+        # Data.
+        data_box = QGroupBox("Data")
+        self.data_form = QFormLayout(data_box)
+        self.dataset = QComboBox()
+        for name, spec in DATASETS.items():
+            self.dataset.addItem(spec.title, name)
+        self.dataset.currentIndexChanged.connect(self._dataset_chosen)
+        self.data_form.addRow("dataset", self.dataset)
+        self.options_host = QWidget()
+        self.options_form = QFormLayout(self.options_host)
+        self.options_form.setContentsMargins(0, 0, 0, 0)
+        self.data_form.addRow(self.options_host)
+        self.preview = QTableWidget(0, 0)
+        self.preview.setMaximumHeight(150)
+        self.preview.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.preview_note = QLabel()
+        self.preview_note.setWordWrap(True)
+        self.data_form.addRow(self.preview_note)
+        self.data_form.addRow(self.preview)
+        self.bind_host = QWidget()
+        self.bind_form = QFormLayout(self.bind_host)
+        self.bind_form.setContentsMargins(0, 0, 0, 0)
+        self.data_form.addRow(self.bind_host)
+        self.body.addWidget(data_box)
+
+        # Hyper-parameters, generated from the settings model.
+        hp_box = QGroupBox("Training")
+        self.hp_form = QFormLayout(hp_box)
+        self.fields: dict[str, QWidget] = {}
+        for name, field in TrainingSettings.model_fields.items():
+            w = self._setting_widget(name, field)
+            label = QLabel(LABELS.get(name, name.replace("_", " ")))
+            tip = field.description or ""
+            label.setToolTip(tip)
+            w.setToolTip(tip)
+            w.setObjectName(name)
+            self.hp_form.addRow(label, w)
+            self.fields[name] = w
+        self.body.addWidget(hp_box)
+
+        # Runs.
+        runs_box = QGroupBox("Runs")
+        rl = QVBoxLayout(runs_box)
+        self.runs = QListWidget()
+        self.runs.setSelectionMode(QAbstractItemView.ExtendedSelection)
+        self.runs.setMaximumHeight(140)
+        rl.addWidget(self.runs)
+        rb = QHBoxLayout()
+        self.resume_run_btn = QPushButton("Resume")
+        self.compare_btn = QPushButton("Compare")
+        rb.addWidget(self.resume_run_btn)
+        rb.addWidget(self.compare_btn)
+        rl.addLayout(rb)
+        self.resume_run_btn.clicked.connect(self._resume_run)
+        self.compare_btn.clicked.connect(
+            lambda: self.compareRequested.emit([i.data(Qt.UserRole) for i in self.runs.selectedItems()]))
+        self.runs.itemSelectionChanged.connect(self._runs_selected)
+        self.body.addWidget(runs_box)
+        self.body.addStretch(1)
+        self.set_state("idle")
+
+    # Document binding ---------------------------------------------------------------------------
+    def set_document(self, doc: Document) -> None:
+        if self.doc is not None:
+            try:
+                self.doc.settingsChanged.disconnect(self.load)
+                self.doc.analysed.disconnect(self._graph_changed)
+            except (RuntimeError, TypeError):
+                pass
+        self.doc, self.editor = doc, Editor(doc)
+        doc.settingsChanged.connect(self.load)
+        doc.analysed.connect(self._graph_changed)
+        self.load()
+
+    @property
+    def base_dir(self) -> Path | None:
+        return self.doc.path.parent if self.doc and self.doc.path else None
+
+    def load(self) -> None:
+        """Show the document's settings (after opening, undo, redo)."""
+        if self.doc is None:
+            return
+        self._updating = True
+        try:
+            data = self.doc.project.data
+            i = self.dataset.findData(data.dataset)
+            self.dataset.setCurrentIndex(i if i >= 0 else -1)
+            if getattr(self, "_options_for", None) != data.dataset:
+                self._build_options()  # another dataset: other options
+            else:
+                self._load_options()  # same fields: keep the widgets (and the focus)
+            self._build_binding()
+            self._refresh_preview()
+            t = self.doc.project.training
+            for name, w in self.fields.items():
+                v = getattr(t, name)
+                if isinstance(w, QComboBox):
+                    j = w.findData(v)
+                    w.setCurrentIndex(j if j >= 0 else 0)
+                elif isinstance(w, QSpinBox):
+                    w.setValue(v)
+                else:
+                    w.setText(_fmt(v))
+        finally:
+            self._updating = False
+
+    def _graph_changed(self, _analysis) -> None:
+        if not self._updating:
+            self._build_binding()
+
+    # Data ---------------------------------------------------------------------------------------
+    def _dataset_chosen(self, _i) -> None:
+        if self._updating or self.doc is None:
+            return
+        name = self.dataset.currentData()
+        if name == self.doc.project.data.dataset:
+            return
+        self._commit_many([("dataset", name), ("options", {})])
+
+    def _commit_many(self, changes) -> None:
+        """Several data values as one undo step."""
+        self.doc.undo.beginMacro("change the dataset")
+        try:
+            for key, value in changes:
+                self._commit("data", key, value)
+        finally:
+            self.doc.undo.endMacro()
+
+    def _load_options(self) -> None:
+        spec = DATASETS.get(self.doc.project.data.dataset)
+        if spec is None:
+            return
+        options = self.doc.project.data.options
+        for key, opt in spec.options.items():
+            edit = self.findChild(QLineEdit, f"option_{key}")
+            if edit is None:
+                continue
+            text = (", ".join(options.get(key) or []) if key == "features"
+                    else _fmt(options.get(key, opt.default)))
+            if edit.text() != text:
+                edit.setText(text)
+
+    def _build_options(self) -> None:
+        while self.options_form.rowCount():
+            self.options_form.removeRow(0)
+        self._options_for = self.doc.project.data.dataset
+        spec = DATASETS.get(self.doc.project.data.dataset)
+        if spec is None:
+            return
+        options = self.doc.project.data.options
+        for key, opt in spec.options.items():
+            edit = QLineEdit(_fmt(options.get(key, opt.default)) if key != "features" else
+                             ", ".join(options.get(key) or []))
+            edit.setObjectName(f"option_{key}")
+            edit.setToolTip(opt.help)
+            edit.setPlaceholderText(_fmt(opt.default) if opt.default not in (None, "") else "")
+            edit.editingFinished.connect(lambda k=key, e=edit: self._option_edited(k, e.text()))
+            row = edit
+            if key == "path":
+                row = QWidget()
+                h = QHBoxLayout(row)
+                h.setContentsMargins(0, 0, 0, 0)
+                h.addWidget(edit)
+                browse = QPushButton("Browse…")
+                browse.clicked.connect(lambda _=False, k=key, e=edit: self._browse(k, e))
+                h.addWidget(browse)
+            self.options_form.addRow(key.replace("_", " "), row)
+
+    def _option_edited(self, key: str, text: str) -> None:
+        if self._updating:
+            return
+        spec = DATASETS[self.doc.project.data.dataset]
+        opt = spec.options[key]
+        text = text.strip()
+        options = dict(self.doc.project.data.options)
+        if text == "":
+            options.pop(key, None)
+        else:
+            if key == "features":
+                value = [c.strip() for c in text.split(",") if c.strip()]
+            elif isinstance(opt.default, bool):
+                value = text.lower() in ("1", "true", "yes")
+            elif isinstance(opt.default, int):
+                try:
+                    value = int(text)
+                except ValueError:
+                    return self._refuse(f"{key}: must be a whole number")
+            elif isinstance(opt.default, float):
+                try:
+                    value = float(text)
+                except ValueError:
+                    return self._refuse(f"{key}: must be a number")
+            else:
+                value = text
+            if not opt.check(value):
+                return self._refuse(f"{key}: must be {opt.rule}")
+            options[key] = value
+        self._commit("data", "options", options)
+        self._refresh_preview()
+        self._build_binding()
+
+    def _browse(self, key: str, edit: QLineEdit) -> None:
+        kind = self.doc.project.data.dataset
+        filt = "CSV files (*.csv)" if kind == "csv" else "NumPy arrays (*.npz)"
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a data file",
+                                              str(self.base_dir or Path.cwd()), filt)
+        if path:
+            if self.base_dir and Path(path).is_relative_to(self.base_dir):
+                path = str(Path(path).relative_to(self.base_dir))
+            edit.setText(path)
+            self._option_edited(key, path)
+
+    def _refresh_preview(self) -> None:
+        data = self.doc.project.data
+        spec = DATASETS.get(data.dataset)
+        self.preview.clear()
+        if data.dataset in ("csv", "npz"):
+            header, rows = preview_rows(data.dataset, data.options, self.base_dir)
+            if header is None:
+                self.preview_note.setText(f"<span style='color:#c62828'>{rows}</span>")
+                self.preview.setRowCount(0)
+                self.preview.setColumnCount(0)
+                self.preview.hide()
+                return
+            self.preview_note.setText("First rows of the file:" if data.dataset == "csv"
+                                      else "Arrays in the file:")
+            self.preview.setColumnCount(len(header))
+            self.preview.setHorizontalHeaderLabels(header)
+            self.preview.setRowCount(len(rows))
+            for r, row in enumerate(rows):
+                for c, v in enumerate(row[:len(header)]):
+                    self.preview.setItem(r, c, QTableWidgetItem(v))
+            self.preview.show()
+        else:
+            self.preview.hide()
+            if spec is not None:
+                fields = "; ".join(f"{k}: {v}" for k, v in spec.fields.items())
+                self.preview_note.setText(f"{(spec.description or '').strip()} Fields: {fields}.")
+            else:
+                self.preview_note.setText("Choose a dataset.")
+
+    def _build_binding(self) -> None:
+        if self.doc is None:
+            return
+        g = self.doc.graph
+        data = self.doc.project.data
+        fields = dataset_fields(data.dataset, data.options, self.base_dir)
+        nodes = [n for n in g.nodes() if g.spec(n).role in ("input", "target")]
+        key = (tuple(nodes), tuple(fields), tuple(sorted(data.bind.items())))
+        if key == getattr(self, "_binding_key", None):
+            return  # nothing changed: keep the combo boxes
+        self._binding_key = key
+        while self.bind_form.rowCount():
+            self.bind_form.removeRow(0)
+        for n in nodes:
+            combo = QComboBox()
+            combo.setObjectName(f"bind_{n}")
+            combo.addItem("—", "")
+            for f in fields:
+                combo.addItem(f, f)
+            current = data.bind.get(n, "")
+            i = combo.findData(current)
+            combo.setCurrentIndex(i if i >= 0 else 0)
+            combo.currentIndexChanged.connect(
+                lambda _i, n=n, c=combo: self._bind(n, c.currentData()))
+            role = "input" if g.spec(n).role == "input" else "target"
+            self.bind_form.addRow(f"{n} ({role}) ←", combo)
+
+    def _bind(self, node: str, field: str) -> None:
+        if self._updating:
+            return
+        bind = dict(self.doc.project.data.bind)
+        if field:
+            bind[node] = field
+        else:
+            bind.pop(node, None)
+        self._commit("data", "bind", bind)
+
+    # Hyper-parameters ---------------------------------------------------------------------------
+    def _setting_widget(self, name: str, field) -> QWidget:
+        ann = field.annotation
+        if get_origin(ann) is Literal:
+            w = QComboBox()
+            docs = OPTIMIZERS if name == "optimizer" else RECIPES if name == "recipe" else {}
+            for v in get_args(ann):
+                w.addItem(f"{v}", v)
+                if v in docs:
+                    w.setItemData(w.count() - 1, docs[v], Qt.ToolTipRole)
+            w.currentIndexChanged.connect(lambda _i, n=name, w=w: self._setting(n, w.currentData()))
+            return w
+        if ann is int:
+            w = QSpinBox()
+            lo, hi = _bounds(field)
+            w.setRange(int(lo if lo is not None else 0), int(min(hi if hi is not None else 2**31 - 1, 2**31 - 1)))
+            w.editingFinished.connect(lambda n=name, w=w: self._setting(n, w.value()))
+            return w
+        w = QLineEdit()
+        optional = type(None) in get_args(ann)
+        w.setPlaceholderText("off" if optional else "")
+        w.editingFinished.connect(lambda n=name, w=w, o=optional: self._setting_text(n, w.text(), o))
+        return w
+
+    def set_devices(self, devices: list[dict]) -> None:
+        """Only what this machine has, with the GPU's name and memory."""
+        self._devices = devices
+        w: QComboBox = self.fields["device"]
+        self._updating = True
+        try:
+            w.clear()
+            for d in devices:
+                w.addItem(d["name"] if d["id"] != "auto" else d["name"], d["id"])
+            current = self.doc.project.training.device if self.doc else "auto"
+            i = w.findData(current)
+            if i < 0:
+                w.addItem(f"{current} (not on this machine)", current)
+                i = w.count() - 1
+            w.setCurrentIndex(i)
+        finally:
+            self._updating = False
+
+    def _setting_text(self, name: str, text: str, optional: bool) -> None:
+        if self._updating:
+            return
+        text = text.strip()
+        if text == "" and optional:
+            return self._setting(name, None)
+        try:
+            v = float(text)
+        except ValueError:
+            return self._refuse(f"{LABELS.get(name, name)}: must be a number")
+        if not math.isfinite(v):
+            return self._refuse(f"{LABELS.get(name, name)}: must be a finite number")
+        self._setting(name, v)
+
+    def _setting(self, name: str, value) -> None:
+        if self._updating or self.doc is None:
+            return
+        self._commit("training", name, value)
+
+    def _commit(self, section: str, key: str, value) -> None:
+        try:
+            self.editor.set_setting(section, key, value)
+            self.error.hide()
+        except EditRefused as e:
+            self._refuse(str(e))
+
+    def _refuse(self, why: str) -> None:
+        self.error.setText(f"Refused: {why}")
+        self.error.show()
+        self.message.emit(f"Refused: {why}")
+        self.load()
+
+    # Run state ----------------------------------------------------------------------------------
+    def _pause_clicked(self) -> None:
+        (self.resumeRequested if self.pause_btn.text() == "Resume" else self.pauseRequested).emit()
+
+    def set_state(self, state: str) -> None:
+        running = state in ("starting", "running", "paused", "stopping")
+        self.run_btn.setEnabled(not running)
+        self.pause_btn.setEnabled(state in ("running", "paused"))
+        self.pause_btn.setText("Resume" if state == "paused" else "Pause")
+        self.stop_btn.setEnabled(state in ("starting", "running", "paused"))
+        for w in self.fields.values():
+            w.setEnabled(not running)
+        for w in (self.dataset, self.options_host, self.bind_host, self.resume_run_btn):
+            w.setEnabled(not running)
+        if state == "starting":
+            self.status.setText("Starting… (loading the data, compiling the model)")
+            self.error.hide()
+        elif state == "paused":
+            self.status.setText("Paused. " + self.status.text())
+
+    def show_progress(self, data) -> None:
+        total = max(data.total_steps, 1)
+        value = min(data.step, total)
+        if self.progress.maximum() != total:
+            self.progress.setMaximum(total)
+        if value * 200 // total != self.progress.value() * 200 // total:  # 0.5% steps
+            self.progress.setValue(value)
+        eta = data.eta_seconds()
+        eta_text = "" if eta is None else f" · ETA {int(eta // 60)}:{int(eta % 60):02d}"
+        self.status.setText(f"step {data.step:,} / {total:,} · {data.samples_per_s:,.0f} "
+                            f"samples/s{eta_text}")
+
+    def show_error(self, text: str) -> None:
+        self.error.setText(text)
+        self.error.show()
+
+    # Runs -----------------------------------------------------------------------------------------
+    def set_runs(self, runs) -> None:
+        self.runs.clear()
+        for r in reversed(runs):
+            final = r.info.get("final") or r.info.get("last_metrics") or {}
+            metric = next(((k, v) for k, v in final.items() if k == "val_accuracy"), None) or \
+                next(((k, v) for k, v in final.items() if "accuracy" in k), None) or \
+                next(((k, v) for k, v in final.items() if k.endswith("loss")), None)
+            text = f"{r.name} · {r.status} · {r.steps:,} steps"
+            if metric:
+                text += f" · {metric[0]} {metric[1]:.4g}"
+            it = QListWidgetItem(text)
+            it.setData(Qt.UserRole, r)
+            it.setToolTip(str(r.folder))
+            self.runs.addItem(it)
+        self._runs_selected()
+
+    def _runs_selected(self) -> None:
+        items = self.runs.selectedItems()
+        self.resume_run_btn.setEnabled(len(items) == 1 and items[0].data(Qt.UserRole).resumable
+                                       and self.run_btn.isEnabled())
+        self.compare_btn.setEnabled(bool(items))
+
+    def _resume_run(self) -> None:
+        items = self.runs.selectedItems()
+        if len(items) == 1:
+            self.resumeRunRequested.emit(items[0].data(Qt.UserRole))

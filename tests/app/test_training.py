@@ -1,0 +1,252 @@
+"""Training from the app: the run happens in the training process; the window plots it."""
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QLineEdit
+
+from app.document import EditRefused
+from app.mainwindow import MainWindow
+from graph.project import load
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def twin(qapp, tmp_path_factory):
+    """One window (and training process) for the module's tests."""
+    home = tmp_path_factory.mktemp("home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("LAYERLOOM_HOME", str(home))
+    mp.setattr(MainWindow, "ask_save_changes", lambda self: "discard")
+    mp.setattr(MainWindow, "show_error", lambda self, t, m: None)
+    w = MainWindow()
+    w.resize(1400, 900)
+    w.show()
+    w.trainer.ensure_worker()
+    deadline = time.time() + 90
+    while not w.trainer.devices and time.time() < deadline:
+        qapp.processEvents()
+        time.sleep(0.01)
+    assert w.trainer.devices, "the training process did not start"
+    yield w
+    w.doc.undo.setClean()
+    w.close()
+    mp.undo()
+
+
+@pytest.fixture(autouse=True)
+def answers():  # the module-scoped window has its own prompt answers
+    return None
+
+
+def project_copy(tmp_path, name: str, **training) -> Path:
+    p = load(ROOT / "templates" / f"{name}.json")
+    for k, v in training.items():
+        setattr(p.training, k, v)
+    path = tmp_path / f"{name}.json"
+    p.save(path)
+    return path
+
+
+def wait_until(qapp, cond, timeout=60.0, gaps=None):
+    """Run the event loop until cond() holds; record event-loop gaps if asked."""
+    deadline = time.time() + timeout
+    last = time.perf_counter()
+    while not cond():
+        if time.time() > deadline:
+            raise AssertionError("timed out")
+        qapp.processEvents()
+        now = time.perf_counter()
+        if gaps is not None:
+            gaps.append(now - last)
+        last = now
+        time.sleep(0.005)
+
+
+def run_to_end(qapp, w, timeout=120):
+    events = []
+    w.trainer.event.connect(events.append)
+    try:
+        assert w.start_training()
+        wait_until(qapp, lambda: w.trainer.state == "idle" and events, timeout)
+    finally:
+        w.trainer.event.disconnect(events.append)
+    return events
+
+
+def test_start_see_points_stop_within_a_second_resume(qapp, twin, tmp_path):
+    w = twin
+    w.open_path(project_copy(tmp_path, "cnn", epochs=400), ask=False)
+    events = []
+    w.trainer.event.connect(events.append)
+    gaps = []
+    assert w.start_training()
+    wait_until(qapp, lambda: len(w.live.loss) >= 5 and len(w.live.heat.image()[0]) >= 2,
+               60, gaps)
+    # Points arrive in the plots.
+    wait_until(qapp, lambda: w.plots.c_loss.getData()[0] is not None
+               and len(w.plots.c_loss.getData()[0]) >= 5, 10, gaps)
+    assert set(w.plots.grad_curves) == {"conv1", "conv2", "dense"}
+    assert any(it.heat is not None for it in w.scene.nodes.values())  # node colours
+    # Editing is blocked while the run is on; moving a node is fine.
+    with pytest.raises(EditRefused, match="Training is running"):
+        w.editor.set_param("conv1", "out_channels", 8)
+    w.editor.move({"conv1": (w.doc.graph.pos("conv1"), (10.0, 10.0))})
+    assert w.doc.graph.pos("conv1") == (10.0, 10.0)
+    assert not w.training.fields["lr"].isEnabled()
+    # Stop: within a second.
+    step_at_stop = w.live.step
+    t = time.perf_counter()
+    w.training.stop_btn.click()
+    wait_until(qapp, lambda: w.trainer.state == "idle", 10, gaps)
+    assert time.perf_counter() - t < 1.0
+    assert events[-1].kind == "stopped" and events[-1].step >= step_at_stop
+    assert max(gaps) < 0.1, f"the event loop stalled {max(gaps) * 1e3:.0f} ms"
+    stopped = events[-1].step
+    # The run is listed, resumable, and resumes where it stopped.
+    item = w.training.runs.item(0)
+    run = item.data(0x0100)
+    assert run.status == "stopped" and run.resumable
+    w.training.runs.setCurrentItem(item)
+    events.clear()
+    w.training.resume_run_btn.click()
+    wait_until(qapp, lambda: any(e.kind == "step" for e in events), 60)
+    assert min(e.step for e in events if e.kind == "step") > stopped
+    w.stop_training()
+    wait_until(qapp, lambda: w.trainer.state == "idle", 10)
+    w.trainer.event.disconnect(events.append)
+    w.editor.set_param("conv1", "out_channels", 8)  # editing works again
+
+
+def test_pause_and_resume_buttons(qapp, twin, tmp_path):
+    w = twin
+    w.open_path(project_copy(tmp_path, "mlp", epochs=2000), ask=False)
+    assert w.start_training()
+    wait_until(qapp, lambda: w.trainer.state == "running" and w.live.step > 0, 60)
+    w.training.pause_btn.click()
+    wait_until(qapp, lambda: w.trainer.state == "paused", 5)
+    assert w.training.pause_btn.text() == "Resume"
+    step = w.live.step
+    t_end = time.time() + 0.4
+    wait_until(qapp, lambda: time.time() > t_end, 2)
+    assert w.live.step == step
+    w.training.pause_btn.click()
+    wait_until(qapp, lambda: w.live.step > step, 10)
+    w.stop_training()
+    wait_until(qapp, lambda: w.trainer.state == "idle", 10)
+
+
+def test_non_finite_run_stops_with_its_message_and_the_window_stays_usable(qapp, twin, tmp_path):
+    w = twin
+    p = load(ROOT / "templates" / "mlp.json")
+    g = p.graph
+    g.remove_node("softmax")
+    g.remove_node("loss")
+    g.set_param("fc3", "out_features", 1)
+    g.add_node("MSELoss", "mse")
+    g.connect("fc3", "y", "probs", "x")
+    g.connect("fc3", "y", "mse", "pred")
+    g.connect("label", "out", "mse", "target")
+    g.set_param("label", "dtype", "float32")
+    p.training.optimizer, p.training.lr = "minibatch", 10.0
+    path = tmp_path / "diverges.json"
+    p.save(path)
+    w.open_path(path, ask=False)
+    events = run_to_end(qapp, w)
+    assert events[-1].kind == "failed"
+    assert w.training.error.isVisible()
+    assert "the loss became" in w.training.error.text()
+    assert "Training failed" in w.status.text()
+    assert w.scene.selected_nodes() == [events[-1].node]  # the layer at fault is selected
+    w.editor.set_param("fc1", "out_features", 16)  # usable
+    assert w.trainer.state == "idle" and w.training.run_btn.isEnabled()
+
+
+@pytest.mark.parametrize("name, metric, target", [("perceptron", "accuracy", 1.0),
+                                                  ("mlp", "val_accuracy", 0.97),
+                                                  ("cnn", "val_accuracy", 0.95)])
+def test_every_template_trains_from_the_app_to_its_target(qapp, twin, tmp_path, name, metric,
+                                                           target):
+    w = twin
+    w.open_path(project_copy(tmp_path, name), ask=False)
+    events = run_to_end(qapp, w)
+    fin = events[-1]
+    assert fin.kind == "finished", fin
+    assert fin.metrics[metric] >= target
+    run = w.training.runs.item(0).data(0x0100)
+    info = json.loads((run.folder / "run.json").read_text())
+    assert info["status"] == "finished" and info["final"][metric] >= target
+
+
+def test_settings_form_edits_are_undoable_and_refused_with_reasons(qapp, twin, tmp_path):
+    w = twin
+    w.open_path(project_copy(tmp_path, "mlp"), ask=False)
+    lr = w.training.fields["lr"]
+    lr.setText("0.05")
+    lr.editingFinished.emit()
+    assert w.doc.project.training.lr == 0.05 and w.isWindowModified()
+    lr.setText("-1")
+    lr.editingFinished.emit()
+    assert "greater than 0" in w.training.error.text() and w.doc.project.training.lr == 0.05
+    w.a_undo.trigger()
+    assert w.doc.project.training.lr == 0.01 and lr.text() == "0.01"
+    opt = w.training.fields["optimizer"]
+    opt.setCurrentIndex(opt.findData("sgd"))
+    assert w.doc.project.training.optimizer == "sgd"
+
+
+def test_csv_data_with_a_preview_and_clear_errors(qapp, twin, tmp_path):
+    w = twin
+    (tmp_path / "pts.csv").write_text("a,b,cls\n" + "\n".join(
+        f"{i % 7 / 7:.3f},{i % 5 / 5:.3f},{'yes' if i % 2 else 'no'}" for i in range(60)))
+    w.open_path(project_copy(tmp_path, "mlp"), ask=False)
+    ds = w.training.dataset
+    ds.setCurrentIndex(ds.findData("csv"))
+    assert w.doc.project.data.dataset == "csv"
+    path = w.training.findChild(QLineEdit, "option_path")
+    path.setText("pts.csv")
+    path.editingFinished.emit()
+    assert w.training.preview.rowCount() == 8 and w.training.preview.columnCount() == 3
+    label = w.training.findChild(QLineEdit, "option_label")
+    label.setText("klass")  # a column that does not exist
+    label.editingFinished.emit()
+    events = run_to_end(qapp, w)
+    assert events[-1].kind == "failed"
+    assert "no column 'klass' for the label (columns: a, b, cls)" in w.training.error.text()
+    label.setText("cls")
+    label.editingFinished.emit()
+    events = run_to_end(qapp, w)
+    assert events[-1].kind == "finished"
+
+
+def test_export_dialog_after_a_run(qapp, twin, tmp_path):
+    from app.export_dialog import ExportDialog
+    w = twin
+    w.open_path(project_copy(tmp_path, "cnn", epochs=2), ask=False)
+    assert run_to_end(qapp, w)[-1].kind == "finished"
+    dlg = ExportDialog(w.doc.project, w.runs_root(), tmp_path, w)
+    assert dlg.weights.count() >= 1 and "best" in dlg.weights.itemText(0)
+    dlg.format.setCurrentIndex(dlg.format.findData("python"))
+    dlg.out.setText(str(tmp_path / "exported.py"))
+    dlg.start()
+    dlg.wait()
+    assert dlg.error is None, dlg.error
+    assert (tmp_path / "exported.py").is_file() and (tmp_path / "exported.safetensors").is_file()
+    dlg.close()
+
+
+def test_compare_runs_overlays_curves(qapp, twin, tmp_path):
+    w = twin
+    w.open_path(project_copy(tmp_path, "mlp", epochs=3), ask=False)
+    run_to_end(qapp, w)
+    w.editor.set_setting("training", "lr", 0.001)
+    run_to_end(qapp, w)
+    assert w.training.runs.count() == 2
+    for i in range(2):
+        w.training.runs.item(i).setSelected(True)
+    w.training.compare_btn.click()
+    assert len(w.plots.overlays) >= 2
