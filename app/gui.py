@@ -28,6 +28,14 @@ def run(file: str | None = None, train: bool = False) -> int:
     win = MainWindow()
     win.trainer.ensure_worker()  # the training process loads torch while the user looks around
     win.show()
+    import signal
+
+    from PySide6.QtCore import QTimer
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: win.emergency_close())
+    tick = QTimer(interval=250)  # lets Python see signals while Qt's loop runs in C++
+    tick.timeout.connect(lambda: None)
+    tick.start()
     restored = win.offer_recovery()
     if file and not restored:
         if win.open_path(file, ask=False) and train:

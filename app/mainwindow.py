@@ -332,6 +332,11 @@ class MainWindow(QMainWindow):
     def open_path(self, path, ask: bool = True) -> bool:
         if ask and not self.maybe_save():
             return False
+        from templates import FOLDER
+        if Path(path).resolve().parent == FOLDER:  # shipped templates are not edited in place
+            self.open_template(path)
+            self.show_message(f"{Path(path).name} is a template: it opened as an untitled copy.")
+            return self.doc.path is None
         try:
             doc = Document.open(path)
         except ProjectError as e:
@@ -378,6 +383,9 @@ class MainWindow(QMainWindow):
         return answer == "discard"
 
     def closeEvent(self, event):
+        if getattr(self, "_emergency", False):  # SIGTERM: no questions, recovery file kept
+            event.accept()
+            return
         if not self.maybe_save():
             event.ignore()
             return
@@ -540,6 +548,22 @@ class MainWindow(QMainWindow):
         if self.scene:
             self.scene.snap_to_grid = on
 
+    def emergency_close(self) -> None:
+        """SIGTERM / SIGINT: keep unsaved work in the recovery file, stop training, quit
+        without questions (the next start offers the work back)."""
+        self._emergency = True
+        if self.doc is not None and self.doc.is_modified():
+            try:
+                self.autosaver.save(self.doc.project, self.doc.path)
+            except OSError:
+                pass
+            self.autosaver = None  # keep the file for the next start
+        self.trainer.stop()
+        self.trainer.close()
+        self.autosave_timer.stop()
+        from PySide6.QtWidgets import QApplication
+        QApplication.instance().quit()
+
     def about(self) -> None:
         QMessageBox.about(self, "About LayerLoom",
                           "LayerLoom: build deep-learning models by wiring layers; the graph "
@@ -549,7 +573,7 @@ class MainWindow(QMainWindow):
     def runs_root(self) -> Path:
         from runtime.runs import runs_root
         home = os.environ.get("LAYERLOOM_HOME") or str(recovery.recovery_dir().parent)
-        return runs_root(self.doc.path, home)
+        return runs_root(self.doc.path, home, self.doc.project.name)
 
     def start_training(self, resume=None, max_steps: int | None = None) -> bool:
         """Train the graph on the canvas (unsaved edits included) in the training process."""
@@ -578,6 +602,8 @@ class MainWindow(QMainWindow):
         self.docks["training"].raise_()
         self.docks["plots"].show()
         self.docks["plots"].raise_()
+        if self.docks["plots"].height() < 320:  # room for five plots and their legends
+            self.resizeDocks([self.docks["plots"]], [min(360, self.height() // 2)], Qt.Vertical)
         self._plot_timer.start()
         return True
 

@@ -99,6 +99,7 @@ class LiveData:
         self.layers: list[str] = []
         self.last_norms: dict[str, float] = {}
         self.total_steps = 0
+        self.expected_grad_samples = 0
         self.step = 0
         self.samples_per_s = 0.0
         self.started_at: float | None = None
@@ -113,6 +114,10 @@ class LiveData:
         self.heat = HeatMap(self.layers)
         self.grads = {l: Series() for l in self.layers}
         self.total_steps = ev.total_steps
+        # How many gradient samples the run will send: the heatmap's frame is sized to it.
+        per_epoch = math.ceil(ev.steps_per_epoch / max(ev.log_every, 1)) + 1
+        self.expected_grad_samples = min(ev.total_steps // max(ev.log_every, 1) + 1,
+                                         per_epoch * ev.epochs)
         self.started_at = time.perf_counter()
 
     def feed(self, ev) -> None:

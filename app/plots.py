@@ -57,9 +57,11 @@ def _set(curve, series: Series | None) -> bool:
 class Range:
     """A y range that only grows, with headroom: axes redraw only when it grows."""
 
-    def __init__(self, plot, log: bool = False, fixed: tuple | None = None):
+    def __init__(self, plot, log: bool = False, fixed: tuple | None = None,
+                 initial: tuple | None = None):
         self.plot, self.log = plot, log
         self.lo = self.hi = None
+        self.initial = initial
         plot.disableAutoRange()
         if fixed:
             plot.setYRange(*fixed, padding=0)
@@ -67,6 +69,7 @@ class Range:
             self.fixed = True
         else:
             self.fixed = False
+            self.reset()
 
     def include(self, values) -> None:
         if self.fixed:
@@ -87,8 +90,11 @@ class Range:
         self.plot.setYRange(new_lo, new_hi, padding=0)
 
     def reset(self) -> None:
+        """Forget the data seen; show the initial range until new data arrives."""
         if not self.fixed:
             self.lo = self.hi = None
+            if self.initial:
+                self.plot.setYRange(*self.initial, padding=0)
 
 
 class LivePlots(QWidget):
@@ -111,7 +117,7 @@ class LivePlots(QWidget):
         self.c_val = _curve(self.loss_plot, "#d62728", symbol="s", name="validation")
 
         self.metric_plot = self.view.addPlot(row=0, col=1, title="metrics (per epoch)")
-        self.metric_plot.addLegend(offset=(-4, 4), labelTextSize="8pt")
+        self.metric_plot.addLegend(offset=(-4, -4), labelTextSize="8pt")  # bottom right
         self.metric_plot.setLabel("bottom", "step")
         self.metric_curves: dict[str, pg.PlotDataItem] = {}
 
@@ -139,10 +145,12 @@ class LivePlots(QWidget):
         self.view.ci.layout.setColumnStretchFactor(1, 3)
 
         self.loss_plot.setLogMode(y=True)
-        self.ranges = {"loss": Range(self.loss_plot, log=True),
-                       "metric": Range(self.metric_plot),
-                       "lr": Range(self.lr_plot),
-                       "grad": Range(self.grad_plot, log=True)}
+        self.ranges = {"loss": Range(self.loss_plot, log=True, initial=(-3, 1)),
+                       "metric": Range(self.metric_plot, initial=(0, 1)),
+                       "lr": Range(self.lr_plot, initial=(0, 0.01)),
+                       "grad": Range(self.grad_plot, log=True, initial=(-4, 1))}
+        for plot in (self.loss_plot, self.metric_plot, self.grad_plot):
+            plot.legend.setBrush(pg.mkBrush(255, 255, 255, 215))  # legible over the curves
         self.view.ci.layout.setColumnStretchFactor(2, 2)
         self.overlays: list = []
         self._dash = dash
@@ -170,7 +178,7 @@ class LivePlots(QWidget):
             r.reset()
         self._total = 0
         self._heat_version = -1
-        self._heat_framed = False
+        self._heat_framed = None
         self.data.dirty = True
         self.refresh()
 
@@ -227,10 +235,14 @@ class LivePlots(QWidget):
                 self.heat_img.setImage(np.nan_to_num(img, nan=-8.0), autoLevels=False,
                                        levels=(-6, 2))
                 self.heat_img.setRect(0, 0, img.shape[1], img.shape[0])
-                if not getattr(self, "_heat_framed", False):  # fixed frame: the image fills it
-                    self._heat_framed = True
+                # A fixed frame sized to the run's expected samples (the image fills it by
+                # the end); it only changes if the run outgrows the estimate.
+                width = max(img.shape[1], min(d.expected_grad_samples or heat.columns,
+                                              heat.columns), 8)
+                if getattr(self, "_heat_framed", None) != width:
+                    self._heat_framed = width
                     self.heat_plot.disableAutoRange()
-                    self.heat_plot.setXRange(0, heat.columns, padding=0)
+                    self.heat_plot.setXRange(0, width, padding=0)
                     self.heat_plot.setYRange(0, max(len(self._layers), 1), padding=0)
         return True
 

@@ -125,10 +125,10 @@ class TrainingPanel(QWidget):
         self.error.setStyleSheet("color: #c62828;")
         self.error.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.error.hide()
-        self.legend = QLabel("Node colours while training: gradient norm, "
-                             "<span style='color:#3b6fd4'>■</span> vanishing (≤ 1e-5) · "
-                             "<span style='color:#c8c8c8'>■</span> ~1e-2 · "
-                             "<span style='color:#d4493b'>■</span> exploding (≥ 1e2)")
+        self.legend = QLabel("Node colours while training (gradient norm): "
+                             "<span style='color:#3b6fd4'>■</span> vanishing ≤ 1e-4 · "
+                             "<span style='color:#a0a0a0'>■</span> healthy 0.1–10 · "
+                             "<span style='color:#d4493b'>■</span> exploding ≥ 300")
         self.legend.setWordWrap(True)
         top = QVBoxLayout()
         top.addLayout(buttons)

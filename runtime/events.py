@@ -27,6 +27,7 @@ class Started(Event):
     parameters: int
     layers: list[str]  # nodes with trainable weights, in forward order
     recipe: str
+    log_every: int = 10  # a Step (and GradStats) every this many steps, and at epoch ends
 
 
 @dataclass(frozen=True)

@@ -30,12 +30,15 @@ from graph.project import Project
 from .events import Event
 
 
-def runs_root(project_path: str | Path | None, home: str | Path | None = None) -> Path:
-    """Where a project's runs go: beside the project file, or in `home` when unsaved."""
+def runs_root(project_path: str | Path | None, home: str | Path | None = None,
+              name: str = "untitled") -> Path:
+    """Where a project's runs go: beside the project file, or under `home` (by the
+    project's name) while it is unsaved."""
     if project_path:
         p = Path(project_path)
         return p.parent / "runs" / p.stem
-    return Path(home or Path.home() / ".layerloom") / "runs" / "untitled"
+    slug = "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_") or "untitled"
+    return Path(home or Path.home() / ".layerloom") / "runs" / slug
 
 
 def new_run_folder(root: Path) -> Path:

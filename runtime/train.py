@@ -213,7 +213,8 @@ class Trainer:
         kinds = self._metric_kinds(c)
         loss_target = {l: needed.index(self._target_of(c, l)) for l in kinds}
         yield Started(str(dev), device_name(dev), s.epochs, steps_per_epoch, total, n_train,
-                      n_val, sum(p.numel() for p in modules.parameters()), layers, s.recipe)
+                      n_val, sum(p.numel() for p in modules.parameters()), layers, s.recipe,
+                      self.log_every)
 
         check_every_step = (dev.type == "cpu" if self.sync_every_step is None
                             else self.sync_every_step)

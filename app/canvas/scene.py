@@ -13,19 +13,28 @@ from ..document import Document, EditRefused, Editor
 from .items import EdgeItem, NodeItem, PortItem, snap, wire_path
 
 
-_HEAT = [(-5.0, (59, 111, 212)), (-2.0, (200, 200, 200)), (2.0, (212, 73, 59))]
+# log10(gradient norm) -> colour: vanishing blue, a neutral band for healthy values, exploding
+# red (the seed notes' vanishing / exploding gradients).
+_HEAT = [(-4.0, (59, 111, 212)), (-1.0, (205, 205, 205)), (1.0, (205, 205, 205)),
+         (2.5, (212, 73, 59))]
 
 
 def heat_color(norm: float) -> QColor:
-    """log10(norm) on a blue-grey-red scale (1e-5 … 1e-2 … 1e2), lightened for the node body."""
+    """The node body colour for a gradient norm (55% colour, 45% white, for legible text)."""
     import math
-    if not (norm > 0) or not math.isfinite(norm):
-        return QColor(212, 73, 59) if not math.isfinite(norm) else QColor(59, 111, 212)
-    x = math.log10(norm)
-    (x0, c0), (x1, c1) = (_HEAT[0], _HEAT[1]) if x < _HEAT[1][0] else (_HEAT[1], _HEAT[2])
-    t = min(max((x - x0) / (x1 - x0), 0.0), 1.0)
-    rgb = [a + (b - a) * t for a, b in zip(c0, c1)]
-    return QColor(*[int(255 - (255 - v) * 0.55) for v in rgb])  # 55% colour, 45% white
+    if not math.isfinite(norm):
+        x = _HEAT[-1][0]
+    elif norm <= 0:
+        x = _HEAT[0][0]
+    else:
+        x = math.log10(norm)
+    x = min(max(x, _HEAT[0][0]), _HEAT[-1][0])
+    for (x0, c0), (x1, c1) in zip(_HEAT, _HEAT[1:]):
+        if x <= x1:
+            t = 0.0 if x1 == x0 else (x - x0) / (x1 - x0)
+            rgb = [a + (b - a) * t for a, b in zip(c0, c1)]
+            break
+    return QColor(*[int(255 - (255 - v) * 0.55) for v in rgb])
 
 
 def shape_label(t: TensorType | None) -> str:

@@ -335,3 +335,13 @@ def test_history_lists_every_edit(win, CNN):
     assert texts == ["<opened>", "conv1.out_channels = 8", "rename relu1 → act1"]
     win.history.setCurrentIndex(model.index(0, 0))  # clicking a row jumps there
     assert win.doc.graph.params("conv1")["out_channels"] == 16 and "relu1" in win.doc.graph
+
+
+def test_gradient_colour_scale():
+    from app.canvas.scene import heat_color
+    blue, grey, red = heat_color(1e-6), heat_color(1.0), heat_color(1e4)
+    assert blue.blue() > blue.red() + 40  # vanishing: blue
+    assert abs(grey.red() - grey.blue()) < 5  # healthy: neutral
+    assert red.red() > red.blue() + 40  # exploding: red
+    assert heat_color(0.1) == heat_color(5.0)  # the healthy band is one colour
+    assert heat_color(float("nan")) == heat_color(1e9)  # non-finite: as exploding

@@ -294,3 +294,29 @@ def test_a_graph_without_positions_is_laid_out_on_open(win, tmp_path):
     for e in g.edges():
         if g.pos(e.src)[1] == g.pos(e.dst)[1]:
             assert g.pos(e.src)[0] < g.pos(e.dst)[0]
+
+
+def test_a_shipped_template_opens_as_an_untitled_copy(win):
+    from templates import FOLDER
+    assert win.open_path(FOLDER / "cnn.json", ask=False)
+    assert win.doc.path is None and win.doc.project.name == "CNN"
+    assert "template" in win.status.text()
+
+
+def test_sigterm_keeps_unsaved_work_for_the_next_start(tmp_path, home, CNN):
+    """The app killed politely (SIGTERM): no prompt, the work waits in a recovery file."""
+    import signal
+    code = ("import os, signal, sys, threading\nfrom PySide6.QtCore import QTimer\n"
+            "import app.mainwindow as mw\norig = mw.MainWindow.open_path\n"
+            "def op(self, p, ask=True):\n    r = orig(self, p, ask)\n"
+            "    self.editor.set_param('conv1', 'out_channels', 12)\n"
+            "    QTimer.singleShot(300, lambda: os.kill(os.getpid(), signal.SIGTERM))\n"
+            "    return r\nmw.MainWindow.open_path = op\n"
+            "from app.cli import main\nsys.exit(main(['gui', sys.argv[1]]))\n")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", LAYERLOOM_HOME=str(home))
+    r = subprocess.run([sys.executable, "-c", code, str(CNN)], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    found = recovery.pending()
+    assert len(found) == 1 and found[0].project.graph.params("conv1")["out_channels"] == 12
+    assert "leaked" not in r.stderr
