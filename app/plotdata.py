@@ -13,10 +13,20 @@ import numpy as np
 
 
 class Series:
+    """Points of one curve. `plot_data()` gives at most ~MAX_PLOT points: past that, each
+    bucket of raw points is kept as its minimum and maximum (peak decimation), computed as
+    the data arrives, so a repaint costs the same at 1,000 and at 1,000,000 steps."""
+
+    MAX_PLOT = 4000
+
     def __init__(self, capacity: int = 256):
         self.x = np.empty(capacity)
         self.y = np.empty(capacity)
         self.n = 0
+        self._bucket = 1  # raw points per bucket
+        self._done = 0  # raw points folded into buckets
+        self._px: list[float] = []  # bucket points (2 per bucket: its min and max, in x order)
+        self._py: list[float] = []
 
     def append(self, x: float, y: float) -> None:
         if self.n == len(self.x):
@@ -30,6 +40,45 @@ class Series:
 
     def __len__(self) -> int:
         return self.n
+
+    def plot_data(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.n <= self.MAX_PLOT:
+            return self.data()
+        if self._bucket == 1:  # first time past the limit
+            self._bucket = max(2, self.n // (self.MAX_PLOT // 4))
+        b = self._bucket
+        while self._done + b <= self.n:  # fold the complete buckets that arrived
+            xs = self.x[self._done:self._done + b]
+            ys = self.y[self._done:self._done + b]
+            ok = np.isfinite(ys)
+            if ok.any():
+                i, j = int(np.nanargmin(np.where(ok, ys, np.nan))), int(np.nanargmax(np.where(ok, ys, np.nan)))
+                for k in sorted({i, j}):
+                    self._px.append(xs[k])
+                    self._py.append(ys[k])
+            self._done += b
+            if len(self._px) > self.MAX_PLOT:  # too many: buckets twice as wide
+                self._merge()
+                b = self._bucket
+        tail = slice(self._done, self.n)
+        x = np.concatenate([np.asarray(self._px), self.x[tail]])
+        y = np.concatenate([np.asarray(self._py), self.y[tail]])
+        if x[-1] != self.x[self.n - 1]:  # a live curve ends at the newest point
+            x = np.append(x, self.x[self.n - 1])
+            y = np.append(y, self.y[self.n - 1])
+        return x, y
+
+    def _merge(self) -> None:
+        px, py = self._px, self._py
+        out_x, out_y = [], []
+        for k in range(0, len(px), 4):  # 4 points = 2 old buckets: keep their min and max
+            xs, ys = px[k:k + 4], py[k:k + 4]
+            i, j = ys.index(min(ys)), ys.index(max(ys))
+            for m in sorted({i, j}):
+                out_x.append(xs[m])
+                out_y.append(ys[m])
+        self._px, self._py = out_x, out_y
+        self._bucket *= 2
 
 
 class HeatMap:

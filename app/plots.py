@@ -40,7 +40,10 @@ def _curve(plot, color, width=1, style=None, symbol=None, name=None):
     return c
 
 
-def _set(curve, series: Series | None) -> bool:
+LOG_FLOOR = 1e-12  # a loss of exactly 0 is drawn at the bottom of a log axis
+
+
+def _set(curve, series: Series | None, log: bool = False) -> bool:
     """Give `curve` the series' points if it has new ones; True if it changed."""
     n = len(series) if series is not None else 0
     if getattr(curve, "_ll_n", -1) == n:
@@ -49,8 +52,8 @@ def _set(curve, series: Series | None) -> bool:
     if not n:
         curve.setData([], [])
     else:
-        x, y = series.data()
-        curve.setData(x, y)
+        x, y = series.plot_data()
+        curve.setData(x, np.maximum(y, LOG_FLOOR) if log else y)
     return True
 
 
@@ -195,11 +198,11 @@ class LivePlots(QWidget):
             return False
         d.dirty = False
         self._x_range(d.total_steps)
-        if _set(self.c_loss, d.loss):
+        if _set(self.c_loss, d.loss, log=True):
             self.ranges["loss"].include(d.loss.data()[1][-64:])
-        _set(self.c_smooth, d.smooth)
+        _set(self.c_smooth, d.smooth, log=True)
         for name, curve in (("loss", self.c_epoch), ("val_loss", self.c_val)):
-            if _set(curve, d.epoch.get(name)) and name in d.epoch:
+            if _set(curve, d.epoch.get(name), log=True) and name in d.epoch:
                 self.ranges["loss"].include(d.epoch[name].data()[1][-1:])
         self._refresh_lr(d)
         for i, name in enumerate(d.metric_names()):
@@ -221,7 +224,7 @@ class LivePlots(QWidget):
                 [[(i + 0.5, l) for i, l in enumerate(d.layers)]])
         for l, c in self.grad_curves.items():
             series = d.grads.get(l)
-            if _set(c, series) and series is not None and len(series):
+            if _set(c, series, log=True) and series is not None and len(series):
                 self.ranges["grad"].include(series.data()[1][-64:])
         heat = d.heat
         now = time.perf_counter()

@@ -24,10 +24,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 
-def cli_run(project_file: Path) -> float:
+def cli_run(project_file: Path, threads: int | None = None) -> float:
+    env = dict(os.environ)
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
     r = subprocess.run([sys.executable, "-m", "app.cli", "train", str(project_file), "--json",
                         "--device", "cpu", "--no-progress"], cwd=ROOT, capture_output=True,
-                       text=True)
+                       text=True, env=env)
     return json.loads(r.stdout.strip().splitlines()[-1])["samples_per_second"]
 
 
@@ -92,6 +95,8 @@ def main():
     ap.add_argument("--template", default="cnn")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--cli-threads", type=int, default=None,
+                    help="limit the CLI's torch threads (to compare at equal thread counts)")
     args = ap.parse_args()
     if not os.environ.get("DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -119,7 +124,7 @@ def main():
         order = [("gui", None), ("cli", None)] if r % 2 == 0 else [("cli", None), ("gui", None)]
         for side, _ in order:
             if side == "cli":
-                cli.append(cli_run(pf))
+                cli.append(cli_run(pf, args.cli_threads))
             else:
                 rate, repaint_rate, gap, cpu = gui_run(app, win, pf)
                 gui_cpus.append(cpu)
@@ -132,7 +137,10 @@ def main():
     win.doc.undo.setClean()
     win.close()
     ratio = statistics.median(gui) / statistics.median(cli)
+    from runtime.worker import train_threads
     print(json.dumps({"template": args.template, "epochs": args.epochs, "runs": args.runs,
+                      "app_train_threads": train_threads(),
+                      "cli_threads": args.cli_threads or "default",
                       "gui_samples_per_s": round(statistics.median(gui), 1),
                       "cli_samples_per_s": round(statistics.median(cli), 1),
                       "plot_repaints_per_s": round(statistics.median(repaint_rates), 1),
