@@ -101,13 +101,13 @@ class TrainingController(QObject):
             self.devicesReady.emit(m[1]["devices"])
         elif kind == "broken":
             self._emit(Failed(f"The training process could not start: {m[1]}"))
-        elif kind == "event":
-            ev = m[1]
-            if ev.kind in ("started", "resumed"):
-                self._set_state("running")
-            elif ev.kind == "paused":
-                self._set_state("paused")
-            self._emit(ev)
+        elif kind in ("event", "events"):
+            for ev in (m[1] if kind == "events" else [m[1]]):
+                if ev.kind in ("started", "resumed"):
+                    self._set_state("running")
+                elif ev.kind == "paused":
+                    self._set_state("paused")
+                self._emit(ev)
         elif kind == "done":
             self._set_state("idle")
 

@@ -10,7 +10,9 @@
                         is stopped or fails after starting): resumable
       checkpoints/best  the epoch with the lowest val_loss (loss without a validation split);
                         kept in memory and written at most every 10 s and at the end
-      events.out.tfevents.*   the same scalars for TensorBoard, when it is installed
+      events.out.tfevents.*   the same scalars for TensorBoard, when it is installed: written
+                        from the CSV files when the run ends (a writer thread during the run
+                        cost a batch-1 recipe a quarter of its speed, by GIL contention)
 
 A stopped run resumes into the same folder; its CSV files grow where they stopped.
 """
@@ -82,7 +84,7 @@ class RunLogger:
         self._last_ckpt = self._last_best = self._last_info = time.monotonic()
         self._files: dict[str, tuple] = {}
         self._layers: list[str] = []
-        self.tb = _tensorboard_writer(self.folder) if tensorboard else None
+        self.tensorboard = tensorboard
         self._write_info()
 
     def _read_info(self) -> dict:
@@ -122,22 +124,12 @@ class RunLogger:
             self._write_info()
         elif k == "step":
             self._row("steps.csv", ["step", "epoch", "loss", "lr", "samples_per_s"], vars(ev))
-            if self.tb:
-                self.tb.add_scalar("train/loss_step", ev.loss, ev.step)
-                self.tb.add_scalar("train/lr", ev.lr, ev.step)
         elif k == "gradstats":
             self._row("grads.csv", ["step"] + self._layers, {"step": ev.step, **ev.norms})
-            self._norms = (ev.step, ev.norms)
         elif k == "epochend":
             row = {"epoch": ev.epoch, "step": ev.step, "seconds": ev.seconds, **ev.metrics}
             self._row("epochs.csv", ["epoch", "step", "seconds"] + list(ev.metrics), row)
             self._flush()
-            if self.tb:
-                for name, v in ev.metrics.items():
-                    self.tb.add_scalar(f"epoch/{name}", v, ev.step)
-                step, norms = getattr(self, "_norms", (None, {}))
-                for layer, v in norms.items():  # the epoch's last norms (csv has them all)
-                    self.tb.add_scalar(f"grad_norm/{layer}", v, step)
             now = time.monotonic()
             watch = ev.metrics.get("val_loss", ev.metrics.get("loss"))
             if watch is not None and math.isfinite(watch) and watch < self.best:
@@ -182,12 +174,41 @@ class RunLogger:
         for f, _, _ in self._files.values():
             f.close()
         self._files = {}
-        if self.tb:
-            self.tb.close()
-            self.tb = None
         if self.info.get("status") == "running":  # the run ended without a final event
             self.info["status"] = "stopped"
-            self._write_info()
+        if self.tensorboard:
+            self._write_tensorboard()
+        self._write_info()
+
+    def _write_tensorboard(self) -> None:
+        """The CSV files as TensorBoard scalars, from the step after the last one written
+        (a resumed run adds an event file with its new part)."""
+        writer = _tensorboard_writer(self.folder)
+        if writer is None:
+            return
+        since = self.info.get("tensorboard_step", 0)
+        last = since
+        steps = read_csv(self.folder / "steps.csv")
+        for i, step in enumerate(steps.get("step", [])):
+            if step > since:
+                writer.add_scalar("train/loss_step", steps["loss"][i], int(step))
+                writer.add_scalar("train/lr", steps["lr"][i], int(step))
+                last = max(last, step)
+        grads = read_csv(self.folder / "grads.csv")
+        for i, step in enumerate(grads.get("step", [])):
+            if step > since:
+                for layer, values in grads.items():
+                    if layer != "step" and math.isfinite(values[i]):
+                        writer.add_scalar(f"grad_norm/{layer}", values[i], int(step))
+        epochs = read_csv(self.folder / "epochs.csv")
+        for i, step in enumerate(epochs.get("step", [])):
+            if step > since:
+                for name, values in epochs.items():
+                    if name not in ("epoch", "step", "seconds") and math.isfinite(values[i]):
+                        writer.add_scalar(f"epoch/{name}", values[i], int(step))
+                last = max(last, step)
+        writer.close()
+        self.info["tensorboard_step"] = last
 
 
 def _fmt(v):

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import time
 import traceback
 from pathlib import Path
 
 from .events import Failed
+
+BATCH_S = 0.05
 
 
 def describe_devices() -> list[dict]:
@@ -73,9 +76,19 @@ def _serve(conn, stop_event, pause_event) -> None:
                               max_steps=job.get("max_steps"), epochs=job.get("epochs"),
                               resume_from=job.get("resume_from"), log_every=job.get("log_every", 10),
                               stop_event=stop_event, pause_event=pause_event)
+            batch: list = []
+            sent = time.monotonic()
             for ev in run_with_logging(trainer, project, Path(job["run_dir"]),
                                        resume=bool(job.get("resume_from"))):
-                conn.send(("event", ev))
+                # Routine events go in batches (one send per 50 ms): a batch-1 recipe makes
+                # hundreds a second, and the window only repaints ten times a second.
+                batch.append(ev)
+                now = time.monotonic()
+                if ev.kind not in ("step", "gradstats") or now - sent >= BATCH_S:
+                    conn.send(("events", batch))
+                    batch, sent = [], now
+            if batch:
+                conn.send(("events", batch))
         except Exception as e:  # keep serving; the GUI shows the message
             conn.send(("event", Failed(f"Internal error: {type(e).__name__}: {e}\n"
                                        + traceback.format_exc())))

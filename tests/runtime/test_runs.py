@@ -74,15 +74,18 @@ def worker():
 
 
 def drain(w, until=("done",), timeout=120, on_event=None):
+    """Messages until one of `until`; batches of events come out one by one."""
     got = []
     deadline = time.time() + timeout
     while time.time() < deadline:
         for m in w.poll():
-            got.append(m)
-            if m[0] == "event" and on_event:
-                on_event(m[1])
-            if m[0] in until:
-                return got
+            items = [("event", e) for e in m[1]] if m[0] == "events" else [m]
+            for it in items:
+                got.append(it)
+                if it[0] == "event" and on_event:
+                    on_event(it[1])
+                if it[0] in until:
+                    return got
         time.sleep(0.01)
     raise AssertionError(f"timed out; got {[m[0] for m in got][-5:]}")
 
