@@ -19,6 +19,18 @@ FORMATS = {  # mirrors runtime.export.FORMATS without importing torch here
 }
 
 
+def _with_button(field: QWidget, text: str, slot) -> QWidget:
+    """A field with a button on its right, as one form row."""
+    row = QWidget()
+    h = QHBoxLayout(row)
+    h.setContentsMargins(0, 0, 0, 0)
+    h.addWidget(field, 1)
+    button = QPushButton(text)
+    button.clicked.connect(slot)
+    h.addWidget(button)
+    return row
+
+
 class ExportDialog(QDialog):
     def __init__(self, project, runs_root: Path, default_dir: Path, parent=None):
         super().__init__(parent)
@@ -37,24 +49,10 @@ class ExportDialog(QDialog):
                 ck = r.folder / "checkpoints" / which
                 if (ck / "model.safetensors").is_file():
                     self.weights.addItem(f"{r.name} · {which} ({r.status})", str(ck))
-        choose = QPushButton("File…")
-        choose.clicked.connect(self._choose_weights)
-        row = QWidget()
-        h = QHBoxLayout(row)
-        h.setContentsMargins(0, 0, 0, 0)
-        h.addWidget(self.weights, 1)
-        h.addWidget(choose)
-        form.addRow("weights", row)
+        form.addRow("weights", _with_button(self.weights, "File…", self._choose_weights))
         stem = "".join(c if c.isalnum() else "_" for c in project.name.lower()).strip("_") or "model"
         self.out = QLineEdit(str(default_dir / f"{stem}"))
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._choose_out)
-        row2 = QWidget()
-        h2 = QHBoxLayout(row2)
-        h2.setContentsMargins(0, 0, 0, 0)
-        h2.addWidget(self.out, 1)
-        h2.addWidget(browse)
-        form.addRow("save as", row2)
+        form.addRow("save as", _with_button(self.out, "Browse…", self._choose_out))
         self.note = QLabel()
         self.note.setWordWrap(True)
         form.addRow(self.note)

@@ -76,8 +76,9 @@ def test_stop_leaves_the_weights_of_the_last_full_step():
         assert torch.equal(v, t.model.state_dict()[k]), k
 
 
-def test_stop_from_another_thread():
-    t = Trainer(mlp_project(epochs=100_000))
+def run_in_thread(t: Trainer):
+    """Consume the run's events in a thread, as the GUI's worker does; returns when the first
+    step has happened."""
     seen = []
 
     def consume():
@@ -87,6 +88,12 @@ def test_stop_from_another_thread():
     th.start()
     while not any(e.kind == "step" for e in seen):
         th.join(0.01)
+    return th, seen
+
+
+def test_stop_from_another_thread():
+    t = Trainer(mlp_project(epochs=100_000))
+    th, seen = run_in_thread(t)
     t.stop()
     th.join(5)
     assert not th.is_alive() and seen[-1].kind == "stopped"
@@ -118,15 +125,20 @@ def test_gradient_norms_are_measured_before_clipping():
     assert max(v for g in grads for v in g.norms.values()) > 1e-3
 
 
-def test_non_finite_loss_names_the_layer_and_keeps_finite_weights():
+def diverging_project() -> Project:
+    """MSE regression with plain SGD at lr 10: the loss overflows within a few steps."""
     g = Graph()
     g.add_node("Input", "x", {"shape": [2]})
     last = chain(g, "x", [("Linear", "fc1", {"out_features": 16}),
                           ("Linear", "fc2", {"out_features": 1})])
     classifier_head(g, last, loss="MSELoss", target_dtype="float32")
-    p = Project(graph=g, training=TrainingSettings(optimizer="minibatch", lr=10, epochs=50,
-                                                   device="cpu"),
-                data=DataSettings(dataset="blobs"))
+    return Project(graph=g, training=TrainingSettings(optimizer="minibatch", lr=10, epochs=50,
+                                                      device="cpu"),
+                   data=DataSettings(dataset="blobs"))
+
+
+def test_non_finite_loss_names_the_layer_and_keeps_finite_weights():
+    p = diverging_project()
     t = Trainer(p)
     events = list(t.run())
     fail = events[-1]
@@ -238,14 +250,7 @@ def test_device_style_loop_reads_the_loss_only_at_log_steps_and_agrees():
 
 
 def test_device_style_loop_still_catches_a_non_finite_loss():
-    g = Graph()
-    g.add_node("Input", "x", {"shape": [2]})
-    last = chain(g, "x", [("Linear", "fc1", {"out_features": 16}),
-                          ("Linear", "fc2", {"out_features": 1})])
-    classifier_head(g, last, loss="MSELoss", target_dtype="float32")
-    p = Project(graph=g, training=TrainingSettings(optimizer="minibatch", lr=10, epochs=50,
-                                                   device="cpu"),
-                data=DataSettings(dataset="blobs"))
+    p = diverging_project()
     fail = list(Trainer(p, sync_every_step=False, log_every=3).run())[-1]
     assert fail.kind == "failed" and "the loss became" in fail.message and fail.node
 
@@ -296,15 +301,7 @@ def test_checkpoint_of_another_graph_is_refused(tmp_path):
 
 def test_pause_and_resume_from_another_thread():
     t = Trainer(mlp_project(epochs=100_000), log_every=1)
-    seen = []
-
-    def consume():
-        for e in t.run():
-            seen.append(e)
-    th = threading.Thread(target=consume)
-    th.start()
-    while not any(e.kind == "step" for e in seen):
-        th.join(0.01)
+    th, seen = run_in_thread(t)
     t.pause()
     th.join(0.5)
     assert any(e.kind == "paused" for e in seen)
