@@ -91,7 +91,9 @@ class MainWindow(QMainWindow):
         self.docks["history"].hide()
         self.resizeDocks([self.docks["palette"]], [230], Qt.Horizontal)
         self.resizeDocks([self.docks["inspector"]], [340], Qt.Horizontal)
-        self.resizeDocks([self.docks["summary"]], [260], Qt.Vertical)
+        # The bottom area is tall enough for the live plots from the start: raising them when a
+        # run starts then repaints one dock instead of relaying out the window.
+        self.resizeDocks([self.docks["summary"]], [360], Qt.Vertical)
 
         self.quick = QuickAdd(self)
         self._quick_target: tuple | None = None  # (scene pos, port to wire or None)

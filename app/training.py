@@ -31,8 +31,9 @@ class TrainingController(QObject):
     def ensure_worker(self) -> None:
         """Start the worker (it imports torch in the background) if it is not running."""
         if self.proc is None or not self.proc.alive():
-            from runtime.worker import TrainingProcess
+            from runtime.worker import TrainingProcess, keep_window_core
             self.proc = TrainingProcess()
+            keep_window_core()  # the trainer runs on the other cores
         self._timer.start()
 
     @property
@@ -120,3 +121,5 @@ class TrainingController(QObject):
         if self.proc is not None:
             self.proc.close()
             self.proc = None
+            from runtime.worker import release_window_core
+            release_window_core()

@@ -35,6 +35,20 @@ def describe_devices() -> list[dict]:
     return out
 
 
+_original_cores: set[int] | None = None  # this process's cores before the window kept one
+
+
+def _allowed_cores() -> list[int] | None:
+    """The cores this process may run on (None where the OS does not say: macOS, Windows)."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    return sorted(_original_cores or os.sched_getaffinity(0))
+
+
+def _placement_on() -> bool:
+    return os.environ.get("LAYERLOOM_PIN", "1") != "0"
+
+
 def train_threads() -> int:
     """Intra-op threads for training next to the window: all cores but one, which is left to
     the window (its painting would otherwise make torch's threads wait on each other; on 2
@@ -42,21 +56,68 @@ def train_threads() -> int:
     env = os.environ.get("LAYERLOOM_TRAIN_THREADS", "")
     if env.isdigit() and int(env) > 0:
         return int(env)
-    return max(1, (os.cpu_count() or 2) - 1)
+    cores = _allowed_cores()
+    return max(1, (len(cores) if cores else (os.cpu_count() or 2)) - 1)
 
 
-def _serve(conn, stop_event, pause_event) -> None:
-    """The child's main loop."""
+def window_core() -> int | None:
+    """The core left to the window while the worker trains on the others (None: no placement,
+    with one core, where the OS has no affinity calls, or LAYERLOOM_PIN=0)."""
+    cores = _allowed_cores()
+    if not cores or len(cores) < 2 or not _placement_on():
+        return None
+    return cores[0]
+
+
+def train_cores() -> set[int] | None:
+    """The cores the worker trains on: all but the window's."""
+    core = window_core()
+    return None if core is None else set(_allowed_cores()) - {core}
+
+
+def keep_window_core() -> None:
+    """Run the calling (GUI) thread on the window's core only. Measured on 2 cores: with the
+    window and the trainer free to share cores, the scheduler kept waking the window on the
+    trainer's core, and the app trained the CNN template at 0.84 of the CLI's speed (median of
+    9 alternating pairs); with each on its own core, at parity (BENCHMARKS.md)."""
+    global _original_cores
+    core = window_core()
+    if core is not None:
+        _original_cores = _original_cores or os.sched_getaffinity(0)
+        try:
+            os.sched_setaffinity(0, {core})
+        except OSError:
+            pass
+
+
+def release_window_core() -> None:
+    """Give the calling thread back every core it had before `keep_window_core`."""
+    if _original_cores:
+        try:
+            os.sched_setaffinity(0, _original_cores)
+        except OSError:
+            pass
+
+
+def _serve(conn, stop_event, pause_event, cores: set[int] | None, threads: int) -> None:
+    """The child's main loop. `cores` and `threads` are worked out by the parent (the child
+    inherits the window's core when it is restarted)."""
     try:
+        if cores:  # before torch starts its threads: they inherit it
+            try:
+                os.sched_setaffinity(0, cores)
+            except OSError:
+                pass
         import torch  # (the warm-up: the reason for a long-lived worker)
-        torch.set_num_threads(train_threads())
+        torch.set_num_threads(threads)
 
         from graph.project import loads
 
         from .runs import run_with_logging
         from .train import Trainer
         conn.send(("ready", {"devices": describe_devices(), "pid": os.getpid(),
-                             "threads": torch.get_num_threads()}))
+                             "threads": torch.get_num_threads(),
+                             "cores": sorted(cores) if cores else None}))
     except Exception as e:
         conn.send(("broken", f"{type(e).__name__}: {e}"))
         return
@@ -102,11 +163,13 @@ class TrainingProcess:
         ctx = mp.get_context("spawn")  # never fork a process that runs Qt
         self._stop, self._pause = ctx.Event(), ctx.Event()
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child, self._stop, self._pause),
-                                 name="layerloom-trainer", daemon=True)
+        self._proc = ctx.Process(target=_serve, name="layerloom-trainer", daemon=True,
+                                 args=(child, self._stop, self._pause, train_cores(),
+                                       train_threads()))
         self._proc.start()
         child.close()
         self.devices: list[dict] | None = None
+        self.info: dict = {}  # what the child said when it was ready (pid, threads, cores)
         self.broken: str | None = None
 
     def alive(self) -> bool:
@@ -138,6 +201,7 @@ class TrainingProcess:
             while len(out) < limit and self._conn.poll():
                 msg = self._conn.recv()
                 if msg[0] == "ready":
+                    self.info = msg[1]
                     self.devices = msg[1]["devices"]
                 elif msg[0] == "broken":
                     self.broken = msg[1]

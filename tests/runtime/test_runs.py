@@ -1,9 +1,12 @@
 import json
+import os
+import threading
 import time
 
 import pytest
 
 from graph.project import load
+from runtime import worker as worker_mod
 from runtime.runs import list_runs, new_run_folder, read_csv, run_with_logging, runs_root
 from runtime.train import Trainer
 from runtime.worker import TrainingProcess
@@ -125,3 +128,48 @@ def test_worker_stops_within_a_second_and_survives_failures(worker, tmp_path):
     fails = [m[1] for m in msgs if m[0] == "event" and m[1].kind == "failed"]
     assert fails and "not valid JSON" in fails[0].message
     assert worker.alive()
+
+
+needs_affinity = pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="core placement needs an OS with affinity calls and 2 or more cores")
+
+
+@needs_affinity
+def test_worker_trains_on_all_cores_but_the_windows(worker):
+    cores = worker_mod.train_cores()
+    window = worker_mod.window_core()
+    assert window is not None and window not in cores
+    assert cores | {window} == set(os.sched_getaffinity(0))
+    assert worker.info["cores"] == sorted(cores)
+    assert os.sched_getaffinity(worker.info["pid"]) == cores
+    assert worker.info["threads"] == len(cores)
+
+
+@needs_affinity
+def test_window_keeps_one_core_and_gives_every_core_back():
+    before, seen = os.sched_getaffinity(0), {}
+
+    def gui_thread():  # another thread: the test runner's own placement is left alone
+        worker_mod.keep_window_core()
+        seen["kept"] = os.sched_getaffinity(0)
+        worker_mod.release_window_core()
+        seen["after"] = os.sched_getaffinity(0)
+    t = threading.Thread(target=gui_thread)
+    t.start()
+    t.join()
+    assert seen["kept"] == {worker_mod.window_core()}
+    assert seen["after"] == before
+    # a worker started from the pinned window still gets the other cores
+    assert worker_mod.train_cores() == before - {worker_mod.window_core()}
+
+
+def test_core_placement_can_be_turned_off(monkeypatch):
+    monkeypatch.setenv("LAYERLOOM_PIN", "0")
+    assert worker_mod.window_core() is None and worker_mod.train_cores() is None
+    if hasattr(os, "sched_getaffinity"):
+        before = os.sched_getaffinity(0)
+        worker_mod.keep_window_core()  # does nothing
+        assert os.sched_getaffinity(0) == before
+    monkeypatch.setenv("LAYERLOOM_TRAIN_THREADS", "3")
+    assert worker_mod.train_threads() == 3
