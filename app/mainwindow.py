@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QPointF, QSettings, Qt, QTimer
@@ -632,8 +633,7 @@ class MainWindow(QMainWindow):
         self.live.feed(ev)
         k = ev.kind
         if k == "gradstats":
-            import time as _t
-            now = _t.perf_counter()
+            now = time.perf_counter()
             if now >= self._heat_due:  # node colours at ~4 Hz
                 self._heat_due = now + 0.25
                 self.scene.set_heat(ev.norms)
@@ -650,8 +650,7 @@ class MainWindow(QMainWindow):
 
     def _refresh_live(self) -> None:
         self.plots.refresh()
-        import time as _t
-        now = _t.perf_counter()
+        now = time.perf_counter()
         if self.live.total_steps and (now >= getattr(self, "_progress_due", 0.0)
                                       or not self.trainer.busy):
             self._progress_due = now + 0.25  # the progress line at 4 Hz: text is not free

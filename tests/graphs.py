@@ -66,3 +66,12 @@ def long_chain(n: int) -> Graph:
     last = chain(g, "x", specs)
     classifier_head(g, last, loss="MSELoss", target_shape=(32,), target_dtype="float32")
     return g
+
+
+def two_inputs_concat(g: Graph) -> None:
+    """Inputs a [3] and b [5] joined by Concat 'cat': a graph with several inputs."""
+    g.add_node("Input", "a", {"shape": [3]})
+    g.add_node("Input", "b", {"shape": [5]})
+    g.add_node("Concat", "cat")
+    g.connect("a", "out", "cat", "x")
+    g.connect("b", "out", "cat", "x")

@@ -257,19 +257,24 @@ def test_autosave_timer_writes_every_interval(qtbot, home, CNN):
     qtbot.waitUntil(lambda: len(list((home / "recovery").glob("*.json"))) == 1, timeout=3000)
 
 
+def run_gui(project, home, after_open: str):
+    """`layerloom gui PROJECT` in a fresh offscreen process; `after_open` (indented lines, with
+    `self` the window) runs once the file is open. Returns the CompletedProcess."""
+    code = ("import os, signal, sys\nfrom PySide6.QtCore import QTimer\n"
+            "from PySide6.QtWidgets import QApplication\n"
+            "import app.mainwindow as mw\norig = mw.MainWindow.open_path\n"
+            "def op(self, p, ask=True):\n    r = orig(self, p, ask)\n" + after_open +
+            "    return r\nmw.MainWindow.open_path = op\n"
+            "from app.cli import main\nsys.exit(main(['gui', sys.argv[1]]))\n")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", LAYERLOOM_HOME=str(home))
+    return subprocess.run([sys.executable, "-c", code, str(project)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
 def test_gui_command_opens_the_file(tmp_path, CNN):
     """`layerloom gui FILE` starts, opens FILE, and quits cleanly (offscreen)."""
-    code = ("import sys\nfrom PySide6.QtCore import QTimer\nfrom PySide6.QtWidgets import QApplication\n"
-            "import app.gui as g\nimport app.mainwindow as mw\n"
-            "orig = mw.MainWindow.open_path\n"
-            "def op(self, p, ask=True):\n    r = orig(self, p, ask)\n"
-            "    print('OPENED', self.doc.path, len(self.doc.graph), flush=True)\n"
-            "    QTimer.singleShot(0, QApplication.instance().quit)\n    return r\n"
-            "mw.MainWindow.open_path = op\n"
-            "from app.cli import main\nsys.exit(main(['gui', sys.argv[1]]))\n")
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", LAYERLOOM_HOME=str(tmp_path))
-    r = subprocess.run([sys.executable, "-c", code, str(CNN)], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=120)
+    r = run_gui(CNN, tmp_path, "    print('OPENED', self.doc.path, len(self.doc.graph), flush=True)\n"
+                               "    QTimer.singleShot(0, QApplication.instance().quit)\n")
     assert r.returncode == 0, r.stderr
     assert f"OPENED {CNN} 13" in r.stdout
 
@@ -305,17 +310,8 @@ def test_a_shipped_template_opens_as_an_untitled_copy(win):
 
 def test_sigterm_keeps_unsaved_work_for_the_next_start(tmp_path, home, CNN):
     """The app killed politely (SIGTERM): no prompt, the work waits in a recovery file."""
-    import signal
-    code = ("import os, signal, sys, threading\nfrom PySide6.QtCore import QTimer\n"
-            "import app.mainwindow as mw\norig = mw.MainWindow.open_path\n"
-            "def op(self, p, ask=True):\n    r = orig(self, p, ask)\n"
-            "    self.editor.set_param('conv1', 'out_channels', 12)\n"
-            "    QTimer.singleShot(300, lambda: os.kill(os.getpid(), signal.SIGTERM))\n"
-            "    return r\nmw.MainWindow.open_path = op\n"
-            "from app.cli import main\nsys.exit(main(['gui', sys.argv[1]]))\n")
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", LAYERLOOM_HOME=str(home))
-    r = subprocess.run([sys.executable, "-c", code, str(CNN)], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=120)
+    r = run_gui(CNN, home, "    self.editor.set_param('conv1', 'out_channels', 12)\n"
+                           "    QTimer.singleShot(300, lambda: os.kill(os.getpid(), signal.SIGTERM))\n")
     assert r.returncode == 0, r.stderr
     found = recovery.pending()
     assert len(found) == 1 and found[0].project.graph.params("conv1")["out_channels"] == 12

@@ -9,7 +9,7 @@ from graph import catalogue
 from graph.model import Graph
 from graph.spec import Call, Doc, NodeSpec, Port
 from runtime.compile import CompileError, compile_graph
-from tests.graphs import chain, classifier_head, cnn_graph, mlp_graph
+from tests.graphs import chain, classifier_head, cnn_graph, mlp_graph, two_inputs_concat
 
 
 class HandCNN(nn.Module):
@@ -63,11 +63,7 @@ def test_model_and_objective_share_weights():
 
 def test_several_inputs_and_outputs():
     g = Graph()
-    g.add_node("Input", "a", {"shape": [3]})
-    g.add_node("Input", "b", {"shape": [5]})
-    g.add_node("Concat", "cat")
-    g.connect("a", "out", "cat", "x")
-    g.connect("b", "out", "cat", "x")
+    two_inputs_concat(g)
     chain(g, "cat", [("Linear", "fc", {"out_features": 2})], first_port="y")
     g.add_node("Output", "joined")
     g.add_node("Output", "scores")

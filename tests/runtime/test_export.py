@@ -14,7 +14,7 @@ from graph.project import Project, load
 from runtime.export import ExportError, export, trained_model
 from runtime.train import Trainer
 from runtime.weights import save_weights
-from tests.graphs import chain
+from tests.graphs import chain, two_inputs_concat
 
 ROOT = Path(__file__).resolve().parents[2]
 TOL = 1e-5
@@ -106,11 +106,7 @@ def test_python_file_in_a_fresh_venv_with_only_torch_and_safetensors(trained, tm
 def test_several_inputs_and_outputs_export(tmp_path):
     import onnxruntime as ort
     g = Graph()
-    g.add_node("Input", "a", {"shape": [3]})
-    g.add_node("Input", "b", {"shape": [5]})
-    g.add_node("Concat", "cat")
-    g.connect("a", "out", "cat", "x")
-    g.connect("b", "out", "cat", "x")
+    two_inputs_concat(g)
     chain(g, "cat", [("Linear", "fc", {"out_features": 4}), ("Tanh", "t", {})], first_port="y")
     g.add_node("Reshape", "r", {"shape": [2, 2]})
     g.connect("t", "y", "r", "x")
