@@ -316,3 +316,88 @@ def test_pause_and_resume_from_another_thread():
     t.stop()  # stopping while paused works too
     th.join(5)
     assert not th.is_alive() and seen[-1].kind == "stopped"
+
+
+def image_layers_project() -> Project:
+    """Every node type that trains in channels-last memory, on the digits."""
+    g = Graph()
+    g.add_node("Input", "image", {"shape": [1, 8, 8]})
+    stem = chain(g, "image", [("Conv2d", "conv1", {"out_channels": 6, "padding": "same",
+                                                          "bias": False}),  # BN follows
+                              ("BatchNorm2d", "bn", {}), ("LeakyReLU", "lrelu", {})])
+    branch = chain(g, stem, [("Conv2d", "conv2", {"out_channels": 6, "padding": "same"}),
+                             ("Tanh", "tanh", {})], first_port="y")
+    g.add_node("Add", "add")
+    g.connect(stem, "y", "add", "x")
+    g.connect(branch, "y", "add", "x")
+    g.add_node("Sigmoid", "sig")
+    g.connect("add", "y", "sig", "x")
+    g.add_node("Concat", "cat")
+    g.connect("add", "y", "cat", "x")
+    g.connect("sig", "y", "cat", "x")
+    last = chain(g, "cat", [("MaxPool2d", "maxpool", {}), ("AvgPool2d", "avgpool", {}),
+                            ("ReLU", "relu", {}), ("Flatten", "flat", {}),
+                            ("Dropout", "drop", {"p": 0.2}),
+                            ("Linear", "fc", {"out_features": 10}), ("Softmax", "sm", {})],
+                 first_port="y")
+    classifier_head(g, last)
+    return Project(graph=g, training=TrainingSettings(optimizer="adam", lr=0.01, batch_size=32,
+                                                      epochs=1, device="cpu"),
+                   data=DataSettings(dataset="digits", bind={"image": "x", "label": "y"}))
+
+
+def test_image_layers_train_the_same_in_channels_last(monkeypatch):
+    import runtime.train as T
+    layouts = []
+    original = T.use_channels_last
+    monkeypatch.setattr(T, "use_channels_last", lambda c, d: layouts.append(original(c, d))
+                        or layouts[-1])
+    fast = Trainer(image_layers_project(), max_steps=40, log_every=1)
+    fast_events = list(fast.run())
+    assert layouts == [True]
+    assert fast.compiled.modules.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    monkeypatch.setattr(T, "use_channels_last", lambda c, d: False)
+    plain = Trainer(image_layers_project(), max_steps=40, log_every=1)
+    plain_events = list(plain.run())
+    assert fast_events[-1].kind == plain_events[-1].kind == "finished"
+    fast_losses = [e.loss for e in fast_events if e.kind == "step"]
+    plain_losses = [e.loss for e in plain_events if e.kind == "step"]
+    assert len(fast_losses) == 40
+    assert fast_losses == pytest.approx(plain_losses, rel=1e-4)
+    for k, v in plain.model.state_dict().items():  # sums in another order, then Adam
+        assert torch.allclose(fast.model.state_dict()[k], v, rtol=1e-4, atol=1e-4), k
+
+
+def test_channels_last_only_for_image_graphs_on_the_cpu_with_known_types():
+    from runtime.compile import compile_graph
+    from runtime.train import use_channels_last
+    cpu = torch.device("cpu")
+    assert use_channels_last(compile_graph(load(TEMPLATES / "cnn.json").graph), cpu)
+    assert use_channels_last(compile_graph(image_layers_project().graph), cpu)
+    assert not use_channels_last(compile_graph(load(TEMPLATES / "cnn.json").graph),
+                                 torch.device("cuda"))
+    assert not use_channels_last(compile_graph(mlp_project().graph), cpu)  # no image layer
+    g = Graph()  # dropout on an image: its random mask would follow the memory order
+    g.add_node("Input", "image", {"shape": [1, 8, 8]})
+    last = chain(g, "image", [("Conv2d", "conv", {"out_channels": 4}),
+                              ("Dropout", "drop", {"p": 0.1}), ("Flatten", "flat", {}),
+                              ("Linear", "fc", {"out_features": 10})])
+    classifier_head(g, last)
+    assert not use_channels_last(compile_graph(g), cpu)
+
+
+def test_channels_last_run_resumes_bit_for_bit(tmp_path):
+    ref = Trainer(image_layers_project(), epochs=2, max_steps=60)
+    ref_events = list(ref.run())
+    t = Trainer(image_layers_project(), epochs=2, max_steps=60, log_every=1)
+    for e in t.run():
+        if e.kind == "step" and e.step == 25:
+            t.stop()
+        if e.kind == "stopped":
+            t.save_checkpoint(tmp_path / "ckpt")
+    r = Trainer(image_layers_project(), epochs=2, max_steps=60, resume_from=tmp_path / "ckpt")
+    events = list(r.run())
+    assert events[-1].kind == "finished" and events[-1].step == 60
+    for k, v in ref.model.state_dict().items():
+        assert torch.equal(v, r.model.state_dict()[k]), k
+    assert events[-1].metrics == ref_events[-1].metrics
