@@ -39,5 +39,12 @@ def run(file: str | None = None, train: bool = False) -> int:
     restored = win.offer_recovery()
     if file and not restored:
         if win.open_path(file, ask=False) and train:
-            win.start_training()
+            # After the window's own import of torch (app/warmup.py): the last step of that
+            # import holds the GIL for ~0.1 s, which would otherwise fall in the run's first
+            # seconds. The training process loads torch meanwhile, so the start is no later.
+            from .warmup import runtime_ready, warmup
+            if runtime_ready():
+                win.start_training()
+            else:
+                warmup().ready.connect(win.start_training)
     return app.exec()

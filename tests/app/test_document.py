@@ -257,18 +257,18 @@ def test_autosave_timer_writes_every_interval(qtbot, home, CNN):
     qtbot.waitUntil(lambda: len(list((home / "recovery").glob("*.json"))) == 1, timeout=3000)
 
 
-def run_gui(project, home, after_open: str):
-    """`layerloom gui PROJECT` in a fresh offscreen process; `after_open` (indented lines, with
-    `self` the window) runs once the file is open. Returns the CompletedProcess."""
+def run_gui(project, home, after_open: str, *flags: str):
+    """`layerloom gui PROJECT [FLAGS]` in a fresh offscreen process; `after_open` (indented
+    lines, with `self` the window) runs once the file is open. Returns the CompletedProcess."""
     code = ("import os, signal, sys\nfrom PySide6.QtCore import QTimer\n"
             "from PySide6.QtWidgets import QApplication\n"
             "import app.mainwindow as mw\norig = mw.MainWindow.open_path\n"
             "def op(self, p, ask=True):\n    r = orig(self, p, ask)\n" + after_open +
             "    return r\nmw.MainWindow.open_path = op\n"
-            "from app.cli import main\nsys.exit(main(['gui', sys.argv[1]]))\n")
+            "from app.cli import main\nsys.exit(main(['gui', *sys.argv[1:]]))\n")
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", LAYERLOOM_HOME=str(home))
-    return subprocess.run([sys.executable, "-c", code, str(project)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-c", code, str(project), *flags], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_gui_command_opens_the_file(tmp_path, CNN):
@@ -277,6 +277,22 @@ def test_gui_command_opens_the_file(tmp_path, CNN):
                                "    QTimer.singleShot(0, QApplication.instance().quit)\n")
     assert r.returncode == 0, r.stderr
     assert f"OPENED {CNN} 13" in r.stdout
+
+
+def test_gui_train_flag_opens_the_file_and_trains_it(tmp_path, CNN):
+    """`layerloom gui FILE --train`: the run starts by itself once the window is up, after the
+    window's own torch import (app/warmup.py); the test quits at the first step."""
+    r = run_gui(CNN, tmp_path,
+                "    from app.warmup import warmup\n"
+                "    def on_event(ev):\n"
+                "        if ev.kind == 'step':\n"
+                "            print('STEP', ev.step, warmup().done.is_set(), flush=True)\n"
+                "            self.trainer.stop()\n"
+                "    self.trainer.event.connect(on_event)\n"
+                "    self.trainer.stateChanged.connect(lambda s: s == 'idle' and QTimer.singleShot("
+                "0, QApplication.instance().quit))\n", "--train")
+    assert r.returncode == 0, r.stderr
+    assert "STEP 10 True" in r.stdout, r.stdout + r.stderr
 
 
 def test_no_display_gives_a_clear_message(tmp_path):
