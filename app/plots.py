@@ -115,7 +115,7 @@ class LivePlots(QWidget):
         dash = Qt.DashLine
 
         self.loss_plot = self.view.addPlot(row=0, col=0, title="loss")
-        self.loss_plot.addLegend(offset=(-4, 4), labelTextSize="8pt")
+        self.loss_plot.addLegend(offset=(-4, 4), labelTextSize="8pt", colCount=2)  # 2 rows: fits
         self.loss_plot.setLabel("bottom", "step")
         self.c_loss = _curve(self.loss_plot, "#9ecae1", name="per step")
         self.c_smooth = _curve(self.loss_plot, "#08519c", width=2, name="smoothed")
