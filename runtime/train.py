@@ -94,7 +94,7 @@ def use_channels_last(c: Compiled, dev: torch.device) -> bool:
     return bool(types & CHANNELS_LAST_GAINS) and types <= CHANNELS_LAST_SAFE
 
 
-def _channels_last(t: torch.Tensor) -> torch.Tensor:
+def to_channels_last(t: torch.Tensor) -> torch.Tensor:
     return t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
 
 
@@ -220,7 +220,7 @@ class Trainer:
         c.objective.to(dev)
         if use_channels_last(c, dev):
             modules.to(memory_format=torch.channels_last)
-            train, val = [_channels_last(t) for t in train], [_channels_last(t) for t in val]
+            train, val = [to_channels_last(t) for t in train], [to_channels_last(t) for t in val]
         trainable = [p for p in modules.parameters() if p.requires_grad]
         if s.recipe == "supervised":
             if c.taps:

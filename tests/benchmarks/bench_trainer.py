@@ -24,7 +24,7 @@ from graph.project import load  # noqa: E402
 from runtime.binding import bind_data  # noqa: E402
 from runtime.compile import compile_graph  # noqa: E402
 from runtime.data import load_dataset  # noqa: E402
-from runtime.train import Trainer, use_channels_last  # noqa: E402
+from runtime.train import Trainer, to_channels_last, use_channels_last  # noqa: E402
 
 
 # CPU time of the process, not wall time: the machines are shared, and waiting for a core
@@ -45,8 +45,7 @@ def bare(project) -> float:
     n_train = len(train[0])
     if use_channels_last(c, torch.device("cpu")):  # the Trainer's memory layout
         c.modules.to(memory_format=torch.channels_last)
-        train = [x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
-                 for x in train]
+        train = [to_channels_last(x) for x in train]
     opt = torch.optim.Adam(c.modules.parameters(), lr=s.lr)
     shuffle = torch.Generator().manual_seed(s.seed + 1)
     t = CLOCK()
