@@ -111,7 +111,7 @@ class MainWindow(QMainWindow):
         warmup().start()  # torch loads in the background; the summary and code wait for it
         self._plot_timer = QTimer(self, interval=90)  # live plots repaint at ~11 Hz at most
         self._plot_timer.timeout.connect(self._refresh_live)
-        self._heat_due = 0.0
+        self._heat_due = self._progress_due = 0.0  # node colours and progress text: throttled
         self.autosave_timer = QTimer(self, interval=autosave_ms)
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
@@ -601,10 +601,8 @@ class MainWindow(QMainWindow):
         self.trainer.start(self.doc.project.to_json(), run_dir,
                            self.doc.path.parent if self.doc.path else None,
                            resume_from=resume_from, max_steps=max_steps)
-        self.docks["training"].show()
-        self.docks["training"].raise_()
-        self.docks["plots"].show()
-        self.docks["plots"].raise_()
+        self._show_dock("training")
+        self._show_dock("plots")
         if self.docks["plots"].height() < 320:  # room for five plots and their legends
             self.resizeDocks([self.docks["plots"]], [min(360, self.height() // 2)], Qt.Vertical)
         self._plot_timer.start()
@@ -651,7 +649,7 @@ class MainWindow(QMainWindow):
     def _refresh_live(self) -> None:
         self.plots.refresh()
         now = time.perf_counter()
-        if self.live.total_steps and (now >= getattr(self, "_progress_due", 0.0)
+        if self.live.total_steps and (now >= self._progress_due
                                       or not self.trainer.busy):
             self._progress_due = now + 0.25  # the progress line at 4 Hz: text is not free
             self.training.show_progress(self.live)
@@ -664,8 +662,11 @@ class MainWindow(QMainWindow):
         from runtime.runs import read_csv
         self.plots.set_overlays([(r.name, read_csv(r.folder / "steps.csv"),
                                   read_csv(r.folder / "epochs.csv")) for r in runs])
-        self.docks["plots"].show()
-        self.docks["plots"].raise_()
+        self._show_dock("plots")
+
+    def _show_dock(self, key: str) -> None:
+        self.docks[key].show()
+        self.docks[key].raise_()
 
     def export_dialog(self) -> None:
         from .export_dialog import ExportDialog

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from graph.fileio import atomic_folder
 
 
 class CheckpointError(Exception):
@@ -65,31 +65,12 @@ def snapshot(modules: torch.nn.Module, optimizer, pos: Position, order: torch.Te
     return Snapshot(model, tensors, plain, state, info)
 
 
-def save(folder: str | os.PathLike, modules: torch.nn.Module, optimizer, pos: Position,
-         order: torch.Tensor | None, shuffle: torch.Generator, extra: dict | None = None) -> None:
-    write(folder, snapshot(modules, optimizer, pos, order, shuffle, extra))
-
-
 def write(folder: str | os.PathLike, snap: Snapshot) -> None:
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with atomic_folder(folder) as tmp:
         save_file(snap.model, tmp / "model.safetensors", metadata={"format": "layerloom.weights"})
         save_file(snap.optimizer or {"_empty": torch.zeros(0)}, tmp / "optimizer.safetensors")
         save_file(snap.state, tmp / "state.safetensors")
         (tmp / "trainer.json").write_text(json.dumps(snap.info, indent=1))
-        old = None
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 @dataclass

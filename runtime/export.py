@@ -10,13 +10,12 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
 import torch
 
-from graph.fileio import atomic_write_bytes, atomic_write_text
+from graph.fileio import atomic_folder, atomic_write_bytes, atomic_write_text
 from graph.project import Project
 
 from .codegen import standalone_file
@@ -88,16 +87,9 @@ def export(project: Project, weights, fmt: str, out: str | os.PathLike) -> list[
 
 
 def _bundle(project: Project, c: Compiled, out: Path) -> list[Path]:
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_folder(out) as tmp:
         save_weights(c.model, tmp / "model.safetensors", {"project": "project.json"})
         project.save(tmp / "project.json")
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return [out / "model.safetensors", out / "project.json"]
 
 

@@ -139,7 +139,7 @@ class RunLogger:
             if self._best_snapshot is not None and now - self._last_best >= 10:
                 self._write_best()
             if now - self._last_ckpt >= 10:  # a resumable state at least every 10 s
-                self.trainer.save_checkpoint(self.folder / "checkpoints" / "last")
+                self._save_last()
                 self._last_ckpt = now
             self.info.update(steps=ev.step, epoch=ev.epoch, last_metrics=ev.metrics)
             if now - self._last_info >= 2:
@@ -147,12 +147,12 @@ class RunLogger:
                 self._last_info = now
         elif k == "stopped":
             if self.trainer.compiled is not None:
-                self.trainer.save_checkpoint(self.folder / "checkpoints" / "last")
+                self._save_last()
             self._write_best()
             self.info.update(status="stopped", steps=ev.step)
             self._write_info()
         elif k == "finished":
-            self.trainer.save_checkpoint(self.folder / "checkpoints" / "last")
+            self._save_last()
             self._write_best()
             self.info.update(status="finished", steps=ev.step, final=ev.metrics,
                              seconds=ev.seconds, samples_per_s=ev.samples_per_s)
@@ -161,6 +161,9 @@ class RunLogger:
             self._write_best()
             self.info.update(status="failed", message=ev.message, node=ev.node, steps=ev.step)
             self._write_info()
+
+    def _save_last(self) -> None:
+        self.trainer.save_checkpoint(self.folder / "checkpoints" / "last")
 
     def _write_best(self) -> None:
         from .checkpoint import write
