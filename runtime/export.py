@@ -35,7 +35,8 @@ class ExportError(Exception):
 
 
 def weights_file(path: str | os.PathLike) -> Path:
-    """A .safetensors file from a file, a checkpoint folder or a run folder."""
+    """A .safetensors file from a file, a checkpoint folder, a run folder, or a folder holding
+    one .safetensors file (what `layerloom train --out DIR` writes)."""
     p = Path(path)
     if p.is_file():
         return p
@@ -43,6 +44,12 @@ def weights_file(path: str | os.PathLike) -> Path:
                       p / "checkpoints" / "last" / "model.safetensors"):
         if candidate.is_file():
             return candidate
+    found = sorted(p.glob("*.safetensors")) if p.is_dir() else []
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise ExportError(f"{p}: several weights files there ({', '.join(f.name for f in found)}); "
+                          "name one")
     raise ExportError(f"{p}: no weights there (expected a .safetensors file, a checkpoint or "
                       "a run folder)")
 

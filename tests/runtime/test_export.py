@@ -150,6 +150,24 @@ def test_bad_weights_and_formats(trained, tmp_path):
     assert not (tmp_path / "b").exists()
 
 
+def test_weights_from_the_folder_train_out_writes(tmp_path):
+    """`layerloom train P --out DIR` then `layerloom export P --weights DIR`."""
+    r = subprocess.run([sys.executable, "-m", "app.cli", "train", "templates/perceptron.json",
+                        "--device", "cpu", "--no-progress", "--out", str(tmp_path / "trained")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "app.cli", "export", "templates/perceptron.json",
+                        "--weights", str(tmp_path / "trained"), "--format", "bundle",
+                        "--out", str(tmp_path / "bundle")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "bundle" / "model.safetensors").is_file()
+    (tmp_path / "trained" / "other.safetensors").write_bytes(b"")
+    with pytest.raises(ExportError, match="several weights files there"):
+        export(load(ROOT / "templates" / "perceptron.json"), tmp_path / "trained", "bundle",
+               tmp_path / "b2")
+
+
 def test_cli_export(trained, tmp_path):
     project, w, x, y = trained
     r = subprocess.run([sys.executable, "-m", "app.cli", "export", "templates/cnn.json",
