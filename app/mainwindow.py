@@ -127,7 +127,9 @@ class MainWindow(QMainWindow):
         if tip:
             a.setStatusTip(tip)
         a.setCheckable(checkable)
-        a.triggered.connect(slot)
+        # triggered(bool) passes `checked`; only a checkable action's slot wants it. Passed to
+        # start_training(resume=...) it made Train > Run, F5 and the toolbar's Run do nothing.
+        a.triggered.connect(slot if checkable else (lambda _checked=False, f=slot: f()))
         if menu is not None:
             menu.addAction(a)
         self.addAction(a)
@@ -672,7 +674,9 @@ class MainWindow(QMainWindow):
         from .export_dialog import ExportDialog
         dlg = ExportDialog(self.doc.project, self.runs_root(),
                            self.doc.path.parent if self.doc.path else Path.cwd(), self)
-        dlg.exec()
+        dlg.setAttribute(Qt.WA_DeleteOnClose)
+        self.export_window = dlg  # window-modal, without a nested event loop
+        dlg.open()
 
     # Prompts (replaced in tests) ------------------------------------------------------------
     def ask_save_changes(self) -> str:

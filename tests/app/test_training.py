@@ -250,3 +250,107 @@ def test_compare_runs_overlays_curves(qapp, twin, tmp_path):
         w.training.runs.item(i).setSelected(True)
     w.training.compare_btn.click()
     assert len(w.plots.overlays) >= 2
+
+
+# Every action that starts, pauses, resumes, stops or exports a run, as a user reaches it:
+# the menu item, the shortcut, the toolbar button (Qt's triggered(bool) once reached
+# start_training as resume=False: Train > Run, F5 and the toolbar's Run did nothing).
+
+def _menu_click(qtbot, w, title: str, action) -> None:
+    """Open the menu bar's menu `title` and click `action` in it."""
+    from PySide6.QtCore import Qt
+    menu = next(a.menu() for a in w.menuBar().actions() if a.text().replace("&", "") == title)
+    menu.popup(w.mapToGlobal(w.rect().center()))
+    qtbot.waitUntil(menu.isVisible, timeout=2000)
+    qtbot.mouseClick(menu, Qt.LeftButton, pos=menu.actionGeometry(action).center())
+    menu.hide()
+
+
+def _toolbar_click(qtbot, w, action) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QToolBar
+    bar = w.findChild(QToolBar, "toolbar_main")
+    button = bar.widgetForAction(action)
+    assert button is not None and button.isVisible()
+    qtbot.mouseClick(button, Qt.LeftButton)
+
+
+def _key(qtbot, w, key, modifier=None) -> None:
+    from PySide6.QtCore import Qt
+    if QApplication.activeWindow() is not w:  # e.g. a menu popup was the last one active
+        w.activateWindow()
+        qtbot.waitUntil(lambda: QApplication.activeWindow() is w, timeout=2000)
+    qtbot.keyClick(w, key, modifier or Qt.NoModifier)
+
+
+def _started(qapp, w) -> None:
+    wait_until(qapp, lambda: w.trainer.state == "running" and w.live.step > 0, 60)
+
+
+def _stopped(qapp, w) -> None:
+    wait_until(qapp, lambda: w.trainer.state == "idle", 15)
+
+
+@pytest.mark.parametrize("how", ["menu", "shortcut", "toolbar"])
+def test_run_and_stop_through_menu_shortcut_and_toolbar(qapp, qtbot, twin, tmp_path, how):
+    from PySide6.QtCore import Qt
+    w = twin
+    w.open_path(project_copy(tmp_path, "mlp", epochs=2000), ask=False)
+    runs_before = w.training.runs.count()
+    if how == "menu":
+        _menu_click(qtbot, w, "Train", w.a_run)
+    elif how == "shortcut":
+        _key(qtbot, w, Qt.Key_F5)
+    else:
+        _toolbar_click(qtbot, w, w.a_run)
+    _started(qapp, w)
+    assert not w.a_run.isEnabled() and w.a_stop.isEnabled()
+    if how == "menu":
+        _menu_click(qtbot, w, "Train", w.a_stop)
+    elif how == "shortcut":
+        _key(qtbot, w, Qt.Key_F5, Qt.ShiftModifier)
+    else:
+        _toolbar_click(qtbot, w, w.a_stop)
+    _stopped(qapp, w)
+    assert w.trainer.last_event.kind == "stopped"
+    assert w.training.runs.count() == runs_before + 1 and w.a_run.isEnabled()
+
+
+@pytest.mark.parametrize("how", ["menu", "shortcut"])
+def test_pause_and_resume_through_menu_and_shortcut(qapp, qtbot, twin, tmp_path, how):
+    from PySide6.QtCore import Qt
+    w = twin
+    w.open_path(project_copy(tmp_path, "mlp", epochs=2000), ask=False)
+    _key(qtbot, w, Qt.Key_F5)
+    _started(qapp, w)
+
+    def toggle():
+        _menu_click(qtbot, w, "Train", w.a_pause) if how == "menu" else _key(qtbot, w, Qt.Key_F6)
+    toggle()
+    wait_until(qapp, lambda: w.trainer.state == "paused", 5)
+    step = w.live.step
+    t_end = time.time() + 0.3
+    wait_until(qapp, lambda: time.time() > t_end, 2)
+    assert w.live.step == step
+    toggle()
+    wait_until(qapp, lambda: w.trainer.state == "running" and w.live.step > step, 10)
+    _key(qtbot, w, Qt.Key_F5, Qt.ShiftModifier)
+    _stopped(qapp, w)
+
+
+@pytest.mark.parametrize("how", ["menu", "shortcut", "toolbar"])
+def test_export_opens_through_menu_shortcut_and_toolbar(qapp, qtbot, twin, tmp_path, how):
+    from PySide6.QtCore import Qt
+    from app.export_dialog import ExportDialog
+    w = twin
+    w.open_path(project_copy(tmp_path, "mlp", epochs=1), ask=False)
+    w.export_window = None
+    if how == "menu":
+        _menu_click(qtbot, w, "File", w.a_export)
+    elif how == "shortcut":
+        _key(qtbot, w, Qt.Key_E, Qt.ControlModifier)
+    else:
+        _toolbar_click(qtbot, w, w.a_export)
+    qtbot.waitUntil(lambda: isinstance(w.export_window, ExportDialog)
+                    and w.export_window.isVisible(), timeout=3000)
+    w.export_window.close()
