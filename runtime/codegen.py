@@ -3,6 +3,7 @@ PyTorch, and a standalone file that needs only torch and safetensors to load and
 from __future__ import annotations
 
 import inspect
+import keyword
 import re
 from datetime import date
 
@@ -22,9 +23,17 @@ def readable_code(code: str) -> str:
 
 
 def class_name(name: str) -> str:
+    """A checked identifier from the project's name: ASCII letters and digits only, never a
+    keyword (a project named "none" gives `NoneModel`, not `class None`)."""
     words = re.findall(r"[A-Za-z0-9]+", name) or ["Model"]
     s = "".join(w[:1].upper() + w[1:] for w in words)
-    return s if s[0].isalpha() else f"Model{s}"
+    s = s if s[0].isalpha() else f"Model{s}"
+    return s + "Model" if keyword.iskeyword(s) else s
+
+
+def is_module_name(stem: str) -> bool:
+    """Whether `import <stem>` can name a file of that stem."""
+    return stem.isidentifier() and not keyword.iskeyword(stem)
 
 
 def _value(v) -> str:
@@ -53,13 +62,22 @@ def used_ops(c: Compiled) -> list[str]:
 def model_class_name(c: Compiled, name: str) -> str:
     """A class name from the project's name that clashes with nothing the file defines."""
     cls = class_name(name)
-    return cls + "Model" if cls in set(used_ops(c)) | {"F", "nn", "torch", "load"} else cls
+    return cls + "Model" if cls in set(used_ops(c)) | _FILE_NAMES else cls
+
+
+# Names the standalone file defines or imports at module level.
+_FILE_NAMES = {"F", "nn", "torch", "load", "load_file", "functools", "math", "operator", "Path",
+               "PROJECT", "WEIGHTS_FILE"}
 
 
 def module_source(c: Compiled, name: str = "Model") -> str:
-    """The model as an nn.Module class: submodules named after their nodes."""
+    """The model as an nn.Module class: submodules named after their nodes.
+
+    No user text reaches the code but checked identifiers: the class name comes from
+    class_name(), node ids are checked by the graph, params go through repr(). The docstring
+    names only the input and output nodes (identifiers too)."""
     lines = [f"class {model_class_name(c, name)}(nn.Module):",
-             f'    """{name}: inputs {", ".join(c.inputs) or "none"}; returns '
+             f'    """Inputs: {", ".join(c.inputs) or "none"}; returns '
              f'{", ".join(c.outputs) or "nothing"}."""', "",
              "    def __init__(self):", "        super().__init__()"]
     for n in c.analysis.order:
@@ -73,8 +91,12 @@ def module_source(c: Compiled, name: str = "Model") -> str:
     return "\n".join(lines) + "\n"
 
 
-def standalone_file(c: Compiled, name: str, weights_file: str) -> str:
-    """A Python file with the model class, the helpers it uses, and `load()`."""
+def standalone_file(c: Compiled, name: str, weights_file: str, module: str | None = None) -> str:
+    """A Python file with the model class, the helpers it uses, and `load()`.
+
+    `name` (the project's name) and `weights_file` (the weights' file name, found next to this
+    file when it runs) are user text: they appear only as repr() literals. `module` is the
+    file's own stem; the usage line names it only when it is an importable identifier."""
     cls = model_class_name(c, name)
     helpers = "\n\n".join(inspect.getsource(getattr(ops, n)).rstrip() for n in used_ops(c))
     shapes = []
@@ -85,38 +107,45 @@ def standalone_file(c: Compiled, name: str, weights_file: str) -> str:
         dtype = ", dtype=torch.long" if t.dtype == "int64" else ""
         shapes.append(f"{maker}({dims}{dtype})")
     example = ", ".join(shapes)
-    module = re.sub(r"\W+", "_", name.lower()).strip("_") or "model"
+    usage = (f"    from {module} import load\n    model = load()  # the weights beside this file\n"
+             if module and is_module_name(module) else
+             "    model = load()  # the weights beside this file\n")
     helper_block = helpers + "\n\n\n" if helpers else ""
-    return f'''"""{name}: exported by LayerLoom on {date.today().isoformat()}.
+    return f'''"""A model exported by LayerLoom on {date.today().isoformat()} (its project: PROJECT).
 
 A plain PyTorch module. It needs only torch and safetensors:
 
-    from {module} import load
-    model = load("{weights_file}")
-    y = model({", ".join(c.inputs)})
+{usage}    y = model({", ".join(c.inputs)})
 """
 import functools
 import math
 import operator
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
+PROJECT = {name!r}
+WEIGHTS_FILE = {weights_file!r}  # next to this file
+
 
 {helper_block}{module_source(c, name)}
 
-def load(weights: str = "{weights_file}", device: str = "cpu") -> {cls}:
-    """The model with its trained weights (safetensors: no pickle), in eval mode."""
+def load(weights: str | None = None, device: str = "cpu") -> {cls}:
+    """The model with its trained weights (safetensors: no pickle), in eval mode. By default
+    the weights are WEIGHTS_FILE in this file's folder, whatever the current directory."""
+    if weights is None:
+        weights = Path(__file__).resolve().parent / WEIGHTS_FILE
     model = {cls}()
-    model.load_state_dict(load_file(weights, device=device))
+    model.load_state_dict(load_file(str(weights), device=device))
     return model.to(device).eval()
 
 
 if __name__ == "__main__":
     import sys
-    model = load(sys.argv[1] if len(sys.argv) > 1 else "{weights_file}")
+    model = load(sys.argv[1] if len(sys.argv) > 1 else None)
     with torch.no_grad():
         out = model({example})
     outs = out if isinstance(out, tuple) else (out,)

@@ -147,5 +147,5 @@ def _python(project: Project, c: Compiled, out: Path) -> list[Path]:
         out = out.with_suffix(".py")
     weights = out.with_suffix(".safetensors")
     save_weights(c.model, weights, {"project": project.name})
-    atomic_write_text(out, standalone_file(c, project.name, weights.name))
+    atomic_write_text(out, standalone_file(c, project.name, weights.name, module=out.stem))
     return [out, weights]
