@@ -14,7 +14,7 @@ import networkx as nx
 
 from . import catalogue
 from .model import Edge, Graph
-from .spec import ShapeContext, ShapeError, TensorType
+from .spec import ShapeContext, ShapeError, TensorType, too_many
 
 
 @dataclass(frozen=True)
@@ -160,6 +160,23 @@ def analyse(graph: Graph) -> Analysis:
         except ShapeError as err:
             add(n, err.port, f"{describe(n)} {err.message}")
             continue
+        big = next((t for t in outs.values() if too_many(t.shape)), None)
+        if big is not None:  # no tensor has it, and later rules could not even print it
+            add(n, None, f"{describe(n)} would give {_approx(big)}, more values per sample than "
+                         "a tensor can hold (at most 2⁶³ − 1): use smaller sizes")
+            continue
         for port_name, t in outs.items():
             types[(n, port_name)] = t
     return a
+
+
+def _approx(t: TensorType) -> str:
+    """A type whose sizes may be too long to print: 'N × ~10^30 × 4'."""
+    def dim(d):
+        if not isinstance(d, int) or d.bit_length() <= 64:
+            return str(d)
+        return f"~10^{int((d.bit_length() - 1) * 0.30103)}"
+    dims = [dim(d) for d in t.shape]
+    if len(dims) > 8:
+        dims = dims[:4] + [f"… ({len(dims)} dims) …"] + dims[-2:]
+    return " × ".join(dims)

@@ -39,6 +39,24 @@ def numel(dims: Sequence[Dim]) -> int | None:
     return math.prod(dims)
 
 
+MAX_NUMEL = 2**63 - 1  # torch's limit on any size, and on the values one tensor holds
+
+
+def too_many(dims: Sequence[Dim]) -> bool:
+    """True if the concrete sizes in `dims` hold more than MAX_NUMEL values. It stops as soon
+    as they do: the product of 100,000 large sizes would take seconds to compute, and could
+    not be printed (Python refuses str() of an int over 4,300 digits)."""
+    if any(d == 0 for d in dims):
+        return False
+    total = 1
+    for d in dims:
+        if isinstance(d, int) and d > 0:
+            total *= d
+            if total > MAX_NUMEL:
+                return True
+    return False
+
+
 class ShapeError(Exception):
     """Raised by a shape rule. `port` names the port at fault (None: the node itself)."""
 
@@ -113,6 +131,8 @@ class Param:
                     return "sizes must be >= 1 (one of them may be -1)"
                 if value.count(-1) > 1:
                     return "only one size may be -1"
+            if too_many(value):
+                return "holds more values than a tensor can (at most 2⁶³ − 1)"
             return None
         if k == "int" and not _is_int(value):
             return "must be a whole number"
