@@ -16,7 +16,7 @@ from typing import Any, Callable
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import catalogue
-from .fileio import atomic_write_text
+from .fileio import atomic_write_text, clean_stale
 from .model import Edge, Graph, GraphError, NodeRenamed, id_problem
 from .settings import DataSettings, TrainingSettings
 
@@ -151,6 +151,7 @@ def load(path: str | os.PathLike) -> Project:
     """Read a project file; raises ProjectError with one clear message."""
     path = Path(path)
     src = str(path)
+    clean_stale(path)  # the temps of saves that were killed (a save cleans them too)
     try:
         if path.is_dir():
             raise ProjectError(src, "is a folder, not a project file")

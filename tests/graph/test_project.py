@@ -211,6 +211,30 @@ def test_crash_mid_write_keeps_the_old_file(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["model.json"]
 
 
+def temps_of_killed_saves(folder, name):
+    """What saves killed in the past left: a temp of a writer that is gone, one of the
+    naming scheme without a pid from before this process; and a stranger's dot-file."""
+    import subprocess
+    import time
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    old = time.time() - 3600
+    made = [folder / f".{name}.{gone.pid}.k2j3h4g5.tmp", folder / f".{name}.a9b8c7d6.tmp"]
+    for f in made + [folder / f".{name}.swp"]:
+        f.write_text(GOOD[:20], encoding="utf-8")
+        os.utime(f, (old, old))
+    return made
+
+
+@pytest.mark.parametrize("how", ["load", "save"])
+def test_load_and_save_clean_the_temps_of_killed_saves(tmp_path, how):
+    target = tmp_path / "model.json"
+    target.write_text(GOOD, encoding="utf-8")
+    temps_of_killed_saves(tmp_path, "model.json")
+    load(target) if how == "load" else Project(graph=cnn_graph()).save(target)
+    assert sorted(os.listdir(tmp_path)) == [".model.json.swp", "model.json"]
+
+
 def test_save_keeps_file_mode(tmp_path):
     target = tmp_path / "model.json"
     target.write_text(GOOD, encoding="utf-8")
