@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from graph.fileio import atomic_write_text
+from graph.fileio import atomic_write_text, clean_stale, recover_folder
 from graph.project import Project
 
 from .events import Event
@@ -54,6 +54,16 @@ def new_run_folder(root: Path) -> Path:
     return folder
 
 
+def tidy_run_folder(folder: str | Path) -> None:
+    """What killed writers left in a run folder: its checkpoints' temp folders (a checkpoint
+    moved aside is put back), run.json's temp files. Live writers' temps are left alone."""
+    folder = Path(folder)
+    for c in ("last", "best"):
+        recover_folder(folder / "checkpoints" / c)
+    for name in ("run.json", "project.json"):
+        clean_stale(folder / name)
+
+
 def _tensorboard_writer(folder: Path):
     try:
         from torch.utils.tensorboard import SummaryWriter
@@ -70,6 +80,7 @@ class RunLogger:
                  tensorboard: bool = True):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        tidy_run_folder(self.folder)
         self.trainer = trainer
         self.info = self._read_info() if resume else {}
         self.info.update({"format": "layerloom.run", "project": project.name,
@@ -244,6 +255,7 @@ def list_runs(root: str | Path) -> list[RunInfo]:
     if not root.is_dir():
         return out
     for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        tidy_run_folder(d)
         try:
             info = json.loads((d / "run.json").read_text())
         except (OSError, ValueError):

@@ -8,7 +8,8 @@ import torch
 
 from graph.project import load
 from runtime import worker as worker_mod
-from runtime.runs import list_runs, new_run_folder, read_csv, run_with_logging, runs_root
+from runtime.runs import (RunLogger, list_runs, new_run_folder, read_csv, run_with_logging,
+                          runs_root)
 from runtime.train import Trainer
 from runtime.worker import TrainingProcess
 
@@ -62,6 +63,54 @@ def test_stopped_run_resumes_into_the_same_folder(tmp_path):
     assert info["status"] == "finished" and info["resumed"] == 1
     steps = read_csv(folder / "steps.csv")["step"]
     assert steps == sorted(steps) and steps[-1] == 100 and 30.0 in steps
+
+
+def killed_saves(folder):
+    """A run folder as saves killed at every point leave it: `last` moved aside and never
+    replaced, `best` beside a half-removed old copy, temps of a writer that is gone, a temp of
+    the naming scheme without a pid."""
+    import subprocess
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    ck = folder / "checkpoints"
+    (ck / ".last.old").mkdir(parents=True)
+    (ck / ".last.old" / "trainer.json").write_text("{}")
+    (ck / "best").mkdir()
+    (ck / ".best.old").mkdir()
+    for d in (f".last.{gone.pid}.a1b2c3d4", f".best.{gone.pid}.a1b2c3d4", ".last.zz9zz9zz"):
+        (ck / d).mkdir()
+        (ck / d / "model.safetensors").write_bytes(b"\0" * 1000)
+    (folder / f".run.json.{gone.pid}.a1b2c3d4.tmp").write_text("{")
+    (ck / ".keep").write_text("not a temp")
+    old = time.time() - 3600  # before this process: the scheme without a pid is stale
+    os.utime(ck / ".last.zz9zz9zz", (old, old))
+    (folder / "run.json").write_text(json.dumps({"status": "stopped", "steps": 3}))
+
+
+def assert_tidy(folder):
+    assert sorted(os.listdir(folder / "checkpoints")) == [".keep", "best", "last"]
+    assert (folder / "checkpoints" / "last" / "trainer.json").read_text() == "{}"
+    assert sorted(os.listdir(folder)) == ["checkpoints", "run.json"]
+
+
+def test_listing_runs_tidies_what_killed_saves_left(tmp_path):
+    folder = tmp_path / "20260101-000000"
+    killed_saves(folder)
+    [run] = list_runs(tmp_path)
+    assert run.resumable  # `last` is back
+    assert_tidy(folder)
+
+
+def test_run_logger_tidies_its_folder_at_start(tmp_path):
+    from types import SimpleNamespace
+    from graph.settings import TrainingSettings
+    folder = tmp_path / "20260101-000000"
+    killed_saves(folder)
+    p = load(TEMPLATES / "mlp.json")
+    logger = RunLogger(folder, p, SimpleNamespace(settings=TrainingSettings()), resume=True,
+                       tensorboard=False)
+    assert_tidy(folder)
+    logger.close()
 
 
 @pytest.fixture(scope="module")
