@@ -194,6 +194,9 @@ def load_csv(seed: int, path: str = "", label: str = "", features: list | None =
     if len(rows) < 2:
         raise DataError(f"{p}: needs a header row and at least one data row")
     header = [h.strip() for h in rows[0]]
+    problem = csv_header_problem(header)
+    if problem:
+        raise DataError(f"{p}: {problem}")
     index = {h: i for i, h in enumerate(header)}
     if label not in index:
         raise DataError(f"{p}: no column '{label}' for the label (columns: {', '.join(header)})")
@@ -230,6 +233,26 @@ def load_csv(seed: int, path: str = "", label: str = "", features: list | None =
                    f"{p.name}: {len(cols)} features, label '{label}'", classes)
 
 
+def csv_header_problem(header: list[str]) -> str | None:
+    """Why a CSV header cannot name its columns (a nameless or a duplicated column: which
+    one a name means would be a guess), or None. The names as read, stripped."""
+    empty = [i + 1 for i, h in enumerate(header) if not h]
+    if empty:
+        which = ", ".join(map(str, empty))
+        return (f"column{'s' if len(empty) > 1 else ''} {which} of the header "
+                f"{'have' if len(empty) > 1 else 'has'} no name: every column needs one")
+    seen: dict[str, list[int]] = {}
+    for i, h in enumerate(header):
+        seen.setdefault(h, []).append(i + 1)
+    twice = {h: cols for h, cols in seen.items() if len(cols) > 1}
+    if twice:
+        names = "; ".join(f"'{h}' (columns {', '.join(map(str, cols))})"
+                          for h, cols in twice.items())
+        return (f"the header names {'a column' if len(twice) == 1 else 'columns'} more than "
+                f"once: {names}; every column needs its own name")
+    return None
+
+
 def _is_float(v: str) -> bool:
     try:
         float(v)
@@ -246,13 +269,7 @@ def load_npz(seed: int, path: str = "", base_dir=None) -> Dataset:
     """Every array in the .npz is a field (float arrays as float32, integers as int64)."""
     import torch
     p = _resolve(path, base_dir)
-    try:
-        with np.load(p, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except ValueError as e:
-        raise DataError(f"{p}: holds Python objects, which are never unpickled: {e}") from None
-    except (OSError, EOFError, KeyError) as e:
-        raise DataError(f"{p}: not a readable .npz file ({e})") from None
+    arrays = _read_npz(p)
     if not arrays:
         raise DataError(f"{p}: holds no arrays")
     fields = {}
@@ -270,6 +287,31 @@ def load_npz(seed: int, path: str = "", base_dir=None) -> Dataset:
         raise DataError(f"{p}: arrays hold different numbers of samples: "
                         + ", ".join(f"{k} {n}" for k, n in sizes.items()))
     return Dataset(p.name, fields, f"{p.name}: " + ", ".join(arrays))
+
+
+def _read_npz(p: Path) -> dict[str, np.ndarray]:
+    """The arrays of an .npz file; a damaged or foreign file is a DataError naming it."""
+    try:
+        with open(p, "rb") as f:
+            magic = f.read(6)
+    except OSError as e:
+        raise DataError(f"{p}: cannot be read: {e.strerror or e}") from None
+    if magic.startswith(b"\x93NUMPY"):
+        raise DataError(f"{p}: a single .npy array, not an .npz archive of named arrays "
+                        "(np.savez writes one)")
+    if not magic.startswith(b"PK"):
+        raise DataError(f"{p}: not an .npz file (a NumPy archive of named arrays, as np.savez "
+                        "writes)" if magic else f"{p}: the file is empty")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise DataError(f"{p}: holds Python objects, which are never unpickled: {e}") \
+                from None
+        raise DataError(f"{p}: damaged .npz file ({e})") from None
+    except Exception as e:  # zipfile.BadZipFile (cut short, bad CRC), zlib.error, EOFError, ...
+        raise DataError(f"{p}: damaged .npz file ({type(e).__name__}: {e})") from None
 
 
 _SAMPLES = Option(1000, "Number of samples.", _int_in(4, 1_000_000), "a whole number 4 to 1,000,000")

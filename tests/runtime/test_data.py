@@ -100,6 +100,64 @@ def test_npz_fields_and_errors(tmp_path):
         load_dataset("npz", {"path": str(tmp_path / "none.npz")})
 
 
+def damaged_npz_files(tmp_path):
+    good = tmp_path / "good.npz"
+    np.savez(good, x=np.zeros((50, 3)), y=np.arange(50))
+    data = good.read_bytes()
+    packed = tmp_path / "packed.npz"
+    np.savez_compressed(packed, x=np.random.default_rng(0).random((50, 3)))
+    flipped = bytearray(packed.read_bytes())
+    flipped[200] ^= 0xFF  # a damaged byte inside the compressed array
+    np.save(tmp_path / "one.npy", np.zeros(3))
+    files = {"cut in half": data[:len(data) // 2], "last bytes lost": data[:-10],
+             "bad CRC": bytes(flipped), "empty": b"", "text": b"x,y\n1,2\n",
+             "a .npy renamed": (tmp_path / "one.npy").read_bytes()}
+    out = {}
+    for case, content in files.items():
+        f = tmp_path / f"{case.replace(' ', '_')}.npz"
+        f.write_bytes(content)
+        out[case] = f
+    return out
+
+
+def test_damaged_npz_is_a_data_error_naming_the_file(tmp_path):
+    expected = {"cut in half": "damaged .npz file (BadZipFile", "last bytes lost": "damaged",
+                "bad CRC": "damaged .npz file (BadZipFile: Bad CRC-32", "empty": "empty",
+                "text": "not an .npz file", "a .npy renamed": "a single .npy array"}
+    for case, f in damaged_npz_files(tmp_path).items():
+        with pytest.raises(DataError) as info:
+            load_dataset("npz", {"path": str(f)})
+        assert str(info.value).startswith(f"{f}: "), (case, str(info.value))
+        assert expected[case] in str(info.value), (case, str(info.value))
+
+
+@pytest.mark.parametrize("header, options, message", [
+    ("a,a,label", {"label": "label"}, "'a' (columns 1, 2)"),  # both would feed x
+    ("a,b,a,label,b", {"label": "label"}, "'a' (columns 1, 3); 'b' (columns 2, 5)"),
+    ("a,b,label,b", {"label": "label", "features": ["a"]}, "'b' (columns 2, 4)"),  # unused
+    ("a,label,label", {"label": "label"}, "'label' (columns 2, 3)"),
+    ("a, a ,label", {"label": "label"}, "'a' (columns 1, 2)"),  # the same once stripped
+])
+def test_csv_refuses_duplicated_column_names(tmp_path, header, options, message):
+    f = write_csv(tmp_path, f"{header}\n" + ",".join(["1"] * len(header.split(","))) + "\n")
+    with pytest.raises(DataError) as info:
+        load_dataset("csv", {"path": str(f), **options})
+    text = str(info.value)
+    assert text.startswith(f"{f}: the header names") and message in text, text
+
+
+@pytest.mark.parametrize("header, message", [
+    ("a,,label", "column 2 of the header has no name"),
+    ("a,b,label,", "column 4 of the header has no name"),
+    (",a, ,label", "columns 1, 3 of the header have no name"),
+])
+def test_csv_refuses_nameless_columns(tmp_path, header, message):
+    f = write_csv(tmp_path, f"{header}\n" + ",".join(["1"] * len(header.split(","))) + "\n")
+    with pytest.raises(DataError) as info:
+        load_dataset("csv", {"path": str(f), "label": "label", "features": ["a"]})
+    assert str(info.value) == f"{f}: {message}: every column needs one"
+
+
 def failure(project, base_dir=None):
     events = list(Trainer(project, base_dir=base_dir, device="cpu").run())
     assert events[-1].kind == "failed"
