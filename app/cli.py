@@ -8,11 +8,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE = 0, 1, 2
+EXIT_BAD_OUT = 2  # an --out refused before any work (like argparse's usage errors)
 
 
 def _load(path: str):
@@ -69,10 +71,102 @@ def cmd_check(args) -> int:
     return EXIT_OK
 
 
+class OutError(Exception):
+    pass
+
+
+def _prepare_out(folder: Path) -> list[Path]:
+    """Check `train --out` before training: a folder, or a path where one can be made; and
+    writable (tried with a probe file). Returns the folders it created (removed again if
+    nothing gets saved); raises OutError naming the path."""
+    if folder.exists() and not folder.is_dir():
+        raise OutError(f"{folder}: is a file, not a folder (--out names a folder for the "
+                       "weights and a copy of the project)")
+    created = []
+    for p in (folder, *folder.parents):
+        if p.exists():
+            break
+        created.append(p)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        import tempfile
+        with tempfile.TemporaryFile(dir=folder, prefix=".layerloom-probe-"):
+            pass
+    except OSError as e:
+        _remove_empty(created)
+        where = e.filename or folder
+        raise OutError(f"{where}: cannot write there ({e.strerror or e})") from None
+    return created
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for p in folders:  # deepest first
+        try:
+            p.rmdir()
+        except OSError:
+            return
+
+
+def _copy_data_path(options: dict, source_dir: Path, dest_dir: Path) -> dict:
+    """A project copied from source_dir to dest_dir: its relative data file path made relative
+    to dest_dir (or absolute where no relative path leads there)."""
+    path = options.get("path")
+    if not isinstance(path, str) or not path or Path(path).expanduser().is_absolute() \
+            or path.startswith("~"):
+        return options
+    target = (source_dir / path).resolve()
+    try:
+        new = os.path.relpath(target, dest_dir.resolve())
+    except ValueError:  # another drive (Windows)
+        new = str(target)
+    return {**options, "path": Path(new).as_posix()}
+
+
+def _save_trained(project, model, source: Path, folder: Path, steps) -> tuple[Path, Path]:
+    """The weights and a copy of the project (its data path still leading to the data)."""
+    from graph.fileio import atomic_write_text
+    from graph.project import dumps
+    from runtime.weights import save_weights
+
+    stem = source.stem
+    weights, copy = folder / f"{stem}.safetensors", folder / f"{stem}.json"
+    save_weights(model, weights, {"project": copy.name, "steps": str(steps)})
+    d = project.to_dict()
+    if project.data.dataset in ("csv", "npz"):
+        d["data"]["options"] = _copy_data_path(d["data"]["options"], source.resolve().parent,
+                                               folder)
+    atomic_write_text(copy, dumps(d))
+    return weights, copy
+
+
+def _fallback_folder(stem: str) -> Path:
+    """A new folder for weights that could not be saved where asked: under $LAYERLOOM_HOME
+    (its unsaved/ folder), else the system's temp folder."""
+    import tempfile
+    bases = []
+    if os.environ.get("LAYERLOOM_HOME"):
+        bases.append(Path(os.environ["LAYERLOOM_HOME"]) / "unsaved")
+    bases.append(Path(tempfile.gettempdir()))
+    last = None
+    for base in bases:
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+            return Path(tempfile.mkdtemp(prefix=f"layerloom-{stem}-", dir=base))
+        except OSError as e:
+            last = e
+    raise last
+
+
 def cmd_train(args) -> int:
     project = _load(args.file)
+    created: list[Path] = []
+    if args.out:
+        try:
+            created = _prepare_out(Path(args.out))
+        except OutError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return EXIT_BAD_OUT
     from runtime.train import Trainer
-    from runtime.weights import save_weights
 
     trainer = Trainer(project, base_dir=Path(args.file).resolve().parent, device=args.device,
                       epochs=args.epochs, max_steps=args.max_steps)
@@ -134,19 +228,35 @@ def cmd_train(args) -> int:
                 print(f"error: {ev.message}", file=sys.stderr)
     signal.signal(signal.SIGINT, previous)
 
+    code = EXIT_OK if result["status"] != "failed" else EXIT_PROBLEMS
     if args.out and result["status"] in ("finished", "stopped") and trainer.model is not None:
-        folder = Path(args.out)
-        folder.mkdir(parents=True, exist_ok=True)
-        stem = Path(args.file).stem
-        project.save(folder / f"{stem}.json")
-        save_weights(trainer.model, folder / f"{stem}.safetensors",
-                     {"project": f"{stem}.json", "steps": str(result["steps"])})
-        result["weights"] = str(folder / f"{stem}.safetensors")
-        result["project"] = str(folder / f"{stem}.json")
-        print(f"saved {result['weights']} beside {result['project']}", file=out)
+        source = Path(args.file)
+        try:
+            weights, copy = _save_trained(project, trainer.model, source, Path(args.out),
+                                          result["steps"])
+            print(f"saved {weights} beside {copy}", file=out)
+        except Exception as e:  # disk full, permissions changed...: keep the trained weights
+            why = f"{args.out}: {getattr(e, 'strerror', None) or e}"
+            result["error"] = f"could not save the trained model: {why}"
+            code = EXIT_PROBLEMS
+            try:
+                weights, copy = _save_trained(project, trainer.model, source,
+                                              _fallback_folder(source.stem), result["steps"])
+                result["error"] += f" (saved to {weights.parent} instead)"
+                print(f"error: could not save the trained model to {why}; saved it to "
+                      f"{weights} instead (with {copy.name})", file=sys.stderr)
+            except Exception as e2:
+                weights = copy = None
+                result["error"] += f" (nor to a fallback folder: {e2})"
+                print(f"error: could not save the trained model to {why}, nor to a fallback "
+                      f"folder ({e2}): the trained weights are lost", file=sys.stderr)
+        if weights is not None:
+            result["weights"], result["project"] = str(weights), str(copy)
+    elif created:
+        _remove_empty(created)  # nothing saved: leave no empty folders behind
     if args.json:
         print(json.dumps(_finite(result)))
-    return EXIT_OK if result["status"] != "failed" else EXIT_PROBLEMS
+    return code
 
 
 def _finite(v):

@@ -92,3 +92,115 @@ def test_train_failure_exits_1_with_json_error():
 def test_bad_arguments():
     r = cli("train", TEMPLATES / "mlp.json", "--epochs", "0")
     assert r.returncode == 2 and "--epochs must be at least 1" in r.stderr
+
+
+# train --out: checked before training, and nothing trained is ever lost -----------------------
+
+def project_copy(folder: Path, template: str = "perceptron") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    p = folder / f"{template}.json"
+    p.write_text((TEMPLATES / f"{template}.json").read_text())
+    return p
+
+
+def test_train_out_an_existing_file_is_refused_before_training(tmp_path):
+    p = project_copy(tmp_path)
+    before = p.read_bytes()
+    r = cli("train", p, "--out", p, "--device", "cpu", "--no-progress")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr == f"error: {p}: is a file, not a folder (--out names a folder for the " \
+                       "weights and a copy of the project)\n"
+    assert "Training" not in r.stdout and p.read_bytes() == before
+
+
+def test_train_out_that_cannot_be_made_is_refused_before_training(tmp_path):
+    p = project_copy(tmp_path)
+    out = tmp_path / "perceptron.json" / "trained"  # under a file: mkdir fails, even for root
+    r = cli("train", p, "--out", out, "--device", "cpu", "--no-progress")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.startswith(f"error: {out}: cannot write there (") and r.stderr.count("\n") == 1
+    assert "Training" not in r.stdout and "Traceback" not in r.stderr
+
+
+def test_train_out_an_unwritable_folder_is_refused_before_training(tmp_path):
+    import tempfile
+    try:  # sysfs refuses new files even to root; elsewhere there is nothing to test with
+        tempfile.TemporaryFile(dir="/sys").close()
+        pytest.skip("/sys is writable here")
+    except OSError:
+        pass
+    p = project_copy(tmp_path)
+    for out in ("/sys", "/sys/layerloom-trained"):
+        r = cli("train", p, "--out", out, "--device", "cpu", "--no-progress")
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert r.stderr.startswith(f"error: {out}") and "cannot write there" in r.stderr
+        assert "Training" not in r.stdout and "Traceback" not in r.stderr
+
+
+def test_train_out_leaves_no_empty_folder_when_training_fails(tmp_path):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    r = cli("train", project_copy(tmp_path), "--device", "cuda", "--out", tmp_path / "a" / "b")
+    assert r.returncode == 1 and "device 'cuda'" in r.stderr
+    assert not (tmp_path / "a").exists()
+
+
+SAVE_FAILS = """
+import errno, sys
+import runtime.weights as w
+real = w.save_weights
+def full_disk(module, path, metadata=None):  # the --out folder fills up after the pre-check
+    if str(path).startswith(sys.argv[1]):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    return real(module, path, metadata)
+w.save_weights = full_disk
+from app.cli import main
+raise SystemExit(main(sys.argv[2:]))
+"""
+
+
+def test_train_saves_to_a_fallback_when_saving_fails_after_training(tmp_path):
+    import os
+    from safetensors.torch import load_file
+    p, out, home = project_copy(tmp_path / "project"), tmp_path / "out", tmp_path / "home"
+    r = subprocess.run([sys.executable, "-c", SAVE_FAILS, str(out), "train", str(p), "--json",
+                        "--device", "cpu", "--no-progress", "--out", str(out)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, LAYERLOOM_HOME=str(home)))
+    assert "Traceback" not in r.stderr
+    assert r.returncode == 1, r.stderr
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert result["status"] == "finished"
+    weights, copy = Path(result["weights"]), Path(result["project"])
+    assert home / "unsaved" in weights.parents and weights.is_file() and copy.is_file()
+    assert set(load_file(weights)) == {"perceptron.weight", "perceptron.bias"}
+    assert load(copy).name == "Perceptron"
+    assert f"{out}: No space left on device" in result["error"] and str(weights.parent) in \
+        result["error"]
+    [line] = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert line.startswith(f"error: could not save the trained model to {out}: No space left")
+    assert f"saved it to {weights} instead" in line
+
+
+def test_train_out_copy_still_finds_its_csv(tmp_path):
+    import numpy as np
+    from graph.settings import DataSettings
+    a = tmp_path / "A"
+    a.mkdir()
+    rng = np.random.default_rng(0)
+    rows = ["f1,f2,label"] + [f"{x:.4f},{y:.4f},{'hi' if x + y > 0 else 'lo'}"
+                              for x, y in rng.normal(size=(60, 2))]
+    (a / "data.csv").write_text("\n".join(rows))
+    project = load(TEMPLATES / "mlp.json")
+    project.data = DataSettings(dataset="csv", options={"path": "data.csv", "label": "label"},
+                                bind={"x": "x", "label": "y"})
+    project.save(a / "mine.json")
+    r = cli("train", a / "mine.json", "--out", tmp_path / "B", "--max-steps", "2",
+            "--device", "cpu", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    copy = tmp_path / "B" / "mine.json"
+    assert load(copy).data.options["path"] == "../A/data.csv"
+    r = cli("train", copy, "--max-steps", "2", "--device", "cpu", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "done: 2 steps" in r.stdout
