@@ -13,16 +13,19 @@ become placeholders, edges leaving it become outputs.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import operator
+import os
 from dataclasses import dataclass, field
 
 import torch
 import torch.fx as fx
 from torch import nn
 
-from graph.analysis import Analysis, analyse
+from graph.analysis import Analysis, Issue, analyse
 from graph.model import Graph
-from graph.spec import BuildContext, Call, Make
+from graph.spec import BuildContext, Call, Make, numel
 
 from . import ops
 
@@ -87,21 +90,173 @@ class Compiled:
                 and any(True for _ in self.modules._modules[n].parameters())]
 
 
+def build_plan(graph: Graph, analysis: Analysis, n: str) -> Make | Call | None:
+    """What node `n` builds, from its params and the inferred types around it; None where it
+    builds nothing or a type it needs is unknown."""
+    spec = graph.spec(n)
+    if spec.build is None:
+        return None
+    ins = {}
+    for port in spec.inputs:
+        types = [analysis.edge_type(e) for e in graph.in_edges(n, port.name)]
+        if any(t is None for t in types):
+            return None
+        ins[port.name] = types if port.multi else (types[0] if types else None)
+    outs = {p.name: analysis.out_type(n, p.name) for p in spec.outputs}
+    if any(t is None for t in outs.values()):
+        return None
+    return spec.build(BuildContext(n, spec.resolved(graph.params(n)), ins, outs))
+
+
+def meta_module(plan: Make) -> nn.Module:
+    """The module `plan` builds, on the meta device: every parameter's shape and dtype, and no
+    memory (a 4-TiB Linear takes microseconds). torch raises RuntimeError for sizes it cannot
+    hold at all (more than 2⁶³ bytes in one tensor). Shared between equal plans: read it only."""
+    key = tuple(sorted(plan.kwargs.items()))
+    try:
+        hash(key)
+    except TypeError:  # a list among the kwargs
+        return _meta_build(plan.target, key)
+    return _meta_cached(plan.target, key)
+
+
+def _meta_build(target: str, kwargs: tuple) -> nn.Module:
+    cls = resolve(target)
+    if _takes_device(cls):  # ~3x cheaper than the device context, which sees every torch call
+        return cls(**dict(kwargs), device="meta")
+    with torch.device("meta"):
+        return cls(**dict(kwargs))
+
+
+_meta_cached = functools.lru_cache(maxsize=4096)(_meta_build)
+
+
+@functools.lru_cache(maxsize=None)
+def _takes_device(cls) -> bool:
+    try:
+        return "device" in inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def available_memory() -> int | None:
+    """Bytes this process may still allocate: MemAvailable (Linux), capped by a cgroup v2
+    limit; else the free physical pages; None where neither is known (then nothing is checked)."""
+    free = None
+    try:
+        with open("/proc/meminfo", "rb") as f:
+            for line in f:
+                if line.startswith(b"MemAvailable:"):
+                    free = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    if free is None:
+        try:
+            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):
+            return None
+    try:
+        with open("/sys/fs/cgroup/memory.max", "rb") as f:
+            limit = f.read().strip()
+        if limit != b"max":
+            with open("/sys/fs/cgroup/memory.current", "rb") as f:
+                free = min(free, int(limit) - int(f.read()))
+    except (OSError, ValueError):
+        pass
+    return max(free, 0)
+
+
+def check_memory(graph: Graph, analysis: Analysis, free: int | None = None) -> None:
+    """Refuse, before anything is allocated, a model whose weights (counted on the meta device)
+    or one sample's values on some wire would not fit in the memory this machine has free."""
+    free = available_memory() if free is None else free
+    issues: list[Issue] = []
+    weights: dict[str, tuple[int, nn.Module, Make]] = {}
+    for n in analysis.order:
+        plan = build_plan(graph, analysis, n)
+        if not isinstance(plan, Make):
+            continue
+        try:
+            module = meta_module(plan)
+        except RuntimeError as e:  # more than 2⁶³ bytes in one tensor
+            issues.append(Issue(n, None, f"{_describe(graph, n)} is too large for torch to "
+                                         f"build ({str(e).splitlines()[0]}): "
+                                         f"{_hint(graph, n, plan)}"))
+            continue
+        tensors = [*module.parameters(), *module.buffers()]
+        weights[n] = (sum(t.numel() * t.element_size() for t in tensors), module, plan)
+    if free is not None:
+        for n, (nbytes, module, plan) in weights.items():
+            if nbytes > free:
+                issues.append(Issue(n, None, f"{_describe(graph, n)} would need "
+                                             f"{_bytes(nbytes)} of weights ({_tensors(module)}); "
+                                             f"this machine has {_bytes(free)} free: "
+                                             f"{_hint(graph, n, plan)}"))
+        total = sum(w[0] for w in weights.values())
+        if not issues and total > free:
+            big = sorted(weights, key=lambda n: -weights[n][0])
+            parts = ", ".join(f"{_describe(graph, n)} {_bytes(weights[n][0])}" for n in big[:3])
+            issues.append(Issue(big[0], None, f"the model's weights would need {_bytes(total)} "
+                                              f"({parts}{', …' if len(big) > 3 else ''}); this "
+                                              f"machine has {_bytes(free)} free: use smaller "
+                                              "layers"))
+        for (n, port), t in analysis.types.items():
+            size = numel(t.sample_shape)
+            nbytes = (size or 0) * (8 if t.dtype == "int64" else 4)
+            if nbytes > free:
+                issues.append(Issue(n, None, f"{_describe(graph, n)} gives {t}: one sample alone "
+                                             f"would need {_bytes(nbytes)}; this machine has "
+                                             f"{_bytes(free)} free: use smaller sizes"))
+                break
+    if issues:
+        more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
+        raise CompileError(f"{issues[0]}{more}", issues)
+
+
+def _describe(graph: Graph, n: str) -> str:
+    return f"{graph.spec(n).title} '{n}'"
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024:
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:,.1f} EiB"
+
+
+def _tensors(module: nn.Module) -> str:
+    """'2,147,483,647 × 512 + 2,147,483,647 = 1,101,659,110,911 floats'."""
+    ts = [*module.parameters(), *module.buffers()]
+    total = sum(t.numel() for t in ts)
+    shapes = " + ".join(" × ".join(f"{d:,}" for d in t.shape) or "1" for t in ts[:3])
+    what = "floats" if all(t.is_floating_point() for t in ts) else "values"
+    return f"{shapes}{' + …' if len(ts) > 3 else ''} = {total:,} {what}"
+
+
+def _hint(graph: Graph, n: str, plan: Make) -> str:
+    """Which size to lower: the largest one the module is built with."""
+    sizes = {k: v for k, v in plan.kwargs.items()
+             if isinstance(v, int) and not isinstance(v, bool) and v > 1}
+    if not sizes:
+        return "use smaller sizes"
+    name = max(sizes, key=sizes.get)
+    if graph.spec(n).resolved(graph.params(n)).get(name) is not None:
+        return f"lower {name}"
+    edges = graph.in_edges(n)
+    src = f" from '{edges[0].src}'" if edges else ""
+    return f"lower the size of its input{src} ({name} = {sizes[name]:,})"
+
+
 def build_modules(graph: Graph, analysis: Analysis) -> tuple[nn.Module, dict]:
     """Instantiate each node's module (weights initialised as the node asks)."""
     root = nn.Module()
     plans = {}
     for n in analysis.order:
-        spec = graph.spec(n)
-        if spec.build is None:
+        plan = build_plan(graph, analysis, n)
+        if plan is None:
             continue
-        ins = {}
-        for port in spec.inputs:
-            edges = graph.in_edges(n, port.name)
-            types = [analysis.edge_type(e) for e in edges]
-            ins[port.name] = types if port.multi else (types[0] if types else None)
-        outs = {p.name: analysis.out_type(n, p.name) for p in spec.outputs}
-        plan = spec.build(BuildContext(n, spec.resolved(graph.params(n)), ins, outs))
         plans[n] = plan
         if isinstance(plan, Make):
             module = resolve(plan.target)(**plan.kwargs)
@@ -117,6 +272,7 @@ def compile_graph(graph: Graph, subnet: str | None = None) -> Compiled:
         errs = analysis.errors
         more = f" (and {len(errs) - 1} more)" if len(errs) > 1 else ""
         raise CompileError(f"{errs[0]}{more}", errs)
+    check_memory(graph, analysis)
     root, plans = build_modules(graph, analysis)
 
     members = set(graph.subnets[subnet]) if subnet is not None else None
