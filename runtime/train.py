@@ -379,12 +379,43 @@ class Trainer:
         except RuntimeError as e:
             raise ckpt.CheckpointError(f"{self.resume_from}: the checkpoint does not fit this "
                                        f"graph ({str(e).splitlines()[0]})") from None
+        where = Path(self.resume_from)
+        if loaded.order is not None and len(loaded.order) != self._n_train:
+            raise ckpt.CheckpointError(
+                f"{where / 'state.safetensors'}: order: the checkpoint's epoch covers "
+                f"{len(loaded.order):,} training samples but the data now has "
+                f"{self._n_train:,} (was the dataset changed?)")
+        if loaded.position.next_index > self._n_train:
+            raise ckpt.CheckpointError(
+                f"{where / 'trainer.json'}: position.next_index: {loaded.position.next_index:,} "
+                f"is past the {self._n_train:,} training samples (was the dataset changed?)")
         if opt is not None and loaded.optimizer_state is not None:
-            opt.load_state_dict(loaded.optimizer_state)
+            self._restore_optimizer(opt, loaded.optimizer_state, where)
         self.pos = Position(**vars(loaded.position))
         self._order = loaded.order
         torch.set_rng_state(loaded.torch_rng)
         self._shuffle.set_state(loaded.shuffle_rng)
+
+    @staticmethod
+    def _restore_optimizer(opt, state: dict, where: Path) -> None:
+        """Load the optimizer's state, checking each tensor against its parameter first
+        (torch would take a wrong shape and fail at the first step)."""
+        params = [p for g in opt.param_groups for p in g["params"]]
+        for pid, st in state.get("state", {}).items():
+            if not 0 <= pid < len(params):
+                raise ckpt.CheckpointError(f"{where / 'optimizer.safetensors'}: state of "
+                                           f"parameter {pid}, which this graph lacks")
+            for name, v in st.items():
+                if isinstance(v, torch.Tensor) and v.dim() > 0 and \
+                        tuple(v.shape) != tuple(params[pid].shape):
+                    raise ckpt.CheckpointError(
+                        f"{where / 'optimizer.safetensors'}: '{pid}.{name}' has shape "
+                        f"{tuple(v.shape)}, its parameter {tuple(params[pid].shape)}")
+        try:
+            opt.load_state_dict(state)
+        except (ValueError, KeyError, TypeError, RuntimeError) as e:
+            raise ckpt.CheckpointError(f"{where / 'optimizer.safetensors'}: does not fit this "
+                                       f"graph's optimizer ({str(e).splitlines()[0]})") from None
 
     # Pieces -------------------------------------------------------------------------------------
     def _is_log_step(self, total: int, epoch_end: bool) -> bool:

@@ -235,3 +235,35 @@ def test_resume_from_the_undamaged_copy_works(trained, tmp_path):
     shutil.copytree(good, tmp_path / "last")
     events = list(Trainer(p, device="cpu", max_steps=6, resume_from=tmp_path / "last").run())
     assert events[-1].kind == "finished" and events[-1].step == 6
+
+
+def test_resume_after_the_data_changed_size_names_the_order(trained, tmp_path):
+    """A checkpoint whose epoch order covers another number of samples (the dataset was
+    edited): an IndexError at the next step before."""
+    import shutil
+    p, good = trained
+    shutil.copytree(good, tmp_path / "last")
+    changed = load_project(TEMPLATES / "mlp.json")
+    changed.data.options = {**changed.data.options, "n_samples": 800}
+    events = list(Trainer(changed, device="cpu", max_steps=6, resume_from=tmp_path / "last").run())
+    fail = events[-1]
+    assert fail.kind == "failed"
+    assert str(tmp_path / "last" / "state.safetensors") in fail.message
+    assert "order" in fail.message and "Traceback" not in fail.message, fail.message
+
+
+def test_resume_with_an_optimizer_tensor_of_the_wrong_shape_names_it(trained, tmp_path):
+    import shutil
+    import torch
+    from safetensors.torch import load_file, save_file
+    p, good = trained
+    folder = tmp_path / "last"
+    shutil.copytree(good, folder)
+    tensors = load_file(folder / "optimizer.safetensors")
+    key = next(k for k in tensors if k.endswith("exp_avg"))
+    tensors[key] = torch.zeros(3, 3)
+    save_file(tensors, folder / "optimizer.safetensors")
+    fail = list(Trainer(p, device="cpu", max_steps=6, resume_from=folder).run())[-1]
+    assert fail.kind == "failed"
+    assert str(folder / "optimizer.safetensors") in fail.message and key in fail.message
+    assert "Traceback" not in fail.message, fail.message
