@@ -270,14 +270,22 @@ def _finite(v):
 
 def cmd_export(args) -> int:
     project = _load(args.file)
-    from runtime.export import ExportError, export
+    from runtime.export import DestinationError, ExportError, export
     try:
-        files = export(project, args.weights, args.format, args.out)
+        files = export(project, args.weights, args.format, args.out, force=args.force,
+                       project_path=args.file)
+    except DestinationError as e:  # refused before any work
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_OUT
     except ExportError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_PROBLEMS
     except OSError as e:
-        print(f"error: {args.out}: {e.strerror or e}", file=sys.stderr)
+        print(f"error: {e.filename or args.out}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    except Exception as e:  # an exporter's own failure: one line, no traceback
+        print(f"error: {args.out}: export failed: {type(e).__name__}: "
+              f"{(str(e).splitlines() or [''])[0]}", file=sys.stderr)
         return EXIT_PROBLEMS
     for f in files:
         print(f)
@@ -314,6 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="trained weights: a .safetensors file, a checkpoint or a run folder")
     x.add_argument("--format", required=True, choices=("bundle", "torchscript", "onnx", "python"))
     x.add_argument("--out", required=True, metavar="PATH", help="the file (or folder) to write")
+    x.add_argument("--force", action="store_true",
+                   help="replace an existing file or folder at PATH (never the project or the "
+                        "weights being exported)")
     return p
 
 

@@ -34,6 +34,20 @@ class ExportError(Exception):
     pass
 
 
+class DestinationError(ExportError):
+    """The output path is refused before any work: no export was written."""
+
+
+class ExistsError(DestinationError):
+    """The export would replace existing files or folders (`paths`) and `force` is off."""
+
+    def __init__(self, paths: list[Path]):
+        self.paths = list(paths)
+        names = ", ".join(str(p) for p in self.paths)
+        super().__init__(f"{names}: already exist{'s' if len(self.paths) == 1 else ''} "
+                         "(pass --force to replace)")
+
+
 def weights_file(path: str | os.PathLike) -> Path:
     """A .safetensors file from a file, a checkpoint folder, a run folder, or a folder holding
     one .safetensors file (what `layerloom train --out DIR` writes)."""
@@ -79,22 +93,99 @@ def example_inputs(c: Compiled, batch: int = 2) -> tuple:
     return tuple(out)
 
 
-def export(project: Project, weights, fmt: str, out: str | os.PathLike) -> list[Path]:
-    """Write the export; returns the files written."""
+def output_paths(fmt: str, out: str | os.PathLike) -> list[Path]:
+    """What an export to `out` writes: the folder (bundle), the file, or for `python` the
+    .py file and its weights beside it."""
+    out = Path(out)
+    if fmt == "python":
+        py = out if out.suffix == ".py" else out.with_suffix(".py")
+        return [py, py.with_suffix(".safetensors")]
+    return [out]
+
+
+def _same(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _inside(child: Path, folder: Path) -> bool:
+    return folder.resolve() in child.resolve().parents
+
+
+def check_destination(fmt: str, out: str | os.PathLike, *, force: bool = False,
+                      project_path: str | os.PathLike | None = None,
+                      weights_path: str | os.PathLike | None = None) -> list[Path]:
+    """The one rule both front ends share: never write over the project file or the weights
+    being exported (nor, for a bundle, a folder holding them); a file export never replaces a
+    folder; anything else that exists is replaced only with `force`. Returns the paths the
+    export will write; raises DestinationError (ExistsError for what `force` would allow)."""
+    targets = output_paths(fmt, out)
+    protected = [(Path(p), what) for p, what in ((project_path, "the project file"),
+                                                 (weights_path, "the weights file"))
+                 if p is not None]
+    for t in targets:
+        if not t.parent.exists():
+            raise DestinationError(f"{t.parent}: no such folder")
+        if not t.parent.is_dir():
+            raise DestinationError(f"{t.parent}: not a folder")
+        for p, what in protected:
+            if _same(t, p):
+                raise DestinationError(f"{t}: is {what} being exported; choose another name")
+            if fmt == "bundle" and _inside(p, t):
+                raise DestinationError(f"{t}: holds {what} being exported ({p}); choose "
+                                       "another folder")
+        if fmt != "bundle" and t.is_dir():
+            raise DestinationError(f"{t}: is a folder; a {fmt} export writes a file there")
+    existing = [t for t in targets if os.path.lexists(t)]
+    if existing and not force:
+        raise ExistsError(existing)
+    return targets
+
+
+def export(project: Project, weights, fmt: str, out: str | os.PathLike, *, force: bool = False,
+           project_path: str | os.PathLike | None = None) -> list[Path]:
+    """Write the export; returns the files written. `project_path` is the project's file, if
+    it has one: the export never writes over it (nor over the weights it reads); existing
+    files are replaced only with `force` (see check_destination)."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown format '{fmt}' (one of: {', '.join(FORMATS)})")
-    c = trained_model(project, weights)
+    wf = weights_file(weights) if weights is not None else None
+    check_destination(fmt, out, force=force, project_path=project_path, weights_path=wf)
+    c = trained_model(project, wf)
     if not c.inputs or not c.outputs:
         raise ExportError("the model needs at least one Input and one Output node to export")
-    out = Path(out)
-    if out.parent and not out.parent.exists():
-        raise ExportError(f"{out.parent}: no such folder")
     return {"bundle": _bundle, "torchscript": _torchscript, "onnx": _onnx,
-            "python": _python}[fmt](project, c, out)
+            "python": _python}[fmt](project, c, Path(out))
+
+
+def _new_file_mode(path: Path, base: int = 0o666) -> int:
+    """The mode a plain open() would give a new file (`base` & ~umask), or the mode of the
+    file it replaces, as graph.fileio's atomic writes do."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        pass
+    umask = None
+    try:  # read without changing it: os.umask() is process-wide, and exports run in threads
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    umask = int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    if umask is None:
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return base & ~umask
 
 
 def _bundle(project: Project, c: Compiled, out: Path) -> list[Path]:
     with atomic_folder(out) as tmp:
+        os.chmod(tmp, _new_file_mode(out, 0o777))  # mkdtemp makes it 0700
         save_weights(c.model, tmp / "model.safetensors", {"project": "project.json"})
         project.save(tmp / "project.json")
     return [out / "model.safetensors", out / "project.json"]
@@ -121,7 +212,9 @@ def _onnx(project: Project, c: Compiled, out: Path) -> list[Path]:
     args = example_inputs(c)
     batch = torch.export.Dim("N", min=1)
     dynamic = {n: {0: batch} for n in c.inputs}
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".onnx", dir=out.parent)
+    # graph.fileio's temp name scheme (with the pid), so a killed export's temp is known stale
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.{os.getpid()}.", suffix=".tmp",
+                               dir=out.parent)
     os.close(fd)
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # the exporter reports progress
@@ -130,6 +223,7 @@ def _onnx(project: Project, c: Compiled, out: Path) -> list[Path]:
                               external_data=False, verbose=False)
         import onnx
         onnx.checker.check_model(tmp)
+        os.chmod(tmp, _new_file_mode(out))  # mkstemp makes it 0600
         os.replace(tmp, out)
     except ExportError:
         raise
@@ -143,9 +237,7 @@ def _onnx(project: Project, c: Compiled, out: Path) -> list[Path]:
 
 
 def _python(project: Project, c: Compiled, out: Path) -> list[Path]:
-    if out.suffix != ".py":
-        out = out.with_suffix(".py")
-    weights = out.with_suffix(".safetensors")
+    out, weights = output_paths("python", out)
     save_weights(c.model, weights, {"project": project.name})
     atomic_write_text(out, standalone_file(c, project.name, weights.name, module=out.stem))
     return [out, weights]

@@ -179,3 +179,117 @@ def test_cli_export(trained, tmp_path):
                         "--weights", str(w), "--format", "bundle", "--out", str(tmp_path / "x")],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 1 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr
+
+
+# Where an export may write: never over the project or its weights; existing things only with
+# force; files as readable as any other (0o666 & ~umask) ---------------------------------------
+
+def small(tmp_path) -> tuple[Project, Path, Path]:
+    """A small project saved in tmp_path, and weights for it."""
+    g = Graph()
+    g.add_node("Input", "x", {"shape": [3]})
+    chain(g, "x", [("Linear", "fc", {"out_features": 2})])
+    g.add_node("Output", "out")
+    g.connect("fc", "y", "out", "x")
+    p = Project(graph=g, name="Small")
+    p.save(tmp_path / "small.json")
+    save_weights(trained_model(p, None).model, tmp_path / "small.safetensors")
+    return p, tmp_path / "small.json", tmp_path / "small.safetensors"
+
+
+@pytest.mark.parametrize("fmt", ["bundle", "torchscript", "onnx", "python"])
+def test_never_over_the_project_or_its_weights(tmp_path, fmt):
+    from runtime.export import DestinationError
+    p, pj, w = small(tmp_path)
+    (tmp_path / "link.json").symlink_to(pj)
+    if fmt == "python":  # it writes OUT.py and OUT.safetensors
+        pj = tmp_path / "net.py"  # a project file a python export could reach
+        p.save(pj)
+        cases = [(w, w), (tmp_path / "small", w), (tmp_path / "net.json", pj)]
+    else:
+        cases = [(pj, pj), (w, w), (tmp_path / "link.json", tmp_path / "link.json")]
+        if fmt == "bundle":
+            cases.append((tmp_path, tmp_path))  # the folder holding both
+    before = {f: f.read_bytes() for f in (pj, w)}
+    names = sorted(f.name for f in tmp_path.iterdir())
+    for out, named in cases:
+        for force in (False, True):
+            with pytest.raises(DestinationError, match="being exported") as e:
+                export(p, w, fmt, out, force=force, project_path=pj)
+            assert str(e.value).startswith(f"{named}: ")
+    assert {f: f.read_bytes() for f in (pj, w)} == before
+    assert sorted(f.name for f in tmp_path.iterdir()) == names
+
+
+@pytest.mark.parametrize("fmt", ["bundle", "torchscript", "onnx", "python"])
+def test_replaces_only_with_force(tmp_path, fmt):
+    from runtime.export import DestinationError, ExistsError, output_paths
+    p, pj, w = small(tmp_path)
+    out = tmp_path / "out" / {"bundle": "b", "python": "m.py"}.get(fmt, f"m.{fmt}")
+    out.parent.mkdir()
+    first = export(p, w, fmt, out, project_path=pj)
+    stamp = {f: f.stat().st_mtime_ns for f in first}
+    with pytest.raises(ExistsError, match="pass --force") as e:
+        export(p, w, fmt, out, project_path=pj)
+    assert e.value.paths == output_paths(fmt, out)
+    assert {f: f.stat().st_mtime_ns for f in first} == stamp  # untouched
+    assert export(p, w, fmt, out, force=True, project_path=pj) == first
+    assert {f: f.stat().st_mtime_ns for f in first} != stamp
+    folder = tmp_path / ("dir.py" if fmt == "python" else "dir.x")
+    folder.mkdir()
+    if fmt == "bundle":  # a folder replaces a file or a folder, with force
+        (folder / "old").write_text("")
+        export(p, w, fmt, folder, force=True)
+        assert sorted(f.name for f in folder.iterdir()) == ["model.safetensors", "project.json"]
+    else:  # a file export never replaces a folder, forced or not
+        with pytest.raises(DestinationError, match=f"{folder}: is a folder"):
+            export(p, w, fmt, folder, force=True)
+        assert folder.is_dir()
+
+
+@pytest.mark.parametrize("fmt", ["bundle", "torchscript", "onnx", "python"])
+def test_files_get_the_usual_mode(tmp_path, fmt):
+    p, pj, w = small(tmp_path)
+    old = os.umask(0o022)
+    try:
+        files = export(p, w, fmt, tmp_path / f"e.{fmt}", project_path=pj)
+        if fmt == "bundle":
+            assert (tmp_path / "e.bundle").stat().st_mode & 0o777 == 0o755
+        for f in files:
+            assert f.stat().st_mode & 0o777 == 0o644, f
+        os.umask(0o027)
+        files = export(p, w, fmt, tmp_path / f"f.{fmt}", project_path=pj)
+        if fmt == "bundle":
+            assert (tmp_path / "f.bundle").stat().st_mode & 0o777 == 0o750
+        for f in files:
+            assert f.stat().st_mode & 0o777 == 0o640, f
+    finally:
+        os.umask(old)
+
+
+def test_cli_export_refuses_the_project_and_asks_for_force(tmp_path):
+    p, pj, w = small(tmp_path)
+    before = pj.read_bytes()
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "app.cli", "export", str(pj), "--weights",
+                               str(w), *map(str, args)], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300)
+    for fmt in ("torchscript", "bundle", "onnx"):
+        for force in ([], ["--force"]):
+            r = run("--format", fmt, "--out", pj, *force)
+            assert r.returncode == 2, r.stderr
+            assert r.stderr == f"error: {pj}: is the project file being exported; choose " \
+                               "another name\n"
+    r = run("--format", "bundle", "--out", tmp_path, "--force")
+    assert r.returncode == 2 and r.stderr.startswith(f"error: {tmp_path}: holds the project")
+    assert pj.read_bytes() == before
+    out = tmp_path / "m.pt"
+    out.write_bytes(b"mine")
+    r = run("--format", "torchscript", "--out", out)
+    assert r.returncode == 2
+    assert r.stderr == f"error: {out}: already exists (pass --force to replace)\n"
+    assert out.read_bytes() == b"mine"
+    r = run("--format", "torchscript", "--out", out, "--force")
+    assert r.returncode == 0 and r.stdout.strip() == str(out)
+    assert torch.jit.load(str(out))(torch.rand(4, 3)).shape == (4, 2)
