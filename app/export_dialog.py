@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget)
+                               QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton, QWidget)
 
 from runtime.runs import list_runs
 
@@ -32,12 +33,20 @@ def _with_button(field: QWidget, text: str, slot) -> QWidget:
 
 
 class ExportDialog(QDialog):
-    def __init__(self, project, runs_root: Path, default_dir: Path, parent=None):
+    """`project_path`: the project's file, which an export must never replace (by default the
+    parent window's document path, when it has one)."""
+
+    def __init__(self, project, runs_root: Path, default_dir: Path, parent=None,
+                 project_path: Path | None = None):
         super().__init__(parent)
         self.setWindowTitle("Export the trained model")
         self.project = project
+        if project_path is None:
+            project_path = getattr(getattr(parent, "doc", None), "path", None)
+        self.project_path = Path(project_path) if project_path else None
         self.result_files: list[Path] | None = None
         self.error: str | None = None
+        self._exists: list[Path] = []
         form = QFormLayout(self)
         self.format = QComboBox()
         for key, (title, _) in FORMATS.items():
@@ -54,7 +63,10 @@ class ExportDialog(QDialog):
         self.out = QLineEdit(str(default_dir / f"{stem}"))
         form.addRow("save as", _with_button(self.out, "Browse…", self._choose_out))
         self.note = QLabel()
-        self.note.setWordWrap(True)
+        self.note.setWordWrap(True)  # a path longer than the line breaks anywhere
+        self.note.setTextFormat(Qt.PlainText)  # paths may hold '<' or '&'
+        self.note.setTextInteractionFlags(Qt.TextSelectableByMouse | Qt.TextSelectableByKeyboard)
+        self.note.setMinimumWidth(self.note.fontMetrics().averageCharWidth() * 60)
         form.addRow(self.note)
         self.buttons = QDialogButtonBox(QDialogButtonBox.Save | QDialogButtonBox.Close)
         self.buttons.accepted.connect(self.start)
@@ -63,8 +75,8 @@ class ExportDialog(QDialog):
         self.format.currentIndexChanged.connect(self._format_changed)
         self._format_changed()
         if self.weights.count() == 0:
-            self.note.setText("No trained weights yet: train the model first (or choose a "
-                              ".safetensors file).")
+            self._say("No trained weights yet: train the model first (or choose a "
+                      ".safetensors file).")
         self._thread: threading.Thread | None = None
         self._timer = QTimer(self, interval=100)
         self._timer.timeout.connect(self._check)
@@ -86,20 +98,49 @@ class ExportDialog(QDialog):
         if path:
             self.out.setText(path)
 
-    def start(self) -> None:
+    def ask_replace(self, path: Path) -> bool:
+        """Whether to replace the existing file or folder `path` (replaced in tests)."""
+        kind = "folder" if Path(path).is_dir() else "file"
+        return QMessageBox.question(
+            self, "Replace?", f"The {kind} {path} already exists. Replace it?",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.No) == QMessageBox.Yes
+
+    def _say(self, text: str, error: bool = False) -> None:
+        """Show `text` in full: one path a line, wrapped where a line is wider than the dialog
+        can be, the dialog grown to the text's height."""
+        self.note.setStyleSheet("color: #c62828" if error else "")
+        self.note.setText(text)
+        fm = self.note.fontMetrics()
+        widest = max(fm.horizontalAdvance(line) for line in text.splitlines() or [""])
+        screen = (self.screen() or QGuiApplication.primaryScreen()).availableGeometry()
+        room = max(200, screen.width() - 120)  # the dialog's margins and the form's
+        self.note.setMinimumWidth(max(fm.averageCharWidth() * 60, min(widest + 8, room)))
+        layout = self.layout()
+        layout.invalidate()
+        layout.activate()
+        width = max(self.width(), self.minimumSizeHint().width())
+        height = layout.totalHeightForWidth(width) if layout.hasHeightForWidth() \
+            else self.sizeHint().height()
+        self.resize(width, max(self.height(), height))
+
+    def start(self, force: bool = False) -> None:
         weights = self.weights.currentData()
         if not weights:
-            self.note.setText("Choose the weights to export (train the model first).")
+            self._say("Choose the weights to export (train the model first).")
             return
         fmt, out = self.format.currentData(), Path(self.out.text())
         self.buttons.setEnabled(False)
-        self.note.setText(f"Exporting as {fmt}…")
-        self.result_files, self.error = None, None
+        self._say(f"Exporting as {fmt}…")
+        self.result_files, self.error, self._exists = None, None, []
+        project_path = self.project_path
 
         def work():
-            from runtime.export import ExportError, export
+            from runtime.export import ExistsError, ExportError, export
             try:
-                self.result_files = export(self.project, weights, fmt, out)
+                self.result_files = export(self.project, weights, fmt, out, force=force,
+                                           project_path=project_path)
+            except ExistsError as e:  # the GUI thread asks, then exports again
+                self._exists = e.paths
             except (ExportError, OSError) as e:
                 self.error = str(e)
             except Exception as e:  # keep the window alive, say what happened
@@ -112,14 +153,26 @@ class ExportDialog(QDialog):
         if self._thread is None or self._thread.is_alive():
             return
         self._timer.stop()
+        self._thread = None
         self.buttons.setEnabled(True)
-        if self.error:
-            self.note.setText(f"<span style='color:#c62828'>Export failed: {self.error}</span>")
-        else:
-            self.note.setText("Written: " + ", ".join(str(f) for f in self.result_files))
+        if self._exists:
+            existing, self._exists = self._exists, []
+            if all(self.ask_replace(p) for p in existing):
+                self.start(force=True)
+            else:
+                self._say("Not exported: " + ", ".join(str(p) for p in existing) +
+                          (" already exists" if len(existing) == 1 else " already exist") +
+                          "; choose another name, or replace it.")
+        elif self.error:
+            self._say(f"Export failed: {self.error}", error=True)
+        elif self.result_files is not None:
+            self._say("Written:\n" + "\n".join(str(f) for f in self.result_files))
 
     def wait(self, timeout: float = 120) -> None:
-        """For tests and scripts: block until the export thread ends."""
-        if self._thread is not None:
+        """For tests and scripts: block until the export (and any export it restarts once
+        replacing was allowed) ends."""
+        while self._thread is not None:
             self._thread.join(timeout)
-        self._check()
+            if self._thread.is_alive():
+                return
+            self._check()
