@@ -15,12 +15,13 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormL
                                QListWidgetItem, QProgressBar, QPushButton, QScrollArea,
                                QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from graph.settings import OPTIMIZERS, RECIPES, TrainingSettings
+from graph.settings import OPTIMIZERS, RECIPES, TrainingSettings, auto_bind
 
 from .document import Document, EditRefused, Editor
+from .widgets import guard_wheel
 
 # Dataset options and fields without importing the runtime (torch): mirrored by a test.
-from runtime.data import DATASETS  # noqa: E402  (numpy only at import time)
+from runtime.data import DATASETS, csv_header_problem  # noqa: E402  (numpy only at import)
 
 LABELS = {"lr": "learning rate", "clip_norm": "gradient clipping", "val_split": "validation share",
           "weight_decay": "L2 weight decay", "batch_size": "batch size"}
@@ -61,7 +62,11 @@ def preview_rows(dataset: str, options: dict, base_dir: Path | None, rows: int =
                 out = [row for _, row in zip(range(rows + 1), r)]
         except (OSError, UnicodeDecodeError) as e:
             return None, f"{p}: cannot be read ({e})"
-        return (out[0], out[1:]) if out else (None, f"{p}: empty file")
+        if not out:
+            return None, f"{p}: empty file"
+        header = [h.strip() for h in out[0]]
+        problem = csv_header_problem(header)  # the same rule as training's
+        return (None, f"{p}: {problem}") if problem else (header, out[1:])
     try:
         import numpy as np
         with np.load(p, allow_pickle=False) as z:
@@ -71,6 +76,16 @@ def preview_rows(dataset: str, options: dict, base_dir: Path | None, rows: int =
                            for v in z[k].reshape(-1)[:4].tolist())] for k in z.files]
     except Exception as e:  # a broken file: say so, keep the panel alive
         return None, f"{p}: not a readable .npz file ({e})"
+
+
+def eta_words(seconds: float) -> str:
+    """A duration in words: 'about 1 min 05 s left'."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"about {s} s left"
+    if s < 3600:
+        return f"about {s // 60} min {s % 60:02d} s left"
+    return f"about {s // 3600} h {s % 3600 // 60:02d} min left"
 
 
 def dataset_fields(dataset: str, options: dict, base_dir: Path | None) -> list[str]:
@@ -197,7 +212,9 @@ class TrainingPanel(QWidget):
         self.runs.itemSelectionChanged.connect(self._runs_selected)
         self.body.addWidget(runs_box)
         self.body.addStretch(1)
+        self.state = "idle"
         self.set_state("idle")
+        guard_wheel(self)
 
     # Document binding ---------------------------------------------------------------------------
     def set_document(self, doc: Document) -> None:
@@ -210,7 +227,18 @@ class TrainingPanel(QWidget):
         self.doc, self.editor = doc, Editor(doc)
         doc.settingsChanged.connect(self.load)
         doc.analysed.connect(self._graph_changed)
+        self._options_for = None  # another document: build its option widgets afresh
+        self.reset_run_view()
         self.load()
+
+    def reset_run_view(self) -> None:
+        """Forget the last run's progress, rate, ETA and error (another project was opened)."""
+        self.progress.setMaximum(100)
+        self.progress.setValue(0)
+        self.status.setText("Ready.")
+        self._last_progress = None
+        self.error.hide()
+        self.error.setText("")
 
     @property
     def base_dir(self) -> Path | None:
@@ -255,16 +283,36 @@ class TrainingPanel(QWidget):
         name = self.dataset.currentData()
         if name == self.doc.project.data.dataset:
             return
-        self._commit_many([("dataset", name), ("options", {})])
+        changes = [("dataset", name), ("options", {})]
+        bind = self._auto_bind(name, {})
+        if bind != self.doc.project.data.bind:
+            changes.append(("bind", bind))
+        self._commit_many(changes, f"Use the dataset '{self.dataset.currentText()}'")
 
-    def _commit_many(self, changes) -> None:
+    def _auto_bind(self, dataset: str, options: dict) -> dict:
+        """The binding filled in where the dataset's fields match the Input and Target nodes
+        one to one (x -> the one Input, y -> the one Target, or fields named like nodes)."""
+        g = self.doc.graph
+        nodes = [n for n in g.nodes() if g.spec(n).role in ("input", "target")]
+        fields = dataset_fields(dataset, options, self.base_dir)
+        return auto_bind([n for n in nodes if g.spec(n).role == "input"],
+                         [n for n in nodes if g.spec(n).role == "target"], fields,
+                         self.doc.project.data.bind)
+
+    def _commit_many(self, changes, text: str) -> None:
         """Several data values as one undo step."""
-        self.doc.undo.beginMacro("change the dataset")
+        self.doc.undo.beginMacro(text)
         try:
             for key, value in changes:
                 self._commit("data", key, value)
         finally:
             self.doc.undo.endMacro()
+
+    def _columns(self) -> list[str]:
+        """The CSV's header, as the preview shows it ([] until a readable file is chosen)."""
+        data = self.doc.project.data
+        header, _ = preview_rows("csv", data.options, self.base_dir, rows=0)
+        return header or []
 
     def _load_options(self) -> None:
         spec = DATASETS.get(self.doc.project.data.dataset)
@@ -272,13 +320,39 @@ class TrainingPanel(QWidget):
             return
         options = self.doc.project.data.options
         for key, opt in spec.options.items():
-            edit = self.findChild(QLineEdit, f"option_{key}")
-            if edit is None:
-                continue
-            text = (", ".join(options.get(key) or []) if key == "features"
-                    else _fmt(options.get(key, opt.default)))
-            if edit.text() != text:
-                edit.setText(text)
+            w = self.findChild(QWidget, f"option_{key}")
+            if isinstance(w, QComboBox):
+                value = options.get(key, opt.default) or ""
+                i = w.findData(value)
+                if i < 0:
+                    w.addItem(f"{value} (not in the file)", value)
+                    i = w.count() - 1
+                w.setCurrentIndex(i)
+            elif isinstance(w, QListWidget):
+                self._load_features(w)
+            elif isinstance(w, QLineEdit):
+                text = (", ".join(options.get(key) or []) if key == "features"
+                        else _fmt(options.get(key, opt.default)))
+                if w.text() != text:
+                    w.setText(text)
+
+    def _load_features(self, w: QListWidget) -> None:
+        """Check the feature columns in use (all but the label when none are named)."""
+        options = self.doc.project.data.options
+        chosen, label = options.get("features"), options.get("label", "")
+        w.blockSignals(True)
+        try:
+            for i in range(w.count()):
+                it = w.item(i)
+                name = it.data(Qt.UserRole)
+                is_label = name == label
+                it.setFlags((it.flags() | Qt.ItemIsUserCheckable | Qt.ItemIsEnabled)
+                            if not is_label else Qt.NoItemFlags)
+                on = not is_label and (chosen is None or name in chosen)
+                it.setCheckState(Qt.Checked if on else Qt.Unchecked)
+                it.setToolTip("the label column" if is_label else "")
+        finally:
+            w.blockSignals(False)
 
     def _build_options(self) -> None:
         while self.options_form.rowCount():
@@ -287,17 +361,37 @@ class TrainingPanel(QWidget):
         spec = DATASETS.get(self.doc.project.data.dataset)
         if spec is None:
             return
-        options = self.doc.project.data.options
+        csv_columns = self._columns() if spec.name == "csv" else None
         for key, opt in spec.options.items():
-            edit = QLineEdit(_fmt(options.get(key, opt.default)) if key != "features" else
-                             ", ".join(options.get(key) or []))
-            edit.setObjectName(f"option_{key}")
-            edit.setToolTip(opt.help)
-            edit.setPlaceholderText(_fmt(opt.default) if opt.default not in (None, "") else "")
-            edit.editingFinished.connect(lambda k=key, e=edit: self._option_edited(k, e.text()))
-            row = edit
+            if csv_columns is not None and key in ("label", "label_kind"):
+                row = QComboBox()
+                if key == "label":  # the columns the preview shows, not typed
+                    row.addItem("— choose the label column —", "")
+                    for c in csv_columns:
+                        row.addItem(c, c)
+                    row.setEnabled(bool(csv_columns))
+                else:
+                    row.addItem("class (categories)", "class")
+                    row.addItem("value (numbers: regression)", "value")
+                row.activated.connect(lambda _i, k=key, w=row: self._option_value(k, w.currentData()))
+            elif csv_columns is not None and key == "features":
+                row = QListWidget()
+                row.setMaximumHeight(120)
+                for c in csv_columns:
+                    it = QListWidgetItem(c)
+                    it.setData(Qt.UserRole, c)
+                    row.addItem(it)
+                row.itemChanged.connect(lambda _it, w=row: self._features_checked(w))
+            else:
+                row = QLineEdit(_fmt(self.doc.project.data.options.get(key, opt.default))
+                                if key != "features" else
+                                ", ".join(self.doc.project.data.options.get(key) or []))
+                row.setPlaceholderText(_fmt(opt.default) if opt.default not in (None, "") else "")
+                row.editingFinished.connect(lambda k=key, e=row: self._option_edited(k, e.text()))
+            row.setObjectName(f"option_{key}")
+            row.setToolTip(opt.help)
             if key == "path":
-                row = QWidget()
+                edit, row = row, QWidget()
                 h = QHBoxLayout(row)
                 h.setContentsMargins(0, 0, 0, 0)
                 h.addWidget(edit)
@@ -305,6 +399,18 @@ class TrainingPanel(QWidget):
                 browse.clicked.connect(lambda _=False, k=key, e=edit: self._browse(k, e))
                 h.addWidget(browse)
             self.options_form.addRow(key.replace("_", " "), row)
+        self._load_options()
+        guard_wheel(self.options_host)
+
+    def _features_checked(self, w: QListWidget) -> None:
+        if self._updating:
+            return
+        items = [w.item(i) for i in range(w.count()) if w.item(i).flags() & Qt.ItemIsEnabled]
+        on = [it.data(Qt.UserRole) for it in items if it.checkState() == Qt.Checked]
+        if not on:
+            self._load_features(w)
+            return self._refuse("features: choose at least one feature column")
+        self._option_value("features", None if len(on) == len(items) else on)
 
     def _option_edited(self, key: str, text: str) -> None:
         if self._updating:
@@ -312,30 +418,61 @@ class TrainingPanel(QWidget):
         spec = DATASETS[self.doc.project.data.dataset]
         opt = spec.options[key]
         text = text.strip()
-        options = dict(self.doc.project.data.options)
         if text == "":
+            return self._option_value(key, None)
+        if key == "features":
+            value = [c.strip() for c in text.split(",") if c.strip()]
+        elif isinstance(opt.default, bool):
+            value = text.lower() in ("1", "true", "yes")
+        elif isinstance(opt.default, int):
+            try:
+                value = int(text)
+            except ValueError:
+                return self._refuse(f"{key}: must be a whole number")
+        elif isinstance(opt.default, float):
+            try:
+                value = float(text)
+            except ValueError:
+                return self._refuse(f"{key}: must be a number")
+        else:
+            value = text
+        self._option_value(key, value)
+
+    def _option_value(self, key: str, value) -> None:
+        """Set one data option (None or "": back to its default); a new file also refreshes
+        the columns, the preview and the automatic binding, in the same undo step."""
+        if self._updating:
+            return
+        data = self.doc.project.data
+        opt = DATASETS[data.dataset].options[key]
+        options = dict(data.options)
+        if value is None or value == "":
             options.pop(key, None)
         else:
-            if key == "features":
-                value = [c.strip() for c in text.split(",") if c.strip()]
-            elif isinstance(opt.default, bool):
-                value = text.lower() in ("1", "true", "yes")
-            elif isinstance(opt.default, int):
-                try:
-                    value = int(text)
-                except ValueError:
-                    return self._refuse(f"{key}: must be a whole number")
-            elif isinstance(opt.default, float):
-                try:
-                    value = float(text)
-                except ValueError:
-                    return self._refuse(f"{key}: must be a number")
-            else:
-                value = text
             if not opt.check(value):
                 return self._refuse(f"{key}: must be {opt.rule}")
             options[key] = value
-        self._commit("data", "options", options)
+        if options == data.options:
+            return
+        if key == "label" and options.get("features") and value in options["features"]:
+            options["features"] = [f for f in options["features"] if f != value] or None
+            if options["features"] is None:
+                options.pop("features")
+        changes = [("options", options)]
+        if key == "path":
+            bind = self._auto_bind(data.dataset, options)
+            if bind != data.bind:
+                changes.append(("bind", bind))
+        from .commands import SetSetting
+        text = SetSetting._describe("data", "options", data.options, options)
+        self._commit_many(changes, text) if len(changes) > 1 else \
+            self._commit("data", "options", options)
+        if key == "path" and data.dataset == "csv":
+            self._build_options()  # the new file's columns
+        elif key == "label":
+            w = self.findChild(QListWidget, "option_features")
+            if w is not None:
+                self._load_features(w)
         self._refresh_preview()
         self._build_binding()
 
@@ -405,6 +542,7 @@ class TrainingPanel(QWidget):
                 lambda _i, n=n, c=combo: self._bind(n, c.currentData()))
             role = "input" if g.spec(n).role == "input" else "target"
             self.bind_form.addRow(f"{n} ({role}) ←", combo)
+        guard_wheel(self.bind_host)
 
     def _bind(self, node: str, field: str) -> None:
         if self._updating:
@@ -495,6 +633,7 @@ class TrainingPanel(QWidget):
         (self.resumeRequested if self.pause_btn.text() == "Resume" else self.pauseRequested).emit()
 
     def set_state(self, state: str) -> None:
+        self.state = state
         running = state in ("starting", "running", "paused", "stopping")
         self.run_btn.setEnabled(not running)
         self.pause_btn.setEnabled(state in ("running", "paused"))
@@ -508,7 +647,8 @@ class TrainingPanel(QWidget):
             self.status.setText("Starting… (loading the data, compiling the model)")
             self.error.hide()
         elif state == "paused":
-            self.status.setText("Paused. " + self.status.text())
+            self.status.setText(self._progress_text(self._last_progress) if
+                                getattr(self, "_last_progress", None) else "Paused.")
 
     def show_progress(self, data) -> None:
         total = max(data.total_steps, 1)
@@ -517,10 +657,21 @@ class TrainingPanel(QWidget):
             self.progress.setMaximum(total)
         if value * 200 // total != self.progress.value() * 200 // total:  # 0.5% steps
             self.progress.setValue(value)
+        self._last_progress = data
+        self.status.setText(self._progress_text(data))
+
+    def _progress_text(self, data) -> str:
+        total = max(data.total_steps, 1)
+        where = f"step {data.step:,} of {total:,}"
+        if self.state == "paused":
+            return f"Paused at {where}. Press Resume (F6) to go on."
+        if self.state == "stopping":
+            return f"Stopping at {where}…"
+        if self.state == "idle":
+            return f"Last run: {where} · {data.samples_per_s:,.0f} samples/s"
         eta = data.eta_seconds()
-        eta_text = "" if eta is None else f" · ETA {int(eta // 60)}:{int(eta % 60):02d}"
-        self.status.setText(f"step {data.step:,} / {total:,} · {data.samples_per_s:,.0f} "
-                            f"samples/s{eta_text}")
+        eta_text = "" if eta is None else f" · {eta_words(eta)}"
+        return f"Training: {where} · {data.samples_per_s:,.0f} samples/s{eta_text}"
 
     def show_error(self, text: str) -> None:
         self.error.setText(text)

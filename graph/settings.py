@@ -44,3 +44,22 @@ class DataSettings(BaseModel):
     dataset: str = ""
     options: dict[str, Any] = Field(default_factory=dict)
     bind: dict[str, str] = Field(default_factory=dict, description="node id -> dataset field")
+
+
+def auto_bind(inputs: list[str], targets: list[str], fields: list[str],
+              bind: dict[str, str]) -> dict[str, str]:
+    """The binding with its obvious gaps filled: a node with no (valid) field takes the field
+    of its own name, else the one Input takes 'x' and the one Target 'y'. Nodes already bound
+    to an existing field keep it; nothing is bound twice."""
+    out = {n: f for n, f in bind.items() if f in fields or n not in inputs + targets}
+    taken = set(out.values())
+    for nodes, default in ((inputs, "x"), (targets, "y")):
+        for n in nodes:
+            if n in out:
+                continue
+            pick = n if n in fields else default if len(nodes) == 1 and default in fields \
+                else None
+            if pick is not None and pick not in taken:
+                out[n] = pick
+                taken.add(pick)
+    return out

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from graph.settings import auto_bind
 from graph.spec import TensorType
 
 from .compile import Compiled
@@ -16,14 +17,14 @@ def _dims(shape) -> str:
 def bind_data(compiled: Compiled, bind: dict[str, str], dataset: Dataset,
               needed: list[str]) -> dict[str, torch.Tensor]:
     """placeholder (node id) -> the whole field, checked against the node's shape and dtype.
-    With no binding, a single Input takes field 'x' and a single Target field 'y'."""
+    With no binding at all, graph.settings.auto_bind fills it in (a field named like the node;
+    else a single Input takes field 'x' and a single Target field 'y')."""
     graph, analysis = compiled.graph, compiled.analysis
     bind = dict(bind)
-    if not bind:
-        for role, fld in (("input", "x"), ("target", "y")):
-            nodes = [n for n in needed if graph.spec(n).role == role]
-            if len(nodes) == 1 and fld in dataset.fields:
-                bind[nodes[0]] = fld
+    if not bind:  # the same rule the training panel fills the binding in with
+        bind = auto_bind([n for n in needed if graph.spec(n).role == "input"],
+                         [n for n in needed if graph.spec(n).role == "target"],
+                         list(dataset.fields), {})
     fields = ", ".join(dataset.fields)
     out = {}
     for node in needed:

@@ -1,0 +1,186 @@
+"""The training panel as a user touches it: the wheel, the CSV columns, the automatic
+binding, the progress line, and what is left after another project opens."""
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QApplication, QComboBox, QListWidget, QScrollArea
+
+from app.plotdata import LiveData
+from graph.project import load
+from runtime.events import Started, Step
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = ROOT / "templates"
+
+
+def wheel(widget, dy: int) -> None:
+    """A mouse-wheel notch over `widget`, as the window system delivers it."""
+    pos = QPointF(5, 5)
+    ev = QWheelEvent(pos, QPointF(widget.mapToGlobal(QPoint(5, 5))), QPoint(0, 0),
+                     QPoint(0, dy), Qt.NoButton, Qt.NoModifier, Qt.NoScrollPhase, False)
+    QApplication.sendEvent(widget, ev)
+
+
+@pytest.fixture
+def mlp(win, tmp_path):
+    path = tmp_path / "mlp.json"
+    load(TEMPLATES / "mlp.json").save(path)
+    win.open_path(path, ask=False)
+    win.docks["training"].show()
+    win.docks["training"].raise_()
+    return win
+
+
+def test_wheel_over_the_form_scrolls_it_and_changes_nothing(mlp, qtbot):
+    panel = mlp.training
+    panel.resize(panel.width(), 260)  # short: the form scrolls
+    qtbot.waitUntil(lambda: panel.findChild(QScrollArea).verticalScrollBar().maximum() > 0)
+    bar = panel.findChild(QScrollArea).verticalScrollBar()
+    opt = panel.fields["optimizer"]
+    batch = panel.fields["batch_size"]
+    before = (mlp.doc.project.training.optimizer, mlp.doc.project.training.batch_size)
+    bar.setValue(bar.maximum() // 2)
+    start = bar.value()
+    for _ in range(3):
+        wheel(opt, +120)  # up: adam -> minibatch -> sgd -> gd, had it been taken
+        wheel(batch, +120)
+    assert opt.currentData() == before[0] and batch.value() == before[1]
+    assert (mlp.doc.project.training.optimizer,
+            mlp.doc.project.training.batch_size) == before
+    assert bar.value() < start  # the panel scrolled instead
+    # With focus (clicked into), the wheel does change the value, as usual in Qt.
+    opt.setFocus()
+    qtbot.waitUntil(opt.hasFocus)
+    wheel(opt, +120)
+    assert opt.currentData() != before[0]
+
+
+def test_wheel_over_an_inspector_field_without_focus_changes_nothing(win, qtbot, tmp_path):
+    path = tmp_path / "cnn.json"
+    load(TEMPLATES / "cnn.json").save(path)
+    win.open_path(path, ask=False)
+    win.scene.nodes["conv1"].setSelected(True)
+    spin = win.inspector._fields["out_channels"]
+    value = spin.value()
+    wheel(spin, +120)
+    assert spin.value() == value and win.doc.graph.params("conv1")["out_channels"] == value
+
+
+def test_opening_another_project_forgets_the_last_runs_progress(mlp, tmp_path):
+    w = mlp
+    w.live.feed(Started("cpu", "CPU", 10, 100, 1000, 100, 10, ["fc1", "fc2", "fc3"],
+                        "supervised", 10))
+    for s in range(10, 400, 10):
+        w.live.feed(Step(s, 1, 0.5, 0.01, 9000.0))
+    w.training.show_progress(w.live)
+    w.training.show_error("Training failed: something")
+    w.plots.refresh()
+    assert "step 390" in w.training.status.text() and w.training.progress.value() > 0
+    other = tmp_path / "cnn.json"
+    load(TEMPLATES / "cnn.json").save(other)
+    w.open_path(other, ask=False)
+    assert w.training.status.text() == "Ready."
+    assert w.training.progress.value() == 0 and not w.training.error.isVisible()
+    assert "left" not in w.training.status.text()
+    assert "fc1" not in w.plots.titles()["grad"]
+    assert w.plots.loss_plot.viewRange()[0][1] < 100
+    w.a_new.trigger()
+    assert w.training.status.text() == "Ready."
+
+
+def test_progress_says_paused_and_the_eta_is_a_duration(mlp):
+    panel, data = mlp.training, LiveData()
+    data.feed(Started("cpu", "CPU", 10, 100, 1000, 100, 10, ["fc1"], "supervised", 10))
+    data.feed(Step(100, 1, 0.5, 0.01, 9000.0))
+    data.steps_per_s = 10.0
+    panel.set_state("running")
+    panel.show_progress(data)
+    assert "about 1 min 30 s left" in panel.status.text()
+    panel.set_state("paused")
+    assert panel.status.text().startswith("Paused at step 100 of 1,000")
+    panel.show_progress(data)  # the plots' timer keeps refreshing: it stays in words
+    assert panel.status.text().startswith("Paused")
+    assert "left" not in panel.status.text()
+
+
+def _choose_dataset(panel, name):
+    ds = panel.dataset
+    ds.setCurrentIndex(ds.findData(name))
+
+
+def test_choosing_a_dataset_binds_its_fields_when_they_match_one_to_one(win, tmp_path):
+    p = load(TEMPLATES / "mlp.json")
+    p.data.dataset, p.data.bind = "", {}
+    path = tmp_path / "unbound.json"
+    p.save(path)
+    win.open_path(path, ask=False)
+    assert win.doc.project.data.bind == {}
+    _choose_dataset(win.training, "xor")
+    assert win.doc.project.data.bind == {"x": "x", "label": "y"}
+    assert win.training.findChild(QComboBox, "bind_label").currentData() == "y"
+    assert win.a_undo.text() == "&Undo Use the dataset 'XOR'"
+    win.a_undo.trigger()
+    assert win.doc.project.data.bind == {} and win.doc.project.data.dataset == ""
+
+
+def test_npz_fields_named_like_the_nodes_bind_themselves(win, tmp_path):
+    import numpy as np
+    np.savez(tmp_path / "d.npz", x=np.zeros((20, 2), np.float32), label=np.zeros(20, np.int64))
+    p = load(TEMPLATES / "mlp.json")
+    p.data.bind = {}
+    path = tmp_path / "p.json"
+    p.save(path)
+    win.open_path(path, ask=False)
+    _choose_dataset(win.training, "npz")
+    edit = win.training.findChild(QWidget_, "option_path")
+    edit.setText("d.npz")
+    edit.editingFinished.emit()
+    assert win.doc.project.data.bind == {"x": "x", "label": "label"}
+
+
+from PySide6.QtWidgets import QLineEdit as QWidget_  # noqa: E402
+
+
+def test_csv_label_and_features_are_chosen_from_the_columns(win, tmp_path, qtbot):
+    (tmp_path / "pts.csv").write_text("a,b,c,cls\n" + "\n".join(
+        f"{i % 7},{i % 5},{i % 3},{'yes' if i % 2 else 'no'}" for i in range(40)))
+    path = tmp_path / "p.json"
+    load(TEMPLATES / "mlp.json").save(path)
+    win.open_path(path, ask=False)
+    panel = win.training
+    _choose_dataset(panel, "csv")
+    edit = panel.findChild(QWidget_, "option_path")
+    edit.setText("pts.csv")
+    edit.editingFinished.emit()
+    label = panel.findChild(QComboBox, "option_label")
+    assert [label.itemText(i) for i in range(1, label.count())] == ["a", "b", "c", "cls"]
+    label.setCurrentIndex(label.findData("cls"))
+    label.activated.emit(label.currentIndex())
+    assert win.doc.project.data.options["label"] == "cls"
+    feats = panel.findChild(QListWidget, "option_features")
+    items = {feats.item(i).text(): feats.item(i) for i in range(feats.count())}
+    assert not items["cls"].flags() & Qt.ItemIsEnabled  # the label is not a feature
+    assert all(items[c].checkState() == Qt.Checked for c in "abc")
+    assert "features" not in win.doc.project.data.options  # all: none named
+    items["b"].setCheckState(Qt.Unchecked)
+    assert win.doc.project.data.options["features"] == ["a", "c"]
+    assert win.a_undo.text().startswith("&Undo Set the data option features")
+    items["a"].setCheckState(Qt.Unchecked)
+    items["c"].setCheckState(Qt.Unchecked)  # none left: refused, with the reason
+    assert win.doc.project.data.options["features"] == ["c"]
+    assert "at least one feature" in panel.error.text()
+
+
+def test_a_csv_with_a_duplicated_column_name_is_refused_in_the_preview(win, tmp_path):
+    (tmp_path / "dup.csv").write_text("a,a,label\n1,2,0\n3,4,1\n")
+    path = tmp_path / "p.json"
+    load(TEMPLATES / "mlp.json").save(path)
+    win.open_path(path, ask=False)
+    _choose_dataset(win.training, "csv")
+    edit = win.training.findChild(QWidget_, "option_path")
+    edit.setText("dup.csv")
+    edit.editingFinished.emit()
+    assert "'a' (columns 1, 2)" in win.training.preview_note.text()
+    assert win.training.preview.isHidden()
