@@ -14,6 +14,23 @@ from PySide6.QtGui import QUndoCommand
 
 from graph.model import Edge, Graph
 
+# Undo labels are sentences (Edit > Undo "Bind input1 to x", the History list), not code.
+SETTING_WORDS = {"lr": "learning rate", "clip_norm": "gradient clipping", "batch_size":
+                 "batch size", "weight_decay": "L2 weight decay", "val_split": "validation share"}
+
+
+def _words(v: Any) -> str:
+    if v is None:
+        return "off"
+    if isinstance(v, bool):
+        return "on" if v else "off"
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, (list, tuple)):
+        return " × ".join(map(str, v)) if all(isinstance(x, int) for x in v) else \
+            ", ".join(map(str, v))
+    return str(v)
+
 
 class Step:
     text = "edit"
@@ -48,7 +65,8 @@ class AddNode(Step):
         self.graph, self.type_id, self.params, self.pos = graph, type_id, params or {}, pos
         self.node_id = node_id or graph.new_id(type_id)
         self.record = None
-        self.text = f"add {self.node_id}"
+        from graph import catalogue
+        self.text = f"Add {catalogue.get(type_id).title} '{self.node_id}'"
 
     def redo(self):
         if self.record is None:
@@ -64,7 +82,7 @@ class RemoveNodes(Step):
     def __init__(self, graph: Graph, nodes: list[str]):
         self.graph, self.nodes = graph, list(nodes)
         self.records = []
-        self.text = "delete " + (self.nodes[0] if len(self.nodes) == 1
+        self.text = "Delete " + (f"'{self.nodes[0]}'" if len(self.nodes) == 1
                                  else f"{len(self.nodes)} nodes")
 
     def redo(self):
@@ -78,7 +96,7 @@ class RemoveNodes(Step):
 class Connect(Step):
     def __init__(self, graph: Graph, edge: Edge):
         self.graph, self.edge, self.record = graph, edge, None
-        self.text = f"wire {edge.src} → {edge.dst}"
+        self.text = f"Wire {edge.src} to {edge.dst} ({edge.dst_port})"
 
     def redo(self):
         if self.record is None:
@@ -94,7 +112,7 @@ class Connect(Step):
 class Disconnect(Step):
     def __init__(self, graph: Graph, edge: Edge):
         self.graph, self.edge, self.record = graph, edge, None
-        self.text = f"unwire {edge.src} → {edge.dst}"
+        self.text = f"Unwire {edge.src} from {edge.dst} ({edge.dst_port})"
 
     def redo(self):
         self.record = self.graph.disconnect(self.edge)
@@ -107,7 +125,8 @@ class SetParam(Step):
     def __init__(self, graph: Graph, node: str, name: str, value: Any):
         self.graph, self.node, self.name = graph, node, name
         self.old, self.new = graph.params(node)[name], value
-        self.text = f"{node}.{name} = {value!r}"
+        param = graph.spec(node).param(name)
+        self.text = f"Set {node}'s {param.title if param else name} to {_words(value)}"
 
     def redo(self):
         self.graph.set_param(self.node, self.name, self.new)
@@ -119,9 +138,13 @@ class SetParam(Step):
 class MoveNodes(Step):
     """One drag (or an auto-layout) is one step, however many nodes moved."""
 
-    def __init__(self, graph: Graph, moves: dict[str, tuple[tuple, tuple]], text="move"):
+    def __init__(self, graph: Graph, moves: dict[str, tuple[tuple, tuple]], text="Move"):
         self.graph, self.moves = graph, dict(moves)  # node -> (old pos, new pos)
-        self.text = text if len(moves) != 1 else f"{text} {next(iter(moves))}"
+        if text != "Move":
+            self.text = text
+        else:
+            self.text = f"Move '{next(iter(moves))}'" if len(moves) == 1 else \
+                f"Move {len(moves)} nodes"
 
     def redo(self):
         for n, (_, new) in self.moves.items():
@@ -135,7 +158,7 @@ class MoveNodes(Step):
 class Rename(Step):
     def __init__(self, graph: Graph, old: str, new: str):
         self.graph, self.old, self.new = graph, old, new
-        self.text = f"rename {old} → {new}"
+        self.text = f"Rename {old} to {new}"
 
     def redo(self):
         self.graph.rename_node(self.old, self.new)
@@ -145,16 +168,44 @@ class Rename(Step):
 
 
 class SetSetting(Step):
-    """A training setting or a data-binding value (`section` is "training" or "data")."""
+    """A training setting, a data-binding value, or the project's name or description
+    (`section` is "training", "data" or "project")."""
 
     def __init__(self, project, section: str, key: str, value: Any, notify=None):
         self.project, self.section, self.key, self.new = project, section, key, value
-        self.old = getattr(getattr(project, section), key)
+        self.old = getattr(self._target(), key)
         self.notify = notify
-        self.text = f"{section}.{key} = {value!r}"
+        self.text = self._describe(section, key, self.old, value)
+
+    @staticmethod
+    def _describe(section: str, key: str, old, new) -> str:
+        if section == "project":
+            return (f"Rename the project to '{new}'" if key == "name"
+                    else "Edit the project's description")
+        if section == "training":
+            return f"Set the {SETTING_WORDS.get(key, key.replace('_', ' '))} to {_words(new)}"
+        if key == "dataset":
+            return f"Use the dataset '{new}'" if new else "Choose no dataset"
+        if key == "bind":
+            added = [f"{n} to {f}" for n, f in sorted(new.items()) if old.get(n) != f]
+            gone = [n for n in sorted(old) if n not in new]
+            if len(added) == 1 and not gone:
+                return f"Bind {added[0]}"
+            if gone and not added:
+                return "Unbind " + ", ".join(gone)
+            return "Bind " + ", ".join(added) if added else "Change the data binding"
+        changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+        if len(changed) == 1:
+            k = changed[0]
+            return (f"Set the data option {k.replace('_', ' ')} to {_words(new[k])}" if k in new
+                    else f"Reset the data option {k.replace('_', ' ')}")
+        return "Change the data options"
+
+    def _target(self):
+        return self.project if self.section == "project" else getattr(self.project, self.section)
 
     def _set(self, value) -> None:
-        setattr(getattr(self.project, self.section), self.key, value)
+        setattr(self._target(), self.key, value)
         if self.notify:
             self.notify()
 

@@ -3,6 +3,7 @@ latest analysis. Every edit goes through `push(command)`; analysis reruns after 
 coalesced to once per event-loop turn."""
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -28,6 +29,10 @@ class Document(QObject):
         self.undo.cleanChanged.connect(self._clean_changed)  # a bound slot: disconnected with us
         self._extra_dirty = False  # changes made outside the undo stack (e.g. a template copy)
         self.locked = ""  # while training: why the graph cannot be edited
+        # Where runs of this document go while it has no file: its own folder, so two unsaved
+        # projects never mix runs, and renaming one does not hide them (moved on first save).
+        self.unsaved_key = f"{_slug(self.project.name)}-{uuid.uuid4().hex[:8]}"
+        self.name_chosen = False  # the user named the project: the first save keeps the name
         self.analysis: Analysis = analyse(self.project.graph)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -80,7 +85,19 @@ class Document(QObject):
         target = Path(path) if path else self.path
         if target is None:
             raise ValueError("no file name given")
-        self.project.save(target)
+        renamed = None
+        if self.path is None and not self.name_chosen and target.stem.strip():
+            # First save: the project takes the file's name (exports are then class MyNet,
+            # `from my_net import load`, not Untitled).
+            renamed, self.project.name = self.project.name, target.stem.strip()[:120]
+        try:
+            self.project.save(target)
+        except BaseException:
+            if renamed is not None:
+                self.project.name = renamed
+            raise
+        if renamed is not None and renamed != self.project.name:
+            self.settingsChanged.emit()
         changed = target != self.path
         self.path = target
         self._extra_dirty = False
@@ -94,6 +111,10 @@ class Document(QObject):
         self._timer.stop()
 
 
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")[:40] or "untitled"
+
+
 class EditRefused(Exception):
     """An edit the model would refuse; the message says why (shown in the status bar)."""
 
@@ -101,6 +122,24 @@ class EditRefused(Exception):
 def _check(why: str | None) -> None:
     if why:
         raise EditRefused(why)
+
+
+def project_field_problem(key: str, value) -> str | None:
+    """Why a project name or description cannot be `value` (None if it can)."""
+    if key not in ("name", "description"):
+        return f"a project has no field '{key}'"
+    if not isinstance(value, str):
+        return f"the project's {key} must be text"
+    if key == "name":
+        if not value.strip():
+            return "the project's name cannot be empty"
+        if len(value) > 120:
+            return "the project's name is too long (at most 120 characters)"
+        if any(c in value for c in "\r\n\t") or not value.isprintable():
+            return "the project's name must be one line of printable characters"
+    elif len(value) > 10_000:
+        return "the description is too long (at most 10,000 characters)"
+    return None
 
 
 class Editor:
@@ -121,17 +160,25 @@ class Editor:
         self.doc.push(Edit(steps, text))
 
     def set_setting(self, section: str, key: str, value) -> None:
-        """A training setting or data value; checked by the settings model first."""
+        """A training setting, data value or project name/description; checked first (by
+        the settings model for training and data)."""
         from pydantic import ValidationError
         from .commands import SetSetting
-        target = getattr(self.doc.project, section)
-        if getattr(target, key) == value:
-            return
-        try:
-            type(target).model_validate({**target.model_dump(), key: value})
-        except ValidationError as e:
-            err = e.errors()[0]
-            raise EditRefused(f"{key.replace('_', ' ')}: {err['msg']}") from None
+        if section == "project":
+            _check(project_field_problem(key, value))
+            if getattr(self.doc.project, key) == value:
+                return
+            if key == "name":
+                self.doc.name_chosen = True
+        else:
+            target = getattr(self.doc.project, section)
+            if getattr(target, key) == value:
+                return
+            try:
+                type(target).model_validate({**target.model_dump(), key: value})
+            except ValidationError as e:
+                err = e.errors()[0]
+                raise EditRefused(f"{key.replace('_', ' ')}: {err['msg']}") from None
         self._push([SetSetting(self.doc.project, section, key, value,
                                self.doc.settingsChanged.emit)])
 
@@ -166,7 +213,7 @@ class Editor:
                 raise EditRefused(f"{spec.title} has no {kind} input")
             edge = Edge(node, port, new, inp.name)
         steps.append(Connect(self.g, edge))
-        self._push(steps, f"add {new} and wire it")
+        self._push(steps, f"Add {spec.title} '{new}' wired to {node}")
         return new
 
     def connect(self, edge, replace: bool = False) -> None:
@@ -177,7 +224,7 @@ class Editor:
         taken = [] if port.multi else self.g.in_edges(edge.dst, edge.dst_port)
         if taken:
             self._push([Disconnect(self.g, taken[0]), Connect(self.g, edge)],
-                       f"rewire {edge.dst}.{edge.dst_port}")
+                       f"Rewire {edge.dst} ({edge.dst_port}) to {edge.src}")
         else:
             self._push([Connect(self.g, edge)])
 
@@ -186,7 +233,7 @@ class Editor:
         edges = [e for e in edges if self.g.has_edge(e)]
         if edges:
             self._push([Disconnect(self.g, e) for e in edges],
-                       None if len(edges) == 1 else f"unwire {len(edges)} wires")
+                       None if len(edges) == 1 else f"Unwire {len(edges)} wires")
 
     def set_param(self, node: str, name: str, value) -> None:
         from .commands import SetParam
@@ -206,7 +253,7 @@ class Editor:
             raise EditRefused(f"a node named '{new}' already exists")
         self._push([Rename(self.g, old, new)])
 
-    def move(self, moves: dict, text: str = "move") -> None:
+    def move(self, moves: dict, text: str = "Move") -> None:
         from .commands import MoveNodes
         moves = {n: (tuple(a), tuple(b)) for n, (a, b) in moves.items()
                  if n in self.g and tuple(a) != tuple(b)}
@@ -222,7 +269,7 @@ class Editor:
         if nodes:
             steps.append(RemoveNodes(self.g, nodes))
         if steps:
-            self._push(steps, steps[-1].text if len(steps) == 1 else "delete")
+            self._push(steps, steps[-1].text if len(steps) == 1 else "Delete the selection")
 
     def paste(self, records: dict, offset=(30.0, 30.0)) -> list[str]:
         """Add copied nodes (fresh ids where taken) with the wires among them, as one step."""
@@ -261,7 +308,7 @@ class Editor:
             (s, sp), (d, dp) = e["from"].split("."), e["to"].split(".")
             if s in rename and d in rename:
                 steps.append(Connect(self.g, E(rename[s], sp, rename[d], dp)))
-        self._push(steps, f"paste {len(nodes)} node{'s' if len(nodes) > 1 else ''}")
+        self._push(steps, f"Paste {len(nodes)} node{'s' if len(nodes) > 1 else ''}")
         return [rename[n["id"]] for n in nodes]
 
     def copy_records(self, nodes: list[str]) -> dict:

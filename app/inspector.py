@@ -1,21 +1,33 @@
 """The inspector: the selected node's name and params, as a form generated from the catalogue
 spec. Ranged numbers are spin boxes, choices combo boxes, booleans check boxes; free-form
 values (floats, shapes, padding) are text fields parsed and checked by the param's own rule.
-A refused value is shown with the reason and the field returns to the model's value."""
+A refused value is shown with the reason and the field returns to the model's value.
+With nothing selected it shows the project itself: its name (the exported class and module
+are named after it) and description, editable and undoable like everything else."""
 from __future__ import annotations
 
 import math
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QLabel, QLineEdit, QSpinBox,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QLabel, QLineEdit,
+                               QPlainTextEdit, QSpinBox, QVBoxLayout, QWidget)
 
 from graph import model as M
 from graph.spec import Param
 
 from .document import Document, EditRefused, Editor
+from .widgets import guard_wheel
 
 AUTO = "auto"
+
+
+class _TextBox(QPlainTextEdit):
+    """A multi-line field that commits when it loses focus (one undo step per edit)."""
+    editingFinished = Signal()
+
+    def focusOutEvent(self, event):
+        super().focusOutEvent(event)
+        self.editingFinished.emit()
 
 
 def format_value(p: Param, v) -> str:
@@ -99,11 +111,21 @@ class Inspector(QWidget):
         if self._unsubscribe:
             self._unsubscribe()
             self._unsubscribe = None
+        if self.doc is not None:
+            try:
+                self.doc.settingsChanged.disconnect(self._project_changed)
+            except (RuntimeError, TypeError):
+                pass
         self.doc = doc
         self.editor = Editor(doc) if doc else None
         if doc:
             self._unsubscribe = doc.graph.subscribe(self._on_event)
+            doc.settingsChanged.connect(self._project_changed)
         self.show_node(None)
+
+    def _project_changed(self) -> None:
+        if self.node is None and "__project_name__" in self._fields:
+            self._load_project()
 
     def show_node(self, node: str | None) -> None:
         self.node = node if (node and self.doc and node in self.doc.graph) else None
@@ -127,7 +149,7 @@ class Inspector(QWidget):
         self._fields = {}
         self.error.hide()
         if self.node is None:
-            self.title.setText("Select a node to see its parameters.")
+            self._build_project()
             return
         spec = self.doc.graph.spec(self.node)
         self.title.setText(f"{spec.title}")
@@ -146,6 +168,7 @@ class Inspector(QWidget):
             label.setToolTip(p.help)
             self.form.addRow(label, w)
             self._fields[p.name] = w
+        guard_wheel(self.form_host)
         self._load_values()
 
     def _widget(self, p: Param) -> QWidget:
@@ -183,6 +206,61 @@ class Inspector(QWidget):
         w = QLineEdit()
         w.editingFinished.connect(lambda p=p, w=w: self._commit_text(p, w.text()))
         return w
+
+    def _build_project(self) -> None:
+        """Nothing selected: the project's own fields."""
+        self.title.setText("Project")
+        if self.doc is None:
+            return
+        name = QLineEdit()
+        name.setObjectName("project_name")
+        name.setToolTip("The project's name: the exported model's class and file are named "
+                        "after it. The first save names it after the file unless set here.")
+        name.editingFinished.connect(lambda: self._set_project("name", name.text().strip()))
+        self.form.addRow("name", name)
+        desc = _TextBox()
+        desc.setObjectName("project_description")
+        desc.setMaximumHeight(90)
+        desc.setPlaceholderText("What this model is for (optional)")
+        desc.editingFinished.connect(lambda: self._set_project("description",
+                                                               desc.toPlainText()))
+        self.form.addRow("description", desc)
+        hint = QLabel("Select a node to see its parameters.")
+        hint.setWordWrap(True)
+        hint.setStyleSheet("color: #666;")
+        self.form.addRow(hint)
+        self._fields = {"__project_name__": name, "__project_description__": desc}
+        self._load_project()
+
+    def _load_project(self) -> None:
+        self._updating = True
+        try:
+            p = self.doc.project
+            self._fields["__project_name__"].setText(p.name)
+            box = self._fields["__project_description__"]
+            if box.toPlainText() != p.description:
+                box.setPlainText(p.description)
+        finally:
+            self._updating = False
+
+    def _set_project(self, key: str, value: str) -> None:
+        if self._updating or self.doc is None or self.node is not None:
+            return
+        try:
+            self.editor.set_setting("project", key, value)
+            self.error.hide()
+        except EditRefused as e:
+            self.error.setText(f"Refused: {e}")
+            self.error.show()
+            self.message.emit(f"Refused: {e}")
+            self._load_project()
+
+    def focus_project_name(self) -> None:
+        """File > Project Properties: the name field, selected, ready to type."""
+        w = self._fields.get("__project_name__")
+        if w is not None:
+            w.setFocus()
+            w.selectAll()
 
     def _load_values(self) -> None:
         if self.node is None:

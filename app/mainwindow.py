@@ -146,6 +146,8 @@ class MainWindow(QMainWindow):
         self.a_save = self._act("&Save", self.save, QKeySequence.Save, f)
         self.a_save_as = self._act("Save &As…", self.save_as, QKeySequence.SaveAs, f)
         self.a_export = self._act("&Export…", self.export_dialog, "Ctrl+E", f)
+        self.a_properties = self._act("Project &Properties…", self.project_properties, None, f,
+                                      "The project's name and description")
         f.addSeparator()
         self._act("&Quit", self.close, QKeySequence.Quit, f)
 
@@ -258,6 +260,7 @@ class MainWindow(QMainWindow):
         self.scene.wireDroppedOnEmpty.connect(lambda port, pos: self._open_quick(pos, port))
         doc.modifiedChanged.connect(self._update_title)
         doc.pathChanged.connect(self._update_title)
+        doc.settingsChanged.connect(self._update_title)  # the project's name
         doc.analysed.connect(self._analysed)
         self._analysed(doc.analysis)
         self._update_title()
@@ -364,6 +367,7 @@ class MainWindow(QMainWindow):
     def _save_to(self, path: Path) -> bool:
         if path.suffix == "":
             path = path.with_suffix(".json")
+        unsaved_runs = self.runs_root() if self.doc.path is None else None
         try:
             self.doc.save(path)
         except OSError as e:
@@ -373,7 +377,42 @@ class MainWindow(QMainWindow):
         self.autosaver.discard()
         self._add_recent(path)
         self.show_message(f"Saved {path}")
+        if unsaved_runs is not None:
+            self._pending_runs = unsaved_runs
+            if not self.trainer.busy:  # else when the run ends: it is writing there
+                self._move_unsaved_runs()
         return True
+
+    def _move_unsaved_runs(self) -> None:
+        """Runs made before the first save (under LAYERLOOM_HOME) move beside the project."""
+        import shutil
+        old, self._pending_runs = getattr(self, "_pending_runs", None), None
+        if old is None or not old.is_dir():
+            return
+        new = self.runs_root()
+        moved, failed = 0, []
+        for run in sorted(p for p in old.iterdir() if p.is_dir()):
+            dest, k = new / run.name, 1
+            while dest.exists():
+                k += 1
+                dest = new / f"{run.name}-{k}"
+            try:
+                new.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(run), str(dest))
+                moved += 1
+            except OSError as e:
+                failed.append(f"{run}: {e.strerror or e}")
+        try:
+            old.rmdir()
+        except OSError:
+            pass
+        self._refresh_runs()
+        if failed:
+            self.show_error("Runs not moved", "These runs stay where they were:\n"
+                            + "\n".join(failed))
+        elif moved:
+            self.show_message(f"Saved {self.doc.path}; its {moved} earlier "
+                              f"run{'s' if moved > 1 else ''} moved to {new}")
 
     def maybe_save(self) -> bool:
         """True if the current document may be replaced (saved, discarded or unmodified)."""
@@ -546,8 +585,16 @@ class MainWindow(QMainWindow):
         g = self.doc.graph
         vp = self.view.viewport().rect()
         pos = layered_positions(g, wrap=wrap_for_aspect(g, vp.width() / max(vp.height(), 1)))
-        self.editor.move({n: (g.pos(n), xy) for n, xy in pos.items()}, "arrange")
+        self.editor.move({n: (g.pos(n), xy) for n, xy in pos.items()}, "Arrange the graph")
         self.view.fit_to_view()
+
+    def project_properties(self) -> None:
+        """The project's name and description, in the inspector (nothing selected)."""
+        self.scene.clearSelection()  # the inspector shows the project with nothing selected
+        self._show_dock("inspector")
+        if self.inspector.node is not None:
+            self.inspector.show_node(None)
+        QTimer.singleShot(0, self.inspector.focus_project_name)  # once the field is shown
 
     def _toggle_snap(self, on: bool) -> None:
         if self.scene:
@@ -578,7 +625,7 @@ class MainWindow(QMainWindow):
     def runs_root(self) -> Path:
         from runtime.runs import runs_root
         home = os.environ.get("LAYERLOOM_HOME") or str(recovery.recovery_dir().parent)
-        return runs_root(self.doc.path, home, self.doc.project.name)
+        return runs_root(self.doc.path, home, self.doc.unsaved_key)
 
     def start_training(self, resume=None, max_steps: int | None = None) -> bool:
         """Train the graph on the canvas (unsaved edits included) in the training process."""
@@ -627,6 +674,8 @@ class MainWindow(QMainWindow):
             self.doc.unlock()
             self._refresh_live()
             self._plot_timer.stop()
+            if getattr(self, "_pending_runs", None) is not None:
+                self._move_unsaved_runs()  # saved for the first time while this run went on
             self._refresh_runs()
 
     def _training_event(self, ev) -> None:

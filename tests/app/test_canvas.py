@@ -332,7 +332,7 @@ def test_history_lists_every_edit(win, CNN):
     win.editor.rename("relu1", "act1")
     model = win.history.model()
     texts = [model.index(r, 0).data() for r in range(model.rowCount())]
-    assert texts == ["<opened>", "conv1.out_channels = 8", "rename relu1 → act1"]
+    assert texts == ["<opened>", "Set conv1's out channels to 8", "Rename relu1 to act1"]
     win.history.setCurrentIndex(model.index(0, 0))  # clicking a row jumps there
     assert win.doc.graph.params("conv1")["out_channels"] == 16 and "relu1" in win.doc.graph
 

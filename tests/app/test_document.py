@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QComboBox, QLineEdit, QPlainTextEdit
 
 from app import recovery
 from app.document import Document, EditRefused, Editor
@@ -207,7 +207,7 @@ def test_template_gallery_lists_every_template(win, qtbot, CNN):
 
 CRASHER = """
 import os, sys
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QComboBox, QLineEdit, QPlainTextEdit
 from app.mainwindow import MainWindow
 app = QApplication([])
 w = MainWindow()
@@ -332,3 +332,102 @@ def test_sigterm_keeps_unsaved_work_for_the_next_start(tmp_path, home, CNN):
     found = recovery.pending()
     assert len(found) == 1 and found[0].project.graph.params("conv1")["out_channels"] == 12
     assert "leaked" not in r.stderr
+
+
+# The project's name ------------------------------------------------------------------------------
+
+def test_first_save_names_the_project_after_its_file(win, answers, tmp_path):
+    assert win.doc.project.name == "Untitled"
+    win.editor.add_node("Input", (0, 0))
+    answers.save_path = str(tmp_path / "my_net.json")
+    win.a_save_as.trigger()
+    assert win.doc.project.name == "my_net"
+    assert load(tmp_path / "my_net.json").name == "my_net"
+    assert win.inspector._fields["__project_name__"].text() == "my_net"
+    answers.save_path = str(tmp_path / "copy.json")  # a later Save As keeps the name
+    win.a_save_as.trigger()
+    assert load(tmp_path / "copy.json").name == "my_net"
+
+
+def test_template_copy_is_named_after_its_file_on_first_save(win, answers, tmp_path):
+    win.open_template(TEMPLATE)
+    answers.save_path = str(tmp_path / "digits_cnn.json")
+    win.a_save.trigger()
+    assert load(tmp_path / "digits_cnn.json").name == "digits_cnn"
+
+
+def test_the_name_is_edited_in_the_inspector_with_nothing_selected(win, answers, tmp_path,
+                                                                     qtbot):
+    win.a_properties.trigger()  # File > Project Properties
+    name = win.inspector.findChild(QLineEdit, "project_name")
+    assert name is not None
+    qtbot.waitUntil(name.isVisible)
+    qtbot.waitUntil(name.hasFocus)
+    name.setText("Digit reader")
+    name.editingFinished.emit()
+    assert win.doc.project.name == "Digit reader"
+    assert win.windowTitle().startswith("Digit reader (unsaved)")
+    assert win.a_undo.text() == "&Undo Rename the project to 'Digit reader'"
+    name.setText("two\nlines")
+    name.editingFinished.emit()
+    assert "one line" in win.inspector.error.text() and win.doc.project.name == "Digit reader"
+    desc = win.inspector.findChild(QPlainTextEdit, "project_description")
+    desc.setFocus()
+    desc.setPlainText("Reads 8 x 8 digits.")
+    name.setFocus()  # leaving the box commits it
+    qtbot.waitUntil(lambda: win.doc.project.description == "Reads 8 x 8 digits.")
+    answers.save_path = str(tmp_path / "file_name.json")
+    win.a_save_as.trigger()  # a name the user chose is kept
+    assert load(tmp_path / "file_name.json").name == "Digit reader"
+    win.a_undo.trigger()
+    win.a_undo.trigger()
+    assert win.doc.project.name == "Untitled"
+    assert win.inspector._fields["__project_name__"].text() == "Untitled"
+
+
+def test_undo_labels_are_words(win, tmp_path):
+    p = load(TEMPLATE)
+    path = tmp_path / "cnn.json"
+    p.save(path)
+    win.open_path(path, ask=False)
+    win.editor.set_param("conv1", "kernel_size", 5)
+    assert win.a_undo.text() == "&Undo Set conv1's kernel size to 5"
+    combo = win.training.findChild(QComboBox, "bind_label")
+    combo.setCurrentIndex(combo.findData(""))
+    assert win.a_undo.text() == "&Undo Unbind label"
+    combo = win.training.findChild(QComboBox, "bind_label")  # the form was rebuilt
+    combo.setCurrentIndex(combo.findData("y"))
+    assert win.a_undo.text() == "&Undo Bind label to y"
+    win.editor.set_setting("training", "lr", 0.05)
+    assert win.a_undo.text() == "&Undo Set the learning rate to 0.05"
+    win.editor.set_setting("training", "clip_norm", None)
+    win.editor.set_setting("training", "clip_norm", 1.0)
+    assert win.a_undo.text() == "&Undo Set the gradient clipping to 1"
+    node = win.editor.add_node("Dropout", (0, 0))
+    assert win.a_undo.text() == f"&Undo Add Dropout '{node}'"
+
+
+def test_runs_made_before_the_first_save_move_beside_the_project(win, answers, tmp_path):
+    """A run folder made while the project had no file (its runs live under LAYERLOOM_HOME)
+    is listed after Save As, beside the project."""
+    from runtime.runs import list_runs
+    win.open_template(TEMPLATE)
+    unsaved = win.runs_root()
+    run = unsaved / "20261203-101010"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"format": "layerloom.run", "status": "finished",
+                                              "steps": 12, "started": "2026-12-03T10:10:10"}))
+    win._refresh_runs()
+    assert win.training.runs.count() == 1
+    answers.save_path = str(tmp_path / "saved.json")
+    win.a_save_as.trigger()
+    assert win.runs_root() == tmp_path / "runs" / "saved"
+    assert [r.name for r in list_runs(win.runs_root())] == ["20261203-101010"]
+    assert win.training.runs.count() == 1 and not unsaved.exists()
+    assert "moved" in win.status.text()
+
+
+def test_two_unsaved_projects_do_not_share_runs(win):
+    a = win.runs_root()
+    win.a_new.trigger()
+    assert win.runs_root() != a
