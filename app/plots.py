@@ -3,9 +3,12 @@ metrics, learning rate, per-layer gradient norms on a log axis, and a layer × t
 that makes vanishing and exploding gradients visible at a glance.
 
 Cheap to repaint, because the training process shares two cores with the window:
-- axes stay still: the x range is the whole run (known at its start) and y ranges only grow,
-  with headroom, so pyqtgraph does not regenerate ticks and labels every frame (that was
-  most of a 27 ms repaint);
+- axes stay still: the x range follows the data but grows in jumps of 1.6x (capped at the
+  run's planned length) and y ranges only grow, with headroom, so pyqtgraph regenerates
+  ticks and labels a handful of times per run, not every frame (that was most of a 27 ms
+  repaint);
+- legends are coloured words in each plot's title, outside the data area, so they never
+  hide a curve; log axes label whole decades only, thinned to fit (no overlapping labels);
 - curves use peak downsampling (a min/max pair per pixel column) and clip-to-view, thin
   pens, no antialiasing, so a run of 100,000 steps repaints as fast as a short one;
 - only curves with new points are updated; `refresh()` runs at ~10 Hz from a timer and does
@@ -29,12 +32,54 @@ PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
            "#17becf", "#bcbd22", "#7f7f7f"]
 
 
+class DecadeAxis(pg.AxisItem):
+    """A log axis labelled at whole decades only (1e-4, 0.001, …), as many as fit: with its
+    default minor labels (2, 3, … 9 × 10^k) a range of a few decades printed over itself."""
+
+    PX_PER_LABEL = 22
+
+    def logTickValues(self, minVal, maxVal, size, stdTicks):
+        lo, hi = math.ceil(minVal), math.floor(maxVal)
+        if hi < lo:  # less than a decade in view: label its ends' 1-2-5 steps
+            vals = [d + math.log10(m) for d in range(math.floor(minVal), math.ceil(maxVal))
+                    for m in (1, 2, 5) if minVal <= d + math.log10(m) <= maxVal]
+            self._labelled = set(vals)
+            return [(None, vals)]
+        fit = max(2, int(size / self.PX_PER_LABEL))
+        stride = max(1, math.ceil((hi - lo + 1) / fit))
+        major = [v for v in range(lo, hi + 1) if v % stride == 0]
+        minor = [v for v in range(lo, hi + 1) if v % stride != 0]
+        self._labelled = set(major)
+        return [(float(stride), [float(v) for v in major]), (None, [float(v) for v in minor])]
+
+    def logTickStrings(self, values, scale, spacing):
+        labelled = getattr(self, "_labelled", set())
+        return [_decade(v) if v in labelled else "" for v in values]
+
+
+def _decade(v: float) -> str:
+    x = 10 ** v
+    if abs(v - round(v)) > 1e-9:
+        return f"{x:.2g}"
+    k = int(round(v))
+    return f"{x:g}" if -3 <= k <= 3 else f"1e{k}"
+
+
+def _title(name: str, entries: list[tuple[str, str, str]]) -> str:
+    """A plot title carrying its legend: coloured marks and names, outside the data area."""
+    marks = " ".join(f"<span style='color:{c}'>{m}</span>&nbsp;{n}" for n, c, m in entries)
+    return f"{name}&nbsp;&nbsp;<span style='font-size:8pt'>{marks}</span>" if entries else name
+
+
+MAX_TITLE_ENTRIES = 8
+
+
 def _curve(plot, color, width=1, style=None, symbol=None, name=None):
     pen = pg.mkPen(color, width=width)
     if style is not None:
         pen.setStyle(style)
-    c = plot.plot(pen=pen, symbol=symbol, symbolSize=6, symbolBrush=color, symbolPen=None,
-                  name=name)
+    c = plot.plot(pen=pen, symbol=symbol, symbolSize=6, symbolBrush=color, symbolPen=None)
+    c._ll_legend = (name, color, {"o": "●", "s": "■", "t": "▲"}.get(symbol, "━")) if name else None
     c.setDownsampling(auto=True, method="peak")
     # One min/max pair per pixel column (pyqtgraph's default keeps ~5 per pixel): the same
     # picture, a fifth of the segments to draw.
@@ -114,16 +159,17 @@ class LivePlots(QWidget):
         from PySide6.QtCore import Qt
         dash = Qt.DashLine
 
-        self.loss_plot = self.view.addPlot(row=0, col=0, title="loss")
-        self.loss_plot.addLegend(offset=(-4, 4), labelTextSize="8pt", colCount=2)  # 2 rows: fits
+        def log_axes():
+            return {"left": DecadeAxis("left")}
+
+        self.loss_plot = self.view.addPlot(row=0, col=0, axisItems=log_axes())
         self.loss_plot.setLabel("bottom", "step")
         self.c_loss = _curve(self.loss_plot, "#9ecae1", name="per step")
         self.c_smooth = _curve(self.loss_plot, "#08519c", width=2, name="smoothed")
         self.c_epoch = _curve(self.loss_plot, "#08519c", symbol="o", name="epoch")
         self.c_val = _curve(self.loss_plot, "#d62728", symbol="s", name="validation")
 
-        self.metric_plot = self.view.addPlot(row=0, col=1, title="metrics (per epoch)")
-        self.metric_plot.addLegend(offset=(-4, -4), labelTextSize="8pt")  # bottom right
+        self.metric_plot = self.view.addPlot(row=0, col=1)
         self.metric_plot.setLabel("bottom", "step")
         self.metric_curves: dict[str, pg.PlotDataItem] = {}
 
@@ -131,11 +177,9 @@ class LivePlots(QWidget):
         self.lr_plot.setLabel("bottom", "step")
         self.c_lr = _curve(self.lr_plot, "#2ca02c")
 
-        self.grad_plot = self.view.addPlot(row=1, col=0, colspan=2,
-                                           title="gradient norm per layer (log)")
+        self.grad_plot = self.view.addPlot(row=1, col=0, colspan=2, axisItems=log_axes())
         self.grad_plot.setLogMode(y=True)
         self.grad_plot.setLabel("bottom", "step")
-        self.grad_plot.addLegend(offset=(-4, 4), labelTextSize="8pt")
         self.grad_curves: dict[str, pg.PlotDataItem] = {}
 
         self.heat_plot = self.view.addPlot(row=1, col=2, title="log₁₀ gradient norm: layer × time")
@@ -155,10 +199,11 @@ class LivePlots(QWidget):
                        "metric": Range(self.metric_plot, initial=(0, 1)),
                        "lr": Range(self.lr_plot, initial=(0, 0.01)),
                        "grad": Range(self.grad_plot, log=True, initial=(-4, 1))}
-        for plot in (self.loss_plot, self.metric_plot, self.grad_plot):
-            plot.legend.setBrush(pg.mkBrush(255, 255, 255, 215))  # legible over the curves
         self.view.ci.layout.setColumnStretchFactor(2, 2)
         self.overlays: list = []
+        self._titles = {}
+        self._x_hi = 0.0
+        self._retitle()
         self._dash = dash
         self._layers: list[str] = []
         self._total = 0
@@ -173,9 +218,11 @@ class LivePlots(QWidget):
         for c in self.metric_curves.values():
             self.metric_plot.removeItem(c)
         self.metric_curves = {}
-        self.grad_plot.legend.clear()
-        self.metric_plot.legend.clear()
         self.heat_img.clear()
+        self.heat_plot.getAxis("left").setTicks([[]])  # the last run's layer names go
+        self.heat_plot.setXRange(0, 8, padding=0)
+        self.heat_plot.setYRange(0, 1, padding=0)
+        self.ranges["metric"] = Range(self.metric_plot, initial=(0, 1))
         for c in (self.c_loss, self.c_smooth, self.c_epoch, self.c_val, self.c_lr):
             c._ll_n = -1
         self._lr_key = None
@@ -183,24 +230,65 @@ class LivePlots(QWidget):
         for r in self.ranges.values():
             r.reset()
         self._total = 0
+        self._x_hi = 0.0
+        self._x_range(0, 0)
         self._heat_version = -1
         self._heat_framed = None
+        self._retitle()
         self.data.dirty = True
         self.refresh()
 
-    def _x_range(self, total: int) -> None:
-        """The whole run is the x range: it never moves while training."""
-        if total and total != self._total:
-            self._total = total
-            for plot in (self.loss_plot, self.metric_plot, self.lr_plot, self.grad_plot):
-                plot.setXRange(0, total, padding=0.02)
+    X_GROWTH = 1.6  # the x axis jumps ahead by this factor when the data reaches its end
+
+    def _x_range(self, step: int, total: int) -> None:
+        """The x range follows the data: it jumps ahead (x1.6, at most to the run's planned
+        length) when the data reaches its end, so the axes move a few times per run, not
+        every frame, and a long planned run does not squash its first steps into a corner."""
+        self._total = total
+        hi = max(step * self.X_GROWTH, 20.0)
+        if total:
+            hi = min(hi, total)
+        if step <= getattr(self, "_x_hi", 0.0) and self._x_hi:
+            return
+        self._x_hi = hi
+        for plot in (self.loss_plot, self.metric_plot, self.lr_plot, self.grad_plot):
+            plot.setXRange(0, hi, padding=0.02)
+
+    def _retitle(self) -> None:
+        """Titles carry the legends (outside the data area: they never hide a curve)."""
+        over = {id(p): [c._ll_legend for q, c in self.overlays if q is p and c._ll_legend]
+                for p in (self.loss_plot, self.metric_plot)}
+        grads = [c._ll_legend for c in self.grad_curves.values()]
+        if len(grads) > MAX_TITLE_ENTRIES:
+            grads = grads[:MAX_TITLE_ENTRIES] + [(f"… {len(grads) - MAX_TITLE_ENTRIES} more",
+                                                  "#777", "")]
+        titles = {
+            "loss": _title("loss", [c._ll_legend for c in (self.c_loss, self.c_smooth,
+                                                           self.c_epoch, self.c_val)]
+                           + over[id(self.loss_plot)]),
+            "metric": _title("metrics (per epoch)",
+                             [c._ll_legend for c in self.metric_curves.values()]
+                             + over[id(self.metric_plot)]),
+            "grad": _title("gradient norm per layer (log)", grads),
+        }
+        for key, plot in (("loss", self.loss_plot), ("metric", self.metric_plot),
+                          ("grad", self.grad_plot)):
+            if self._titles.get(key) != titles[key]:
+                self._titles[key] = titles[key]
+                plot.setTitle(titles[key])
+
+    def titles(self) -> dict[str, str]:
+        """The plots' titles as plain text (legend entries included), for tests and tools."""
+        import re
+        return {k: re.sub(r"<[^>]+>", "", v).replace("&nbsp;", " ")
+                for k, v in self._titles.items()}
 
     def refresh(self) -> bool:
         d = self.data
         if not d.dirty:
             return False
         d.dirty = False
-        self._x_range(d.total_steps)
+        self._x_range(d.step, d.total_steps)
         if _set(self.c_loss, d.loss, log=True):
             self.ranges["loss"].include(d.loss.data()[1][-64:])
         _set(self.c_smooth, d.smooth, log=True)
@@ -214,15 +302,16 @@ class LivePlots(QWidget):
                 self.metric_curves[name] = _curve(self.metric_plot, color, symbol="o", name=name)
                 if "accuracy" in name and not self.ranges["metric"].fixed:
                     self.ranges["metric"] = Range(self.metric_plot, fixed=(0.0, 1.02))
+                self._retitle()
             if _set(self.metric_curves[name], d.epoch[name]):
                 self.ranges["metric"].include(d.epoch[name].data()[1][-1:])
         if d.layers != self._layers:
             for c in self.grad_curves.values():
                 self.grad_plot.removeItem(c)
-            self.grad_plot.legend.clear()
             self.grad_curves = {l: _curve(self.grad_plot, PALETTE[i % len(PALETTE)], name=l)
                                 for i, l in enumerate(d.layers)}
             self._layers = list(d.layers)
+            self._retitle()
             self.heat_plot.getAxis("left").setTicks(
                 [[(i + 0.5, l) for i, l in enumerate(d.layers)]])
         for l, c in self.grad_curves.items():
@@ -275,6 +364,10 @@ class LivePlots(QWidget):
         for plot, item in self.overlays:
             plot.removeItem(item)
         self.overlays = []
+        longest = max([max(s.get("step") or [0]) for _, s, _ in runs] or [0])
+        if longest > self._x_hi / self.X_GROWTH:  # show the earlier runs whole
+            self._x_hi = 0.0
+            self._x_range(int(max(longest, self.data.step)), 0)
         for i, (name, steps, epochs) in enumerate(runs):
             color = PALETTE[(i + 3) % len(PALETTE)]
             if steps.get("step"):
@@ -288,6 +381,7 @@ class LivePlots(QWidget):
                            name=f"{name} {m}")
                 c.setData(np.array(epochs["step"]), np.array(values))
                 self.overlays.append((self.metric_plot, c))
+        self._retitle()
 
 
 def _ema(y: np.ndarray, alpha: float = 0.1) -> np.ndarray:

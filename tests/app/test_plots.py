@@ -1,0 +1,90 @@
+"""The live plots as a user reads them: legends outside the curves, legible log axes, an x
+range that follows the data, nothing left over from the last project's run."""
+import math
+
+import pytest
+
+from app.plotdata import LiveData
+from app.plots import DecadeAxis, LivePlots
+from runtime.events import EpochEnd, GradStats, Started, Step
+
+
+@pytest.fixture
+def plots(qtbot):
+    p = LivePlots(LiveData())
+    qtbot.addWidget(p)
+    p.resize(1200, 360)
+    p.show()
+    return p
+
+
+def feed_run(plots, layers=("fc1", "fc2"), steps=100, total=125_000):
+    d = plots.data
+    d.feed(Started("cpu", "CPU", 1, total, total, 1000, 100, 10, list(layers), "supervised", 10))
+    for step in range(10, steps + 1, 10):
+        d.feed(Step(step, 1, 1.0 / step, 0.01, 1000.0))
+        d.feed(GradStats(step, {l: 0.1 for l in layers}))
+    d.feed(EpochEnd(1, steps, {"loss": 0.1, "accuracy": 0.9, "val_loss": 0.2,
+                               "val_accuracy": 0.8}, 1.0))
+    plots.refresh()
+
+
+def test_legends_are_in_the_titles_not_over_the_curves(plots):
+    feed_run(plots)
+    t = plots.titles()
+    for name in ("per step", "smoothed", "epoch", "validation"):
+        assert name in t["loss"]
+    assert "accuracy" in t["metric"] and "val_accuracy" in t["metric"]
+    assert "fc1" in t["grad"] and "fc2" in t["grad"]
+    for plot in (plots.loss_plot, plots.metric_plot, plots.grad_plot):
+        assert plot.legend is None  # no legend box inside the data area
+
+
+def test_a_long_list_of_layers_is_cut_short_in_the_title(plots):
+    feed_run(plots, layers=[f"l{i}" for i in range(12)])
+    assert "l7" in plots.titles()["grad"] and "l8" not in plots.titles()["grad"]
+    assert "4 more" in plots.titles()["grad"]
+
+
+def test_x_range_follows_the_data_not_the_planned_total(plots):
+    feed_run(plots, steps=100, total=125_000)
+    lo, hi = plots.loss_plot.viewRange()[0]
+    assert hi < 1_000, hi  # not 125,000: the first steps are not squashed into a corner
+    assert hi >= 100
+    d = plots.data
+    for step in range(110, 5_001, 10):
+        d.feed(Step(step, 1, 0.01, 0.01, 1000.0))
+    plots.refresh()
+    assert 5_000 <= plots.loss_plot.viewRange()[0][1] < 10_000
+
+
+def test_x_range_never_passes_the_run_length(plots):
+    feed_run(plots, steps=100, total=120)
+    assert plots.loss_plot.viewRange()[0][1] <= 120 * 1.03
+
+
+def test_clear_forgets_the_last_run(plots):
+    feed_run(plots, layers=("conv1", "conv2"))
+    plots.data.reset()
+    plots.clear()
+    ticks = plots.heat_plot.getAxis("left")._tickLevels
+    assert not ticks or not any(ticks[0]), ticks  # old layer names gone
+    assert "conv1" not in plots.titles()["grad"]
+    assert plots.loss_plot.viewRange()[0][1] < 100
+    assert not plots.ranges["metric"].fixed  # the accuracy axis is not kept for the next run
+
+
+def test_log_axis_labels_whole_decades_and_thins_them_to_fit():
+    axis = DecadeAxis("left")
+    levels = axis.logTickValues(-12.0, 1.0, 120, [])
+    labelled = [v for v in levels[0][1]]
+    strings = axis.logTickStrings(labelled, 1, 1)
+    assert len(labelled) <= 120 // DecadeAxis.PX_PER_LABEL  # they fit, no overlap
+    assert all(float(v).is_integer() for v in labelled)
+    assert all(s for s in strings)
+    minor = levels[1][1]
+    assert all(s == "" for s in axis.logTickStrings(minor, 1, 1))  # unlabelled minor ticks
+    assert axis.logTickStrings([0.0, -3.0, -6.0], 1, 1) == ["1", "0.001", "1e-6"]
+    # Less than a decade: 1-2-5 steps, so the axis still has numbers.
+    levels = axis.logTickValues(math.log10(0.02), math.log10(0.09), 120, [])
+    assert axis.logTickStrings(levels[0][1], 1, 1) == ["0.02", "0.05"]
