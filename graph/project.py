@@ -185,6 +185,8 @@ def loads(text: str, source: str = "<project>") -> Project:
                            f"line {e.lineno}, column {e.colno}") from None
     except RecursionError:
         raise ProjectError(source, "not a valid project: nested too deeply") from None
+    except ValueError as e:  # e.g. an integer of over 4,300 digits (Python's own limit)
+        raise ProjectError(source, f"not a valid project: {str(e).splitlines()[0]}") from None
     return from_dict(raw, source)
 
 
