@@ -385,7 +385,7 @@ DICT_MUTATIONS = [*[m_number, m_swap_type, m_rewire, m_add_edge, m_cycle, m_dele
 
 
 def damage_text(text: str, rnd: random.Random) -> str:
-    k = rnd.randrange(6)
+    k = rnd.randrange(7)
     if k == 0 and text:
         return text[:rnd.randrange(len(text))]  # cut short
     if k == 1:
@@ -397,6 +397,8 @@ def damage_text(text: str, rnd: random.Random) -> str:
         return "\ufeff" + text
     if k == 4:
         return text.replace('"format": "layerloom.project"', '"format": "layerloom.projekt"')
+    if k == 5:  # beyond Python's 4,300-digit limit on int literals
+        return text.replace("1", "9" * rnd.choice([4301, 20000]), 1)
     return text.replace("1", "1e400", 1)  # a float beyond any double: inf
 
 
