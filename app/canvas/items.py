@@ -111,6 +111,7 @@ class NodeItem(QGraphicsItem):
         self.setZValue(1)
         rows = max(len(spec.inputs), len(spec.outputs), 1)
         self._h = HEADER_H + SUB_H + rows * ROW_H + 6
+        self.body_height = self._h
         self.inputs = {p.name: PortItem(self, p, True, i) for i, p in enumerate(spec.inputs)}
         self.outputs = {p.name: PortItem(self, p, False, i) for i, p in enumerate(spec.outputs)}
         self.edges: set[EdgeItem] = set()
@@ -201,6 +202,9 @@ class NodeItem(QGraphicsItem):
         if change == QGraphicsItem.ItemPositionHasChanged:
             for e in self.edges:
                 e.update_path()
+            scene = self.scene()
+            if scene is not None and hasattr(scene, "restack_around"):
+                scene.restack_around(self)
         return super().itemChange(change, value)
 
 
@@ -214,14 +218,18 @@ _LABEL_TEXT = QColor("#3b4450")
 class EdgeItem(QGraphicsPathItem):
     """A curved wire from an output port to an input port, labelled with its tensor shape.
     Its bounds and end points are cached when the path changes: paint() runs for every
-    visible wire on every frame."""
+    visible wire on every frame. A wire that passes under a node it does not connect is
+    drawn above the nodes (`set_over`), so no wire is ever hidden."""
+
+    Z_UNDER, Z_OVER = 0.0, 1.5  # nodes are at 1, ports at 2
 
     def __init__(self, edge, src: PortItem, dst: PortItem):
         super().__init__()
         self.edge, self.src, self.dst = edge, src, dst
         self.label = ""
         self.setFlags(QGraphicsItem.ItemIsSelectable)
-        self.setZValue(0)
+        self.setZValue(self.Z_UNDER)
+        self.over = False
         self._pen = _LOSS_PEN if src.port.kind == "loss" else _EDGE_PEN
         self._label_rect = QRectF()
         self._bounds = QRectF()
@@ -250,6 +258,14 @@ class EdgeItem(QGraphicsPathItem):
             self.prepareGeometryChange()  # tells the scene the old bounds go away
             self._bounds = new_bounds
             self.update()
+
+    def set_over(self, over: bool) -> None:
+        if over != self.over:
+            self.over = over
+            self.setZValue(self.Z_OVER if over else self.Z_UNDER)
+
+    def end_points(self) -> tuple[float, float, float, float]:
+        return self._a.x(), self._a.y(), self._b.x(), self._b.y()
 
     def update_path(self) -> None:
         self._a, self._b = self.src.center(), self.dst.center()
@@ -292,8 +308,25 @@ class EdgeItem(QGraphicsPathItem):
         painter.drawText(self._label_rect, Qt.AlignCenter, self.label)
 
 
+def _wire_dx(ax: float, bx: float) -> float:
+    return max(abs(bx - ax) * 0.5, 40.0)
+
+
+def wire_samples(ends: tuple[float, float, float, float], step: float = 25.0):
+    """Points along the wire's curve (the same cubic as wire_path), about `step` apart."""
+    ax, ay, bx, by = ends
+    dx = _wire_dx(ax, bx)
+    c1x, c2x = ax + dx, bx - dx
+    n = max(4, int((abs(bx - ax) + abs(by - ay) + 2 * dx) / step))
+    for k in range(1, n):
+        t = k / n
+        u = 1 - t
+        w0, w1, w2, w3 = u * u * u, 3 * u * u * t, 3 * u * t * t, t * t * t
+        yield (w0 * ax + w1 * c1x + w2 * c2x + w3 * bx, (w0 + w1) * ay + (w2 + w3) * by)
+
+
 def wire_path(a: QPointF, b: QPointF) -> QPainterPath:
-    dx = max(abs(b.x() - a.x()) * 0.5, 40.0)
+    dx = _wire_dx(a.x(), b.x())
     p = QPainterPath(a)
     p.cubicTo(QPointF(a.x() + dx, a.y()), QPointF(b.x() - dx, b.y()), b)
     return p

@@ -2,7 +2,7 @@
 turns gestures into checked edits (through the Editor). It never writes the model directly."""
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene
 
@@ -10,7 +10,7 @@ from graph import model as M
 from graph.spec import TensorType
 
 from ..document import Document, EditRefused, Editor
-from .items import EdgeItem, NodeItem, PortItem, snap, wire_path
+from .items import NODE_W, EdgeItem, NodeItem, PortItem, snap, wire_path, wire_samples
 
 
 # log10(gradient norm) -> colour: vanishing blue, a neutral band for healthy values, exploding
@@ -60,6 +60,11 @@ class GraphScene(QGraphicsScene):
         # 1,000-node graph, felt as a stall on the first edit); a linear scan over a few
         # thousand items is cheaper, and adding or moving items needs no index updates.
         self.setItemIndexMethod(QGraphicsScene.NoIndex)
+        self._restack_due: set[EdgeItem] = set()
+        self._restack_timer = QTimer(self)
+        self._restack_timer.setSingleShot(True)
+        self._restack_timer.setInterval(120)  # a full pass at 1,000 nodes ~65 ms: coalesced
+        self._restack_timer.timeout.connect(self.restack)
         for n in doc.graph.nodes():
             self._add_node(n)
         for e in doc.graph.edges():
@@ -69,6 +74,7 @@ class GraphScene(QGraphicsScene):
         self.apply_analysis(doc.analysis)
 
     def close(self) -> None:
+        self._restack_timer.stop()
         self._unsubscribe()
         try:
             self.doc.analysed.disconnect(self.apply_analysis)
@@ -93,7 +99,47 @@ class GraphScene(QGraphicsScene):
         item = EdgeItem(e, src, dst)
         self.addItem(item)
         self.edges[e] = item
+        self._restack_due.add(item)
+        if not self._restack_timer.isActive():
+            self._restack_timer.start()
         return item
+
+    # Wires passing under nodes ------------------------------------------------------------------
+    def restack_around(self, node: NodeItem) -> None:
+        """A node moved: its wires, the wires it now lies on, and the ones it may have left
+        are checked again (coalesced)."""
+        self._restack_due.update(node.edges)
+        self._restack_due.update(e for e in self.edges.values() if e.over)
+        rect = node.sceneBoundingRect()
+        self._restack_due.update(i for i in self.items(rect) if isinstance(i, EdgeItem))
+        if not self._restack_timer.isActive():
+            self._restack_timer.start()
+
+    RESTACK_CELL = 200.0  # the grid the node bodies are bucketed in, scene units
+
+    def restack(self) -> None:
+        """Draw each due wire above the nodes where it crosses one it does not connect.
+        Node bodies go into a coarse grid and each wire is sampled along its curve every
+        ~25 units: a 1,000-node graph restacks in milliseconds (Qt's items(rect) without a
+        BSP index, once per wire, took seconds)."""
+        due, self._restack_due = self._restack_due, set()
+        due = [e for e in due if e.scene() is self]
+        if not due:
+            return
+        cell = self.RESTACK_CELL
+        grid: dict[tuple[int, int], list] = {}
+        for item in self.nodes.values():
+            p = item.pos()
+            x0, y0, x1, y1 = p.x(), p.y(), p.x() + NODE_W, p.y() + item.body_height
+            for i in range(int(x0 // cell), int(x1 // cell) + 1):
+                for j in range(int(y0 // cell), int(y1 // cell) + 1):
+                    grid.setdefault((i, j), []).append((x0, y0, x1, y1, item))
+        for edge in due:
+            ends = (edge.src.node_item, edge.dst.node_item)
+            edge.set_over(any(
+                x0 <= x <= x1 and y0 <= y <= y1 and item not in ends
+                for x, y in wire_samples(edge.end_points())
+                for x0, y0, x1, y1, item in grid.get((int(x // cell), int(y // cell)), ())))
 
     def _on_event(self, ev) -> None:
         if isinstance(ev, M.NodeAdded):

@@ -345,3 +345,24 @@ def test_gradient_colour_scale():
     assert red.red() > red.blue() + 40  # exploding: red
     assert heat_color(0.1) == heat_color(5.0)  # the healthy band is one colour
     assert heat_color(float("nan")) == heat_color(1e9)  # non-finite: as exploding
+
+
+def test_a_wire_passing_under_a_node_is_drawn_above_it(win, qtbot):
+    """x -> out runs straight through `fc` (not one of its ends): it is drawn over the nodes;
+    drag fc out of the way with the mouse and the wire goes back under."""
+    ed = win.editor
+    x = ed.add_node("Input", (0, 0))
+    fc = ed.add_node("Linear", (300, -10))
+    out = ed.add_node("Output", (600, 0))
+    win.editor.connect(Edge(x, "out", out, "x"))
+    qtbot.waitUntil(lambda: not win.scene._restack_due)
+    wire = win.scene.edges[Edge(x, "out", out, "x")]
+    node = win.scene.nodes[fc]
+    assert wire.over and wire.zValue() > node.zValue()
+    win.view.fit_to_view()
+    QApplication.processEvents()
+    head = node.mapToScene(QPointF(40, 8))  # the node's header: grab it there
+    drag(win, view_pos(win, head), view_pos(win, head + QPointF(0, 400)))
+    assert win.doc.graph.pos(fc)[1] > 200
+    qtbot.waitUntil(lambda: not win.scene._restack_due)
+    assert not wire.over and wire.zValue() < node.zValue()
