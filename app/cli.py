@@ -54,10 +54,16 @@ def cmd_check(args) -> int:
                         for j, (c, w) in enumerate(zip(row, widths))).rstrip())
         if i == 0:
             print("  ".join("-" * w for w in widths))
+    from runtime.compile import CompileError, check_memory, format_bytes
     total = sum(r.params or 0 for r in rows)
     print(f"\n{len(rows)} nodes, {_count(total)} parameters "
-          f"({total * 4 / 1024:,.1f} KiB as float32)")
+          f"({format_bytes(total * 4)} as float32)")
     errors = analysis.errors
+    if not errors:  # what compile would refuse before allocating: weights that do not fit
+        try:
+            check_memory(g, analysis)
+        except CompileError as e:
+            errors = list(e.issues)
     warnings = [i for i in analysis.issues if i.severity == "warning"]
     for w in warnings:
         print(f"warning: {w}")

@@ -722,7 +722,8 @@ class MainWindow(QMainWindow):
     def export_dialog(self) -> None:
         from .export_dialog import ExportDialog
         dlg = ExportDialog(self.doc.project, self.runs_root(),
-                           self.doc.path.parent if self.doc.path else Path.cwd(), self)
+                           self.doc.path.parent if self.doc.path else Path.cwd(), self,
+                           project_path=self.doc.path)
         dlg.setAttribute(Qt.WA_DeleteOnClose)
         self.export_window = dlg  # window-modal, without a nested event loop
         dlg.open()

@@ -201,18 +201,35 @@ def _fsync_dir(folder: Path) -> None:
         pass
 
 
+def new_file_mode(path: str | os.PathLike, base: int = 0o666) -> int:
+    """The mode a plain open() (or mkdir, with base 0o777) would give `path` (base & ~umask),
+    or the mode of what it replaces. The umask is read without changing it where the OS
+    tells it (os.umask() is process-wide, and exports write from threads)."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        pass
+    umask = None
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    umask = int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    if umask is None:
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return base & ~umask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write `data` to a temp file in the same folder, flush, fsync, then os.replace it over
     `path`. On any error the temp file is removed and `path` is untouched."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     clean_stale(path)
-    try:
-        mode = os.stat(path).st_mode & 0o777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
+    mode = new_file_mode(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -300,6 +317,7 @@ def atomic_folder(path: str | os.PathLike):
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", dir=path.parent))
     old = None
     try:
+        os.chmod(tmp, new_file_mode(path, 0o777))  # mkdtemp makes it 0700
         yield tmp
         _fsync_tree(tmp)
         if not (path.exists() or path.is_symlink()):

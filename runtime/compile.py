@@ -218,6 +218,11 @@ def _describe(graph: Graph, n: str) -> str:
     return f"{graph.spec(n).title} '{n}'"
 
 
+def format_bytes(n: int) -> str:
+    """'8.0 GiB': a size for people."""
+    return _bytes(n)
+
+
 def _bytes(n: int) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if n < 1024:

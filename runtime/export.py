@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from graph.fileio import atomic_folder, atomic_write_bytes, atomic_write_text
+from graph.fileio import atomic_folder, atomic_write_bytes, atomic_write_text, new_file_mode
 from graph.project import Project
 
 from .codegen import standalone_file
@@ -162,30 +162,8 @@ def export(project: Project, weights, fmt: str, out: str | os.PathLike, *, force
             "python": _python}[fmt](project, c, Path(out))
 
 
-def _new_file_mode(path: Path, base: int = 0o666) -> int:
-    """The mode a plain open() would give a new file (`base` & ~umask), or the mode of the
-    file it replaces, as graph.fileio's atomic writes do."""
-    try:
-        return os.stat(path).st_mode & 0o777
-    except OSError:
-        pass
-    umask = None
-    try:  # read without changing it: os.umask() is process-wide, and exports run in threads
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    umask = int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    if umask is None:
-        umask = os.umask(0o022)
-        os.umask(umask)
-    return base & ~umask
-
-
 def _bundle(project: Project, c: Compiled, out: Path) -> list[Path]:
     with atomic_folder(out) as tmp:
-        os.chmod(tmp, _new_file_mode(out, 0o777))  # mkdtemp makes it 0700
         save_weights(c.model, tmp / "model.safetensors", {"project": "project.json"})
         project.save(tmp / "project.json")
     return [out / "model.safetensors", out / "project.json"]
@@ -223,7 +201,7 @@ def _onnx(project: Project, c: Compiled, out: Path) -> list[Path]:
                               external_data=False, verbose=False)
         import onnx
         onnx.checker.check_model(tmp)
-        os.chmod(tmp, _new_file_mode(out))  # mkstemp makes it 0600
+        os.chmod(tmp, new_file_mode(out))  # mkstemp makes it 0600
         os.replace(tmp, out)
     except ExportError:
         raise

@@ -251,3 +251,15 @@ def test_failure_between_the_two_renames_puts_the_old_folder_back(tmp_path, monk
             (tmp / "v").write_text("2")
     assert failed
     assert names(tmp_path) == ["last"] and (last / "v").read_text() == "1"
+
+
+def test_atomic_folder_gets_the_mode_mkdir_would_give(tmp_path):
+    """mkdtemp makes 0700 folders: checkpoints and bundles were unreadable to the group."""
+    import os
+    umask = os.umask(0o022)
+    os.umask(umask)
+    with fio.atomic_folder(tmp_path / "ck") as tmp:
+        (tmp / "a.txt").write_text("x")
+    assert (tmp_path / "ck").stat().st_mode & 0o777 == 0o777 & ~umask
+    assert fio.new_file_mode(tmp_path / "new.txt") == 0o666 & ~umask
+    assert fio.new_file_mode(tmp_path / "ck" / "a.txt") == (tmp_path / "ck" / "a.txt").stat().st_mode & 0o777
