@@ -197,6 +197,9 @@ class MainWindow(QMainWindow):
             t.addAction(self.docks[key].toggleViewAction())
 
         h = mb.addMenu("&Help")
+        self.a_guide = self._act("&Getting Started", self.show_guide, "F1", h)
+        self.a_shortcuts = self._act("&Keyboard Shortcuts", self.show_shortcuts, "Ctrl+/", h)
+        h.addSeparator()
         self._act("&About LayerLoom", self.about, None, h)
 
         tb = self.addToolBar("Main")
@@ -615,6 +618,21 @@ class MainWindow(QMainWindow):
         self.autosave_timer.stop()
         from PySide6.QtWidgets import QApplication
         QApplication.instance().quit()
+
+    def show_guide(self) -> None:
+        from .guide import GUIDE
+        self._text_dialog("Getting started", GUIDE)
+
+    def show_shortcuts(self) -> None:
+        from .guide import shortcuts_html
+        self._text_dialog("Keyboard shortcuts", shortcuts_html(self))
+
+    def _text_dialog(self, title: str, html: str) -> None:
+        from .guide import TextDialog
+        dlg = TextDialog(title, html, self)
+        dlg.setAttribute(Qt.WA_DeleteOnClose)
+        self.help_window = dlg  # not modal: read it while working
+        dlg.show()
 
     def about(self) -> None:
         QMessageBox.about(self, "About LayerLoom",

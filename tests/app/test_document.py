@@ -431,3 +431,27 @@ def test_two_unsaved_projects_do_not_share_runs(win):
     a = win.runs_root()
     win.a_new.trigger()
     assert win.runs_root() != a
+
+
+def test_help_has_a_guide_and_every_shortcut(win, qtbot):
+    from PySide6.QtCore import Qt
+    win.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is win)
+    qtbot.keyClick(win, Qt.Key_F1)
+    qtbot.waitUntil(lambda: getattr(win, "help_window", None) is not None
+                    and win.help_window.isVisible())
+    text = win.help_window.text.toPlainText()
+    assert "Getting started" in text and "F5" in text and "Export" in text
+    win.help_window.close()
+    win.a_shortcuts.trigger()
+    qtbot.waitUntil(lambda: win.help_window.isVisible())
+    text = win.help_window.text.toPlainText()
+    from app.guide import shortcut_rows
+    rows = dict(shortcut_rows(win))
+    for what, keys in (("Run", "F5"), ("Stop", "Shift+F5"), ("Pause / Resume", "F6"),
+                       ("Undo", "Ctrl+Z"), ("Export", "Ctrl+E"), ("Arrange (auto-layout)",
+                                                                  "Ctrl+L"),
+                       ("Getting Started", "F1"), ("Delete", "Del or Backspace")):
+        assert rows.get(what) == keys, (what, rows.get(what))
+        assert f"{what}\n{keys}" in text
+    assert "Space + drag" in text
