@@ -184,6 +184,8 @@ class SetSetting(Step):
                     else "Edit the project's description")
         if section == "training":
             return f"Set the {SETTING_WORDS.get(key, key.replace('_', ' '))} to {_words(new)}"
+        if key == "standardize":
+            return "Standardise the features" if new else "Stop standardising the features"
         if key == "dataset":
             return f"Use the dataset '{new}'" if new else "Choose no dataset"
         if key == "bind":

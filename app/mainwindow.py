@@ -264,6 +264,8 @@ class MainWindow(QMainWindow):
         doc.modifiedChanged.connect(self._update_title)
         doc.pathChanged.connect(self._update_title)
         doc.settingsChanged.connect(self._update_title)  # the project's name
+        doc.settingsChanged.connect(lambda: self.code.update_from(
+            doc.graph, doc.analysis, doc.project.data.standardize))  # standardised inputs
         doc.analysed.connect(self._analysed)
         self._analysed(doc.analysis)
         self._update_title()
@@ -277,7 +279,7 @@ class MainWindow(QMainWindow):
 
     def _analysed(self, analysis) -> None:
         self.summary.update_from(self.doc.graph, analysis)
-        self.code.update_from(self.doc.graph, analysis)
+        self.code.update_from(self.doc.graph, analysis, self.doc.project.data.standardize)
         n_err = len(analysis.errors)
         if n_err:
             self.status.setText(f"{n_err} problem{'s' if n_err > 1 else ''}: {analysis.errors[0]}")

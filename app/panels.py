@@ -170,8 +170,8 @@ class CodeView(QPlainTextEdit):
         self._timer = QTimer(self, singleShot=True, interval=300)
         self._timer.timeout.connect(self._refresh)
 
-    def update_from(self, graph, analysis) -> None:
-        self._graph, self._analysis = graph, analysis
+    def update_from(self, graph, analysis, standardize: bool = False) -> None:
+        self._graph, self._analysis, self._standardize = graph, analysis, standardize
         if self.isVisible():
             self._timer.start()
 
@@ -198,7 +198,7 @@ class CodeView(QPlainTextEdit):
             return
         from runtime.compile import CompileError, compile_graph
         try:
-            c = compile_graph(self._graph)
+            c = compile_graph(self._graph, standardize=getattr(self, "_standardize", False))
         except CompileError as e:
             self.setPlainText(f"# {e}")
             return

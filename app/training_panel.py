@@ -10,12 +10,12 @@ from typing import Literal, get_args, get_origin
 
 import annotated_types as at
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormLayout,
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QFormLayout,
                                QGroupBox, QHBoxLayout, QLabel, QLineEdit, QListWidget,
                                QListWidgetItem, QProgressBar, QPushButton, QScrollArea,
                                QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from graph.settings import OPTIMIZERS, RECIPES, TrainingSettings, auto_bind
+from graph.settings import OPTIMIZERS, RECIPES, DataSettings, TrainingSettings, auto_bind
 
 from .document import Document, EditRefused, Editor
 from .widgets import guard_wheel
@@ -172,6 +172,13 @@ class TrainingPanel(QWidget):
         self.preview_note.setWordWrap(True)
         self.data_form.addRow(self.preview_note)
         self.data_form.addRow(self.preview)
+        self.standardize = QCheckBox("standardise features (z-score, fitted on the training "
+                                     "split)")
+        self.standardize.setObjectName("standardize")
+        self.standardize.setToolTip(DataSettings.model_fields["standardize"].description)
+        self.standardize.toggled.connect(
+            lambda on: None if self._updating else self._commit("data", "standardize", on))
+        self.data_form.addRow(self.standardize)
         self.bind_host = QWidget()
         self.bind_form = QFormLayout(self.bind_host)
         self.bind_form.setContentsMargins(0, 0, 0, 0)
@@ -259,6 +266,7 @@ class TrainingPanel(QWidget):
                 self._load_options()  # same fields: keep the widgets (and the focus)
             self._build_binding()
             self._refresh_preview()
+            self.standardize.setChecked(data.standardize)
             t = self.doc.project.training
             for name, w in self.fields.items():
                 v = getattr(t, name)
@@ -641,7 +649,8 @@ class TrainingPanel(QWidget):
         self.stop_btn.setEnabled(state in ("starting", "running", "paused"))
         for w in self.fields.values():
             w.setEnabled(not running)
-        for w in (self.dataset, self.options_host, self.bind_host, self.resume_run_btn):
+        for w in (self.dataset, self.options_host, self.bind_host, self.resume_run_btn,
+                  self.standardize):
             w.setEnabled(not running)
         if state == "starting":
             self.status.setText("Starting… (loading the data, compiling the model)")

@@ -106,7 +106,8 @@ class Project:
             "subnets": dict(sorted(g.subnets.items())),
             "training": self.training.model_dump(mode="json"),
             "data": {"dataset": self.data.dataset, "options": dict(sorted(self.data.options.items())),
-                     "bind": dict(sorted(self.data.bind.items()))},
+                     "bind": dict(sorted(self.data.bind.items())),
+                     **({"standardize": True} if self.data.standardize else {})},
         }
 
     def to_json(self) -> str:

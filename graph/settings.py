@@ -44,6 +44,12 @@ class DataSettings(BaseModel):
     dataset: str = ""
     options: dict[str, Any] = Field(default_factory=dict)
     bind: dict[str, str] = Field(default_factory=dict, description="node id -> dataset field")
+    standardize: bool = Field(False, description=(
+        "Standardise tabular features (z-score: subtract each feature's mean, divide by its "
+        "standard deviation), fitted on the training split and saved with the model, so "
+        "exports scale raw features the same way. Features of very different sizes (e.g. "
+        "areas in the thousands beside ratios near 0.1) otherwise saturate the first layer "
+        "and training stalls at the majority class."))
 
 
 def auto_bind(inputs: list[str], targets: list[str], fields: list[str],

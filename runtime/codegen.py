@@ -80,7 +80,7 @@ def module_source(c: Compiled, name: str = "Model") -> str:
              f'    """Inputs: {", ".join(c.inputs) or "none"}; returns '
              f'{", ".join(c.outputs) or "nothing"}."""', "",
              "    def __init__(self):", "        super().__init__()"]
-    for n in c.analysis.order:
+    for n in c.module_order:
         plan = c.plans.get(n)
         if isinstance(plan, Make) and n in c.model._modules:
             lines.append(f"        self.{n} = {constructor(plan)}")

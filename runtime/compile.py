@@ -82,6 +82,14 @@ class Compiled:
     losses: list[str] = field(default_factory=list)
     taps: list[str] = field(default_factory=list)  # nodes with a learning rule
     plans: dict = field(default_factory=dict)  # node -> Make | Call (for code export)
+    # Input node -> the name of its Standardize module (data.standardize: z-scored features)
+    standardizers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def module_order(self) -> list[str]:
+        """Every module's name in the order forward runs them (standardisers first)."""
+        return list(self.standardizers.values()) + [n for n in self.analysis.order
+                                                    if n in self.modules._modules]
 
     @property
     def layers(self) -> list[str]:
@@ -270,8 +278,24 @@ def build_modules(graph: Graph, analysis: Analysis) -> tuple[nn.Module, dict]:
     return root, plans
 
 
-def compile_graph(graph: Graph, subnet: str | None = None) -> Compiled:
-    """Check the graph, build its modules, and trace the model and objective graphs."""
+def standardizable(graph: Graph, analysis: Analysis) -> list[str]:
+    """The Inputs whose samples are float feature vectors (N × F): what data.standardize
+    scales (images and token ids are left alone)."""
+    out = []
+    for n in analysis.order:
+        if graph.spec(n).role == "input":
+            t = analysis.out_type(n, "out")
+            if t is not None and t.dtype != "int64" and len(t.sample_shape) == 1:
+                out.append(n)
+    return out
+
+
+def compile_graph(graph: Graph, subnet: str | None = None,
+                  standardize: bool = False) -> Compiled:
+    """Check the graph, build its modules, and trace the model and objective graphs. With
+    `standardize`, each feature-vector Input (see `standardizable`) is z-scored by a
+    Standardize module (named `<input>_standardize`) that the trainer fits on the training
+    split; it is part of the model, so exports scale raw features the same way."""
     analysis = analyse(graph)
     if not analysis.ok:
         errs = analysis.errors
@@ -279,6 +303,16 @@ def compile_graph(graph: Graph, subnet: str | None = None) -> Compiled:
         raise CompileError(f"{errs[0]}{more}", errs)
     check_memory(graph, analysis)
     root, plans = build_modules(graph, analysis)
+    standardizers = {}
+    if standardize:
+        for n in standardizable(graph, analysis):
+            name = f"{n}_standardize"
+            while name in graph or name in standardizers.values():
+                name += "_"
+            features = analysis.out_type(n, "out").sample_shape[0]
+            plans[name] = Make("ops.Standardize", {"num_features": features})
+            root.add_module(name, ops.Standardize(features))
+            standardizers[n] = name
 
     members = set(graph.subnets[subnet]) if subnet is not None else None
     if subnet is not None and subnet not in graph.subnets:
@@ -292,12 +326,14 @@ def compile_graph(graph: Graph, subnet: str | None = None) -> Compiled:
             training_only.add(n)
     model_nodes = [n for n in analysis.order if n not in training_only
                    and (members is None or n in members)]
-    model, inputs, outputs = _trace(graph, root, plans, model_nodes, members, objective=False)
-    compiled = Compiled(graph, analysis, root, model, inputs, outputs, plans=plans)
+    model, inputs, outputs = _trace(graph, root, plans, model_nodes, members, objective=False,
+                                    standardizers=standardizers)
+    compiled = Compiled(graph, analysis, root, model, inputs, outputs, plans=plans,
+                        standardizers=standardizers)
 
     if members is None and any(graph.spec(n).role == "loss" for n in analysis.order):
         objective, placeholders, _ = _trace(graph, root, plans, analysis.order, None,
-                                            objective=True)
+                                            objective=True, standardizers=standardizers)
         compiled.objective = objective
         compiled.targets = [p for p in placeholders if graph.spec(p).role == "target"]
         compiled.losses = [n for n in analysis.order if graph.spec(n).role == "loss"]
@@ -306,7 +342,7 @@ def compile_graph(graph: Graph, subnet: str | None = None) -> Compiled:
 
 
 def _trace(graph: Graph, root: nn.Module, plans: dict, nodes: list[str], members,
-           objective: bool):
+           objective: bool, standardizers: dict[str, str] | None = None):
     g = fx.Graph()
     values: dict[tuple[str, str], fx.Node] = {}
     placeholders: list[str] = []
@@ -325,8 +361,12 @@ def _trace(graph: Graph, root: nn.Module, plans: dict, nodes: list[str], members
     for n in nodes:
         spec = graph.spec(n)
         if spec.role in ("input", "target"):
-            values[(n, spec.outputs[0].name)] = g.placeholder(n)
+            value_ = g.placeholder(n)
             placeholders.append(n)
+            if standardizers and n in standardizers:
+                value_ = g.create_node("call_module", standardizers[n], (value_,),
+                                       name=standardizers[n])
+            values[(n, spec.outputs[0].name)] = value_
             continue
         args = []
         for port in spec.inputs:

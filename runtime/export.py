@@ -70,7 +70,7 @@ def weights_file(path: str | os.PathLike) -> Path:
 
 def trained_model(project: Project, weights: str | os.PathLike | None) -> Compiled:
     try:
-        c = compile_graph(project.graph)
+        c = compile_graph(project.graph, standardize=project.data.standardize)
     except CompileError as e:
         raise ExportError(f"the graph has problems: {e}") from None
     if weights is not None:

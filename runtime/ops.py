@@ -42,6 +42,30 @@ class Perceptron(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}"
 
 
+class Standardize(nn.Module):
+    """Feature standardisation (z-score): y = (x - mean) / std, per feature. mean and std are
+    buffers fitted on the training split (never on validation data) and saved with the
+    weights, so the exported model applies the same scaling to raw features."""
+
+    def __init__(self, num_features: int):
+        super().__init__()
+        self.num_features = num_features
+        self.register_buffer("mean", torch.zeros(num_features))
+        self.register_buffer("std", torch.ones(num_features))
+
+    @torch.no_grad()
+    def fit(self, x: torch.Tensor) -> None:
+        """Mean and standard deviation of each feature of `x` (N × F); a constant feature
+        keeps std 1, so it becomes 0 rather than NaN."""
+        x = x.to(self.mean.dtype)
+        self.mean.copy_(x.mean(0))
+        std = x.std(0, unbiased=False) if x.shape[0] > 1 else torch.ones_like(self.std)
+        self.std.copy_(torch.where(std > 1e-12, std, torch.ones_like(std)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
 def add_all(xs: list[torch.Tensor]) -> torch.Tensor:
     """x₁ + x₂ + … + xₖ."""
     return functools.reduce(operator.add, xs)

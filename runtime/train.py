@@ -195,7 +195,12 @@ class Trainer:
     def _run(self) -> Iterator[Event]:
         s = self.settings
         torch.manual_seed(s.seed)
-        self.compiled = c = compile_graph(self.project.graph)
+        self.compiled = c = compile_graph(self.project.graph,
+                                          standardize=self.project.data.standardize)
+        if self.project.data.standardize and not c.standardizers:
+            raise TrainingError("data.standardize: standardisation scales feature vectors "
+                                "(an Input of N × F floats), and this graph has none: turn it "
+                                "off, or reshape the input to features first.")
         if c.objective is None:
             raise TrainingError("Nothing to train: add a loss node (e.g. Categorical "
                                 "cross-entropy) wired from the model's output and a Target.")
@@ -214,6 +219,8 @@ class Trainer:
         train = [tensors[k][train_idx].to(dev) for k in needed]
         val = [tensors[k][val_idx].to(dev) for k in needed]
         self._n_train = n_train = len(train_idx)
+        for node, name in c.standardizers.items():  # fitted on the training split only
+            c.modules.get_submodule(name).to(dev).fit(train[needed.index(node)])
 
         modules = c.modules.to(dev)
         c.model.to(dev)

@@ -184,3 +184,13 @@ def test_a_csv_with_a_duplicated_column_name_is_refused_in_the_preview(win, tmp_
     edit.editingFinished.emit()
     assert "'a' (columns 1, 2)" in win.training.preview_note.text()
     assert win.training.preview.isHidden()
+
+
+def test_standardise_features_is_a_checkbox_in_the_data_section(mlp, qtbot):
+    box = mlp.training.standardize
+    assert not box.isChecked() and not mlp.doc.project.data.standardize
+    qtbot.mouseClick(box, Qt.LeftButton)
+    assert mlp.doc.project.data.standardize is True
+    assert mlp.a_undo.text() == "&Undo Standardise the features"
+    mlp.a_undo.trigger()
+    assert not box.isChecked() and not mlp.doc.project.data.standardize
