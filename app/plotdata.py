@@ -132,6 +132,35 @@ class HeatMap:
         return self.values[:, :self.used + 1]
 
 
+VANISHING, EXPLODING = 1e-4, 1e3  # gradient norms the words below speak of
+WATCH_SAMPLES = 3  # the first gradient samples a run is judged by
+
+
+def gradient_warning(samples: list[dict[str, float]]) -> str | None:
+    """What the first gradient samples of a run say, in words, or None when they look
+    healthy: every layer's gradient near zero (vanishing: the weights barely move) or some
+    layer's very large (exploding). The seed notes' remedies follow."""
+    if len(samples) < WATCH_SAMPLES:
+        return None
+    first = samples[:WATCH_SAMPLES]
+    values = [v for s in first for v in s.values()]
+    if not values:
+        return None
+    if all(math.isfinite(v) and v < VANISHING for v in values):
+        how = "exactly zero" if all(v == 0 for v in values) else f"below {VANISHING:g}"
+        return (f"Gradients are vanishing: every layer's gradient norm is {how} from the "
+                "start, so the weights barely change and the model will not learn. Usual "
+                "causes: features on very different scales (turn on “standardise features” "
+                "in the Training panel's Data section), saturated sigmoid / tanh / softmax "
+                "units (try ReLU, or He initialisation), or a learning rate far too low.")
+    worst = max(values, key=lambda v: v if math.isfinite(v) else math.inf)
+    if not math.isfinite(worst) or worst > EXPLODING:
+        return (f"Gradients are exploding: a layer's gradient norm reached "
+                f"{worst:.3g} in the first steps. Try gradient clipping (e.g. 1.0), a lower "
+                "learning rate, standardised features or batch normalization.")
+    return None
+
+
 class LiveData:
     """Everything the plots show, and the progress line."""
 
@@ -155,6 +184,8 @@ class LiveData:
         self._ema: float | None = None
         self._rate_mark: tuple[float, int] | None = None
         self.steps_per_s = 0.0
+        self.first_grads: list[dict[str, float]] = []  # the run's first gradient samples
+        self.warning: str | None = None  # gradient_warning() of them, shown by the plots
         self.dirty = True
 
     def start(self, ev) -> None:
@@ -190,6 +221,12 @@ class LiveData:
                 self._rate_mark = (now, ev.step)
         elif k == "gradstats":
             self.last_norms = dict(ev.norms)
+            if len(self.first_grads) < WATCH_SAMPLES:
+                self.first_grads.append(dict(ev.norms))
+                self.warning = gradient_warning(self.first_grads)
+            elif self.warning and self.warning.startswith("Gradients are vanishing") and \
+                    any(v >= VANISHING for v in ev.norms.values()):
+                self.warning = None  # they recovered
             for layer, v in ev.norms.items():
                 if layer in self.grads and v > 0 and math.isfinite(v):
                     self.grads[layer].append(ev.step, v)

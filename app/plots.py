@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from .plotdata import LiveData, Series
 
@@ -155,6 +155,14 @@ class LivePlots(QWidget):
         self.view = pg.GraphicsLayoutWidget()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        # What the gradients say, in words, next to the plots (vanishing or exploding).
+        self.warning = QLabel()
+        self.warning.setObjectName("gradient_warning")
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet("background: #fff4d6; color: #5c3b00; padding: 4px 8px;"
+                                   "border: 1px solid #e8c15a;")
+        self.warning.hide()
+        layout.addWidget(self.warning)
         layout.addWidget(self.view)
         from PySide6.QtCore import Qt
         dash = Qt.DashLine
@@ -288,6 +296,9 @@ class LivePlots(QWidget):
         if not d.dirty:
             return False
         d.dirty = False
+        if (d.warning or "") != self.warning.text():
+            self.warning.setText(d.warning or "")
+            self.warning.setVisible(bool(d.warning))
         self._x_range(d.step, d.total_steps)
         if _set(self.c_loss, d.loss, log=True):
             self.ranges["loss"].include(d.loss.data()[1][-64:])

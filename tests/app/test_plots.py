@@ -88,3 +88,28 @@ def test_log_axis_labels_whole_decades_and_thins_them_to_fit():
     # Less than a decade: 1-2-5 steps, so the axis still has numbers.
     levels = axis.logTickValues(math.log10(0.02), math.log10(0.09), 120, [])
     assert axis.logTickStrings(levels[0][1], 1, 1) == ["0.02", "0.05"]
+
+
+def test_vanishing_gradients_at_the_start_are_said_in_words(plots):
+    d = plots.data
+    d.feed(Started("cpu", "CPU", 1, 100, 100, 1000, 100, 10, ["fc1", "fc2"], "supervised", 10))
+    for step in (10, 20):
+        d.feed(GradStats(step, {"fc1": 0.0, "fc2": 0.0}))
+    plots.refresh()
+    assert plots.warning.isHidden()  # two samples are not yet a verdict
+    d.feed(GradStats(30, {"fc1": 0.0, "fc2": 0.0}))
+    plots.refresh()
+    assert plots.warning.isVisible()
+    assert "vanishing" in plots.warning.text() and "exactly zero" in plots.warning.text()
+    assert "standardise features" in plots.warning.text()
+    d.feed(GradStats(40, {"fc1": 0.5, "fc2": 0.2}))  # recovered
+    plots.refresh()
+    assert plots.warning.isHidden()
+
+
+def test_healthy_and_exploding_gradients():
+    from app.plotdata import gradient_warning
+    healthy = [{"a": 0.3, "b": 1e-5}] * 3  # one small layer is not a vanishing network
+    assert gradient_warning(healthy) is None
+    boom = [{"a": 0.3}, {"a": 5e4}, {"a": 1.0}]
+    assert "exploding" in gradient_warning(boom) and "clipping" in gradient_warning(boom)
