@@ -36,6 +36,55 @@ from .events import (EpochEnd, Event, Failed, Finished, GradStats, Paused, Resum
                      Stopped)
 
 
+def spare_dynamo_import() -> None:
+    """torch.optim wraps Optimizer.add_param_group, zero_grad, state_dict and
+    load_state_dict in torch._disable_dynamo, which imports torch._dynamo (sympy, the FSDP
+    modules, …) on the first call, to keep torch.compile out of them: the first optimizer
+    cost 1.4 s here, a third of `layerloom train`'s start-up (BENCHMARKS.md). Nothing here
+    runs them under torch.compile, so each is marked as already wrapped (the attribute the
+    wrapper caches its wrapped function in, set to the function itself). Only while
+    torch._dynamo is not loaded, and only for wrappers of that exact shape: with another
+    torch, nothing changes but the import cost."""
+    import sys
+    if "torch._dynamo" in sys.modules:
+        return
+    for cls in (torch.optim.Optimizer, torch.optim.Adam, torch.optim.SGD):
+        for f in vars(cls).values():
+            fn = getattr(f, "__wrapped__", None)
+            code = getattr(f, "__code__", None)
+            if fn is not None and code is not None and code.co_filename.endswith("_compile.py") \
+                    and code.co_name == "inner" and not hasattr(fn, "__dynamo_disable"):
+                fn.__dynamo_disable = fn
+
+
+spare_dynamo_import()
+
+
+def eager_step(opt: torch.optim.Optimizer):
+    """`opt.step` without the two wrappers torch.optim puts around it: one that imports
+    torch._dynamo on every call (the first import: 1.4 s) to mark a graph break for
+    torch.compile, and one that runs step hooks inside a profiler range. With no hooks
+    registered and `differentiable` off, what is left is exactly what they run: the
+    optimizer's own update under no_grad (a test checks the weights are bit-identical).
+    Anything else (hooks, a differentiable optimizer, another torch's layout) gets the
+    usual opt.step."""
+    import inspect
+    from torch.optim import optimizer as _o
+    step = type(opt).step
+    raw = inspect.unwrap(step)
+    hooks = (opt._optimizer_step_pre_hooks, opt._optimizer_step_post_hooks,
+             getattr(_o, "_global_optimizer_pre_hooks", {None: None}),
+             getattr(_o, "_global_optimizer_post_hooks", {None: None}))
+    if raw is step or raw.__name__ != "step" or any(hooks) or opt.defaults.get("differentiable"):
+        return opt.step
+
+    def run() -> None:
+        with torch.no_grad():
+            raw(opt)
+        opt._opt_called = True  # what the hook wrapper records (for LR schedulers)
+    return run
+
+
 class TrainingError(Exception):
     def __init__(self, message: str, node: str | None = None):
         super().__init__(message)
@@ -246,6 +295,7 @@ class Trainer:
         if self.max_steps is not None:
             total = min(total, self.max_steps)
         self._opt = opt = self._optimizer(trainable) if s.recipe == "supervised" else None
+        opt_step = eager_step(opt) if opt is not None else None
         self._shuffle = torch.Generator().manual_seed(s.seed + 1)
         if self.resume_from is not None:
             self._restore(ckpt.load(self.resume_from), modules, opt)
@@ -311,7 +361,7 @@ class Trainer:
                         norms = self._grad_norms(by_layer)  # before clipping: show explosions
                     if s.clip_norm is not None:
                         torch.nn.utils.clip_grad_norm_(trainable, s.clip_norm)
-                    opt.step()
+                    opt_step()
                 else:
                     with torch.no_grad():
                         out = c.objective(*batch)

@@ -1,4 +1,8 @@
+import copy
 import math
+import subprocess
+import sys
+from pathlib import Path
 import threading
 
 import pytest
@@ -11,6 +15,7 @@ from runtime.train import Trainer
 from tests.graphs import chain, classifier_head
 
 TEMPLATES = __import__("templates").FOLDER
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def mlp_project(dataset="spirals", epochs=3, **training) -> Project:
@@ -401,3 +406,48 @@ def test_channels_last_run_resumes_bit_for_bit(tmp_path):
     for k, v in ref.model.state_dict().items():
         assert torch.equal(v, r.model.state_dict()[k]), k
     assert events[-1].metrics == ref_events[-1].metrics
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps: torch.optim.Adam(ps, lr=0.01, weight_decay=0.01),
+    lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.001),
+    lambda ps: torch.optim.SGD(ps, lr=0.1)])
+def test_eager_step_updates_exactly_as_opt_step(make):
+    """The Trainer's optimizer step skips torch.optim's dynamo-importing wrappers: the weights
+    must come out bit for bit the same."""
+    from runtime.train import eager_step
+    torch.manual_seed(0)
+    a = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.Tanh(), torch.nn.Linear(7, 2))
+    b = copy.deepcopy(a)
+    oa, ob = make(a.parameters()), make(b.parameters())
+    step_b = eager_step(ob)
+    assert step_b != ob.step  # the fast path is taken here
+    for i in range(5):
+        x = torch.randn(8, 5)
+        for m, o, step in ((a, oa, oa.step), (b, ob, step_b)):
+            o.zero_grad()
+            m(x).pow(2).mean().backward()
+            step()
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+    assert str(oa.state_dict()) == str(ob.state_dict())
+
+
+def test_eager_step_falls_back_when_hooks_are_registered():
+    from runtime.train import eager_step
+    m = torch.nn.Linear(2, 1)
+    o = torch.optim.Adam(m.parameters())
+    o.register_step_post_hook(lambda *a: None)
+    assert eager_step(o) == o.step
+
+
+def test_a_training_run_never_imports_torch_dynamo():
+    """torch._dynamo cost 1.4 s of `layerloom train`'s start-up (imported by the optimizer's
+    wrappers); a run that needs none of it must not load it."""
+    code = ("import sys; from app.cli import main; "
+            f"main(['train', {str(TEMPLATES / 'mlp.json')!r}, '--max-steps', '30', "
+            "'--no-progress']); print('DYNAMO', 'torch._dynamo' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "DYNAMO False" in r.stdout, r.stdout[-500:]
