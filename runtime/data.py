@@ -621,6 +621,11 @@ DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (
 )}
 
 
+# The datasets whose option `path` names a file or folder, relative to the project's folder
+# (a copy of the project saved elsewhere must rewrite it).
+PATH_DATASETS = ("csv", "npz", "images")
+
+
 def load_dataset(name: str, options: dict, seed: int = 0, base_dir=None) -> Dataset:
     """Make or read the dataset the project names; raises DataError with a clear message."""
     spec = DATASETS.get(name)
@@ -637,6 +642,6 @@ def load_dataset(name: str, options: dict, seed: int = 0, base_dir=None) -> Data
         if not opt.check(v):
             raise DataError(f"data.options.{k}: must be {opt.rule} (got {v!r})")
         kwargs[k] = v
-    if name in ("csv", "npz", "images"):  # paths relative to the project's folder
+    if name in PATH_DATASETS:
         kwargs["base_dir"] = base_dir
     return spec.make(seed, **kwargs)

@@ -328,3 +328,20 @@ def test_cli_trains_a_project_whose_images_sit_beside_it(tmp_path):
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout.strip().splitlines()[-1])
     assert result["steps"] == 5 and np.isfinite(result["final_loss"])
+
+
+@pytest.mark.xfail(strict=True, reason="app/cli.py (_save_trained) rewrites the data path of a "
+                   "copy for csv and npz only; it should use runtime.data.PATH_DATASETS")
+def test_cli_out_copy_still_finds_its_images(tmp_path):
+    a = tmp_path / "A"
+    stripes(a / "pictures", per_class=4)
+    p = load(TEMPLATES / "cnn.json")
+    p.data = DataSettings(dataset="images",
+                          options={"path": "pictures", "channels": 1, "height": 8, "width": 8},
+                          bind={"image": "x", "label": "y"})
+    p.save(a / "mine.json")
+    r = subprocess.run([sys.executable, "-m", "app.cli", "train", str(a / "mine.json"),
+                        "--out", str(tmp_path / "B"), "--max-steps", "2", "--device", "cpu",
+                        "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert load(tmp_path / "B" / "mine.json").data.options["path"] == "../A/pictures"
