@@ -405,6 +405,10 @@ class _Scan:
         return found, others
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 'es' if noun.endswith('s') else 's'}"
+
+
 def _resolve_folder(path: Any, base_dir) -> Path:
     if not isinstance(path, str) or not path:
         raise DataError("data.options.path: give the folder of images (one subfolder per class)")
@@ -440,7 +444,8 @@ def load_images(seed: int, path: str = "", channels: int = 3, height: int = 32, 
         loose = sum(1 for e in top if e.is_file() and e.name.lower().endswith(IMAGE_SUFFIXES))
         raise DataError(f"{root}: no class subfolders: put the images of each class in a "
                         "subfolder named after it (e.g. cat/, dog/)"
-                        + (f"; the {loose:,} images directly in it are not used" if loose else ""))
+                        + (f"; the {_count(loose, 'image')} directly in it "
+                           f"{'is' if loose == 1 else 'are'} not used" if loose else ""))
     classes = [e.name for e in dirs]
     files: list[Path] = []
     labels: list[int] = []
@@ -449,8 +454,8 @@ def load_images(seed: int, path: str = "", channels: int = 3, height: int = 32, 
         found, others = scan.images(Path(d.path))
         if not found:
             raise DataError(f"{d.path}: the class folder '{d.name}' holds no images (PNG or "
-                            "JPEG files" + (f"; {others:,} other file{'s' * (others != 1)}"
-                                            if others else "") + ")")
+                            "JPEG files" + (f"; {_count(others, 'other file')}" if others
+                                            else "") + ")")
         if limit_per_class and len(found) > limit_per_class:  # a seeded sample, in name order
             keep = np.sort(rng.choice(len(found), limit_per_class, replace=False))
             found = [found[i] for i in keep]
@@ -472,10 +477,11 @@ def load_images(seed: int, path: str = "", channels: int = 3, height: int = 32, 
         x[i] = read(f)
     np.divide(x, 255, out=x)  # the reader gives 0-255
     import torch
-    note = f"; {scan.links_out:,} links leading out of the folder not followed" \
+    note = f"; {_count(scan.links_out, 'link')} leading out of the folder not followed" \
         if scan.links_out else ""
-    return Dataset(root.name, {"x": torch.from_numpy(x), "y": torch.tensor(labels)},
-                   f"{root.name}: {n:,} images in {len(classes)} classes, "
+    name = scan.real_root.name or str(root)  # a path such as "." has no name of its own
+    return Dataset(name, {"x": torch.from_numpy(x), "y": torch.tensor(labels)},
+                   f"{name}: {_count(n, 'image')} in {_count(len(classes), 'class')}, "
                    f"{channels} × {height} × {width} ({fit}){note}", classes)
 
 

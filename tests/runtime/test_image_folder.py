@@ -155,6 +155,8 @@ def test_path_is_relative_to_the_project_folder(tmp_path):
     squares(tmp_path / "proj" / "imgs")
     d = load_dataset("images", {"path": "imgs"}, base_dir=tmp_path / "proj")
     assert len(d) == 12
+    d = load_dataset("images", {"path": "."}, base_dir=tmp_path / "proj" / "imgs")
+    assert d.name == "imgs" and d.description.startswith("imgs: 12 images in 3 classes")
 
 
 def test_options_for_an_input_shape(tmp_path):
@@ -235,10 +237,11 @@ def test_folder_errors(tmp_path, monkeypatch):
         load_dataset("images", {})
     flat = tmp_path / "flat"
     save(flat / "a.png", Image.new("RGB", (4, 4)))
-    save(flat / "b.png", Image.new("RGB", (4, 4)))
     assert error(flat) == (f"{flat}: no class subfolders: put the images of each class in a "
-                           "subfolder named after it (e.g. cat/, dog/); the 2 images directly "
-                           "in it are not used")
+                           "subfolder named after it (e.g. cat/, dog/); the 1 image directly "
+                           "in it is not used")
+    save(flat / "b.png", Image.new("RGB", (4, 4)))
+    assert error(flat).endswith("; the 2 images directly in it are not used")
     root = squares(tmp_path / "imgs")
     (root / "empty").mkdir()
     assert error(root) == (f"{root / 'empty'}: the class folder 'empty' holds no images "
