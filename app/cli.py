@@ -13,6 +13,12 @@ import signal
 import sys
 from pathlib import Path
 
+from runtime.cpu import mark as _cpu_mark
+
+# The machine's load is sampled from here to the start of training (torch's import is the
+# sample window): a run trains with the cores other processes leave idle (runtime/cpu.py).
+_STARTED = _cpu_mark()
+
 EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE = 0, 1, 2
 EXIT_BAD_OUT = 2  # an --out refused before any work (like argparse's usage errors)
 
@@ -172,8 +178,12 @@ def cmd_train(args) -> int:
         except OutError as e:
             print(f"error: {e}", file=sys.stderr)
             return EXIT_BAD_OUT
+    import torch
+
+    from runtime.cpu import training_threads
     from runtime.train import Trainer
 
+    torch.set_num_threads(training_threads(_STARTED))
     trainer = Trainer(project, base_dir=Path(args.file).resolve().parent, device=args.device,
                       epochs=args.epochs, max_steps=args.max_steps)
     out = sys.stderr if args.json else sys.stdout

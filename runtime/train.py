@@ -152,7 +152,8 @@ def device_name(dev: torch.device) -> str:
         return torch.cuda.get_device_name(dev)
     if dev.type == "mps":
         return "Apple GPU (MPS)"
-    return f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"CPU ({platform.machine()}, {n} thread{'s' if n != 1 else ''})"
 
 
 class Trainer:
