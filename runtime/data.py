@@ -423,6 +423,36 @@ def _resolve_folder(path: Any, base_dir) -> Path:
     return p
 
 
+def image_folder_summary(path: str, base_dir=None) -> dict[str, int]:
+    """The classes of an image folder and how many images each holds, in class order, read
+    from the names alone (nothing decoded, no Pillow, no torch: cheap enough for a preview);
+    raises DataError as loading would for a wrong folder or an empty class."""
+    return {c: len(found) for c, found in _scan_image_folder(path, base_dir)[2].items()}
+
+
+def _scan_image_folder(path, base_dir) -> tuple[Path, _Scan, dict[str, list[Path]]]:
+    root = _resolve_folder(path, base_dir)
+    scan = _Scan(root)
+    top = scan.entries_of(root)
+    dirs = sorted((e for e in top if scan.inside(e) and e.is_dir()),
+                  key=lambda e: _natural_key(e.name))
+    if not dirs:
+        loose = sum(1 for e in top if e.is_file() and e.name.lower().endswith(IMAGE_SUFFIXES))
+        raise DataError(f"{root}: no class subfolders: put the images of each class in a "
+                        "subfolder named after it (e.g. cat/, dog/)"
+                        + (f"; the {_count(loose, 'image')} directly in it "
+                           f"{'is' if loose == 1 else 'are'} not used" if loose else ""))
+    by_class = {}
+    for d in dirs:
+        found, others = scan.images(Path(d.path))
+        if not found:
+            raise DataError(f"{d.path}: the class folder '{d.name}' holds no images (PNG or "
+                            "JPEG files" + (f"; {_count(others, 'other file')}" if others
+                                            else "") + ")")
+        by_class[d.name] = found
+    return root, scan, by_class
+
+
 def load_images(seed: int, path: str = "", channels: int = 3, height: int = 32, width: int = 32,
                 fit: str = "stretch", limit_per_class: int = 0, base_dir=None) -> Dataset:
     """Your own images: a folder with one subfolder per class (its name is the class name;
@@ -435,27 +465,12 @@ def load_images(seed: int, path: str = "", channels: int = 3, height: int = 32, 
     'stretch' to the size, 'crop' the centre to its shape first, or 'pad' with black bars.
     Hidden files and files of other kinds are skipped; links that lead out of the folder
     are not followed."""
-    root = _resolve_folder(path, base_dir)
-    scan = _Scan(root)
-    top = scan.entries_of(root)
-    dirs = sorted((e for e in top if scan.inside(e) and e.is_dir()),
-                  key=lambda e: _natural_key(e.name))
-    if not dirs:
-        loose = sum(1 for e in top if e.is_file() and e.name.lower().endswith(IMAGE_SUFFIXES))
-        raise DataError(f"{root}: no class subfolders: put the images of each class in a "
-                        "subfolder named after it (e.g. cat/, dog/)"
-                        + (f"; the {_count(loose, 'image')} directly in it "
-                           f"{'is' if loose == 1 else 'are'} not used" if loose else ""))
-    classes = [e.name for e in dirs]
+    root, scan, by_class = _scan_image_folder(path, base_dir)
+    classes = list(by_class)
     files: list[Path] = []
     labels: list[int] = []
     rng = np.random.default_rng(seed)
-    for k, d in enumerate(dirs):
-        found, others = scan.images(Path(d.path))
-        if not found:
-            raise DataError(f"{d.path}: the class folder '{d.name}' holds no images (PNG or "
-                            "JPEG files" + (f"; {_count(others, 'other file')}" if others
-                                            else "") + ")")
+    for k, found in enumerate(by_class.values()):
         if limit_per_class and len(found) > limit_per_class:  # a seeded sample, in name order
             keep = np.sort(rng.choice(len(found), limit_per_class, replace=False))
             found = [found[i] for i in keep]

@@ -13,7 +13,8 @@ from PIL import Image
 import runtime.data as data
 from graph.project import load
 from graph.settings import DataSettings
-from runtime.data import DataError, images_options_for_shape, load_dataset
+from runtime.data import (DataError, image_folder_summary, images_options_for_shape,
+                          load_dataset)
 from runtime.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -278,11 +279,22 @@ def test_option_checks(options, message):
     assert str(info.value).startswith(message), str(info.value)
 
 
-def test_importing_the_catalogue_does_not_load_pillow():
-    code = "import sys, runtime.data; print('PIL' in sys.modules, 'torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                         text=True, check=True)
-    assert out.stdout.split() == ["False", "False"]
+def test_summary_counts_without_decoding(tmp_path):
+    root = squares(tmp_path / "proj" / "imgs")
+    (root / "c2" / "broken.png").write_bytes(b"not decoded by the summary")
+    assert image_folder_summary("imgs", tmp_path / "proj") == {"c1": 4, "c2": 5, "c10": 4}
+    (root / "none").mkdir()
+    with pytest.raises(DataError, match="the class folder 'none' holds no images"):
+        image_folder_summary(str(root))
+
+
+def test_importing_the_catalogue_does_not_load_pillow(tmp_path):
+    squares(tmp_path / "imgs")
+    code = ("import sys, runtime.data as d; print(d.image_folder_summary(sys.argv[1])); "
+            "print('PIL' in sys.modules, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "imgs")], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[-1] == "False False"
 
 
 def stripes(root: Path, per_class: int = 40) -> Path:
