@@ -354,3 +354,22 @@ def test_export_opens_through_menu_shortcut_and_toolbar(qapp, qtbot, twin, tmp_p
     qtbot.waitUntil(lambda: isinstance(w.export_window, ExportDialog)
                     and w.export_window.isVisible(), timeout=3000)
     w.export_window.close()
+
+
+def test_a_run_of_an_unsaved_project_follows_it_to_its_first_save(qapp, twin, tmp_path,
+                                                                   monkeypatch):
+    w = twin
+    w.open_template(ROOT / "templates" / "mlp.json")  # an untitled copy: no file yet
+    assert w.doc.path is None
+    assert w.start_training(max_steps=20)
+    wait_until(qapp, lambda: w.trainer.state == "idle" and w.trainer.last_event is not None
+               and w.trainer.last_event.kind in ("finished", "stopped"), 120)
+    assert w.training.runs.count() == 1
+    unsaved = w.runs_root()
+    monkeypatch.setattr(MainWindow, "ask_save_path", lambda self: str(tmp_path / "spiral_net"))
+    w.a_save_as.trigger()
+    assert w.doc.path == tmp_path / "spiral_net.json"
+    assert w.doc.project.name == "spiral_net"
+    runs = list((tmp_path / "runs" / "spiral_net").iterdir())
+    assert len(runs) == 1 and (runs[0] / "checkpoints" / "last").is_dir()
+    assert w.training.runs.count() == 1 and not unsaved.exists()
