@@ -138,13 +138,14 @@ def _save_trained(project, model, source: Path, folder: Path, steps) -> tuple[Pa
     """The weights and a copy of the project (its data path still leading to the data)."""
     from graph.fileio import atomic_write_text
     from graph.project import dumps
+    from runtime.data import PATH_DATASETS
     from runtime.weights import save_weights
 
     stem = source.stem
     weights, copy = folder / f"{stem}.safetensors", folder / f"{stem}.json"
     save_weights(model, weights, {"project": copy.name, "steps": str(steps)})
     d = project.to_dict()
-    if project.data.dataset in ("csv", "npz"):
+    if project.data.dataset in PATH_DATASETS:
         d["data"]["options"] = _copy_data_path(d["data"]["options"], source.resolve().parent,
                                                folder)
     atomic_write_text(copy, dumps(d))

@@ -345,8 +345,6 @@ def test_cli_trains_a_project_whose_images_sit_beside_it(tmp_path):
     assert result["steps"] == 5 and np.isfinite(result["final_loss"])
 
 
-@pytest.mark.xfail(strict=True, reason="app/cli.py (_save_trained) rewrites the data path of a "
-                   "copy for csv and npz only; it should use runtime.data.PATH_DATASETS")
 def test_cli_out_copy_still_finds_its_images(tmp_path):
     a = tmp_path / "A"
     stripes(a / "pictures", per_class=4)
