@@ -21,7 +21,8 @@ from .document import Document, EditRefused, Editor
 from .widgets import guard_wheel
 
 # Dataset options and fields without importing the runtime (torch): mirrored by a test.
-from runtime.data import DATASETS, csv_header_problem  # noqa: E402  (numpy only at import)
+from runtime.data import (DATASETS, FITS, DataError, csv_header_problem,  # noqa: E402
+                          image_folder_summary, images_options_for_shape)  # (numpy only)
 
 LABELS = {"lr": "learning rate", "clip_norm": "gradient clipping", "val_split": "validation share",
           "weight_decay": "L2 weight decay", "batch_size": "batch size"}
@@ -76,6 +77,11 @@ def preview_rows(dataset: str, options: dict, base_dir: Path | None, rows: int =
                            for v in z[k].reshape(-1)[:4].tolist())] for k in z.files]
     except Exception as e:  # a broken file: say so, keep the panel alive
         return None, f"{p}: not a readable .npz file ({e})"
+
+
+def _html(text: str) -> str:
+    from html import escape
+    return escape(text)
 
 
 def eta_words(seconds: float) -> str:
@@ -291,11 +297,35 @@ class TrainingPanel(QWidget):
         name = self.dataset.currentData()
         if name == self.doc.project.data.dataset:
             return
-        changes = [("dataset", name), ("options", {})]
-        bind = self._auto_bind(name, {})
+        options = self._image_options() if name == "images" else {}
+        changes = [("dataset", name), ("options", options)]
+        bind = self._auto_bind(name, options)
         if bind != self.doc.project.data.bind:
             changes.append(("bind", bind))
         self._commit_many(changes, f"Use the dataset '{self.dataset.currentText()}'")
+
+    def _image_input(self) -> str | None:
+        """The Input an image folder feeds: the one bound to field x, else the only one."""
+        g = self.doc.graph
+        inputs = [n for n in g.nodes() if g.spec(n).role == "input"]
+        bound = [n for n in inputs if self.doc.project.data.bind.get(n) == "x"]
+        return (bound or inputs)[0] if len(bound or inputs) == 1 else None
+
+    def _image_options(self) -> dict:
+        """Channels and size to resize the images to, from the Input's shape (C × H × W)."""
+        n = self._image_input()
+        opts = images_options_for_shape(self.doc.graph.params(n).get("shape")) if n else None
+        if n and opts is None:
+            self.message.emit(f"Input '{n}' takes {self.doc.graph.params(n).get('shape')}, not an "
+                              "image (C × H × W with C 1 or 3): set its shape, or the images' "
+                              "channels, height and width")
+        return opts or {}
+
+    def _match_input(self) -> None:
+        opts = self._image_options()
+        if opts:
+            self._commit("data", "options", {**self.doc.project.data.options, **opts})
+            self.load()
 
     def _auto_bind(self, dataset: str, options: dict) -> dict:
         """The binding filled in where the dataset's fields match the Input and Target nodes
@@ -370,8 +400,15 @@ class TrainingPanel(QWidget):
         if spec is None:
             return
         csv_columns = self._columns() if spec.name == "csv" else None
+        choices = {"channels": [("1 (grey)", 1), ("3 (colour, RGB)", 3)],
+                   "fit": [(f, f) for f in FITS]} if spec.name == "images" else {}
         for key, opt in spec.options.items():
-            if csv_columns is not None and key in ("label", "label_kind"):
+            if key in choices:
+                row = QComboBox()
+                for text, value in choices[key]:
+                    row.addItem(text, value)
+                row.activated.connect(lambda _i, k=key, w=row: self._option_value(k, w.currentData()))
+            elif csv_columns is not None and key in ("label", "label_kind"):
                 row = QComboBox()
                 if key == "label":  # the columns the preview shows, not typed
                     row.addItem("— choose the label column —", "")
@@ -407,6 +444,12 @@ class TrainingPanel(QWidget):
                 browse.clicked.connect(lambda _=False, k=key, e=edit: self._browse(k, e))
                 h.addWidget(browse)
             self.options_form.addRow(key.replace("_", " "), row)
+        if spec.name == "images":
+            match = QPushButton("Match the Input's shape")
+            match.setObjectName("match_input")
+            match.setToolTip("Set channels, height and width from the Input node's shape")
+            match.clicked.connect(self._match_input)
+            self.options_form.addRow(match)
         self._load_options()
         guard_wheel(self.options_host)
 
@@ -486,9 +529,13 @@ class TrainingPanel(QWidget):
 
     def _browse(self, key: str, edit: QLineEdit) -> None:
         kind = self.doc.project.data.dataset
-        filt = "CSV files (*.csv)" if kind == "csv" else "NumPy arrays (*.npz)"
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a data file",
-                                              str(self.base_dir or Path.cwd()), filt)
+        start = str(self.base_dir or Path.cwd())
+        if kind == "images":
+            path = QFileDialog.getExistingDirectory(
+                self, "Choose the folder (one subfolder of images per class)", start)
+        else:
+            filt = "CSV files (*.csv)" if kind == "csv" else "NumPy arrays (*.npz)"
+            path, _ = QFileDialog.getOpenFileName(self, "Choose a data file", start, filt)
         if path:
             if self.base_dir and Path(path).is_relative_to(self.base_dir):
                 path = str(Path(path).relative_to(self.base_dir))
@@ -516,6 +563,9 @@ class TrainingPanel(QWidget):
                 for c, v in enumerate(row[:len(header)]):
                     self.preview.setItem(r, c, QTableWidgetItem(v))
             self.preview.show()
+        elif data.dataset == "images":
+            self.preview.hide()
+            self.preview_note.setText(self._image_summary(data.options))
         else:
             self.preview.hide()
             if spec is not None:
@@ -523,6 +573,19 @@ class TrainingPanel(QWidget):
                 self.preview_note.setText(f"{(spec.description or '').strip()} Fields: {fields}.")
             else:
                 self.preview_note.setText("Choose a dataset.")
+
+    def _image_summary(self, options: dict) -> str:
+        if not options.get("path"):
+            return "Choose a folder holding one subfolder of images per class."
+        try:
+            counts = image_folder_summary(options["path"], self.base_dir)
+        except DataError as e:
+            return f"<span style='color:#c62828'>{_html(str(e))}</span>"
+        shown = ", ".join(f"{_html(c)} {n:,}" for c, n in list(counts.items())[:12])
+        more = f", … ({len(counts) - 12} more)" if len(counts) > 12 else ""
+        return (f"{len(counts)} classes, {sum(counts.values()):,} images: {shown}{more}. "
+                f"Each image becomes {options.get('channels', 3)} × {options.get('height', 32)}"
+                f" × {options.get('width', 32)} (field x), its class index field y.")
 
     def _build_binding(self) -> None:
         if self.doc is None:

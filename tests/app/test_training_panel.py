@@ -194,3 +194,28 @@ def test_standardise_features_is_a_checkbox_in_the_data_section(mlp, qtbot):
     assert mlp.a_undo.text() == "&Undo Standardise the features"
     mlp.a_undo.trigger()
     assert not box.isChecked() and not mlp.doc.project.data.standardize
+
+
+def test_an_image_folder_is_sized_from_the_input_and_previewed(win, tmp_path, qtbot):
+    from PIL import Image
+    for cls, colour in (("cats", (200, 40, 40)), ("dogs", (40, 40, 200))):
+        (tmp_path / "pics" / cls).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (20 + i, 16), colour).save(tmp_path / "pics" / cls / f"{i}.png")
+    path = tmp_path / "cnn.json"
+    load(TEMPLATES / "cnn.json").save(path)  # Input 'image': 1 × 8 × 8
+    win.open_path(path, ask=False)
+    panel = win.training
+    _choose_dataset(panel, "images")
+    assert win.doc.project.data.options == {"channels": 1, "height": 8, "width": 8}
+    assert panel.findChild(QComboBox, "option_channels").currentData() == 1
+    edit = panel.findChild(QWidget_, "option_path")
+    edit.setText("pics")
+    edit.editingFinished.emit()
+    note = panel.preview_note.text()
+    assert "2 classes, 6 images: cats 3, dogs 3" in note and "1 × 8 × 8" in note
+    assert win.doc.project.data.bind == {"image": "x", "label": "y"}
+    edit = panel.findChild(QWidget_, "option_path")
+    edit.setText("nowhere")
+    edit.editingFinished.emit()
+    assert "nowhere" in panel.preview_note.text() and "c62828" in panel.preview_note.text()
