@@ -40,7 +40,7 @@ class DecadeAxis(pg.AxisItem):
 
     def logTickValues(self, minVal, maxVal, size, stdTicks):
         lo, hi = math.ceil(minVal), math.floor(maxVal)
-        if hi < lo:  # less than a decade in view: label its ends' 1-2-5 steps
+        if hi - lo < 1:  # at most one decade mark in view: label the 1-2-5 steps too
             vals = [d + math.log10(m) for d in range(math.floor(minVal), math.ceil(maxVal))
                     for m in (1, 2, 5) if minVal <= d + math.log10(m) <= maxVal]
             self._labelled = set(vals)

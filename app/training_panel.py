@@ -125,9 +125,8 @@ class TrainingPanel(QWidget):
         host = QWidget()
         self.body = QVBoxLayout(host)
         scroll.setWidget(host)
-        outer.addWidget(scroll, 1)
 
-        # Controls and progress first: what one looks at while training.
+        # Controls and progress: what one looks at while training.
         buttons = QHBoxLayout()
         self.run_btn = QPushButton("Run")
         self.pause_btn = QPushButton("Pause")
@@ -157,7 +156,10 @@ class TrainingPanel(QWidget):
         top.addWidget(self.status)
         top.addWidget(self.error)
         top.addWidget(self.legend)
-        self.body.addLayout(top)
+        # Pinned above the scrolling form: the run's controls and progress stay in view
+        # however far down the form (epochs, device, the runs) the user has scrolled.
+        outer.addLayout(top)
+        outer.addWidget(scroll, 1)
 
         # Data.
         data_box = QGroupBox("Data")

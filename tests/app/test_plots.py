@@ -88,6 +88,9 @@ def test_log_axis_labels_whole_decades_and_thins_them_to_fit():
     # Less than a decade: 1-2-5 steps, so the axis still has numbers.
     levels = axis.logTickValues(math.log10(0.02), math.log10(0.09), 120, [])
     assert axis.logTickStrings(levels[0][1], 1, 1) == ["0.02", "0.05"]
+    # One decade mark in view (a loss between 0.45 and 1.5): not a lone "1".
+    levels = axis.logTickValues(math.log10(0.45), math.log10(1.5), 120, [])
+    assert axis.logTickStrings(levels[0][1], 1, 1) == ["0.5", "1"]
 
 
 def test_vanishing_gradients_at_the_start_are_said_in_words(plots):

@@ -219,3 +219,14 @@ def test_an_image_folder_is_sized_from_the_input_and_previewed(win, tmp_path, qt
     edit.setText("nowhere")
     edit.editingFinished.emit()
     assert "nowhere" in panel.preview_note.text() and "c62828" in panel.preview_note.text()
+
+
+def test_run_controls_and_progress_stay_in_view_when_the_form_is_scrolled(mlp, qtbot):
+    panel = mlp.training
+    panel.resize(panel.width(), 300)
+    bar = panel.findChild(QScrollArea).verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0)
+    bar.setValue(bar.maximum())  # down at the runs list
+    QApplication.processEvents()
+    for w in (panel.run_btn, panel.stop_btn, panel.progress, panel.status):
+        assert not w.visibleRegion().isEmpty(), w

@@ -1,0 +1,280 @@
+"""A user's session in a real window, driven by the X server's own mouse and keyboard
+(xdotool), for screenshots: build a small MLP with the mouse, train it with F5, open the CNN
+template from the gallery, train it with F5.
+
+  xvfb-run -a -s '-screen 0 1600x1000x24' .venv/bin/python tools/xvfb_session.py OUT_DIR
+
+The script runs inside the app's process only to know where things are on the screen (the
+palette rows, the ports, the fields) and to wait; every click, drag and key press is a real
+X event from xdotool, so shortcuts, focus and drag-and-drop go the way they go for a user.
+Needs: apt-get install xvfb libxcb-icccm4 libxcb-keysyms1 imagemagick xdotool.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("LAYERLOOM_HOME", tempfile.mkdtemp())
+
+from PySide6.QtCore import QPoint, QPointF, Qt  # noqa: E402
+from PySide6.QtWidgets import QApplication, QComboBox, QLineEdit, QSpinBox  # noqa: E402
+
+OUT = Path(sys.argv[1] if len(sys.argv) > 1 else "shots")
+app = win = None  # made in start(): the training process (spawn) imports this file again
+log = []
+
+
+def start() -> None:
+    global app, win
+    OUT.mkdir(parents=True, exist_ok=True)
+    app = QApplication([])
+    from app.mainwindow import MainWindow
+    win = MainWindow()
+    win.resize(1560, 960)
+    win.move(0, 0)
+    win.show()
+
+
+def pump(seconds: float) -> None:
+    end = time.time() + seconds
+    while time.time() < end:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def xdo(*args) -> None:
+    p = subprocess.Popen(["xdotool", *map(str, args)])
+    while p.poll() is None:
+        app.processEvents()
+        time.sleep(0.005)
+    pump(0.15)
+
+
+def glob(widget, local: QPoint) -> tuple[int, int]:
+    g = widget.mapToGlobal(local)
+    return g.x(), g.y()
+
+
+def click(xy, button=1, repeat=1) -> None:
+    xdo("mousemove", *xy)
+    xdo("click", "--repeat", repeat, button)
+
+
+def drag(a, b, steps=12) -> None:
+    """One xdotool command for the whole gesture: a drag-and-drop runs Qt's nested drag loop
+    inside our event pumping, which returns only once the button is up."""
+    chain = ["mousemove", *a, "mousedown", 1, "sleep", 0.1]
+    for i in range(1, steps + 1):
+        chain += ["mousemove", int(a[0] + (b[0] - a[0]) * i / steps),
+                  int(a[1] + (b[1] - a[1]) * i / steps), "sleep", 0.03]
+    chain += ["sleep", 0.2, "mouseup", 1]
+    xdo(*chain)
+    pump(0.3)
+
+
+def key(*keys) -> None:
+    xdo("key", *keys)
+
+
+def type_text(text: str) -> None:
+    xdo("type", "--delay", 30, text)
+
+
+def shot(name: str) -> None:
+    pump(0.5)
+    path = OUT / f"{name}.png"
+    p = subprocess.Popen(["import", "-window", "root", str(path)])
+    while p.poll() is None:
+        app.processEvents()
+        time.sleep(0.01)
+    log.append(f"screenshot {path}: {len(win.doc.graph)} nodes, undo '{win.a_undo.text()}', "
+               f"training {win.trainer.state}, active {type(QApplication.activeWindow()).__name__}")
+
+
+def canvas_point(x: int, y: int) -> tuple[int, int]:
+    return glob(win.view.viewport(), QPoint(x, y))
+
+
+def port_point(node: str, port: str, is_input: bool) -> tuple[int, int]:
+    item = win.scene.nodes[node].port(port, is_input)
+    return glob(win.view.viewport(), win.view.mapFromScene(item.scenePos()))
+
+
+def node_header(node: str) -> tuple[int, int]:
+    item = win.scene.nodes[node]
+    return glob(win.view.viewport(), win.view.mapFromScene(item.mapToScene(QPointF(60, 10))))
+
+
+def add_from_palette(type_title: str, where: tuple[int, int]) -> str:
+    """Type into the palette's filter, drag the first match onto the canvas."""
+    flt = win.palette.findChild(QLineEdit)
+    click(glob(flt, flt.rect().center()), repeat=3)
+    key("ctrl+a")
+    type_text(type_title)
+    pump(0.3)
+    tree = win.palette.tree
+    item = next(tree.topLevelItem(i).child(j) for i in range(tree.topLevelItemCount())
+                for j in range(tree.topLevelItem(i).childCount())
+                if not tree.topLevelItem(i).child(j).isHidden()
+                and tree.topLevelItem(i).child(j).text(0) == type_title)
+    before = set(win.doc.graph.nodes())
+    drag(glob(tree.viewport(), tree.visualItemRect(item).center()), canvas_point(*where))
+    new = set(win.doc.graph.nodes()) - before
+    assert len(new) == 1, (type_title, new)
+    return new.pop()
+
+
+def set_field(node: str, field: str, value: str) -> None:
+    click(node_header(node))
+    pump(0.3)
+    w = win.inspector._fields[field]
+    target = w.lineEdit() if isinstance(w, (QSpinBox, QComboBox)) and w.lineEdit() else w
+    click(glob(target, target.rect().center()), repeat=2)
+    key("ctrl+a")
+    type_text(value)
+    key("Return")
+
+
+def scroll_into_view(widget, area=None) -> None:
+    """Wheel down over the training panel until `widget` is on screen, as a user scrolls."""
+    from PySide6.QtWidgets import QScrollArea
+    area = area or win.training.findChild(QScrollArea)
+    for _ in range(40):
+        top = widget.mapTo(area.viewport(), QPoint(0, 0)).y()
+        if 0 <= top and top + widget.height() <= area.viewport().height():
+            return
+        xdo("mousemove", *glob(area.viewport(), QPoint(12, area.viewport().height() // 2)))
+        xdo("click", 5 if top > 0 else 4)
+    raise AssertionError("could not scroll to the field")
+
+
+def later(delay_ms: int, action) -> None:
+    """Run `action` from the event loop, also while a modal dialog's own loop runs (a key
+    that opens one returns only when it closes)."""
+    from PySide6.QtCore import QTimer
+    QTimer.singleShot(delay_ms, action)
+
+
+def xdo_async(*args) -> None:
+    subprocess.Popen(["xdotool", *map(str, args)])
+
+
+def wire(src, sp, dst, dp) -> None:
+    drag(port_point(src, sp, False), port_point(dst, dp, True))
+
+
+def activate() -> None:
+    win.activateWindow()
+    win.raise_()
+    pump(0.5)
+
+
+def main() -> None:
+    pump(2.0)
+    activate()
+    shot("01-empty")
+    # Build: Input -> Linear -> ReLU -> Linear -> Softmax -> Output, and the loss.
+    x = add_from_palette("Input", (90, 120))
+    fc1 = add_from_palette("Linear", (300, 120))
+    act = add_from_palette("ReLU", (510, 120))
+    fc2 = add_from_palette("Linear", (720, 120))
+    sm = add_from_palette("Softmax", (300, 320))
+    out = add_from_palette("Output", (520, 320))
+    tgt = add_from_palette("Target", (300, 470))
+    loss = add_from_palette("Categorical cross-entropy", (560, 470))
+    for a in ((x, "out", fc1, "x"), (fc1, "y", act, "x"), (act, "y", fc2, "x"),
+              (fc2, "y", sm, "x"), (sm, "y", out, "x"), (sm, "y", loss, "pred"),
+              (tgt, "out", loss, "target")):
+        wire(*a)
+    set_field(fc1, "out_features", "32")
+    set_field(fc2, "out_features", "2")
+    log.append(f"graph: {sorted(win.doc.graph.nodes())}, {len(list(win.doc.graph.edges()))} wires,"
+               f" problems: {[str(e) for e in win.doc.analysis.errors]}")
+    shot("02-built")
+    # Data: the two spirals, chosen in the Training panel's combo box.
+    win._show_dock("training")
+    pump(0.3)
+    combo = win.training.dataset
+    click(glob(combo, combo.rect().center()))
+    pump(0.5)
+    view = combo.view()
+    idx = combo.model().index(combo.findData("spirals"), 0)
+    click(glob(view.viewport(), view.visualRect(idx).center()))
+    pump(0.3)
+    epochs = win.training.fields["epochs"]
+    scroll_into_view(epochs)  # the wheel over the form scrolls it: it changes no field
+    click(glob(epochs, epochs.rect().center()), repeat=2)
+    key("ctrl+a")
+    type_text("300")
+    key("Return")
+    log.append(f"data: {win.doc.project.data.dataset}, bind {win.doc.project.data.bind}, "
+               f"epochs {win.doc.project.training.epochs}")
+    click(canvas_point(900, 600))  # back on the canvas, as a user would be
+    activate()
+    key("F5")
+    pump(4.0)
+    shot("03-mlp-training")
+    pump(6.0)
+    log.append(f"mlp run: {win.trainer.state}, last event {getattr(win.trainer.last_event, 'kind', None)},"
+               f" status '{win.training.status.text()}'")
+    shot("04-mlp-later")
+    # Another template, from the gallery, then F5 again.
+    key("shift+F5")
+    pump(2.0)
+    seen = []
+
+    def answer_dialogs():
+        """The unsaved-changes question (Discard), then the gallery (the CNN, double-click),
+        clicked with the X mouse while their modal loops run."""
+        modal = QApplication.activeModalWidget()
+        from app.gallery import TemplateGallery
+        if modal is not None and modal.windowTitle() == "Unsaved changes" and "ask" not in seen:
+            seen.append("ask")
+            btn = next(b for b in modal.buttons() if "Discard" in b.text().replace("&", ""))
+            subprocess.run(["import", "-window", "root", str(OUT / "05-unsaved-question.png")])
+            xdo_async("mousemove", *glob(btn, btn.rect().center()), "click", 1)
+        elif isinstance(modal, TemplateGallery) and "gallery" not in seen:
+            seen.append("gallery")
+            row = next(i for i in range(modal.list.count()) if "CNN" in modal.list.item(i).text())
+            rect = modal.list.visualItemRect(modal.list.item(row))
+            subprocess.run(["import", "-window", "root", str(OUT / "06-gallery.png")])
+            xdo_async("mousemove", *glob(modal.list.viewport(), rect.center()), "click",
+                      "--repeat", 2, "--delay", 80, 1)
+        if "gallery" not in seen:
+            later(300, answer_dialogs)
+    later(800, answer_dialogs)
+    key("ctrl+shift+n")  # returns once both dialogs are closed
+    pump(1.5)
+    log.append(f"dialogs answered: {seen}; now {win.doc.title}")
+    activate()
+    shot("07-cnn-opened")
+    key("F5")
+    pump(8.0)
+    shot("08-cnn-training")
+    pump(6.0)
+    log.append(f"cnn run: {win.trainer.state}, status '{win.training.status.text()}'")
+    shot("09-cnn-later")
+    (OUT / "session.log").write_text("\n".join(log) + "\n")
+    win.doc.undo.setClean()
+    win.trainer.stop()
+    pump(1.0)
+    win.close()
+
+
+if __name__ == "__main__":
+    import faulthandler
+    faulthandler.dump_traceback_later(230, exit=True)  # a hang says where
+    start()
+    try:
+        main()
+    except Exception as e:  # keep what was seen
+        import traceback
+        log.append("FAILED: " + "".join(traceback.format_exception(e)))
+        (OUT / "session.log").write_text("\n".join(log) + "\n")
+        raise SystemExit(1)
