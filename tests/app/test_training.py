@@ -211,14 +211,19 @@ def test_csv_data_with_a_preview_and_clear_errors(qapp, twin, tmp_path):
     path.setText("pts.csv")
     path.editingFinished.emit()
     assert w.training.preview.rowCount() == 8 and w.training.preview.columnCount() == 3
-    label = w.training.findChild(QLineEdit, "option_label")
-    label.setText("klass")  # a column that does not exist
-    label.editingFinished.emit()
+    # A label column the file does not have (a project edited by hand, a renamed column):
+    # shown as such in the column choice, and the run fails naming it.
+    w.editor.set_setting("data", "options", {**w.doc.project.data.options, "label": "klass"})
+    from PySide6.QtWidgets import QComboBox
+    label = w.training.findChild(QComboBox, "option_label")
+    assert label.currentText() == "klass (not in the file)"
     events = run_to_end(qapp, w)
     assert events[-1].kind == "failed"
     assert "no column 'klass' for the label (columns: a, b, cls)" in w.training.error.text()
-    label.setText("cls")
-    label.editingFinished.emit()
+    label = w.training.findChild(QComboBox, "option_label")
+    label.setCurrentIndex(label.findData("cls"))
+    label.activated.emit(label.currentIndex())
+    assert w.doc.project.data.options["label"] == "cls"
     events = run_to_end(qapp, w)
     assert events[-1].kind == "finished"
 
