@@ -75,3 +75,20 @@ def two_inputs_concat(g: Graph) -> None:
     g.add_node("Concat", "cat")
     g.connect("a", "out", "cat", "x")
     g.connect("b", "out", "cat", "x")
+
+
+def small_saved_project(folder):
+    """Input [3] -> Linear(2) -> Output, saved as folder/small.json, with weights for it in
+    folder/small.safetensors: (project, project file, weights file)."""
+    from graph.project import Project
+    from runtime.export import trained_model
+    from runtime.weights import save_weights
+    g = Graph()
+    g.add_node("Input", "x", {"shape": [3]})
+    chain(g, "x", [("Linear", "fc", {"out_features": 2})])
+    g.add_node("Output", "out")
+    g.connect("fc", "y", "out", "x")
+    p = Project(graph=g, name="Small")
+    p.save(folder / "small.json")
+    save_weights(trained_model(p, None).model, folder / "small.safetensors")
+    return p, folder / "small.json", folder / "small.safetensors"

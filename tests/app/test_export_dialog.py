@@ -8,25 +8,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox, QFileDialog, QPushButton
 
 from app.export_dialog import ExportDialog
-from graph.model import Graph
-from graph.project import Project
-from runtime.export import trained_model
-from runtime.weights import save_weights
-from tests.graphs import chain
+from tests.graphs import small_saved_project
 
 
 @pytest.fixture
 def small(tmp_path):
     """A small project saved in tmp_path, and weights for it."""
-    g = Graph()
-    g.add_node("Input", "x", {"shape": [3]})
-    chain(g, "x", [("Linear", "fc", {"out_features": 2})])
-    g.add_node("Output", "out")
-    g.connect("fc", "y", "out", "x")
-    p = Project(graph=g, name="Small")
-    p.save(tmp_path / "small.json")
-    save_weights(trained_model(p, None).model, tmp_path / "small.safetensors")
-    return p, tmp_path / "small.json", tmp_path / "small.safetensors"
+    return small_saved_project(tmp_path)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from graph.project import Project, load
 from runtime.export import ExportError, export, trained_model
 from runtime.train import Trainer
 from runtime.weights import save_weights
-from tests.graphs import chain, two_inputs_concat
+from tests.graphs import chain, small_saved_project, two_inputs_concat
 
 ROOT = Path(__file__).resolve().parents[2]
 TOL = 1e-5
@@ -184,17 +184,9 @@ def test_cli_export(trained, tmp_path):
 # Where an export may write: never over the project or its weights; existing things only with
 # force; files as readable as any other (0o666 & ~umask) ---------------------------------------
 
-def small(tmp_path) -> tuple[Project, Path, Path]:
+def small(tmp_path):
     """A small project saved in tmp_path, and weights for it."""
-    g = Graph()
-    g.add_node("Input", "x", {"shape": [3]})
-    chain(g, "x", [("Linear", "fc", {"out_features": 2})])
-    g.add_node("Output", "out")
-    g.connect("fc", "y", "out", "x")
-    p = Project(graph=g, name="Small")
-    p.save(tmp_path / "small.json")
-    save_weights(trained_model(p, None).model, tmp_path / "small.safetensors")
-    return p, tmp_path / "small.json", tmp_path / "small.safetensors"
+    return small_saved_project(tmp_path)
 
 
 @pytest.mark.parametrize("fmt", ["bundle", "torchscript", "onnx", "python"])
