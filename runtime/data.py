@@ -32,6 +32,10 @@ class Dataset:
     fields: dict[str, "torch.Tensor"]  # noqa: F821
     description: str = ""
     classes: list[str] | None = None
+    # What a trivial predictor scores on the validation metric, e.g. {"constant_mse": 0.167};
+    # the key's suffix names the metric ('_mse', '_nats', '_accuracy'). runtime/sequences.py.
+    baselines: dict[str, float] = field(default_factory=dict)
+    vocab: list[str] | None = None  # token id -> character, for text datasets ('chars')
 
     def __len__(self) -> int:
         return len(next(iter(self.fields.values())))
@@ -644,7 +648,7 @@ DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (
 
 # The datasets whose option `path` names a file or folder, relative to the project's folder
 # (a copy of the project saved elsewhere must rewrite it).
-PATH_DATASETS = ("csv", "npz", "images")
+PATH_DATASETS = ("csv", "npz", "images", "csv_series")
 
 
 def load_dataset(name: str, options: dict, seed: int = 0, base_dir=None) -> Dataset:
@@ -666,3 +670,8 @@ def load_dataset(name: str, options: dict, seed: int = 0, base_dir=None) -> Data
     if name in PATH_DATASETS:
         kwargs["base_dir"] = base_dir
     return spec.make(seed, **kwargs)
+
+
+# The sequence datasets (adding, sine, chars, digits_rows, csv_series) live in their own module,
+# which adds them to DATASETS when imported (it needs the names above, so it comes last).
+from runtime import sequences as _sequences  # noqa: E402,F401
