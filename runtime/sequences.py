@@ -25,12 +25,21 @@ from runtime.data import (DATASETS, DataError, Dataset, DatasetSpec, Option, _in
 MAX_BYTES = 2 ** 30  # the most memory one generated or windowed field may take (float32)
 
 
-def _check_size(what: str, shape: tuple[int, ...], hint: str) -> None:
-    size = math.prod(shape) * 4
+def _check_size(what: str, shape: tuple[int, ...], hint: str, itemsize: int = 4,
+                unit: str = "values") -> None:
+    size = math.prod(shape) * itemsize
     if size > MAX_BYTES:
         dims = " × ".join(f"{d:,}" for d in shape)
-        raise DataError(f"{what}: {dims} values would take {size / 2 ** 30:.1f} GiB of memory "
-                        f"(at most {MAX_BYTES / 2 ** 30:.0f} GiB): {hint}")
+        raise DataError(f"{what}: {dims} {unit} would take {_bytes(size)} of memory (at most "
+                        f"{_bytes(MAX_BYTES)}): {hint}")
+
+
+def _bytes(n: int) -> str:
+    for unit, size in (("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
+        if n >= size:
+            v = n / size
+            return f"{v:.1f} {unit}".replace(".0 ", " ") if v < 10 else f"{v:.0f} {unit}"
+    return f"{n} bytes"
 
 
 def _tensor(a: np.ndarray):
@@ -75,6 +84,7 @@ def make_adding(seed: int, n_samples: int = 10000, T: int = 50) -> Dataset:
 
 PERIODS = (6.0, 40.0)  # in time steps: the range each sine's period is drawn from
 AMPLITUDES = (0.2, 0.6)
+CHUNK = 1 << 15  # rows made at a time
 
 
 def make_sine(seed: int, n_samples: int = 5000, T: int = 32, noise: float = 0.05) -> Dataset:
@@ -87,15 +97,18 @@ def make_sine(seed: int, n_samples: int = 5000, T: int = 32, noise: float = 0.05
     _check_size("sine", (n_samples, T + 1), "lower n_samples or T")
     rng = np.random.default_rng(seed)
     k = rng.integers(2, 4, n_samples)  # 2 or 3 sines
-    period = rng.uniform(*PERIODS, (n_samples, 3))
-    amp = rng.uniform(*AMPLITUDES, (n_samples, 3)) * (np.arange(3) < k[:, None])
-    phase = rng.uniform(0, 2 * math.pi, (n_samples, 3))
-    t = np.arange(T + 1, dtype=np.float64)
-    s = np.zeros((n_samples, T + 1))
-    for j in range(3):  # one sine at a time: N × (T + 1) temporaries, not N × (T + 1) × 3
-        s += amp[:, j, None] * np.sin(2 * math.pi * t / period[:, j, None] + phase[:, j, None])
-    s += rng.normal(0, noise, s.shape) if noise else 0
-    s = s.astype(np.float32)
+    omega = (2 * np.pi / rng.uniform(*PERIODS, (n_samples, 3))).astype(np.float32)
+    amp = (rng.uniform(*AMPLITUDES, (n_samples, 3)) * (np.arange(3) < k[:, None])) \
+        .astype(np.float32)
+    phase = rng.uniform(0, 2 * math.pi, (n_samples, 3)).astype(np.float32)
+    t = np.arange(T + 1, dtype=np.float32)
+    s = np.zeros((n_samples, T + 1), np.float32)
+    for a in range(0, n_samples, CHUNK):  # in blocks of rows: float32 temporaries stay small
+        b = slice(a, a + CHUNK)
+        for j in range(3):
+            s[b] += amp[b, j, None] * np.sin(omega[b, j, None] * t + phase[b, j, None])
+        if noise:
+            s[b] += noise * rng.standard_normal(s[b].shape, dtype=np.float32)
     x, y = s[:, :T, None], s[:, T:]
     persistence = _mse(x[:, -1], y)
     constant = _mse(np.full_like(y, y.mean()), y)
@@ -185,9 +198,9 @@ def make_chars(seed: int, T: int = 64, n_samples: int = 0, stride: int = 0,
     if max_chars:
         text = text[:max_chars]
     if len(text) < T + 1:
+        cut = " cut to max_chars" if max_chars else ""
         raise DataError(f"chars: a window of T={T} characters and its next character need "
-                        f"{T + 1:,} characters; the corpus{' cut to max_chars' if max_chars else ''}"
-                        f" has {len(text):,}")
+                        f"{T + 1:,} characters; the corpus{cut} has {len(text):,}")
     windows = (len(text) - T - 1) // stride + 1
     if n_samples > windows:
         raise DataError(f"chars: n_samples {n_samples:,} is more than the {windows:,} windows of "
@@ -197,11 +210,14 @@ def make_chars(seed: int, T: int = 64, n_samples: int = 0, stride: int = 0,
     if n_samples:
         starts = np.sort(np.random.default_rng(seed).choice(windows, n_samples, replace=False)) \
             * stride
-    _check_size("chars", (len(starts), T, 2), "lower n_samples or T")  # int64 x and y
+    _check_size("chars", (len(starts), T), "lower n_samples or T, or raise the stride",
+                itemsize=8, unit="token ids")
     ids = _encode_array(text, VOCAB)
-    idx = starts[:, None] + np.arange(T + 1)
-    w = ids[idx]
-    x, y = w[:, :T], w[:, 1:]
+    idx = starts[:, None] + np.arange(T)
+    x = ids[idx]
+    idx += 1
+    y = ids[idx]
+    del idx
     counts = np.bincount(y.reshape(-1), minlength=len(VOCAB)).astype(np.float64)
     p = counts[counts > 0] / counts.sum()
     unigram = float(-(p * np.log(p)).sum())
@@ -235,16 +251,17 @@ def make_digits_rows(seed: int) -> Dataset:
 def load_csv_series(seed: int, path: str = "", features: list | None = None, target: str = "",
                     T: int = 16, horizon: int = 1, stride: int = 1, base_dir=None) -> Dataset:
     """Your own time series: a CSV file with a header, one row per time step in time order.
-    Field x: windows of T rows of the feature columns (N × T × F; by default every numeric
-    column, so a date or label column is skipped); field y: the target column (default: the
-    first feature) `horizon` rows after each window's last row (N × 1). A window starts every
-    `stride` rows. Every cell of a column used must be a finite number. The persistence
-    baseline (the target's value in the window's last row) is reported, and a constant
-    prediction's (the target's variance)."""
+    Field x: windows of T rows of the feature columns (N × T × F; by default every column
+    whose first value is a number, so a date or name column is skipped); field y: the target
+    column (default: the first feature) `horizon` rows after each window's last row (N × 1).
+    A window starts every `stride` rows. Every cell of a column used must be a finite
+    number. The persistence baseline (the target's value in the window's last row) is
+    reported, and a constant prediction's (the target's variance)."""
     p = _resolve(path, base_dir)
     header, rows, lines = _read_rows(p)
     index = {h: i for i, h in enumerate(header)}
     listed = ", ".join(header)
+    skipped: list[str] = []
     if features is not None and not features:
         raise DataError(f"{p}: features is empty: name at least one column, or leave it out "
                         "for every numeric column")
@@ -257,16 +274,17 @@ def load_csv_series(seed: int, path: str = "", features: list | None = None, tar
             raise DataError(f"{p}: feature column '{twice}' is named twice")
         cols = list(features)
         values = {c: _column(p, rows, lines, index[c], c) for c in cols}
-    else:
-        values, skipped = {}, []
+    else:  # the columns whose first value is a number (a date or a name column is not)
+        values = {}
         for c in header:
-            try:
+            if _is_number(rows[0][index[c]]):
                 values[c] = _column(p, rows, lines, index[c], c)
-            except DataError:
+            else:
                 skipped.append(c)
         cols = list(values)
         if not cols:
-            raise DataError(f"{p}: no column holds only numbers (columns: {listed})")
+            raise DataError(f"{p}: no numeric column: line {lines[0]} has a number in none of "
+                            f"the columns ({listed})")
     target = target or cols[0]
     if target not in index:
         raise DataError(f"{p}: no column '{target}' for the target (columns: {listed})")
@@ -275,10 +293,9 @@ def load_csv_series(seed: int, path: str = "", features: list | None = None, tar
     need = T + horizon
     if n_rows < need:
         raise DataError(f"{p}: {n_rows:,} data row{'s' if n_rows != 1 else ''}, too few for one "
-                        f"window: T={T} rows and the target {horizon} row"
-                        f"{'s' if horizon != 1 else ''} later need at least {need:,}")
+                        f"window: T={T} and horizon={horizon} need at least {need:,} rows")
     n = (n_rows - need) // stride + 1
-    _check_size(p.name, (n, T, len(cols)), "raise the stride or lower T")
+    _check_size(str(p), (n, T, len(cols)), "raise the stride or lower T")
     data = np.stack([values[c] for c in cols], 1)  # rows × F
     starts = np.arange(n) * stride
     x = data[starts[:, None] + np.arange(T)]  # N × T × F, a copy
@@ -286,8 +303,7 @@ def load_csv_series(seed: int, path: str = "", features: list | None = None, tar
     last = tgt[starts + T - 1][:, None]
     persistence = _mse(last, y)
     constant = _mse(np.full_like(y, y.mean()), y)
-    skipped_note = f"; not numeric, skipped: {', '.join(skipped)}" \
-        if not features and skipped else ""
+    skipped_note = f"; not numeric, skipped: {', '.join(skipped)}" if skipped else ""
     return Dataset(p.name, {"x": _tensor(x), "y": _tensor(y)},
                    f"{p.name}: {n:,} windows of {T} rows × {len(cols)} feature"
                    f"{'s' if len(cols) != 1 else ''} ({', '.join(cols)}), target '{target}' "
@@ -324,6 +340,14 @@ def _read_rows(p) -> tuple[list[str], list[list[str]], list[int]]:
             raise DataError(f"{p}: line {line} has {len(row)} values, the header has "
                             f"{len(header)}")
     return header, rows[1:], lines[1:]
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def _column(p, rows, lines, j: int, name: str) -> np.ndarray:
