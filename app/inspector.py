@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QLabel, QLineE
                                QPlainTextEdit, QSpinBox, QVBoxLayout, QWidget)
 
 from graph import model as M
-from graph.spec import Param
+from graph.spec import Param, is_symbol
 
 from .document import Document, EditRefused, Editor
 from .widgets import guard_wheel
@@ -33,7 +33,7 @@ class _TextBox(QPlainTextEdit):
 def format_value(p: Param, v) -> str:
     if v is None:
         return AUTO
-    if p.kind in ("shape", "dims"):
+    if p.kind in ("shape", "dims", "axes"):
         return ", ".join(str(x) for x in v)
     if isinstance(v, float):
         return repr(v) if (abs(v) < 1e-3 and v != 0) or abs(v) >= 1e6 else f"{v:g}"
@@ -58,13 +58,22 @@ def parse_value(p: Param, text: str):
             return int(t)
         except ValueError:
             raise ValueError("must be a whole number") from None
-    if p.kind in ("shape", "dims"):
-        parts = [x for x in t.replace("[", "").replace("]", "").replace("×", ",").replace("x", ",")
-                 .split(",") if x.strip()]
-        try:
-            return [int(x) for x in parts]
-        except ValueError:
-            raise ValueError("must be whole numbers separated by commas, e.g. 1, 28, 28") from None
+    if p.kind in ("shape", "dims", "axes"):
+        import re
+        body = t.replace("[", "").replace("]", "").replace("'", "").replace('"', "")
+        parts = [x.strip() for x in re.split(r"[,×]|\s+x\s+|(?<=\d)x(?=\d)", body) if x.strip()]
+        out = []
+        for x in parts:
+            try:
+                out.append(int(x))
+            except ValueError:
+                if p.kind == "shape" and is_symbol(x):
+                    out.append(x)  # a size the data sets, e.g. T
+                else:
+                    raise ValueError("must be whole numbers separated by commas, e.g. 1, 28, 28"
+                                     + (" (or a size name such as T)" if p.kind == "shape"
+                                        else "")) from None
+        return out
     if p.kind == "padding":
         if t in ("valid", "same"):
             return t

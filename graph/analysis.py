@@ -160,6 +160,12 @@ def analyse(graph: Graph) -> Analysis:
         except ShapeError as err:
             add(n, err.port, f"{describe(n)} {err.message}")
             continue
+        missing = [p.name for p in spec.outputs if not isinstance(outs.get(p.name), TensorType)]
+        if missing:  # a catalogue mistake, but one to name, not to crash compile on
+            add(n, missing[0], f"{describe(n)} gives no type for its output "
+                               f"{', '.join(repr(m) for m in missing)} (its shape rule left "
+                               f"{'it' if len(missing) == 1 else 'them'} out)")
+            continue
         big = next((t for t in outs.values() if too_many(t.shape)), None)
         if big is not None:  # no tensor has it, and later rules could not even print it
             add(n, None, f"{describe(n)} would give {_approx(big)}, more values per sample than "

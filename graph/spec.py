@@ -10,7 +10,18 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-Dim = int | str  # an int, or a symbolic size such as "N" (the batch)
+Dim = int | str  # an int, or a symbolic size such as "N" (the batch) or "T" (a sequence's length)
+
+BATCH = "N"
+
+
+def is_symbol(d) -> bool:
+    """A symbolic size in a shape param, set by the data: a capital letter, maybe with a digit
+    or two ("T", "L", "T2"); not "N", the batch. Short on purpose: a typo such as "zero" is
+    refused rather than taken for a size."""
+    if not isinstance(d, str) or not 1 <= len(d) <= 3 or not d.isascii() or d == BATCH:
+        return False
+    return d[0].isupper() and d[0].isalpha() and (d[1:] == "" or d[1:].isdigit())
 
 
 @dataclass(frozen=True)
@@ -68,14 +79,27 @@ class ShapeError(Exception):
 
 @dataclass(frozen=True)
 class Port:
+    """A node's input or output.
+
+    Inputs are passed to the node's module or function in port order; an `optional` input
+    that is not wired is simply left out, so optional (and `by_name`) inputs are passed as
+    keyword arguments named after the port (an LSTM's initial states h0, c0). An output's
+    `path` picks it out of a nested result: nn.LSTM returns (y, (h, c)), so its ports are
+    y (0,), h (1, 0) and c (1, 1); a node with one output takes the whole result. `role`
+    says what the runtime does with the port ("value" of an Input or Target, "pred",
+    "target" and "loss" of a loss node, "features" a learning rule reads), so nothing
+    outside the catalogue names a port."""
     name: str
     kind: str = "tensor"  # what flows: "tensor" or "loss"
     multi: bool = False  # several edges may enter (an input port only)
     optional: bool = False  # may be left unconnected
     doc: str = ""
+    role: str = ""
+    path: tuple[int, ...] = ()  # outputs: where in the result this port's value is
+    by_name: bool = False  # inputs: passed as a keyword argument even when wired
 
 
-PARAM_KINDS = ("int", "float", "bool", "choice", "shape", "dims", "padding", "str")
+PARAM_KINDS = ("int", "float", "bool", "choice", "shape", "dims", "padding", "str", "axes")
 
 
 @dataclass(frozen=True)
@@ -119,9 +143,27 @@ class Param:
             if _is_int(value):
                 return None if value >= 0 else "must be 'valid', 'same' or a number >= 0"
             return "must be 'valid', 'same' or a number >= 0"
+        if k == "axes":
+            if not isinstance(value, list) or not value or not all(_is_int(v) for v in value):
+                return "must be a list of axis numbers, e.g. [0, 2, 1]"
+            if any(v < 0 for v in value) or len(set(value)) != len(value):
+                return "must list each axis once, numbered from 0"
+            return None if len(value) <= 16 else "has more axes than a tensor (16 at most here)"
+        if k == "shape" and isinstance(value, list) and any(is_symbol(v) for v in value):
+            # A sequence whose length the data sets: ["T", 2] is N × T × 2 for any T.
+            rest = [v for v in value if not is_symbol(v)]
+            if not all(_is_int(v) for v in rest):
+                return ("must be a list of whole numbers or size names, e.g. [1, 28, 28] or "
+                        "['T', 2]")
+            if any(v < 1 for v in rest):
+                return "sizes must be >= 1"
+            return "holds more values than a tensor can (at most 2⁶³ − 1)" if too_many(rest) \
+                else None
         if k in ("shape", "dims"):
             if not isinstance(value, list) or not all(_is_int(v) for v in value):
-                return "must be a list of whole numbers, e.g. [1, 28, 28]"
+                return ("must be a list of whole numbers, e.g. [1, 28, 28]" if k == "dims" else
+                        "must be a list of whole numbers or size names, e.g. [1, 28, 28] or "
+                        "['T', 2]")
             if k == "dims" and not value:
                 return "must list at least one size"
             if k == "shape" and any(v < 1 for v in value):
@@ -247,6 +289,24 @@ class NodeSpec:
 
     def output(self, name: str) -> Port | None:
         return next((p for p in self.outputs if p.name == name), None)
+
+    def in_role(self, role: str) -> str:
+        """The input port with `role` (KeyError if none: a catalogue mistake)."""
+        for p in self.inputs:
+            if p.role == role:
+                return p.name
+        raise KeyError(f"{self.type} has no input with role {role!r}")
+
+    def out_role(self, role: str) -> str:
+        for p in self.outputs:
+            if p.role == role:
+                return p.name
+        raise KeyError(f"{self.type} has no output with role {role!r}")
+
+    @property
+    def value_port(self) -> str:
+        """The port an Input's or Target's value leaves by; a layer's first output."""
+        return next((p.name for p in self.outputs if p.role == "value"), self.outputs[0].name)
 
     def defaults(self) -> dict:
         return {p.name: _copy(p.default) for p in self.params}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from graph.catalogue.losses import class_dim
 from graph.settings import auto_bind
 from graph.spec import TensorType
 
@@ -27,6 +28,7 @@ def bind_data(compiled: Compiled, bind: dict[str, str], dataset: Dataset,
                          list(dataset.fields), {})
     fields = ", ".join(dataset.fields)
     out = {}
+    sizes: dict[str, tuple[int, str]] = {}  # a size name (T) -> (its size, who set it)
     for node in needed:
         spec = graph.spec(node)
         fld = bind.get(node)
@@ -37,11 +39,12 @@ def bind_data(compiled: Compiled, bind: dict[str, str], dataset: Dataset,
             raise DataError(f"data.bind: {spec.title} '{node}' is bound to field '{fld}', which "
                             f"'{dataset.name}' does not have (its fields: {fields})")
         t = dataset.fields[fld]
-        want: TensorType = analysis.out_type(node, "out")
+        want: TensorType = analysis.out_type(node, spec.value_port)
         sample = tuple(t.shape[1:])
-        if sample != tuple(want.sample_shape):
+        if _fits(sample, tuple(want.sample_shape), sizes, node, fld, spec.title):
             hint = ""
-            if sample and want.sample_shape and t[0].numel() == _numel(want.sample_shape):
+            if sample and want.sample_shape and all(isinstance(d, int) for d in want.sample_shape) \
+                    and t[0].numel() == _numel(want.sample_shape):
                 hint = " (the same number of values: add a Reshape node or change the shape)"
             raise DataError(f"{spec.title} '{node}' expects samples of {_dims(want.sample_shape)} "
                             f"but field '{fld}' of '{dataset.name}' gives {_dims(sample)}{hint}")
@@ -61,7 +64,48 @@ def bind_data(compiled: Compiled, bind: dict[str, str], dataset: Dataset,
                                 f"(first in sample {i}); clean the data first")
         out[node] = t
     _check_classes(compiled, out)
+    _check_tokens(compiled, out, bind, dataset.name)
     return out
+
+
+def _fits(sample: tuple, want: tuple, sizes: dict, node: str, fld: str, title: str) -> bool:
+    """True if a field's samples do NOT fit the node's shape. A size name (T) fits any size,
+    the same one wherever it appears (a DataError says so when two fields disagree)."""
+    if len(sample) != len(want):
+        return True
+    for have, w in zip(sample, want):
+        if isinstance(w, str):
+            if w in sizes and sizes[w][0] != have:
+                size, who = sizes[w]
+                raise DataError(f"{title} '{node}' gets {w} = {have} from field '{fld}', but "
+                                f"{who} set {w} = {size}: the fields disagree on that size")
+            sizes.setdefault(w, (have, f"field '{fld}' ({title} '{node}')"))
+        elif have != w:
+            return True
+    return False
+
+
+def _check_tokens(compiled: Compiled, tensors: dict[str, torch.Tensor], bind: dict,
+                  dataset: str) -> None:
+    """Token ids fed straight into an Embedding must be inside its table (torch would stop
+    with an IndexError naming neither the node nor the field)."""
+    graph = compiled.graph
+    for n in compiled.analysis.order:
+        if graph.node_type(n) != "Embedding":
+            continue
+        for e in graph.in_edges(n):
+            t = tensors.get(e.src)
+            if t is None or t.is_floating_point() or not t.numel():
+                continue
+            size = graph.spec(n).resolved(graph.params(n))["num_embeddings"]
+            lo, hi = int(t.min()), int(t.max())
+            if lo < 0 or hi >= size:
+                bad = hi if hi >= size else lo
+                where = int((t == bad).reshape(len(t), -1).any(1).nonzero()[0])
+                raise DataError(f"Embedding '{n}' has {size:,} token ids (0 to {size - 1:,}), but "
+                                f"field '{bind.get(e.src, e.src)}' of '{dataset}' holds id "
+                                f"{bad:,} (first in sample {where}): set num_embeddings to at "
+                                f"least {hi + 1:,} (the vocabulary's size)")
 
 
 def _numel(shape) -> int:
@@ -77,11 +121,17 @@ def _check_classes(compiled: Compiled, tensors: dict[str, torch.Tensor]) -> None
     for loss in compiled.losses:
         if graph.spec(loss).type != "CategoricalCrossEntropyLoss":
             continue
-        t_edge, p_edge = graph.in_edges(loss, "target")[0], graph.in_edges(loss, "pred")[0]
+        spec = graph.spec(loss)
+        t_edge = graph.in_edges(loss, spec.in_role("target"))[0]
+        p_edge = graph.in_edges(loss, spec.in_role("pred"))[0]
         t = tensors.get(t_edge.src)
         if t is None or t.is_floating_point() or not len(t):
             continue
-        classes = analysis.edge_type(p_edge).shape[1]
+        pred_t, target_t = analysis.edge_type(p_edge), analysis.edge_type(t_edge)
+        axis = class_dim(pred_t, target_t, spec.resolved(graph.params(loss))["classes"])
+        classes = pred_t.shape[axis]
+        if not isinstance(classes, int):
+            continue
         lo, hi = int(t.min()), int(t.max())
         if lo < 0 or hi >= classes:
             bad = hi if hi >= classes else lo

@@ -101,7 +101,7 @@ def standalone_file(c: Compiled, name: str, weights_file: str, module: str | Non
     helpers = "\n\n".join(inspect.getsource(getattr(ops, n)).rstrip() for n in used_ops(c))
     shapes = []
     for n in c.inputs:
-        t = c.analysis.out_type(n, "out")
+        t = c.analysis.out_type(n, c.graph.spec(n).value_port)
         dims = ", ".join(str(d) for d in (2, *t.shape[1:]))
         maker = ("torch.zeros" if t.dtype == "int64" else "torch.rand")
         dtype = ", dtype=torch.long" if t.dtype == "int64" else ""

@@ -284,7 +284,7 @@ def standardizable(graph: Graph, analysis: Analysis) -> list[str]:
     out = []
     for n in analysis.order:
         if graph.spec(n).role == "input":
-            t = analysis.out_type(n, "out")
+            t = analysis.out_type(n, graph.spec(n).value_port)
             if t is not None and t.dtype != "int64" and len(t.sample_shape) == 1:
                 out.append(n)
     return out
@@ -309,7 +309,7 @@ def compile_graph(graph: Graph, subnet: str | None = None,
             name = f"{n}_standardize"
             while name in graph or name in standardizers.values():
                 name += "_"
-            features = analysis.out_type(n, "out").sample_shape[0]
+            features = analysis.out_type(n, graph.spec(n).value_port).sample_shape[0]
             plans[name] = Make("ops.Standardize", {"num_features": features})
             root.add_module(name, ops.Standardize(features))
             standardizers[n] = name
@@ -366,30 +366,41 @@ def _trace(graph: Graph, root: nn.Module, plans: dict, nodes: list[str], members
             if standardizers and n in standardizers:
                 value_ = g.create_node("call_module", standardizers[n], (value_,),
                                        name=standardizers[n])
-            values[(n, spec.outputs[0].name)] = value_
+            values[(n, spec.value_port)] = value_
             continue
-        args = []
+        args, kwargs, by_port = [], {}, {}
         for port in spec.inputs:
             edges = graph.in_edges(n, port.name)
             vals = [value(e) for e in edges]
-            args.append(vals if port.multi else vals[0])
+            if not vals and not port.multi:  # an optional input left unwired: left out
+                continue
+            v = vals if port.multi else vals[0]
+            by_port[port.name] = v
+            if port.optional or port.by_name:
+                kwargs[port.name] = v
+            else:
+                args.append(v)
         if spec.role == "output":
             outputs[n] = args[0]
             continue
         plan = plans[n]
         if isinstance(plan, Make):
-            node = g.create_node("call_module", n, tuple(args), name=n)
+            node = g.create_node("call_module", n, tuple(args), kwargs, name=n)
         else:
             node = g.create_node("call_function", resolve(plan.target), tuple(args),
-                                 dict(plan.kwargs), name=n)
+                                 {**kwargs, **plan.kwargs}, name=n)
         if spec.rule:
-            node.meta["tap_input"] = args[0]
+            node.meta["tap_input"] = by_port[spec.in_role("features")]
         if len(spec.outputs) == 1:
             values[(n, spec.outputs[0].name)] = node
         else:
             for i, port in enumerate(spec.outputs):
-                values[(n, port.name)] = g.create_node(
-                    "call_function", operator.getitem, (node, i), name=f"{n}_{port.name}")
+                v = node
+                for j, index in enumerate(port.path or (i,)):
+                    last = j == len(port.path or (i,)) - 1
+                    v = g.create_node("call_function", operator.getitem, (v, index),
+                                      name=f"{n}_{port.name}" if last else None)
+                values[(n, port.name)] = v
 
     if members is not None:  # values leaving the sub-network are its outputs
         for n in nodes:
@@ -400,7 +411,8 @@ def _trace(graph: Graph, root: nn.Module, plans: dict, nodes: list[str], members
                     outputs.setdefault(name, values[(e.src, e.src_port)])
 
     if objective:
-        losses = {n: values[(n, "loss")] for n in nodes if graph.spec(n).role == "loss"}
+        losses = {n: values[(n, graph.spec(n).out_role("loss"))] for n in nodes
+                  if graph.spec(n).role == "loss"}
         total = None
         for n, loss in losses.items():
             w = graph.params(n)["weight"]
@@ -408,8 +420,10 @@ def _trace(graph: Graph, root: nn.Module, plans: dict, nodes: list[str], members
                                                      name=f"{n}_weighted")
             total = term if total is None else g.create_node(
                 "call_function", operator.add, (total, term), name="total_loss")
-        preds = {n: values[(graph.in_edges(n, "pred")[0].src, graph.in_edges(n, "pred")[0].src_port)]
-                 for n in losses}
+        preds = {}
+        for n in losses:
+            e = graph.in_edges(n, graph.spec(n).in_role("pred"))[0]
+            preds[n] = values[(e.src, e.src_port)]
         taps = {n: (g_node.meta["tap_input"], g_node) for n in nodes if graph.spec(n).rule
                 for g_node in [values[(n, graph.spec(n).outputs[0].name)]]}
         g.output({"loss": total, "losses": losses, "preds": preds,
@@ -417,9 +431,22 @@ def _trace(graph: Graph, root: nn.Module, plans: dict, nodes: list[str], members
     else:
         outs = list(outputs.values())
         g.output(outs[0] if len(outs) == 1 else tuple(outs))  # () when there is no Output
+    _drop_unused_outputs(g)
     gm = fx.GraphModule(root, g, class_name="Objective" if objective else "Model")
     _plain_call(gm)
     return gm, placeholders, list(outputs)
+
+
+def _drop_unused_outputs(g: fx.Graph) -> None:
+    """Remove the picks (getitem) of outputs nothing reads, e.g. an LSTM's final c when only
+    its sequence y is wired: the generated code then reads like hand-written code."""
+    changed = True
+    while changed:
+        changed = False
+        for node in reversed(list(g.nodes)):
+            if node.op == "call_function" and node.target is operator.getitem and not node.users:
+                g.erase_node(node)
+                changed = True
 
 
 def _plain_call(gm: fx.GraphModule) -> None:

@@ -86,7 +86,7 @@ def trained_model(project: Project, weights: str | os.PathLike | None) -> Compil
 def example_inputs(c: Compiled, batch: int = 2) -> tuple:
     out = []
     for n in c.inputs:
-        t = c.analysis.out_type(n, "out")
+        t = c.analysis.out_type(n, c.graph.spec(n).value_port)
         shape = (batch, *t.shape[1:])
         out.append(torch.zeros(shape, dtype=torch.long) if t.dtype == "int64"
                    else torch.rand(shape))

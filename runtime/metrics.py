@@ -35,6 +35,8 @@ def record(kind: str, pred: torch.Tensor) -> torch.Tensor:
     and no sync. `finish` compares the records with the targets once per epoch."""
     if kind == "accuracy/argmax":
         return pred.argmax(1)  # records no autograd history
+    if kind == "accuracy/argmax_last":  # a distribution per time step (N × T × V)
+        return pred.argmax(-1)
     if kind == "accuracy/binary":
         return pred > 0.5
     if kind in ("accuracy/logit", "accuracy/sign"):
@@ -50,8 +52,9 @@ def finish(kind: str, records: list[torch.Tensor], target: torch.Tensor) -> floa
         return math.nan
     got = torch.cat(records)
     target = target[: got.shape[0]]
-    if kind == "accuracy/argmax":
-        truth = target.argmax(1) if target.is_floating_point() else target
+    if kind in ("accuracy/argmax", "accuracy/argmax_last"):
+        axis = 1 if kind == "accuracy/argmax" else -1
+        truth = target.argmax(axis) if target.is_floating_point() else target
         return (got == truth.reshape(got.shape)).float().mean().item()
     if kind == "mae":
         return (got - target.reshape(got.shape).to(got.dtype)).abs().mean().item()

@@ -66,6 +66,71 @@ class Standardize(nn.Module):
         return (x - self.mean) / self.std
 
 
+def _to_torch_state(h: torch.Tensor) -> torch.Tensor:
+    """N × (layers·directions) × H (ours, batch first) -> torch's (layers·directions) × N × H."""
+    return h.transpose(0, 1).contiguous()
+
+
+class RNN(nn.RNN):
+    """nn.RNN, batch first, with batch-first states: forward(x, h0=None) -> (y, h) with
+    y N × T × (D·H) and h N × (layers·D) × H. The weights are nn.RNN's own (same names)."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bidirectional: bool = False, dropout: float = 0.0,
+                 nonlinearity: str = "tanh"):
+        super().__init__(input_size, hidden_size, num_layers=num_layers,
+                         nonlinearity=nonlinearity, batch_first=True, dropout=dropout,
+                         bidirectional=bidirectional)
+
+    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None):
+        y, h = super().forward(x, None if h0 is None else _to_torch_state(h0))
+        return y, h.transpose(0, 1)
+
+
+class GRU(nn.GRU):
+    """nn.GRU, batch first, with batch-first states (as RNN above)."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bidirectional: bool = False, dropout: float = 0.0):
+        super().__init__(input_size, hidden_size, num_layers=num_layers, batch_first=True,
+                         dropout=dropout, bidirectional=bidirectional)
+
+    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None):
+        y, h = super().forward(x, None if h0 is None else _to_torch_state(h0))
+        return y, h.transpose(0, 1)
+
+
+class LSTM(nn.LSTM):
+    """nn.LSTM, batch first, with batch-first states: forward(x, h0=None, c0=None) ->
+    (y, (h, c)), the nesting torch returns; a state not given starts at zeros."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bidirectional: bool = False, dropout: float = 0.0):
+        super().__init__(input_size, hidden_size, num_layers=num_layers, batch_first=True,
+                         dropout=dropout, bidirectional=bidirectional)
+
+    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None,
+                c0: torch.Tensor | None = None):
+        hx = None
+        if h0 is not None or c0 is not None:
+            d = 2 if self.bidirectional else 1
+            zeros = x.new_zeros(x.shape[0], self.num_layers * d, self.hidden_size)
+            hx = (_to_torch_state(zeros if h0 is None else h0),
+                  _to_torch_state(zeros if c0 is None else c0))
+        y, (h, c) = super().forward(x, hx)
+        return y, (h.transpose(0, 1), c.transpose(0, 1))
+
+
+def time_step(x: torch.Tensor, index: int = -1) -> torch.Tensor:
+    """One step of a sequence: x[:, index] (N × T × F -> N × F)."""
+    return x[:, index]
+
+
+def time_slice(x: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
+    """Steps start .. stop − 1 of a sequence: x[:, start:stop]."""
+    return x[:, start:stop]
+
+
 def add_all(xs: list[torch.Tensor]) -> torch.Tensor:
     """x₁ + x₂ + … + xₖ."""
     return functools.reduce(operator.add, xs)
@@ -92,8 +157,14 @@ def bce_loss(pred: torch.Tensor, target: torch.Tensor, from_logits: bool = False
 
 
 def cce_loss(pred: torch.Tensor, target: torch.Tensor, from_logits: bool = False,
-             eps: float = 1e-7) -> torch.Tensor:
-    """−(1/n) Σᵢ Σⱼ yᵢⱼ log ŷᵢⱼ, with class indices or one-hot / soft targets."""
+             eps: float = 1e-7, class_dim: int = 1) -> torch.Tensor:
+    """−(1/n) Σᵢ Σⱼ yᵢⱼ log ŷᵢⱼ, with class indices or one-hot / soft targets. class_dim -1:
+    the scores are on the last axis (N × T × V, one distribution per step), averaged over
+    every step."""
+    if class_dim != 1:
+        pred = pred.movedim(class_dim, 1)
+        if target.is_floating_point():
+            target = target.movedim(class_dim, 1)
     logp = F.log_softmax(pred, 1) if from_logits else torch.log(pred.clamp(eps, 1.0))
     if target.dtype in (torch.int64, torch.int32, torch.int16, torch.uint8):
         return F.nll_loss(logp, target.long())

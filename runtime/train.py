@@ -23,6 +23,7 @@ from typing import Iterator
 import torch
 import torch.fx as fx
 
+from graph.catalogue.losses import class_dim
 from graph.project import Project
 from graph.settings import TrainingSettings
 
@@ -136,9 +137,10 @@ def use_channels_last(c: Compiled, dev: torch.device) -> bool:
     types = set()
     for n in c.graph.nodes():
         t = c.graph.node_type(n)
-        out = c.analysis.out_type(n, "y")
-        if t == "Dropout" and out is not None and len(out.shape) <= 2:
-            continue
+        if t == "Dropout":
+            out = c.analysis.out_type(n, c.graph.spec(n).outputs[0].name)
+            if out is not None and len(out.shape) <= 2:
+                continue
         types.add(t)
     return bool(types & CHANNELS_LAST_GAINS) and types <= CHANNELS_LAST_SAFE
 
@@ -489,7 +491,7 @@ class Trainer:
 
     @staticmethod
     def _target_of(c: Compiled, loss: str) -> str | None:
-        src = c.graph.in_edges(loss, "target")[0].src
+        src = c.graph.in_edges(loss, c.graph.spec(loss).in_role("target"))[0].src
         return src if c.graph.spec(src).role == "target" else None
 
     def _metric_kinds(self, c: Compiled) -> dict[str, str]:
@@ -498,9 +500,15 @@ class Trainer:
         for l in c.losses:
             if self._target_of(c, l) is None:
                 continue
-            pred = c.analysis.edge_type(c.graph.in_edges(l, "pred")[0])
-            feats = pred.shape[1] if len(pred.shape) > 1 else 1
+            spec = c.graph.spec(l)
+            pred = c.analysis.edge_type(c.graph.in_edges(l, spec.in_role("pred"))[0])
+            target = c.analysis.edge_type(c.graph.in_edges(l, spec.in_role("target"))[0])
+            params = spec.resolved(c.graph.params(l))
+            axis = class_dim(pred, target, params["classes"]) if "classes" in params else 1
+            feats = pred.shape[axis] if len(pred.shape) > 1 else 1
             kind = M.metric_kind(c.graph, l, feats if isinstance(feats, int) else None)
+            if kind == "accuracy/argmax" and axis == -1:
+                kind = "accuracy/argmax_last"
             if kind:
                 out[l] = kind
         return out
@@ -588,10 +596,10 @@ class Trainer:
                                 "'supervised' recipe.", n)
         self._rule_targets = {}
         for p in c.taps:
-            if len(c.analysis.edge_type(g.in_edges(p, "x")[0]).shape) != 2:
+            if len(c.analysis.edge_type(g.in_edges(p, g.spec(p).in_role("features"))[0]).shape) != 2:
                 raise TrainingError(f"Perceptron '{p}' needs features N × F.", p)
             losses = [e.dst for e in g.out_edges(p) if g.spec(e.dst).role == "loss"
-                      and e.dst_port == "pred"]
+                      and e.dst_port == g.spec(e.dst).in_role("pred")]
             tgt = self._target_of(c, losses[0]) if losses else None
             if tgt is None:
                 raise TrainingError(f"Perceptron '{p}' needs its output compared with a Target "

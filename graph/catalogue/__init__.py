@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 from ..spec import NodeSpec
-from . import activations, conv, core, io, losses, merge, norm
+from . import activations, conv, core, io, losses, merge, norm, recurrent
 
 CATEGORIES = ("Input / Output", "Core", "Activation", "Convolution", "Pooling",
-              "Normalization", "Structure", "Loss")
+              "Normalization", "Structure", "Recurrent", "Sequence", "Loss")
 
 SPECS: dict[str, NodeSpec] = {}
 _REPLACED: dict[str, str] = {}  # old type id -> current one
 
-for _family in (io, core, activations, conv, norm, merge, losses):
+for _family in (io, core, activations, conv, norm, merge, recurrent, losses):
     for _s in _family.SPECS:
         assert _s.type not in SPECS, f"type id {_s.type!r} declared twice"
         assert _s.category in CATEGORIES, _s.category

@@ -11,6 +11,8 @@ COLORS = {
     "Pooling": "#8e44ad",
     "Normalization": "#7f8c8d",
     "Structure": "#34495e",
+    "Recurrent": "#1f6f8b",
+    "Sequence": "#4a6378",
     "Loss": "#b03a2e",
 }
 

@@ -49,7 +49,7 @@ LINEAR = NodeSpec(
 
 PERCEPTRON = NodeSpec(
     type="Perceptron", title="Perceptron", category="Core", id_prefix="perceptron",
-    inputs=_X, outputs=_Y,
+    inputs=(Port("x", role="features"),), outputs=_Y,
     params=(Param("out_features", "int", 1, "Number of perceptron units.", min=1),
             _IN_FEATURES, INIT),
     shape=_dense_shape,

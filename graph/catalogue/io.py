@@ -9,7 +9,8 @@ CAT = "Input / Output"
 _SHAPE = Param(
     "shape", "shape", [2],
     "The size of one sample, without the batch dimension: [2] for two features, "
-    "[1, 28, 28] for a one-channel 28 × 28 image, [] for one number per sample.",
+    "[1, 28, 28] for a one-channel 28 × 28 image, [] for one number per sample, ['T', 2] "
+    "for sequences of 2 features whose length T the data sets (a name stands for a size).",
 )
 _DTYPE = Param(
     "dtype", "choice", "float32",
@@ -22,9 +23,12 @@ def _source(ctx):
     return {"out": TensorType(("N", *ctx.p["shape"]), ctx.p["dtype"])}
 
 
+_VALUE = (Port("out", role="value"),)
+
+
 INPUT = NodeSpec(
     type="Input", title="Input", category=CAT, role="input", id_prefix="input",
-    inputs=(), outputs=(Port("out"),), params=(_SHAPE, _DTYPE), shape=_source,
+    inputs=(), outputs=_VALUE, params=(_SHAPE, _DTYPE), shape=_source,
     color=COLORS[CAT],
     doc=Doc(
         summary="The input layer: receives one batch of samples from the dataset. The batch "
@@ -37,7 +41,7 @@ INPUT = NodeSpec(
 
 TARGET = NodeSpec(
     type="Target", title="Target", category=CAT, role="target", id_prefix="target",
-    inputs=(), outputs=(Port("out"),),
+    inputs=(), outputs=_VALUE,
     params=(
         Param("shape", "shape", [], _SHAPE.help),
         Param("dtype", "choice", "int64", _DTYPE.help, choices=("float32", "int64")),

@@ -30,6 +30,8 @@ def _pair(ctx):
 
 def _elementwise_shape(ctx):
     pred, target = _pair(ctx)
+    if pred.shape == target.shape:  # also sequences N × T × F of a size the data sets
+        return {"loss": SCALAR}
     a, b = numel(pred.shape[1:]), numel(target.shape[1:])
     if a is None or b is None or a != b:
         ctx.fail(f"compares the prediction {pred} from '{ctx.src('pred')}' with the target "
@@ -38,16 +40,40 @@ def _elementwise_shape(ctx):
     return {"loss": SCALAR}
 
 
+CLASSES = Param("classes", "choice", "auto",
+                "Which axis of the prediction holds the class scores: 'dim 1' (N × C, or "
+                "N × C × H × W for images), 'last dim' (N × T × V: one distribution per time "
+                "step, as a language model gives). 'auto': the last dim for a sequence "
+                "N × T × V whose target is N × T, else dim 1.",
+                choices=("auto", "dim 1", "last dim"))
+
+
+def class_dim(pred: TensorType, target: TensorType, choice: str = "auto") -> int:
+    """1 or -1: the axis of `pred` holding the class scores (see CLASSES)."""
+    if choice == "dim 1":
+        return 1
+    if choice == "last dim":
+        return -1
+    if len(pred.shape) == 3:
+        if target.dtype == "int64" and target.shape == pred.shape[:-1]:
+            return -1
+        if target.dtype != "int64" and target.shape == pred.shape:
+            return -1
+    return 1
+
+
 def _cce_shape(ctx):
     pred, target = _pair(ctx)
     if len(pred.shape) < 2:
         ctx.fail(f"needs class scores N × C but '{ctx.src('pred')}' gives {pred}", "pred")
+    dim = class_dim(pred, target, ctx.p["classes"])
     if target.dtype == "int64":
-        want = (pred.shape[0], *pred.shape[2:])
+        want = pred.shape[:-1] if dim == -1 else (pred.shape[0], *pred.shape[2:])
         if target.shape != want:
+            where = "per step (classes on the last dim)" if dim == -1 else ""
             ctx.fail(f"has class scores {pred} from '{ctx.src('pred')}', so class indices must "
-                     f"be {TensorType(want, 'int64')}, but '{ctx.src('target')}' gives {target}",
-                     "target")
+                     f"be {TensorType(want, 'int64')}{' ' + where if where else ''}, but "
+                     f"'{ctx.src('target')}' gives {target}", "target")
     elif target.shape != pred.shape:
         ctx.fail(f"has class scores {pred} from '{ctx.src('pred')}', so one-hot targets must "
                  f"have the same shape, but '{ctx.src('target')}' gives {target}", "target")
@@ -55,13 +81,14 @@ def _cce_shape(ctx):
 
 
 def _loss(type_, title, op, doc, shape=_elementwise_shape, params=(), metric="mae",
-          kwargs=lambda p: {}, prefix="loss"):
+          kwargs=lambda ctx: {}, prefix="loss"):
     return NodeSpec(
         type=type_, title=title, category=CAT, role="loss", id_prefix=prefix,
-        inputs=(Port("pred", doc="the model's prediction ŷ"), Port("target", doc="the truth y")),
-        outputs=(Port("loss", kind="loss"),),
+        inputs=(Port("pred", doc="the model's prediction ŷ", role="pred"),
+                Port("target", doc="the truth y", role="target")),
+        outputs=(Port("loss", kind="loss", role="loss"),),
         params=(*params, WEIGHT, METRIC), shape=shape,
-        build=lambda ctx: Call(op, kwargs(ctx.p)), metric=metric, color=COLORS[CAT], doc=doc)
+        build=lambda ctx: Call(op, kwargs(ctx)), metric=metric, color=COLORS[CAT], doc=doc)
 
 
 MSE = _loss("MSELoss", "MSE loss", "ops.mse_loss", Doc(
@@ -76,7 +103,7 @@ BCE = _loss(
         use_case="Binary classification, after a Sigmoid; Mask R-CNN's mask loss; a GAN's "
                  "discriminator."),
     params=(FROM_LOGITS,), metric="accuracy/binary",
-    kwargs=lambda p: {"from_logits": p["from_logits"]}, prefix="bce")
+    kwargs=lambda ctx: {"from_logits": ctx.p["from_logits"]}, prefix="bce")
 
 CCE = _loss(
     "CategoricalCrossEntropyLoss", "Categorical cross-entropy", "ops.cce_loss",
@@ -85,8 +112,10 @@ CCE = _loss(
         formula="L = −(1/n) Σᵢ Σⱼ yᵢⱼ log ŷᵢⱼ",
         use_case="Multi-class classification: the standard loss for image classification with "
                  "a CNN, and the classification loss L_cls of the R-CNN family."),
-    shape=_cce_shape, params=(FROM_LOGITS,), metric="accuracy/argmax",
-    kwargs=lambda p: {"from_logits": p["from_logits"]}, prefix="cce")
+    shape=_cce_shape, params=(FROM_LOGITS, CLASSES), metric="accuracy/argmax",
+    kwargs=lambda ctx: {"from_logits": ctx.p["from_logits"],
+                        "class_dim": class_dim(ctx.ins["pred"], ctx.ins["target"],
+                                               ctx.p["classes"])}, prefix="cce")
 
 HINGE = _loss(
     "HingeLoss", "Hinge loss", "ops.hinge_loss",
@@ -97,7 +126,8 @@ HINGE = _loss(
     params=(Param("labels", "choice", "-1/+1",
                   "How the target encodes the two classes; 0/1 targets are mapped to −1/+1.",
                   choices=("-1/+1", "0/1")),),
-    metric="accuracy/sign", kwargs=lambda p: {"zero_one": p["labels"] == "0/1"}, prefix="hinge")
+    metric="accuracy/sign", kwargs=lambda ctx: {"zero_one": ctx.p["labels"] == "0/1"},
+    prefix="hinge")
 
 HUBER = _loss(
     "HuberLoss", "Huber loss", "ops.huber_loss",
@@ -107,7 +137,7 @@ HUBER = _loss(
         use_case="Robust regression problems: outliers pull less than with MSE."),
     params=(Param("delta", "float", 1.0, "Where the loss turns from squared to linear (δ).",
                   min=1e-6),),
-    kwargs=lambda p: {"delta": p["delta"]}, prefix="huber")
+    kwargs=lambda ctx: {"delta": ctx.p["delta"]}, prefix="huber")
 
 SMOOTH_L1 = _loss(
     "SmoothL1Loss", "Smooth L1 loss", "ops.smooth_l1_loss",
@@ -116,6 +146,6 @@ SMOOTH_L1 = _loss(
                 "L = |y − ŷ| − ½ β              otherwise",
         use_case="Bounding-box regression L_box in Fast, Faster and Mask R-CNN."),
     params=(Param("beta", "float", 1.0, "Width β of the quadratic zone.", min=1e-6),),
-    kwargs=lambda p: {"beta": p["beta"]}, prefix="smoothl1")
+    kwargs=lambda ctx: {"beta": ctx.p["beta"]}, prefix="smoothl1")
 
 SPECS = (MSE, BCE, CCE, HINGE, HUBER, SMOOTH_L1)

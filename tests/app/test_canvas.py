@@ -366,3 +366,11 @@ def test_a_wire_passing_under_a_node_is_drawn_above_it(win, qtbot):
     assert win.doc.graph.pos(fc)[1] > 200
     qtbot.waitUntil(lambda: not win.scene._restack_due)
     assert not wire.over and wire.zValue() < node.zValue()
+
+
+def test_the_inspector_reads_a_size_name():
+    from app.inspector import parse_value
+    from graph.catalogue import get
+    assert parse_value(get("Input").param("shape"), "T, 2") == ["T", 2]
+    assert parse_value(get("Input").param("shape"), "28x28") == [28, 28]
+    assert parse_value(get("Permute").param("dims"), "0, 2, 1") == [0, 2, 1]

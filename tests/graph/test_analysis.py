@@ -117,3 +117,18 @@ def test_port_kind_mismatch_and_bad_params_from_a_file():
     msgs = [str(i) for i in analyse(loads(text).graph).errors]
     assert any("input 'x' takes a tensor but 'c' gives a loss" in m for m in msgs)
     assert any("MSE loss 'c': weight must be >= 0 (got -2)" in m for m in msgs)
+
+
+def test_a_sequence_length_may_be_a_size_name():
+    from graph.catalogue import get
+    shape = get("Input").param("shape")
+    assert shape.check(["T", 2]) is None and shape.check(["T"]) is None
+    assert "size names" in shape.check(["zero", 2])  # a typo is not taken for a size
+    assert shape.check(["N", 2]) is not None  # N is the batch
+    g = Graph()
+    g.add_node("Input", "x", {"shape": ["T", 2]})
+    g.add_node("Linear", "fc", {"out_features": 3})
+    g.connect("x", "out", "fc", "x")
+    a = analyse(g)
+    assert a.ok and str(a.out_type("fc", "y")) == "N × T × 3"
+

@@ -23,24 +23,47 @@ def random_shape(rnd):
     return ("N", rnd.randint(1, 4), rnd.randint(1, 12), rnd.randint(1, 12))
 
 
-def sample_inputs(spec, rnd):
-    """(types by port, tensors by port) for one trial."""
+RECURRENT = {"RNN", "LSTM", "GRU"}
+
+
+def sample_inputs(spec, rnd, params=None):
+    """(types by port, tensors by port) for one trial. Optional ports are wired half the
+    time; token ids go into an Embedding, sequences and states into recurrent layers."""
     types, tensors = {}, {}
+    params = params or {}
+    if spec.type == "Embedding":
+        shape = ("N", rnd.randint(1, 7)) if rnd.random() < 0.8 else ("N",)
+        types["x"] = TensorType(shape, "int64")
+        tensors["x"] = torch.randint(0, params["num_embeddings"], [N, *shape[1:]])
+        return types, tensors
+    if spec.type in RECURRENT:
+        t = TensorType(("N", rnd.randint(1, 6), rnd.randint(1, 5)))
+        types["x"], tensors["x"] = t, torch.randn(N, *t.shape[1:])
+        d = 2 if params["bidirectional"] else 1
+        state = ("N", params["num_layers"] * d, params["hidden_size"])
+        for port in spec.inputs[1:]:
+            if rnd.random() < 0.5:
+                types[port.name] = TensorType(state)
+                tensors[port.name] = torch.randn(N, *state[1:])
+        return types, tensors
     if spec.role == "loss":
         pred = random_shape(rnd)
         tp = TensorType(pred)
         r = rnd.random()
+        classes = pred[1]
         if r < 0.4:
             tt = TensorType(pred)
-        elif r < 0.7 and len(pred) > 1:
+        elif r < 0.6 and len(pred) > 1:
             tt = TensorType((pred[0], *pred[2:]), "int64")
+        elif r < 0.8 and len(pred) == 3:  # a distribution per time step: N × T × V vs N × T
+            tt, classes = TensorType(pred[:-1], "int64"), pred[-1]
         else:
             tt = TensorType(random_shape(rnd))
         for port, t in (("pred", tp), ("target", tt)):
             types[port] = t
             shape = [N if d == "N" else d for d in t.shape]
             if t.dtype == "int64":
-                tensors[port] = torch.randint(0, pred[1], shape)
+                tensors[port] = torch.randint(0, classes, shape)
             elif port == "pred":
                 tensors[port] = torch.rand(shape) * 0.98 + 0.01  # probabilities for BCE / CCE
             else:
@@ -70,6 +93,10 @@ def sample_params(spec, rnd):
     params = spec.resolved({p.name: sample_value(p, rnd) for p in spec.params})
     if spec.type == "Reshape":
         params["shape"] = rnd.choice([[24], [-1], [4, 6], [2, -1, 3], [6, 2, 2], [1, 24]])
+    if spec.type == "TimeStep":
+        params["index"] = rnd.choice([-1, 0, 1, -2, 2])
+    if spec.type == "TimeSlice":
+        params["start"], params["stop"] = rnd.choice([0, 1, -2]), rnd.choice([None, 2, -1, 3])
     return params
 
 
@@ -80,8 +107,8 @@ def test_inferred_shape_equals_real_shape(type_id):
     torch.manual_seed(0)
     accepted = 0
     for _ in range(300):
-        types, tensors = sample_inputs(spec, rnd)
         params = sample_params(spec, rnd)
+        types, tensors = sample_inputs(spec, rnd, params)
         if any(p.check(params[p.name]) for p in spec.params):
             continue
         srcs = {k: "src" for k in types}
@@ -90,18 +117,26 @@ def test_inferred_shape_equals_real_shape(type_id):
         except ShapeError:
             continue
         plan = spec.build(BuildContext("n", params, types, outs))
-        args = [tensors[p.name] for p in spec.inputs]
+        # Passed as compile passes them: optional (and by-name) ports as keywords, left out
+        # when not wired.
+        args = [tensors[p.name] for p in spec.inputs if not (p.optional or p.by_name)]
+        kwargs = {p.name: tensors[p.name] for p in spec.inputs
+                  if (p.optional or p.by_name) and p.name in tensors}
         if isinstance(plan, Make):
             module = resolve(plan.target)(**plan.kwargs)
             init_weights(module, plan.init)
             module.eval()
-            result = module(*args)
+            result = module(*args, **kwargs)
         else:
-            result = resolve(plan.target)(*args, **plan.kwargs)
-        results = result if isinstance(result, tuple) else (result,)
-        for port, real in zip(spec.outputs, results):
+            result = resolve(plan.target)(*args, **kwargs, **plan.kwargs)
+        assert set(outs) == {p.name for p in spec.outputs}, (type_id, outs)
+        for i, port in enumerate(spec.outputs):  # every output port, by its path
+            real = result
+            if len(spec.outputs) > 1:
+                for index in port.path or (i,):
+                    real = real[index]
             want = tuple(N if d == "N" else d for d in outs[port.name].shape)
-            assert tuple(real.shape) == want, (type_id, params, types)
+            assert tuple(real.shape) == want, (type_id, port.name, params, types)
             if outs[port.name].dtype == "float32":
                 assert real.dtype == torch.float32
         accepted += 1
