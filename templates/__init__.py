@@ -8,7 +8,7 @@ from pathlib import Path
 FOLDER = Path(__file__).resolve().parent
 
 # Gallery order: from the simplest network to the most elaborate.
-ORDER = ("perceptron", "mlp", "cnn")
+ORDER = ("perceptron", "mlp", "cnn", "rnn", "lstm", "gru", "char_lstm")
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ def test_templates_lists_name_and_path():
         assert Path(path).is_file() and load(path).name == name
 
 
-@pytest.mark.parametrize("name", ["perceptron", "mlp", "cnn"])
+@pytest.mark.parametrize("name", [t.key for t in __import__("templates").list_templates()])
 def test_check_templates(name):
     r = cli("check", TEMPLATES / f"{name}.json")
     assert r.returncode == 0, r.stdout + r.stderr

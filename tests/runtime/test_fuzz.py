@@ -66,7 +66,7 @@ HUGE_SHAPES = [[10**9, 10**9], [10**12], [2**31 - 1], [2**62], [2**63], [10**30]
 
 def templates() -> list[dict]:
     return [json.loads((ROOT / "templates" / f"{n}.json").read_text(encoding="utf-8"))
-            for n in ("perceptron", "mlp", "cnn")]
+            for n in ("perceptron", "mlp", "cnn", "lstm", "char_lstm")]
 
 
 def generated(rnd: random.Random) -> dict:

@@ -12,8 +12,10 @@ def guard(event, args):
         raise SystemExit(f"network access: {event} {args}")
 sys.addaudithook(guard)
 from app.cli import main
-for name in ("perceptron", "mlp", "cnn"):
-    rc = main(["train", f"templates/{name}.json", "--max-steps", "30", "--device", "cpu",
+from templates import list_templates
+for t in list_templates():
+    name = t.key
+    rc = main(["train", f"templates/{name}.json", "--max-steps", "5", "--device", "cpu",
                "--no-progress"])
     assert rc == 0, name
 print("OFFLINE-OK")
