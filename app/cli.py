@@ -210,6 +210,11 @@ def cmd_train(args) -> int:
                   f"{_count(ev.n_val)} validation samples, {_count(ev.parameters)} parameters, "
                   f"{ev.epochs} epochs × {ev.steps_per_epoch} steps ({ev.recipe})", file=out)
             result["device"] = ev.device
+            if ev.baselines:
+                result["baselines"] = ev.baselines
+                print("baselines (what a trivial model scores): "
+                      + ", ".join(f"{k.replace('_', ' ')} {v:.4g}"
+                                  for k, v in ev.baselines.items()), file=out)
             bar = tqdm(total=ev.total_steps, unit="step", file=sys.stderr, dynamic_ncols=True,
                        disable=args.no_progress, leave=False)
         elif k == "step":

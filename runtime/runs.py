@@ -131,7 +131,10 @@ class RunLogger:
         if k == "started":
             self._layers = list(ev.layers)
             self.info.update(device=ev.device, device_name=ev.device_name,
-                             total_steps=ev.total_steps, parameters=ev.parameters)
+                             total_steps=ev.total_steps, parameters=ev.parameters,
+                             baselines=ev.baselines)
+            if ev.vocab is not None:  # what the token ids mean: the app decodes and prompts
+                self.info["vocab"] = ev.vocab
             self._write_info()
         elif k == "step":
             self._row("steps.csv", ["step", "epoch", "loss", "lr", "samples_per_s"], vars(ev))

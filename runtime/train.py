@@ -310,7 +310,7 @@ class Trainer:
         loss_target = {l: needed.index(self._target_of(c, l)) for l in kinds}
         yield Started(str(dev), device_name(dev), s.epochs, steps_per_epoch, total, n_train,
                       n_val, sum(p.numel() for p in modules.parameters()), layers, s.recipe,
-                      self.log_every)
+                      self.log_every, dict(dataset.baselines), dataset.vocab)
 
         check_every_step = (dev.type == "cpu" if self.sync_every_step is None
                             else self.sync_every_step)

@@ -204,3 +204,13 @@ def test_train_out_copy_still_finds_its_csv(tmp_path):
     r = cli("train", copy, "--max-steps", "2", "--device", "cpu", "--no-progress")
     assert r.returncode == 0, r.stderr
     assert "done: 2 steps" in r.stdout
+
+
+def test_train_reports_the_datasets_baselines():
+    """The bar a trivial model sets (issue 10: the adding problem's constant guess, MSE ~0.167)
+    is printed and in the JSON summary."""
+    r = cli("train", TEMPLATES / "lstm.json", "--max-steps", "3", "--json", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "baselines (what a trivial model scores): constant mse 0.17" in r.stderr
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert 0.15 < res["baselines"]["constant_mse"] < 0.18
