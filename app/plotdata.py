@@ -184,6 +184,11 @@ class LiveData:
         self._ema: float | None = None
         self._rate_mark: tuple[float, int] | None = None
         self.steps_per_s = 0.0
+        # Recurrent layers: |∂L/∂x_t| per time step t, as first seen and as last seen.
+        self.time_first: dict[str, list[float]] = {}
+        self.time_last: dict[str, list[float]] = {}
+        self.time_step = 0  # the training step of time_last
+        self.time_version = 0
         self.first_grads: list[dict[str, float]] = []  # the run's first gradient samples
         self.warning: str | None = None  # gradient_warning() of them, shown by the plots
         self.dirty = True
@@ -221,6 +226,12 @@ class LiveData:
                 self._rate_mark = (now, ev.step)
         elif k == "gradstats":
             self.last_norms = dict(ev.norms)
+            if getattr(ev, "time_norms", None):
+                for n, v in ev.time_norms.items():
+                    self.time_first.setdefault(n, list(v))
+                    self.time_last[n] = list(v)
+                self.time_step = ev.step
+                self.time_version += 1
             if len(self.first_grads) < WATCH_SAMPLES:
                 self.first_grads.append(dict(ev.norms))
                 self.warning = gradient_warning(self.first_grads)

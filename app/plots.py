@@ -190,6 +190,16 @@ class LivePlots(QWidget):
         self.grad_plot.setLabel("bottom", "step")
         self.grad_curves: dict[str, pg.PlotDataItem] = {}
 
+        # Recurrent runs: the gradient per time step takes the learning rate's place.
+        self.time_plot = pg.PlotItem(axisItems=log_axes())
+        self.time_plot.setLogMode(y=True)
+        self.time_plot.setLabel("bottom", "time step t")
+        self.time_curves: dict[str, tuple] = {}
+        self.time_plot.hide()  # not in the layout until a recurrent run sends its profile
+        self._time_shown = False
+        self._time_version = -1
+        self._time_due = 0.0
+
         self.heat_plot = self.view.addPlot(row=1, col=2, title="log₁₀ gradient norm: layer × time")
         self.heat_img = pg.ImageItem()
         self.heat_plot.addItem(self.heat_img)
@@ -206,7 +216,8 @@ class LivePlots(QWidget):
         self.ranges = {"loss": Range(self.loss_plot, log=True, initial=(-3, 1)),
                        "metric": Range(self.metric_plot, initial=(0, 1)),
                        "lr": Range(self.lr_plot, initial=(0, 0.01)),
-                       "grad": Range(self.grad_plot, log=True, initial=(-4, 1))}
+                       "grad": Range(self.grad_plot, log=True, initial=(-4, 1)),
+                       "time": Range(self.time_plot, log=True, initial=(-8, 0))}
         self.view.ci.layout.setColumnStretchFactor(2, 2)
         self.overlays: list = []
         self._titles = {}
@@ -226,6 +237,12 @@ class LivePlots(QWidget):
         for c in self.metric_curves.values():
             self.metric_plot.removeItem(c)
         self.metric_curves = {}
+        self._show_time_plot(False)
+        for now, first in self.time_curves.values():
+            self.time_plot.removeItem(now)
+            self.time_plot.removeItem(first)
+        self.time_curves = {}
+        self._time_version = -1
         self.heat_img.clear()
         self.heat_plot.getAxis("left").setTicks([[]])  # the last run's layer names go
         self.heat_plot.setXRange(0, 8, padding=0)
@@ -278,9 +295,11 @@ class LivePlots(QWidget):
                              [c._ll_legend for c in self.metric_curves.values()]
                              + over[id(self.metric_plot)]),
             "grad": _title("gradient norm per layer (log)", grads),
+            "time": _title("gradient per time step |∂L/∂xₜ| (log)",
+                           [c._ll_legend for pair in self.time_curves.values() for c in pair]),
         }
         for key, plot in (("loss", self.loss_plot), ("metric", self.metric_plot),
-                          ("grad", self.grad_plot)):
+                          ("grad", self.grad_plot), ("time", self.time_plot)):
             if self._titles.get(key) != titles[key]:
                 self._titles[key] = titles[key]
                 plot.setTitle(titles[key])
@@ -307,6 +326,7 @@ class LivePlots(QWidget):
             if _set(curve, d.epoch.get(name), log=True) and name in d.epoch:
                 self.ranges["loss"].include(d.epoch[name].data()[1][-1:])
         self._refresh_lr(d)
+        self._refresh_time(d)
         for i, name in enumerate(d.metric_names()):
             if name not in self.metric_curves:
                 color = "#d62728" if name.startswith("val_") else PALETTE[i % len(PALETTE)]
@@ -351,6 +371,44 @@ class LivePlots(QWidget):
                     self.heat_plot.setXRange(0, width, padding=0)
                     self.heat_plot.setYRange(0, max(len(self._layers), 1), padding=0)
         return True
+
+    def _show_time_plot(self, on: bool) -> None:
+        """The gradient-per-time-step plot in the learning rate's cell (and back)."""
+        if on == self._time_shown:
+            return
+        ci = self.view.ci
+        old, new = (self.lr_plot, self.time_plot) if on else (self.time_plot, self.lr_plot)
+        ci.removeItem(old)
+        old.hide()
+        ci.addItem(new, row=0, col=2)
+        new.show()
+        self._time_shown = on
+
+    MAX_TIME_LAYERS = 3
+
+    def _refresh_time(self, d) -> None:
+        """|∂L/∂x_t| over the time steps of each recurrent layer's input: now (solid) and at
+        the run's start (dashed). Redrawn at ~2 Hz: one curve of T points each."""
+        if not d.time_last:
+            return
+        self._show_time_plot(True)
+        now = time.perf_counter()
+        if d.time_version == self._time_version or now < self._time_due:
+            return
+        self._time_version, self._time_due = d.time_version, now + 0.5
+        for i, n in enumerate(list(d.time_last)[:self.MAX_TIME_LAYERS]):
+            if n not in self.time_curves:
+                color = PALETTE[i % len(PALETTE)]
+                self.time_curves[n] = (_curve(self.time_plot, color, width=2, name=f"{n} now"),
+                                       _curve(self.time_plot, color, style=self._dash,
+                                              name=f"{n} at the start"))
+                self._retitle()
+            last, first = d.time_last[n], d.time_first[n]
+            for curve, values in zip(self.time_curves[n], (last, first)):
+                y = np.maximum(np.asarray(values, dtype=float), LOG_FLOOR)
+                curve.setData(np.arange(len(y)), y)
+                self.ranges["time"].include(y)
+            self.time_plot.setXRange(0, max(len(last) - 1, 1), padding=0.02)
 
     def _refresh_lr(self, d) -> None:
         """The learning rate as steps between the points where it changes: a constant rate

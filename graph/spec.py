@@ -276,6 +276,7 @@ class NodeSpec:
     metric: str | None = None  # loss nodes: the metric shown by default
     rule: str | None = None  # a non-gradient learning rule ("perceptron")
     differentiable: bool = True
+    sequence_input: str | None = None  # the input port a recurrent layer reads steps from
     migrate: Callable[[dict, int], dict] | None = None  # params of an older version -> this
 
     def param(self, name: str) -> Param:

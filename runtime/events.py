@@ -45,9 +45,13 @@ class Step(Event):
 
 @dataclass(frozen=True)
 class GradStats(Event):
-    """Per-layer gradient L2 norms (all of a node's parameters together)."""
+    """Per-layer gradient L2 norms (all of a node's parameters together), and for recurrent
+    layers the norm of ∂L/∂x_t at each time step t of their input (mean over the batch):
+    where it falls towards zero for early t, those steps no longer teach the network (the
+    vanishing gradient of backpropagation through time)."""
     step: int
     norms: dict[str, float]
+    time_norms: dict[str, list] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

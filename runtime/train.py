@@ -320,7 +320,9 @@ class Trainer:
         window_loss = torch.zeros((), device=dev)
         window_loss_f = 0.0
         window_steps = 0
-        norms = None
+        norms, time_norms = None, {}
+        seq_nodes = {n: c.modules.get_submodule(n) for n in c.analysis.order
+                     if c.graph.spec(n).sequence_input and n in c.modules._modules}
         pos = self.pos
         done = pos.step >= total
         while pos.epoch <= s.epochs and not done:
@@ -352,6 +354,7 @@ class Trainer:
                 log_now = self._is_log_step(total, i + batch_size >= n_train)
                 if s.recipe == "supervised":
                     opt.zero_grad(set_to_none=True)
+                    watch = self._watch_steps(seq_nodes) if log_now and seq_nodes else None
                     out = c.objective(*batch)
                     loss = out["loss"]
                     if check_every_step:  # on the CPU reading the loss is free: check each step
@@ -362,6 +365,8 @@ class Trainer:
                     loss.backward()
                     if by_layer and log_now:
                         norms = self._grad_norms(by_layer)  # before clipping: show explosions
+                    if watch is not None:
+                        time_norms = watch.finish()
                     if s.clip_norm is not None:
                         torch.nn.utils.clip_grad_norm_(trainable, s.clip_norm)
                     opt_step()
@@ -399,8 +404,8 @@ class Trainer:
                     lr = opt.param_groups[0]["lr"] if opt else s.lr
                     yield Step(pos.step, pos.epoch, mean, lr, rate)
                     if norms is not None:
-                        yield GradStats(pos.step, norms)
-                        norms = None
+                        yield GradStats(pos.step, norms, time_norms)
+                        norms, time_norms = None, {}
                     window_loss.zero_()
                     window_loss_f = 0.0
                     window_steps, t_log, samples_log = 0, now, 0
@@ -428,6 +433,10 @@ class Trainer:
         seconds = time.perf_counter() - t_start
         yield Finished(pos.step, pos.epoch, seconds, final.get("loss", math.nan), final,
                        samples_run / max(seconds, 1e-9), str(dev))
+
+    @staticmethod
+    def _watch_steps(modules: dict) -> "_StepGradients":
+        return _StepGradients(modules)
 
     def _pause_wait(self) -> None:
         time.sleep(0.02)  # paused: the stop flag is checked again within 20 ms
@@ -616,6 +625,37 @@ class Trainer:
             mod = c.modules.get_submodule(p)
             mod.weight += lr * err.T @ x
             mod.bias += lr * err.sum(0)
+
+
+class _StepGradients:
+    """On a log step: keeps the input sequence of each recurrent module (made to require a
+    gradient where it is data), so that after backward the size of ∂L/∂x_t at every step t
+    can be read. Hooks are on for that one forward pass only."""
+
+    def __init__(self, modules: dict):
+        self.inputs: dict[str, torch.Tensor] = {}
+        self.handles = [m.register_forward_pre_hook(self._hook(n), with_kwargs=True)
+                        for n, m in modules.items()]
+
+    def _hook(self, name: str):
+        def hook(module, args, kwargs):
+            x = args[0]
+            if not x.requires_grad:  # data straight from an Input
+                x = x.detach().requires_grad_()
+            else:
+                x.retain_grad()
+            self.inputs[name] = x
+            return (x, *args[1:]), kwargs
+        return hook
+
+    def finish(self) -> dict[str, list[float]]:
+        for h in self.handles:
+            h.remove()
+        out = {}
+        for n, x in self.inputs.items():
+            if x.grad is not None and x.dim() == 3:  # N × T × F
+                out[n] = x.grad.detach().norm(dim=-1).mean(0).double().tolist()
+        return out
 
 
 class _NonFiniteFinder(fx.Interpreter):

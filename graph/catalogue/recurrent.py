@@ -80,7 +80,13 @@ _GRADIENTS = ("Backpropagation through time multiplies the gradient by ∂h_t/�
               "vanishing gradient: early inputs stop teaching the network), or grows "
               "exponentially (exploding). Remedies from the seed notes: LSTM or GRU gates, "
               "gradient clipping (on by default in the recurrent templates), ReLU, "
-              "Xavier / He initialisation, L2 weight decay, batch normalization.")
+              "Xavier / He initialisation, L2 weight decay, batch normalization. "
+              "How to see it: while training, the plot 'gradient per time step' shows the "
+              "size of ∂L/∂x_t for every step t of this layer's input, on a log axis. A line "
+              "that falls towards zero on the left (early steps many decades below the last "
+              "ones) is the vanishing gradient: those steps no longer change the weights. On "
+              "the adding problem a plain RNN's line drops by about six decades from t = 49 "
+              "to t = 0 and its loss stays at the baseline; a trained LSTM's stays level.")
 
 RNN = NodeSpec(
     type="RNN", title="RNN (Elman)", category=CAT, id_prefix="rnn",
@@ -91,6 +97,7 @@ RNN = NodeSpec(
     shape=lambda ctx: _recurrent_shape(ctx, cell=False),
     build=lambda ctx: Make("ops.RNN", {**_recurrent_kwargs(ctx),
                                        "nonlinearity": ctx.p["nonlinearity"]}),
+    sequence_input="x",
     color=RECURRENT_COLOR,
     doc=Doc(
         summary="A simple recurrent network: a hidden state that is updated at every time step "
@@ -110,7 +117,7 @@ LSTM = NodeSpec(
     inputs=_LSTM_IN, outputs=_LSTM_OUT,
     params=(_HIDDEN, _LAYERS, _BIDIR, _DROPOUT, _INPUT),
     shape=lambda ctx: _recurrent_shape(ctx, cell=True),
-    build=lambda ctx: Make("ops.LSTM", _recurrent_kwargs(ctx)),
+    build=lambda ctx: Make("ops.LSTM", _recurrent_kwargs(ctx)), sequence_input="x",
     color=RECURRENT_COLOR,
     doc=Doc(
         summary="Long Short-Term Memory: a recurrent layer with a memory cell C_t and three "
@@ -136,7 +143,7 @@ GRU = NodeSpec(
     inputs=_RNN_IN, outputs=_RNN_OUT,
     params=(_HIDDEN, _LAYERS, _BIDIR, _DROPOUT, _INPUT),
     shape=lambda ctx: _recurrent_shape(ctx, cell=False),
-    build=lambda ctx: Make("ops.GRU", _recurrent_kwargs(ctx)),
+    build=lambda ctx: Make("ops.GRU", _recurrent_kwargs(ctx)), sequence_input="x",
     color=RECURRENT_COLOR,
     doc=Doc(
         summary="Gated Recurrent Unit: a simplified LSTM with fewer parameters. An update gate "

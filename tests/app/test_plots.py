@@ -116,3 +116,30 @@ def test_healthy_and_exploding_gradients():
     assert gradient_warning(healthy) is None
     boom = [{"a": 0.3}, {"a": 5e4}, {"a": 1.0}]
     assert "exploding" in gradient_warning(boom) and "clipping" in gradient_warning(boom)
+
+
+def test_a_recurrent_run_shows_the_gradient_per_time_step(plots):
+    """The vanishing gradient made visible: |dL/dx_t| over t, now and at the start, in the
+    learning rate's place; back to the learning rate for the next run."""
+    d = plots.data
+    d.feed(Started("cpu", "CPU", 1, 100, 100, 1000, 100, 10, ["rnn", "head"], "supervised", 10))
+    early = [10.0 ** (-12 + 0.2 * t) for t in range(50)]  # falls by 10 decades to t = 0
+    d.feed(GradStats(10, {"rnn": 0.1, "head": 0.2}, {"rnn": early}))
+    d.feed(GradStats(20, {"rnn": 0.1, "head": 0.2}, {"rnn": [1e-5] * 50}))
+    plots.refresh()
+    assert plots.time_plot.isVisible() and not plots.lr_plot.isVisible()
+    now, first = plots.time_curves["rnn"]
+    assert list(now.yData) == [1e-5] * 50
+    assert first.yData[0] == early[0]  # the run's first profile, kept
+    assert plots.time_plot in plots.view.ci.items and plots.lr_plot not in plots.view.ci.items
+    assert "rnn now" in plots.titles()["time"] and "at the start" in plots.titles()["time"]
+    d.reset()
+    plots.clear()
+    assert plots.lr_plot.isVisible() and not plots.time_plot.isVisible()
+    assert plots.lr_plot in plots.view.ci.items and plots.time_plot not in plots.view.ci.items
+    assert plots.time_curves == {}
+
+
+def test_a_feed_forward_run_keeps_the_learning_rate(plots):
+    feed_run(plots)
+    assert plots.lr_plot.isVisible() and not plots.time_plot.isVisible()

@@ -179,3 +179,35 @@ def test_fields_that_disagree_on_T_are_named(tokens_dataset):
     tokens_dataset.update(x=x, y=y[:, :11])
     fail = list(Trainer(p, device="cpu", max_steps=2).run())[-1]
     assert fail.kind == "failed" and "T = 11" in fail.message and "T = 12" in fail.message
+
+
+def test_log_steps_report_the_gradient_at_every_time_step():
+    """|dL/dx_t| per step of a recurrent layer's input: T values, the early ones far below
+    the last in a plain RNN (the vanishing gradient); nothing for a feed-forward graph."""
+    import json
+    from graph.project import from_dict, load
+    from templates import FOLDER
+    raw = json.loads((FOLDER / "lstm.json").read_text())
+    for n in raw["nodes"]:
+        if n["type"] == "LSTM":
+            n["type"] = "RNN"
+    p = from_dict(raw)
+    stats = [e for e in Trainer(p, device="cpu", max_steps=20).run() if e.kind == "gradstats"]
+    profile = stats[-1].time_norms["lstm"]  # the node keeps the template's id
+    assert len(profile) == 50
+    assert profile[0] < profile[-1] * 1e-4
+    mlp = load(FOLDER / "mlp.json")
+    stats = [e for e in Trainer(mlp, device="cpu", max_steps=20).run() if e.kind == "gradstats"]
+    assert stats and all(e.time_norms == {} for e in stats)
+
+
+def test_watching_the_steps_changes_no_weight():
+    """The log steps' extra gradient (w.r.t. the input) must not change training."""
+    from graph.project import load
+    from templates import FOLDER
+    p = load(FOLDER / "lstm.json")
+    a = Trainer(p, device="cpu", max_steps=12, log_every=1)
+    b = Trainer(load(FOLDER / "lstm.json"), device="cpu", max_steps=12, log_every=1000)
+    list(a.run()), list(b.run())
+    for (k, va), (_, vb) in zip(a.model.state_dict().items(), b.model.state_dict().items()):
+        assert torch.allclose(va, vb, atol=1e-6), k
