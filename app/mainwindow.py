@@ -32,6 +32,7 @@ from .plots import LivePlots
 from .quickadd import QuickAdd
 from .training import TrainingController
 from .training_panel import TrainingPanel
+from .try_panel import TryPanel
 from .warmup import warmup
 
 MAX_RECENT = 8
@@ -65,6 +66,7 @@ class MainWindow(QMainWindow):
         self.code = CodeView()
         self.history = QUndoView(self.undo_group)
         self.training = TrainingPanel()
+        self.trypanel = TryPanel()
         self.live = LiveData()
         self.plots = LivePlots(self.live)
         self.trainer = TrainingController(self)
@@ -77,6 +79,7 @@ class MainWindow(QMainWindow):
                 ("summary", "Model summary", self.summary, Qt.BottomDockWidgetArea),
                 ("code", "Generated code", self.code, Qt.BottomDockWidgetArea),
                 ("plots", "Live plots", self.plots, Qt.BottomDockWidgetArea),
+                ("try", "Try the model", self.trypanel, Qt.BottomDockWidgetArea),
                 ("training", "Training", self.training, Qt.RightDockWidgetArea),
                 ("history", "History", self.history, Qt.RightDockWidgetArea)):
             dock = QDockWidget(title, self)
@@ -86,6 +89,7 @@ class MainWindow(QMainWindow):
             self.docks[key] = dock
         self.tabifyDockWidget(self.docks["summary"], self.docks["code"])
         self.tabifyDockWidget(self.docks["summary"], self.docks["plots"])
+        self.tabifyDockWidget(self.docks["summary"], self.docks["try"])
         self.tabifyDockWidget(self.docks["help"], self.docks["training"])
         self.docks["summary"].raise_()
         self.docks["help"].raise_()
@@ -193,7 +197,11 @@ class MainWindow(QMainWindow):
         self.a_pause = self._act("&Pause / Resume", self.toggle_pause, "F6", t)
         self.a_stop = self._act("&Stop", self.stop_training, "Shift+F5", t)
         t.addSeparator()
-        for key in ("training", "plots"):
+        self.a_try = self._act("&Try the Model", self.try_model, "Ctrl+T", t,
+                               "A validation sample and the trained model's prediction; text "
+                               "from a prompt for a character model")
+        t.addSeparator()
+        for key in ("training", "plots", "try"):
             t.addAction(self.docks[key].toggleViewAction())
 
         h = mb.addMenu("&Help")
@@ -220,6 +228,7 @@ class MainWindow(QMainWindow):
         self.view.quickAddRequested.connect(lambda pos: self._open_quick(pos, None))
         self.view.zoomChanged.connect(self._zoom_changed)
         self.inspector.message.connect(self.show_message)
+        self.trypanel.message.connect(self.show_message)
         self.training.message.connect(self.show_message)
         self.training.runRequested.connect(self.start_training)
         self.training.stopRequested.connect(self.stop_training)
@@ -256,6 +265,7 @@ class MainWindow(QMainWindow):
         self.live.reset()
         self.plots.set_overlays([])
         self.plots.clear()
+        self.trypanel.reset()
         self._refresh_runs()
         self.help.show_type(None)
         self.scene.selectionChanged.connect(self._selection_changed)
@@ -697,6 +707,8 @@ class MainWindow(QMainWindow):
             if getattr(self, "_pending_runs", None) is not None:
                 self._move_unsaved_runs()  # saved for the first time while this run went on
             self._refresh_runs()
+            if self.docks["try"].isVisible() and not self.docks["try"].visibleRegion().isEmpty():
+                self.try_model()  # the run just made: tried at once where the panel is open
 
     def _training_event(self, ev) -> None:
         self.live.feed(ev)
@@ -727,7 +739,19 @@ class MainWindow(QMainWindow):
 
     def _refresh_runs(self) -> None:
         from runtime.runs import list_runs
-        self.training.set_runs(list_runs(self.runs_root()) if self.doc else [])
+        runs = list_runs(self.runs_root()) if self.doc else []
+        self.training.set_runs(runs)
+        self.trypanel.set_source(self.doc.project if self.doc else None,
+                                 self.doc.path.parent if self.doc and self.doc.path else None,
+                                 runs)
+
+    def try_model(self) -> None:
+        """Train > Try the Model: the newest run's weights on its validation samples."""
+        self._refresh_runs()
+        self._show_dock("try")
+        if self.trypanel.weights.count():
+            self.trypanel.weights.setCurrentIndex(0)
+            self.trypanel.load()
 
     def _compare_runs(self, runs) -> None:
         from runtime.runs import read_csv

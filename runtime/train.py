@@ -37,6 +37,16 @@ from .events import (EpochEnd, Event, Failed, Finished, GradStats, Paused, Resum
                      Stopped)
 
 
+def split(n: int, seed: int, val_split: float, name: str = "the dataset"):
+    """(validation indices, training indices): the one split every run of a project makes
+    (the Try panel shows the same validation samples the run was judged on)."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_val = int(n * val_split)
+    if n - n_val < 1:
+        raise DataError(f"'{name}' has {n} samples: too few to train on")
+    return perm[:n_val], perm[n_val:]
+
+
 def spare_dynamo_import() -> None:
     """torch.optim wraps Optimizer.add_param_group, zero_grad, state_dict and
     load_state_dict in torch._disable_dynamo, which imports torch._dynamo (sympy, the FSDP
@@ -262,12 +272,8 @@ class Trainer:
         needed = c.inputs + c.targets
         tensors = bind_data(c, data.bind, dataset, needed)
 
-        n = len(dataset)
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(s.seed))
-        n_val = int(n * s.val_split)
-        if n - n_val < 1:
-            raise DataError(f"'{dataset.name}' has {n} samples: too few to train on")
-        val_idx, train_idx = perm[:n_val], perm[n_val:]
+        val_idx, train_idx = split(len(dataset), s.seed, s.val_split, dataset.name)
+        n_val = len(val_idx)
         train = [tensors[k][train_idx].to(dev) for k in needed]
         val = [tensors[k][val_idx].to(dev) for k in needed]
         self._n_train = n_train = len(train_idx)

@@ -393,3 +393,60 @@ def test_a_run_of_an_unsaved_project_follows_it_to_its_first_save(qapp, twin, tm
     runs = list((tmp_path / "runs" / "spiral_net").iterdir())
     assert len(runs) == 1 and (runs[0] / "checkpoints" / "last").is_dir()
     assert w.training.runs.count() == 1 and not unsaved.exists()
+
+
+def _tried(qapp, qtbot, w):
+    """Train > Try the Model by its shortcut; until the panel shows a sample."""
+    from PySide6.QtCore import Qt
+    _key(qtbot, w, Qt.Key_T, Qt.ControlModifier)
+    wait_until(qapp, lambda: w.trypanel._job is None and w.trypanel.tryout is not None, 60)
+    return w.trypanel
+
+
+def test_try_the_model_shows_a_validation_image_its_class_and_the_prediction(qapp, qtbot, twin,
+                                                                             tmp_path):
+    w = twin
+    w.open_path(project_copy(tmp_path, "cnn", epochs=2), ask=False)
+    assert run_to_end(qapp, w)[-1].kind == "finished"
+    panel = _tried(qapp, qtbot, w)
+    assert w.docks["try"].isVisible()
+    text = panel.text.toPlainText()
+    assert "input 'image': image 1 × 8 × 8" in text and "target 'label': " in text
+    assert "prediction 'probs': " in text and "%" in text
+    assert not panel.image.isHidden() and not panel.image.pixmap().isNull()
+    panel.index.setValue(7)  # another sample, as a user picks it
+    assert panel.text.toPlainText() != text
+    assert panel.gen_box.isHidden()  # not a text model
+
+
+def test_try_the_character_model_generates_text_from_a_prompt(qapp, qtbot, twin, tmp_path):
+    from PySide6.QtCore import Qt
+    w = twin
+    w.open_path(project_copy(tmp_path, "char_lstm"), ask=False)
+    events = []
+    w.trainer.event.connect(events.append)
+    try:
+        assert w.start_training(max_steps=40)
+        wait_until(qapp, lambda: w.trainer.state == "idle" and events, 180)
+    finally:
+        w.trainer.event.disconnect(events.append)
+    panel = _tried(qapp, qtbot, w)
+    assert not panel.gen_box.isHidden()
+    assert "the likeliest next character at each step" in panel.text.toPlainText()
+    panel.prompt.setText("def ")
+    panel.length.setValue(60)
+    qtbot.mouseClick(panel.generate_btn, Qt.LeftButton)
+    panel.wait()
+    out = panel.generated.toPlainText()
+    assert out.startswith("def ") and len(out) == 64
+    assert "Generated 60 characters" in panel.status.text()
+
+
+def test_try_the_model_before_any_run_says_what_to_do(qapp, qtbot, twin, tmp_path):
+    from PySide6.QtCore import Qt
+    w = twin
+    w.open_path(project_copy(tmp_path, "mlp"), ask=False)
+    _key(qtbot, w, Qt.Key_T, Qt.ControlModifier)
+    qapp.processEvents()
+    assert "No trained weights yet" in w.trypanel.status.text()
+    assert w.trypanel.tryout is None

@@ -1,0 +1,332 @@
+"""Train > Try the Model: a validation sample's input, target and the model's prediction, for
+any project (text for characters, the image and its class for images, a plot for sequences),
+and, for a character model, text generated from a prompt at a chosen temperature.
+
+The model is the chosen run's checkpoint (saved at least every 10 s while it trains, so this
+works during a run too); loading it and generating run in a thread (runtime.tryout)."""
+from __future__ import annotations
+
+import random
+import threading
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
+                               QLabel, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox,
+                               QVBoxLayout, QWidget)
+
+from .widgets import guard_wheel
+
+SHOWN_STEPS = 400  # characters of a sample shown at most
+
+
+def _visible(text: str) -> str:
+    """Text with its newlines and tabs made visible (⏎, →), for one-line views."""
+    return text.replace("\n", "⏎").replace("\t", "→")
+
+
+class TryPanel(QWidget):
+    message = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.tryout = None
+        self._job: threading.Thread | None = None
+        self._result = None
+        self._timer = QTimer(self, interval=60)
+        self._timer.timeout.connect(self._poll)
+        self._project = self._base_dir = None
+
+        outer = QHBoxLayout(self)
+        left = QVBoxLayout()
+        outer.addLayout(left, 3)
+        top = QHBoxLayout()
+        self.weights = QComboBox()
+        self.weights.setObjectName("try_weights")
+        self.weights.setToolTip("The run whose weights are tried (its best checkpoint, else "
+                                "its last)")
+        self.load_btn = QPushButton("Load")
+        self.load_btn.setToolTip("Load the chosen run's weights (again, e.g. while it trains)")
+        self.load_btn.clicked.connect(self.load)
+        top.addWidget(QLabel("weights"))
+        top.addWidget(self.weights, 1)
+        top.addWidget(self.load_btn)
+        left.addLayout(top)
+        row = QHBoxLayout()
+        self.index = QSpinBox()
+        self.index.setObjectName("try_index")
+        self.index.setToolTip("Which validation sample")
+        self.index.valueChanged.connect(lambda _v: self.show_sample())
+        self.random_btn = QPushButton("Random sample")
+        self.random_btn.clicked.connect(self._random)
+        row.addWidget(QLabel("validation sample"))
+        row.addWidget(self.index)
+        row.addWidget(self.random_btn)
+        row.addStretch(1)
+        left.addLayout(row)
+        self.status = QLabel("Train the model, then load its weights here.")
+        self.status.setWordWrap(True)
+        left.addWidget(self.status)
+        self.text = QPlainTextEdit()
+        self.text.setObjectName("try_text")
+        self.text.setReadOnly(True)
+        left.addWidget(self.text, 1)
+
+        right = QVBoxLayout()
+        outer.addLayout(right, 2)
+        self.image = QLabel()
+        self.image.setAlignment(Qt.AlignCenter)
+        self.image.hide()
+        right.addWidget(self.image)
+        self.plot = pg.PlotWidget()
+        self.plot.setMinimumHeight(140)
+        self.plot.hide()
+        right.addWidget(self.plot, 1)
+
+        self.gen_box = QGroupBox("Generate text")
+        form = QFormLayout(self.gen_box)
+        self.prompt = QLineEdit("The ")
+        self.prompt.setObjectName("try_prompt")
+        self.temperature = QDoubleSpinBox()
+        self.temperature.setObjectName("try_temperature")
+        self.temperature.setRange(0.05, 3.0)
+        self.temperature.setSingleStep(0.1)
+        self.temperature.setValue(0.8)
+        self.temperature.setToolTip("Below 1: safer, more repetitive; above 1: more varied "
+                                    "(and more mistakes). 1 samples as the model learned.")
+        self.length = QSpinBox()
+        self.length.setRange(1, 5000)
+        self.length.setValue(300)
+        self.generate_btn = QPushButton("Generate")
+        self.generate_btn.setObjectName("try_generate")
+        self.generate_btn.clicked.connect(self.generate)
+        self.generated = QPlainTextEdit()
+        self.generated.setObjectName("try_generated")
+        self.generated.setReadOnly(True)
+        form.addRow("prompt", self.prompt)
+        form.addRow("temperature", self.temperature)
+        form.addRow("characters", self.length)
+        form.addRow(self.generate_btn)
+        form.addRow(self.generated)
+        self.gen_box.hide()
+        right.addWidget(self.gen_box, 2)
+        guard_wheel(self)
+        self._set_busy(False)
+
+    # What to try --------------------------------------------------------------------------------
+    def set_source(self, project, base_dir: Path | None, runs: list) -> None:
+        """The document's project and its runs (newest first in the combo box)."""
+        self._project, self._base_dir = project, base_dir
+        current = self.weights.currentData()
+        self.weights.clear()
+        for r in reversed(runs):
+            for which in ("best", "last"):
+                ck = Path(r.folder) / "checkpoints" / which
+                if (ck / "model.safetensors").is_file():
+                    self.weights.addItem(f"{r.name} · {which} ({r.status})", str(ck))
+                    break
+        i = self.weights.findData(current)
+        self.weights.setCurrentIndex(i if i >= 0 else 0)
+        self.load_btn.setEnabled(self.weights.count() > 0 and self._job is None)
+        if not self.weights.count():
+            self.status.setText("No trained weights yet: train the model (F5), then try it "
+                                "here.")
+
+    def reset(self) -> None:
+        self.tryout = None
+        self.text.clear()
+        self.generated.clear()
+        self.image.hide()
+        self.plot.hide()
+        self.gen_box.hide()
+        self.index.setRange(0, 0)
+
+    def load(self) -> None:
+        weights = self.weights.currentData()
+        if not weights or self._project is None:
+            self.status.setText("Choose a run with weights first.")
+            return
+        project, base = self._project, self._base_dir
+        self.status.setText("Loading the model and its validation data…")
+
+        def work():
+            from runtime.tryout import Tryout
+            return Tryout(project, base, weights)
+        self._start(work, self._loaded)
+
+    def _loaded(self, tryout) -> None:
+        self.tryout = tryout
+        self.index.blockSignals(True)
+        self.index.setRange(0, max(len(tryout) - 1, 0))
+        self.index.blockSignals(False)
+        text_model = True
+        try:
+            tryout.text_model()
+        except Exception:
+            text_model = False
+        self.gen_box.setVisible(text_model)
+        self.status.setText(f"{Path(tryout.weights).parent.name} of run "
+                            f"{Path(tryout.weights).parents[2].name}: {len(tryout):,} "
+                            "validation samples.")
+        self.show_sample()
+
+    # A sample ----------------------------------------------------------------------------------
+    def _random(self) -> None:
+        if self.tryout is not None and len(self.tryout):
+            self.index.setValue(random.randrange(len(self.tryout)))
+
+    def show_sample(self) -> None:
+        t = self.tryout
+        if t is None:
+            return
+        try:
+            s = t.sample(self.index.value())
+        except Exception as e:  # the panel says it; the window carries on
+            self.status.setText(f"<span style='color:#c62828'>{e}</span>")
+            return
+        lines, image, series = [], None, []
+        for role, values in (("input", s.inputs), ("target", s.targets),
+                             ("prediction", s.outputs)):
+            for node, v in values.items():
+                k = s.kinds[node]
+                head = f"{role} '{node}'"
+                if k == "text":
+                    lines.append(f"{head}:\n{_visible(self._decode(v))}")
+                elif k == "text scores":
+                    lines.append(f"{head} (the likeliest next character at each step):\n"
+                                 f"{_visible(self._decode(v.argmax(-1)))}")
+                elif k == "image":
+                    image = v
+                    lines.append(f"{head}: image {' × '.join(map(str, v.shape))}")
+                elif k == "sequence":
+                    series.append((head, v))
+                    lines.append(f"{head}: sequence of {v.shape[0]} steps × {v.shape[1]} "
+                                 "features (plotted)")
+                elif k == "scores":
+                    lines.append(f"{head}: {self._top(v)}")
+                elif k == "class":
+                    lines.append(f"{head}: {self._class(int(v.reshape(-1)[0]))}" if v.numel() == 1
+                                 else f"{head}: {v.tolist()}")
+                else:
+                    vals = v.reshape(-1).tolist()
+                    lines.append(f"{head}: " + ", ".join(f"{x:.4g}" for x in vals[:16])
+                                 + (" …" if len(vals) > 16 else ""))
+        self.text.setPlainText("\n\n".join(lines))
+        self._show_image(image)
+        self._show_series(series)
+
+    def _decode(self, ids) -> str:
+        from runtime.sequences import decode
+        ids = [int(i) for i in ids.reshape(-1).tolist()[:SHOWN_STEPS]]
+        try:
+            return decode(ids, self.tryout.vocab)
+        except ValueError as e:
+            return f"({e})"
+
+    def _class(self, i: int) -> str:
+        names = self.tryout.classes
+        return f"{i} ({names[i]})" if names and 0 <= i < len(names) else str(i)
+
+    def _top(self, scores) -> str:
+        import torch
+        p = scores.double()
+        if p.min() < 0 or abs(float(p.sum()) - 1) > 1e-3:  # raw scores: as probabilities
+            p = torch.softmax(p, -1)
+        top = torch.topk(p, min(3, p.numel()))
+        return ", ".join(f"{self._class(int(i))} {float(v):.1%}"
+                         for v, i in zip(top.values, top.indices))
+
+    def _show_image(self, v) -> None:
+        if v is None:
+            self.image.hide()
+            return
+        a = v.detach().float().clamp(0, 1).numpy()
+        a = (a * 255).astype(np.uint8)
+        if a.shape[0] == 1:
+            img = QImage(np.ascontiguousarray(a[0]).data, a.shape[2], a.shape[1], a.shape[2],
+                         QImage.Format_Grayscale8).copy()
+        else:
+            rgb = np.ascontiguousarray(a.transpose(1, 2, 0))
+            img = QImage(rgb.data, rgb.shape[1], rgb.shape[0], rgb.shape[1] * 3,
+                         QImage.Format_RGB888).copy()
+        side = 160
+        self.image.setPixmap(QPixmap.fromImage(img).scaled(side, side, Qt.KeepAspectRatio,
+                                                           Qt.FastTransformation))
+        self.image.show()
+
+    def _show_series(self, series) -> None:
+        self.plot.clear()
+        if not series:
+            self.plot.hide()
+            return
+        self.plot.addLegend(offset=(-4, 4))
+        colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e"]
+        k = 0
+        for head, v in series:
+            a = v.detach().float().numpy()
+            for j in range(min(a.shape[1], 4)):
+                self.plot.plot(np.arange(len(a)), a[:, j], pen=pg.mkPen(colors[k % 4], width=2),
+                               name=f"{head}, feature {j}")
+                k += 1
+        self.plot.setLabel("bottom", "time step t")
+        self.plot.show()
+
+    # Text ---------------------------------------------------------------------------------------
+    def generate(self) -> None:
+        t = self.tryout
+        if t is None:
+            return
+        prompt, temp, n = self.prompt.text(), self.temperature.value(), self.length.value()
+        self.generated.setPlainText(prompt)
+        self.status.setText(f"Generating {n} characters at temperature {temp:g}…")
+
+        def work():
+            return t.generate(prompt, temperature=temp, length=n, seed=random.randrange(2**31))
+        self._start(work, lambda text: (self.generated.setPlainText(prompt + text),
+                                        self.status.setText(f"Generated {n} characters at "
+                                                            f"temperature {temp:g}.")))
+
+    # Work in a thread ---------------------------------------------------------------------------
+    def _start(self, work, done) -> None:
+        if self._job is not None:
+            return
+        self._set_busy(True)
+        self._done = done
+        self._result = None
+
+        def run():
+            try:
+                self._result = ("ok", work())
+            except Exception as e:  # shown in the panel, never a traceback
+                self._result = ("error", str(e) or type(e).__name__)
+        self._job = threading.Thread(target=run, daemon=True)
+        self._job.start()
+        self._timer.start()
+
+    def _poll(self) -> None:
+        if self._job is None or self._job.is_alive():
+            return
+        self._timer.stop()
+        self._job = None
+        self._set_busy(False)
+        status, value = self._result
+        if status == "error":
+            self.status.setText(f"<span style='color:#c62828'>{value}</span>")
+            self.message.emit(f"Try the model: {value}")
+        else:
+            self._done(value)
+
+    def wait(self, timeout: float = 60) -> None:
+        """For tests and scripts: until the thread's work is shown."""
+        if self._job is not None:
+            self._job.join(timeout)
+        self._poll()
+
+    def _set_busy(self, busy: bool) -> None:
+        for w in (self.load_btn, self.generate_btn, self.random_btn, self.index):
+            w.setEnabled(not busy)
+        if not busy:
+            self.load_btn.setEnabled(self.weights.count() > 0)

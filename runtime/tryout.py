@@ -1,0 +1,161 @@
+"""Trying a trained model: the same validation samples its run was judged on, what the model
+predicts for each, and text generation for a character model (issue 10, item 6). No Qt
+here: the app's Try panel shows what this returns; a script can use it as it is.
+
+    t = Tryout(project, base_dir, weights)      # weights: a checkpoint, run folder or file
+    s = t.sample(3)                              # inputs, targets and outputs of sample 3
+    t.generate("def ", temperature=0.8, length=200)
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from graph.project import Project
+
+from .binding import bind_data
+from .compile import compile_graph
+from .data import DataError, load_dataset
+from .export import weights_file
+from .train import split
+from .weights import load_weights
+
+
+class TryError(Exception):
+    """Why the model cannot be tried (no weights, no data, not a text model): one message."""
+
+
+@dataclass
+class Sample:
+    index: int  # its position among the validation samples
+    inputs: dict[str, torch.Tensor]  # node -> one sample (no batch dim)
+    targets: dict[str, torch.Tensor]
+    outputs: dict[str, torch.Tensor]  # Output node -> what the model gives for it
+    kinds: dict[str, str] = field(default_factory=dict)  # node -> how to show it (see `kind`)
+
+
+def kind(t: torch.Tensor, vocab: list | None) -> str:
+    """How a value is best shown: 'text' (token ids with a vocabulary), 'image' (C × H × W,
+    C 1 or 3), 'sequence' (T × F floats), 'scores' (class scores), 'value' (a few numbers)."""
+    if not t.is_floating_point():
+        return "text" if vocab is not None and t.dim() >= 1 else "class"
+    if t.dim() == 3 and t.shape[0] in (1, 3):
+        return "image"
+    if t.dim() == 2:
+        return "sequence"
+    return "scores" if t.dim() == 1 and t.numel() > 1 else "value"
+
+
+class Tryout:
+    def __init__(self, project: Project, base_dir: str | os.PathLike | None,
+                 weights: str | os.PathLike):
+        self.project = project
+        try:
+            self.compiled = c = compile_graph(project.graph,
+                                              standardize=project.data.standardize)
+        except Exception as e:  # CompileError and torch's own complaints: said once
+            raise TryError(f"the graph cannot be compiled: {e}") from None
+        try:
+            wf = weights_file(weights)
+            load_weights(c.model, wf)
+        except Exception as e:
+            raise TryError(str(e)) from None
+        c.model.eval()
+        self.weights = wf
+        data = project.data
+        try:
+            self.dataset = ds = load_dataset(data.dataset, data.options, project.training.seed,
+                                             base_dir)
+            needed = c.inputs + c.targets
+            tensors = bind_data(c, data.bind, ds, needed)
+        except DataError as e:
+            raise TryError(str(e)) from None
+        val, _train = split(len(ds), project.training.seed, project.training.val_split, ds.name)
+        if not len(val):  # no validation split: the training samples then
+            val = torch.arange(len(ds))
+        self.val = {k: tensors[k][val] for k in needed}
+        self.vocab = ds.vocab
+        self.classes = ds.classes
+
+    def __len__(self) -> int:
+        return len(next(iter(self.val.values())))
+
+    @torch.no_grad()
+    def sample(self, i: int) -> Sample:
+        c = self.compiled
+        if not 0 <= i < len(self):
+            raise TryError(f"sample {i} is not among the {len(self):,} validation samples")
+        ins = {n: self.val[n][i] for n in c.inputs}
+        out = c.model(*[v.unsqueeze(0) for v in ins.values()])
+        outs = out if isinstance(out, tuple) else (out,)
+        outputs = {n: o[0] for n, o in zip(c.outputs, outs)}
+        targets = {n: self.val[n][i] for n in c.targets}
+        kinds = {n: kind(v, self.vocab) for n, v in {**ins, **targets, **outputs}.items()}
+        for n, v in outputs.items():  # per-step class scores of a text model
+            if self.vocab is not None and v.dim() == 2 and v.shape[-1] == len(self.vocab):
+                kinds[n] = "text scores"
+        return Sample(i, ins, targets, outputs, kinds)
+
+    # Text ------------------------------------------------------------------------------------
+    def text_model(self) -> tuple[str, str, bool]:
+        """(input node, output node, whether the output is already probabilities) of a model
+        that reads token ids and gives a distribution over the vocabulary at each step."""
+        c = self.compiled
+        if self.vocab is None:
+            raise TryError("text generation needs a text dataset (its vocabulary): this one "
+                           "has none")
+        tokens = [n for n in c.inputs
+                  if c.analysis.out_type(n, c.graph.spec(n).value_port).dtype == "int64"]
+        dists = [n for n in c.outputs if self._per_step_scores(n)]
+        if len(tokens) != 1 or len(dists) != 1 or len(c.inputs) != 1:
+            raise TryError("text generation needs a model with one Input of token ids (N × T, "
+                           "int64) and one Output of scores over the vocabulary at each step "
+                           "(N × T × V)")
+        src = c.graph.in_edges(dists[0])[0].src
+        return tokens[0], dists[0], c.graph.node_type(src) == "Softmax"
+
+    def _per_step_scores(self, out: str) -> bool:
+        c = self.compiled
+        e = c.graph.in_edges(out)[0]
+        t = c.analysis.edge_type(e)
+        return t is not None and len(t.shape) == 3 and t.shape[-1] == len(self.vocab or ())
+
+    @torch.no_grad()
+    def generate(self, prompt: str, temperature: float = 1.0, length: int = 200,
+                 seed: int = 0, window: int | None = None) -> str:
+        """Continue `prompt` one character at a time: the model reads the last `window`
+        characters (the training length T by default), the next one is drawn from its
+        distribution at the last step, sharpened (temperature < 1) or flattened (> 1)."""
+        from .sequences import decode, encode
+        _, out, probabilities = self.text_model()
+        if not math.isfinite(temperature) or temperature <= 0:
+            raise TryError("temperature must be a number above 0 (1 samples as trained, "
+                           "lower is more conservative)")
+        if not prompt:
+            raise TryError("give a prompt of at least one character")
+        ids = encode(prompt, self.vocab)
+        window = window or int(self.val[self.compiled.inputs[0]].shape[-1])
+        gen = torch.Generator().manual_seed(seed)
+        c = self.compiled
+        for _ in range(max(0, length)):
+            x = torch.tensor([ids[-window:]], dtype=torch.long)
+            scores = c.model(x)[0, -1].double()
+            logp = torch.log(scores.clamp_min(1e-12)) if probabilities else \
+                torch.log_softmax(scores, -1)
+            p = torch.softmax(logp / temperature, -1)
+            ids.append(int(torch.multinomial(p, 1, generator=gen)))
+        return decode(ids[len(encode(prompt, self.vocab)):], self.vocab)
+
+
+def latest_weights(runs: list) -> Path | None:
+    """The newest run's best checkpoint (else its last) from runtime.runs.list_runs()."""
+    for r in reversed(runs):
+        for which in ("best", "last"):
+            p = Path(r.folder) / "checkpoints" / which / "model.safetensors"
+            if p.is_file():
+                return p.parent
+    return None
