@@ -1,12 +1,14 @@
 """Training-step time of a compiled graph against a hand-written nn.Module with the same
-weights: an MLP 784-512-512-10 at batch 128 and the CNN template at batch 128.
+weights: an MLP 784-512-512-10 at batch 128, the CNN template at batch 128 and the LSTM
+template (adding problem, T = 50) at batch 64.
 
 Run:  python tests/benchmarks/bench_compile.py [--rounds R] [--steps S] [--device cpu|cuda]
 
 Both models take identical steps (forward, loss, backward, SGD) in alternating rounds in one
 process; each round's compiled/hand-written time ratio is recorded, and the medians reported.
 Before timing, outputs are compared; after timing, the weights of both must still agree (they
-took the same steps). The last line of stdout is a JSON object with mlp_ratio and cnn_ratio.
+took the same steps). The last line of stdout is a JSON object with mlp_ratio, cnn_ratio and
+lstm_ratio.
 """
 from __future__ import annotations
 
@@ -58,12 +60,25 @@ class HandCNN(nn.Module):
         return torch.softmax(self.dense(torch.flatten(x, 1)), dim=1)
 
 
+class HandLSTM(nn.Module):
+    """The lstm template by hand: LSTM 2 -> 32 over the sequence, its last step, Linear -> 1."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(2, 32, batch_first=True)
+        self.head = nn.Linear(32, 1)
+
+    def forward(self, x):
+        y, _ = self.lstm(x)
+        return self.head(y[:, -1])
+
+
 def sync(dev):
     if dev.type == "cuda":
         torch.cuda.synchronize()
 
 
-def compare(name, graph, hand, x, y, dev, rounds, steps):
+def compare(name, graph, hand, x, y, dev, rounds, steps, loss=cce):
     compiled = compile_graph(graph)
     model, objective = compiled.model.to(dev), compiled.objective.to(dev)
     hand = hand.to(dev)
@@ -80,7 +95,7 @@ def compare(name, graph, hand, x, y, dev, rounds, steps):
 
     def step_hand():
         opt_h.zero_grad(set_to_none=True)
-        cce(hand(x), y).backward()
+        loss(hand(x), y).backward()
         opt_h.step()
 
     for _ in range(5):  # warm-up, identical for both
@@ -133,7 +148,15 @@ def main():
     xi = torch.rand(128, 1, 8, 8, device=dev)
     cnn = compare("CNN template, batch 128", cnn_project.graph, HandCNN(), xi, y, dev,
                   args.rounds, args.steps)
+    lstm_project = load(ROOT / "templates" / "lstm.json")
+    xs = torch.rand(64, 50, 2, device=dev)
+    ys = torch.rand(64, 1, device=dev)
+    lstm = compare("LSTM template (adding, T = 50), batch 64", lstm_project.graph, HandLSTM(),
+                   xs, ys, dev, args.rounds, args.steps, loss=F.mse_loss)
     result = {"mlp_ratio": round(mlp[0], 4), "cnn_ratio": round(cnn[0], 4),
+              "lstm_ratio": round(lstm[0], 4), "lstm_max_abs_diff": lstm[1],
+              "lstm_weight_diff_after": lstm[2], "lstm_ms": round(lstm[3] * 1e3, 4),
+              "lstm_hand_ms": round(lstm[4] * 1e3, 4),
               "mlp_max_abs_diff": mlp[1], "cnn_max_abs_diff": cnn[1],
               "mlp_weight_diff_after": mlp[2], "cnn_weight_diff_after": cnn[2],
               "mlp_ms": round(mlp[3] * 1e3, 4), "mlp_hand_ms": round(mlp[4] * 1e3, 4),
