@@ -46,6 +46,9 @@ def _fmt(v) -> str:
     return str(v)
 
 
+CSV_KINDS = ("csv", "csv_series")  # datasets read from a CSV file: columns to choose from
+
+
 def preview_rows(dataset: str, options: dict, base_dir: Path | None, rows: int = 8):
     """(header, rows) of the user's file, or (None, message) when it cannot be read."""
     path = options.get("path")
@@ -56,7 +59,7 @@ def preview_rows(dataset: str, options: dict, base_dir: Path | None, rows: int =
         p = base_dir / p
     if not p.is_file():
         return None, f"{p}: no such file"
-    if dataset == "csv":
+    if dataset in CSV_KINDS:
         try:
             with open(p, newline="", encoding="utf-8-sig") as f:
                 r = csv.reader(f)
@@ -401,7 +404,7 @@ class TrainingPanel(QWidget):
         spec = DATASETS.get(self.doc.project.data.dataset)
         if spec is None:
             return
-        csv_columns = self._columns() if spec.name == "csv" else None
+        csv_columns = self._columns() if spec.name in CSV_KINDS else None
         choices = {"channels": [("1 (grey)", 1), ("3 (colour, RGB)", 3)],
                    "fit": [(f, f) for f in FITS]} if spec.name == "images" else {}
         for key, opt in spec.options.items():
@@ -410,10 +413,11 @@ class TrainingPanel(QWidget):
                 for text, value in choices[key]:
                     row.addItem(text, value)
                 row.activated.connect(lambda _i, k=key, w=row: self._option_value(k, w.currentData()))
-            elif csv_columns is not None and key in ("label", "label_kind"):
+            elif csv_columns is not None and key in ("label", "label_kind", "target"):
                 row = QComboBox()
-                if key == "label":  # the columns the preview shows, not typed
-                    row.addItem("— choose the label column —", "")
+                if key in ("label", "target"):  # the columns the preview shows, not typed
+                    row.addItem("— choose the label column —" if key == "label" else
+                                "— the first feature column —", "")
                     for c in csv_columns:
                         row.addItem(c, c)
                     row.setEnabled(bool(csv_columns))
@@ -520,7 +524,7 @@ class TrainingPanel(QWidget):
         text = SetSetting._describe("data", "options", data.options, options)
         self._commit_many(changes, text) if len(changes) > 1 else \
             self._commit("data", "options", options)
-        if key == "path" and data.dataset == "csv":
+        if key == "path" and data.dataset in CSV_KINDS:
             self._build_options()  # the new file's columns
         elif key == "label":
             w = self.findChild(QListWidget, "option_features")
@@ -536,7 +540,7 @@ class TrainingPanel(QWidget):
             path = QFileDialog.getExistingDirectory(
                 self, "Choose the folder (one subfolder of images per class)", start)
         else:
-            filt = "CSV files (*.csv)" if kind == "csv" else "NumPy arrays (*.npz)"
+            filt = "CSV files (*.csv)" if kind in CSV_KINDS else "NumPy arrays (*.npz)"
             path, _ = QFileDialog.getOpenFileName(self, "Choose a data file", start, filt)
         if path:
             if self.base_dir and Path(path).is_relative_to(self.base_dir):
@@ -548,7 +552,7 @@ class TrainingPanel(QWidget):
         data = self.doc.project.data
         spec = DATASETS.get(data.dataset)
         self.preview.clear()
-        if data.dataset in ("csv", "npz"):
+        if data.dataset in (*CSV_KINDS, "npz"):
             header, rows = preview_rows(data.dataset, data.options, self.base_dir)
             if header is None:
                 self.preview_note.setText(f"<span style='color:#c62828'>{rows}</span>")
@@ -556,7 +560,7 @@ class TrainingPanel(QWidget):
                 self.preview.setColumnCount(0)
                 self.preview.hide()
                 return
-            self.preview_note.setText("First rows of the file:" if data.dataset == "csv"
+            self.preview_note.setText("First rows of the file:" if data.dataset in CSV_KINDS
                                       else "Arrays in the file:")
             self.preview.setColumnCount(len(header))
             self.preview.setHorizontalHeaderLabels(header)

@@ -230,3 +230,26 @@ def test_run_controls_and_progress_stay_in_view_when_the_form_is_scrolled(mlp, q
     QApplication.processEvents()
     for w in (panel.run_btn, panel.stop_btn, panel.progress, panel.status):
         assert not w.visibleRegion().isEmpty(), w
+
+
+def test_a_csv_time_series_is_previewed_and_its_columns_chosen(win, tmp_path):
+    import math
+    (tmp_path / "series.csv").write_text("day,temp,rain\n" + "".join(
+        f"{i},{math.sin(i / 5):.4f},{i % 3}\n" for i in range(60)))
+    path = tmp_path / "lstm.json"
+    load(TEMPLATES / "lstm.json").save(path)
+    win.open_path(path, ask=False)
+    panel = win.training
+    _choose_dataset(panel, "csv_series")
+    edit = panel.findChild(QWidget_, "option_path")
+    edit.setText("series.csv")
+    edit.editingFinished.emit()
+    assert not panel.preview.isHidden() and panel.preview.columnCount() == 3
+    target = panel.findChild(QComboBox, "option_target")
+    assert [target.itemText(i) for i in range(1, target.count())] == ["day", "temp", "rain"]
+    target.setCurrentIndex(target.findData("temp"))
+    target.activated.emit(target.currentIndex())
+    assert win.doc.project.data.options["target"] == "temp"
+    feats = panel.findChild(QListWidget, "option_features")
+    feats.item(0).setCheckState(Qt.Unchecked)  # not the day number
+    assert win.doc.project.data.options["features"] == ["temp", "rain"]
