@@ -2,12 +2,14 @@
 PyTorch, and a standalone file that needs only torch and safetensors to load and run it."""
 from __future__ import annotations
 
+import ast
+import functools
 import inspect
 import keyword
 import re
 from datetime import date
 
-from graph.spec import Make
+from graph.spec import BATCH, Make
 
 from . import ops
 from .compile import Compiled
@@ -47,16 +49,84 @@ def constructor(plan: Make) -> str:
     return f"{target}({args})"
 
 
+def _ops_defs() -> dict[str, object]:
+    """The functions and classes runtime.ops defines itself (not what it imports)."""
+    return {name: obj for name, obj in vars(ops).items()
+            if (inspect.isfunction(obj) or inspect.isclass(obj))
+            and obj.__module__ == ops.__name__}
+
+
+@functools.lru_cache(maxsize=None)
+def _needs(name: str) -> frozenset[str]:
+    """The other ops names the source of ops.<name> reads: the helpers it calls
+    (ops.LSTM's _to_torch_state, Perceptron's step), a base class; never what its
+    docstring merely mentions."""
+    tree = ast.parse(inspect.getsource(getattr(ops, name)))
+    defs = _ops_defs()
+    return frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
+                     and isinstance(n.ctx, ast.Load) and n.id in defs and n.id != name)
+
+
+def _op_order(n: str):
+    return (n != "step", n)
+
+
 def used_ops(c: Compiled) -> list[str]:
-    """Names from runtime.ops the model needs (functions called, modules built)."""
+    """Names from runtime.ops the model needs (functions called, modules built), with every
+    helper their sources use, each after what it needs: the standalone file defines them in
+    this order."""
     names = set(_OPS_CALL.findall(c.model.code))
     for n, plan in c.plans.items():
         if n in c.model._modules and isinstance(plan, Make) and plan.target.startswith("ops."):
             names.add(plan.target[len("ops."):])
-    if "Perceptron" in names:
-        names.add("step")
-    order = [name for name, _ in inspect.getmembers(ops) if name in names]
-    return sorted(order, key=lambda n: (n != "step", n))
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in order:
+            return
+        for dep in sorted(_needs(name), key=_op_order):
+            visit(dep)
+        order.append(name)
+
+    for name in sorted(names, key=_op_order):
+        visit(name)
+    return order
+
+
+def example_lengths(c: Compiled, batch: int = 2) -> dict[str, int]:
+    """A concrete length for each size the data sets (an Input shaped ['T', 2]), in order of
+    first appearance: 5, 6, 7, ... (never the batch size, and distinct, so an exporter that
+    tracks sizes cannot take two of them, or one and the batch, for the same size)."""
+    lengths: dict[str, int] = {}
+    for n in c.inputs:
+        t = c.analysis.out_type(n, c.graph.spec(n).value_port)
+        for d in t.shape[1:]:
+            if isinstance(d, str) and d not in lengths:
+                taken = {batch, *lengths.values()}
+                lengths[d] = next(v for v in range(5, 5 + len(taken) + 1) if v not in taken)
+    return lengths
+
+
+def example_shapes(c: Compiled, batch: int = 2,
+                   lengths: dict[str, int] | None = None) -> list[tuple[tuple[int, ...], str]]:
+    """(shape, dtype) of an example for each Input: `batch` samples, each size the data sets
+    given its length from `lengths` (by name; the rest from example_lengths)."""
+    lengths = {**example_lengths(c, batch), **(lengths or {})}
+    out = []
+    for n in c.inputs:
+        t = c.analysis.out_type(n, c.graph.spec(n).value_port)
+        dims = tuple(lengths[d] if isinstance(d, str) else d for d in t.shape[1:])
+        out.append(((batch, *dims), t.dtype))
+    return out
+
+
+def symbolic_axes(c: Compiled) -> dict[str, dict[int, str]]:
+    """For each Input, its axes of data-set size: {input: {0: 'N', 1: 'T'}} (the batch too)."""
+    out = {}
+    for n in c.inputs:
+        t = c.analysis.out_type(n, c.graph.spec(n).value_port)
+        out[n] = {0: BATCH, **{i: d for i, d in enumerate(t.shape) if i and isinstance(d, str)}}
+    return out
 
 
 def model_class_name(c: Compiled, name: str) -> str:
@@ -85,6 +155,20 @@ def module_source(c: Compiled, name: str = "Model") -> str:
         if isinstance(plan, Make) and n in c.model._modules:
             lines.append(f"        self.{n} = {constructor(plan)}")
     body = readable_code(c.model.code).strip("\n").splitlines()
+    # A value named like a helper that forward calls (a node 'reshape' calling reshape())
+    # would shadow it: such values get a trailing underscore.
+    called = set(_OPS_CALL.findall(c.model.code))
+    values = {node.name for node in c.model.graph.nodes}
+    rename = {}
+    for v in sorted(called & values):
+        new = v + "_"
+        while new in values or new in called:
+            new += "_"
+        rename[v] = new
+        values.add(new)
+    if rename:
+        word = re.compile(r"(?<![.\w])(" + "|".join(map(re.escape, rename)) + r")\b")
+        body = [word.sub(lambda m: rename[m.group(1)], line) for line in body]
     body = ["    " + _OPS_CALL.sub(lambda m: f"{m.group(1)}(", line) for line in body]
     lines.append("")
     lines += body
@@ -98,15 +182,19 @@ def standalone_file(c: Compiled, name: str, weights_file: str, module: str | Non
     file when it runs) are user text: they appear only as repr() literals. `module` is the
     file's own stem; the usage line names it only when it is an importable identifier."""
     cls = model_class_name(c, name)
-    helpers = "\n\n".join(inspect.getsource(getattr(ops, n)).rstrip() for n in used_ops(c))
+    helpers = "\n\n\n".join(inspect.getsource(getattr(ops, n)).rstrip() for n in used_ops(c))
     shapes = []
-    for n in c.inputs:
-        t = c.analysis.out_type(n, c.graph.spec(n).value_port)
-        dims = ", ".join(str(d) for d in (2, *t.shape[1:]))
-        maker = ("torch.zeros" if t.dtype == "int64" else "torch.rand")
-        dtype = ", dtype=torch.long" if t.dtype == "int64" else ""
-        shapes.append(f"{maker}({dims}{dtype})")
+    for shape, dtype in example_shapes(c, 2):  # sizes the data sets (['T', 2]): 5, 6, ...
+        dims = ", ".join(str(d) for d in shape)
+        maker = ("torch.zeros" if dtype == "int64" else "torch.rand")  # token 0 is always valid
+        kind = ", dtype=torch.long" if dtype == "int64" else ""
+        shapes.append(f"{maker}({dims}{kind})")
     example = ", ".join(shapes)
+    lengths = example_lengths(c, 2)
+    named = all(k.isascii() and k.isidentifier() for k in lengths)  # is_symbol's names
+    sizes = ("  # " + ", ".join(f"{k} = {v}" for k, v in lengths.items())
+             + "; other lengths work too"
+             if lengths and named else "")
     usage = (f"    from {module} import load\n    model = load()  # the weights beside this file\n"
              if module and is_module_name(module) else
              "    model = load()  # the weights beside this file\n")
@@ -147,7 +235,7 @@ if __name__ == "__main__":
     import sys
     model = load(sys.argv[1] if len(sys.argv) > 1 else None)
     with torch.no_grad():
-        out = model({example})
+        out = model({example}){sizes}
     outs = out if isinstance(out, tuple) else (out,)
     print("outputs:", ", ".join(str(tuple(o.shape)) for o in outs))
 '''

@@ -178,3 +178,44 @@ def test_cli_export_of_a_crafted_name_to_a_quoted_path(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "outputs: (2, 1)"
     assert constant(ast.parse(out.read_text()), "PROJECT") == name
+
+
+def test_a_value_named_like_a_helper_does_not_shadow_it(tmp_path):
+    """Nodes named time_step and reshape call the helpers time_step() and reshape(): in the
+    file's forward their values get a trailing underscore (`time_step = time_step(x)` would
+    make time_step a local and fail)."""
+    g = Graph()
+    g.add_node("Input", "x", {"shape": ["T", 3]})
+    last = chain(g, "x", [("TimeStep", "time_step", {"index": -1}),
+                          ("Reshape", "reshape", {"shape": [3, 1]})])
+    g.add_node("Output", "out")
+    g.connect(last, "y", "out", "x")
+    p = Project(graph=g, name="Shadows")
+    w = weights_for(p, tmp_path / "weights")
+    [py, st] = export(p, w, "python", tmp_path / "shadows.py")
+    src = py.read_text()
+    assert "time_step_ = time_step(x, index = -1)" in src
+    assert "reshape_ = reshape(time_step_, shape = [3, 1])" in src
+    ns = {"__name__": "shadows"}
+    exec(compile(src, str(py), "exec"), ns)
+    m, c = ns["load"](str(st)), trained_model(p, None)
+    for x in (torch.rand(2, 4, 3), torch.rand(5, 9, 3)):
+        assert torch.equal(m(x), c.model(x))
+    r = run_elsewhere(py, tmp_path / "elsewhere")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "outputs: (2, 3, 1)"
+
+
+def test_helpers_come_with_the_ops_that_use_them():
+    """used_ops follows what each op's source reads (ast names, not its docstring): LSTM brings
+    _to_torch_state before it, Perceptron brings step; GRU's docstring naming RNN brings no RNN."""
+    from runtime.codegen import used_ops
+    g = Graph()
+    g.add_node("Input", "x", {"shape": ["T", 3]})
+    chain(g, "x", [("GRU", "gru", {"hidden_size": 4})])
+    g.add_node("Output", "out")
+    g.connect("gru", "y", "out", "x")
+    assert used_ops(trained_model(Project(graph=g, name="g"), None)) == ["_to_torch_state",
+                                                                         "GRU"]
+    p = load(ROOT / "templates" / "perceptron.json")
+    assert used_ops(trained_model(p, None)) == ["step", "Perceptron"]
