@@ -11,14 +11,16 @@ import contextlib
 import io
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
 
 from graph.fileio import atomic_folder, atomic_write_bytes, atomic_write_text, new_file_mode
 from graph.project import Project
+from graph.spec import BATCH, is_symbol
 
-from .codegen import standalone_file
+from .codegen import example_lengths, example_shapes, standalone_file, symbolic_axes
 from .compile import CompileError, Compiled, compile_graph
 from .weights import WeightsError, load_weights, save_weights
 
@@ -83,14 +85,29 @@ def trained_model(project: Project, weights: str | os.PathLike | None) -> Compil
     return c
 
 
-def example_inputs(c: Compiled, batch: int = 2) -> tuple:
+def example_inputs(c: Compiled, batch: int = 2, lengths: dict[str, int] | None = None,
+                   seed: int | None = None) -> tuple:
+    """One example tensor per Input: `batch` samples; a size the data sets (an Input shaped
+    ['T', 2]) gets its length from `lengths` by name, else 5, 6, ... (codegen.example_lengths);
+    floats in U(0, 1), token ids (int64) zeros, valid for any Embedding. With `seed`, the
+    floats come from a generator of that seed (the same tensors every time)."""
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
     out = []
-    for n in c.inputs:
-        t = c.analysis.out_type(n, c.graph.spec(n).value_port)
-        shape = (batch, *t.shape[1:])
-        out.append(torch.zeros(shape, dtype=torch.long) if t.dtype == "int64"
-                   else torch.rand(shape))
+    for shape, dtype in example_shapes(c, batch, lengths):
+        out.append(torch.zeros(shape, dtype=torch.long) if dtype == "int64"
+                   else torch.rand(shape, generator=gen))
     return tuple(out)
+
+
+def dynamic_shapes(c: Compiled) -> dict[str, dict[int, "torch.export.Dim"]]:
+    """torch.export's dynamic shapes for the Inputs: the batch axis, and one Dim per size the
+    data sets, shared by name (two Inputs shaped ['T', 2] and ['T'] get the same T)."""
+    dims: dict[str, torch.export.Dim] = {}
+    out = {}
+    for n, axes in symbolic_axes(c).items():
+        out[n] = {i: dims.setdefault(name, torch.export.Dim(name, min=1))
+                  for i, name in axes.items()}
+    return out
 
 
 def output_paths(fmt: str, out: str | os.PathLike) -> list[Path]:
@@ -170,35 +187,76 @@ def _bundle(project: Project, c: Compiled, out: Path) -> list[Path]:
 
 
 def _torchscript(project: Project, c: Compiled, out: Path) -> list[Path]:
-    import warnings
+    """A trace. nn.LSTM/GRU/RNN trace to one aten op and sizes are read with size(), so the
+    trace takes any batch and any sequence length; a trace that baked a size in would give
+    wrong results silently, so it is run once more at other sizes and must agree."""
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # asked for TorchScript: no nagging
+        # nn.RNN's flat-weights checks convert tensors to bools: "might cause the trace to be
+        # incorrect" (it does not here: the check below runs the trace at other sizes)
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         traced = torch.jit.trace(c.model, example_inputs(c), check_trace=False)
+        _check_trace(c, traced)
         buf = io.BytesIO()
         torch.jit.save(traced, buf)
     atomic_write_bytes(out, buf.getvalue())
     return [out]
 
 
+def _check_trace(c: Compiled, traced) -> None:
+    lengths = {name: length + 2 for name, length in example_lengths(c).items()}
+    args = example_inputs(c, batch=3, lengths=lengths, seed=0)
+    want, got = _flat(c.model(*args)), None
+    try:
+        got = _flat(traced(*args))
+    except Exception:
+        pass
+    if got is None or len(got) != len(want) or not all(
+            g.shape == w.shape and torch.allclose(g, w, rtol=1e-4, atol=1e-5)
+            for g, w in zip(got, want)):
+        sizes = ", ".join(f"{k} = {v}" for k, v in {"batch": 3, **lengths}.items())
+        raise ExportError(f"the TorchScript trace does not generalise: at {sizes} it differs "
+                          "from the model (the trace fixed a size); export ONNX or the "
+                          "python file instead")
+
+
+def _flat(out) -> list[torch.Tensor]:
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
 def _onnx(project: Project, c: Compiled, out: Path) -> list[Path]:
+    """torch's exporter (dynamo), the batch and every size the data sets dynamic. Where that
+    exporter fixes such a size (torch 2.13 unrolls nn.RNN over the example's 5 steps), the
+    TorchScript-based exporter, which writes ONNX's own RNN/LSTM/GRU ops with named dynamic
+    axes. A model with a size the data sets is then run at other sizes in onnxruntime, if it is
+    installed, and must agree with the model."""
     try:
         import onnx  # noqa: F401
         import onnxscript  # noqa: F401
     except ImportError:
         raise ExportError("ONNX export needs the onnx and onnxscript packages "
                           "(pip install onnx onnxscript)") from None
-    args = example_inputs(c)
-    batch = torch.export.Dim("N", min=1)
-    dynamic = {n: {0: batch} for n in c.inputs}
+    sequences = any(len(axes) > 1 for axes in symbolic_axes(c).values())
     # graph.fileio's temp name scheme (with the pid), so a killed export's temp is known stale
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.{os.getpid()}.", suffix=".tmp",
                                dir=out.parent)
     os.close(fd)
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # the exporter reports progress
-            torch.onnx.export(c.model, args, tmp, dynamo=True, input_names=list(c.inputs),
-                              output_names=list(c.outputs), dynamic_shapes=dynamic,
-                              external_data=False, verbose=False)
+        try:
+            _onnx_dynamo(c, tmp)
+            if sequences:
+                _symbolic_output_shapes(c, tmp)
+            fixed = _fixed_size(c, tmp) if sequences else None
+        except Exception:
+            if not sequences:
+                raise
+            fixed = "torch's exporter failed"
+        if fixed is not None:
+            _onnx_torchscript(c, tmp)
+            _symbolic_output_shapes(c, tmp)
+            problem = _fixed_size(c, tmp)
+            if problem is not None:
+                raise ExportError(f"ONNX export fixed a size the data sets: {problem}")
         import onnx
         onnx.checker.check_model(tmp)
         os.chmod(tmp, new_file_mode(out))  # mkstemp makes it 0600
@@ -212,6 +270,131 @@ def _onnx(project: Project, c: Compiled, out: Path) -> list[Path]:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return [out]
+
+
+def _onnx_dynamo(c: Compiled, path: str) -> None:
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), \
+            _fresh_rnn_dispatch():
+        # the exporter reports progress, and torch's own deprecations (_check_is_size)
+        # and nn.LSTM's _flat_weights ("assigned during export") in warnings
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*were assigned during export")
+        # two inputs sharing the size T (or N): the exporter names the axis once
+        warnings.filterwarnings("ignore", message=".*shares the same shape constraints")
+        torch.onnx.export(c.model, example_inputs(c), path, dynamo=True,
+                          input_names=list(c.inputs), output_names=list(c.outputs),
+                          dynamic_shapes=dynamic_shapes(c), external_data=False, verbose=False)
+
+
+@contextlib.contextmanager
+def _fresh_rnn_dispatch():
+    """torch 2.13's ONNX exporter keeps an LSTM's or GRU's length dynamic by swapping in a
+    while-loop decomposition of aten.lstm / aten.gru around the capture; it edits the ops'
+    py_kernels but not their dispatch caches, so the second export of the same op in a process
+    (measured: lstm, then lstm again) finds the unrolled decomposition cached and fixes T at
+    the example's length; and after an export the while-loop one (no autograd) stays cached.
+    Both caches are emptied before and after (they refill on the next call)."""
+    def clear():
+        for name in ("lstm", "gru", "rnn_tanh", "rnn_relu"):
+            packet = getattr(torch.ops.aten, name, None)
+            for overload in (packet.overloads() if packet is not None else ()):
+                cache = getattr(getattr(packet, overload), "_dispatch_cache", None)
+                if isinstance(cache, dict):
+                    cache.clear()
+    clear()
+    try:
+        yield
+    finally:
+        clear()
+
+
+def _onnx_torchscript(c: Compiled, path: str) -> None:
+    """The TorchScript-based exporter (deprecated in torch, still shipped in 2.13): a trace, so
+    nn.RNN/LSTM/GRU become ONNX's RNN/LSTM/GRU ops and every size named in dynamic_axes stays
+    free."""
+    axes: dict[str, dict[int, str]] = dict(symbolic_axes(c))
+    for n in c.outputs:
+        edges = c.graph.in_edges(n)
+        t = c.analysis.edge_type(edges[0]) if edges else None
+        if t is not None:
+            axes[n] = {i: d if d == BATCH or is_symbol(d) else f"{n}_{i}"
+                       for i, d in enumerate(t.shape) if isinstance(d, str)}
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message="You are using the legacy TorchScript")
+        # initial states are made from the input's own batch size (x.new_zeros, nn.RNN's
+        # zeros of input.size(0)): checked at batch 3 by _fixed_size
+        warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size")
+        torch.onnx.export(c.model, example_inputs(c), path, dynamo=False,
+                          input_names=list(c.inputs), output_names=list(c.outputs),
+                          dynamic_axes=axes)
+
+
+def _fixed_size(c: Compiled, path: str) -> str | None:
+    """Why the ONNX model at `path` would not take other sizes, or None: an Input's axis that
+    the data sets came out fixed; or, with onnxruntime installed, the model run at batch 3 and
+    each such size + 2 fails or differs from the compiled model."""
+    import onnx
+    model = onnx.load(path)
+    for inp in model.graph.input:
+        dims = inp.type.tensor_type.shape.dim
+        for i, name in symbolic_axes(c).get(inp.name, {}).items():
+            if i < len(dims) and not dims[i].dim_param:
+                return f"input {inp.name} has {name} = {dims[i].dim_value}"
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    lengths = {name: length + 2 for name, length in example_lengths(c).items()}
+    sizes = ", ".join(f"{k} = {v}" for k, v in {"batch": 3, **lengths}.items())
+    args = example_inputs(c, batch=3, lengths=lengths, seed=0)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3  # a shape warning is an error here: compared below
+    try:
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        got = session.run(None, {n: a.numpy() for n, a in zip(c.inputs, args)})
+    except Exception as e:
+        return f"onnxruntime fails at {sizes} ({str(e).splitlines()[0][:200]})"
+    with torch.no_grad():
+        want = _flat(c.model(*args))
+    for name, g, w in zip(c.outputs, got, want):
+        g = torch.from_numpy(g)
+        if g.shape != w.shape or not torch.allclose(g, w, rtol=1e-3, atol=1e-4):
+            return f"output {name} differs from the model's at {sizes}"
+    return None
+
+
+def _symbolic_output_shapes(c: Compiled, path: str) -> None:
+    """torch's exporter annotates nn.LSTM/GRU's sequence output with the example's length
+    (N × 5 × H for an input N × T × F: its decomposition step recomputes the shapes with the
+    unrolled LSTM, pytorch/pytorch#193192), and onnxruntime then warns at every other length.
+    The outputs' shapes are rewritten from the analysis (sizes by name: N, T), and the inner
+    annotations inferred again by onnx from the graph's inputs."""
+    import onnx
+    model = onnx.load(path)
+    for o, n in zip(model.graph.output, c.outputs):
+        edges = c.graph.in_edges(n)
+        t = c.analysis.edge_type(edges[0]) if edges else None
+        dims = o.type.tensor_type.shape.dim
+        if t is None or len(t.shape) != len(dims):
+            continue
+        for dim, d in zip(dims, t.shape):
+            if isinstance(d, int):
+                dim.dim_value = d
+            elif d == BATCH or is_symbol(d):
+                dim.dim_param = d
+            else:  # a size derived from one ('T[1:]'): left unnamed
+                dim.Clear()
+    del model.graph.value_info[:]
+    try:
+        model = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # the annotations are optional: runtimes infer them themselves
+        pass
+    onnx.save_model(model, path)
 
 
 def _python(project: Project, c: Compiled, out: Path) -> list[Path]:

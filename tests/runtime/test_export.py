@@ -80,23 +80,38 @@ def test_python_file_runs_with_the_same_outputs(trained, tmp_path):
     assert "layerloom" not in text.lower().replace("exported by layerloom", "")  # no import of us
 
 
-def test_python_file_in_a_fresh_venv_with_only_torch_and_safetensors(trained, tmp_path):
+_VENV: dict[str, Path] = {}
+
+
+def torch_only_venv(tmp_path_factory) -> Path:
+    """The python of a new venv holding torch and safetensors (and torch's own needs) only:
+    made once per test session, shared by every test that runs an exported file in it
+    (tests/runtime/test_export_recurrent.py too), since pip takes a while."""
+    if "python" not in _VENV:
+        env_dir = tmp_path_factory.mktemp("torch_only") / "venv"
+        venv.EnvBuilder(with_pip=True).create(env_dir)
+        py = env_dir / "bin" / "python"
+        pip_env = dict(os.environ, PIP_CONSTRAINT=str(ROOT / "constraints.txt"))
+        r = subprocess.run([str(py), "-m", "pip", "install", "-q", "torch==2.13.0",
+                            "safetensors"], env=pip_env, capture_output=True, text=True,
+                           timeout=900)
+        assert r.returncode == 0, r.stderr[-2000:]
+        r = subprocess.run([str(py), "-m", "pip", "list", "--format=json"],
+                           capture_output=True, text=True)
+        names = {p["name"].lower() for p in json.loads(r.stdout)}
+        assert names >= {"torch", "safetensors"}
+        assert not names & {"layerloom", "pyside6-essentials", "pydantic", "pyqtgraph", "onnx",
+                            "scikit-learn", "tqdm"}  # only torch (and its own needs), safetensors
+        _VENV["python"] = py
+    return _VENV["python"]
+
+
+def test_python_file_in_a_fresh_venv_with_only_torch_and_safetensors(trained, tmp_path,
+                                                                      tmp_path_factory):
     """The standalone file needs nothing of LayerLoom: a new venv with torch and safetensors."""
     project, w, x, y = trained
     export(project, w, "python", tmp_path / "model.py")
-    env_dir = tmp_path / "venv"
-    venv.EnvBuilder(with_pip=True).create(env_dir)
-    py = env_dir / "bin" / "python"
-    pip_env = dict(os.environ, PIP_CONSTRAINT=str(ROOT / "constraints.txt"))
-    r = subprocess.run([str(py), "-m", "pip", "install", "-q", "torch==2.13.0", "safetensors"],
-                       env=pip_env, capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, r.stderr[-2000:]
-    r = subprocess.run([str(py), "-m", "pip", "list", "--format=json"], capture_output=True,
-                       text=True)
-    names = {p["name"].lower() for p in json.loads(r.stdout)}
-    assert names >= {"torch", "safetensors"}
-    assert not names & {"layerloom", "pyside6-essentials", "pydantic", "pyqtgraph", "onnx",
-                        "scikit-learn", "tqdm"}  # only torch (and its own needs), safetensors
+    py = torch_only_venv(tmp_path_factory)
     r = subprocess.run([str(py), "model.py", "model.safetensors"], cwd=tmp_path,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
