@@ -28,7 +28,8 @@ def wire(g: Graph, *chain) -> None:
 
 
 def placed(g: Graph) -> Graph:
-    for n, xy in layered_positions(g, wrap=4).items():
+    """Layered left to right in one row (these graphs are short: no wires doubling back)."""
+    for n, xy in layered_positions(g).items():
         g.move_node(n, xy)
     return g
 

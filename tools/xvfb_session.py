@@ -3,6 +3,7 @@
 template from the gallery, train it with F5.
 
   xvfb-run -a -s '-screen 0 1600x1000x24' .venv/bin/python tools/xvfb_session.py OUT_DIR
+  ... tools/xvfb_session.py OUT_DIR --recurrent   # the LSTM training, the char model writing
 
 The script runs inside the app's process only to know where things are on the screen (the
 palette rows, the ports, the fields) and to wait; every click, drag and key press is a real
@@ -165,6 +166,98 @@ def xdo_async(*args) -> None:
     subprocess.Popen(["xdotool", *map(str, args)])
 
 
+def open_from_gallery(title: str, question_shot: str | None, gallery_shot: str | None) -> None:
+    """File > New from Template (Ctrl+Shift+N): answer 'Discard' if asked about unsaved
+    changes, double-click the template `title` in the gallery: X mouse clicks made while
+    the dialogs' own modal loops run."""
+    seen = []
+
+    def answer_dialogs():
+        modal = QApplication.activeModalWidget()
+        from app.gallery import TemplateGallery
+        if modal is not None and modal.windowTitle() == "Unsaved changes" and "ask" not in seen:
+            seen.append("ask")
+            btn = next(b for b in modal.buttons() if "Discard" in b.text().replace("&", ""))
+            if question_shot:
+                subprocess.run(["import", "-window", "root", str(OUT / f"{question_shot}.png")])
+            xdo_async("mousemove", *glob(btn, btn.rect().center()), "click", 1)
+        elif isinstance(modal, TemplateGallery) and "gallery" not in seen:
+            row = next(i for i in range(modal.list.count())
+                       if modal.list.item(i).text() == title)
+            rect = modal.list.visualItemRect(modal.list.item(row))
+            view = modal.list.viewport().rect()
+            if not view.contains(rect.center()):  # below the fold: the wheel, as a user does
+                xdo_async("mousemove", *glob(modal.list.viewport(), view.center()), "click", 5)
+                later(400, answer_dialogs)
+                return
+            seen.append("gallery")
+            if gallery_shot:
+                subprocess.run(["import", "-window", "root", str(OUT / f"{gallery_shot}.png")])
+            xdo_async("mousemove", *glob(modal.list.viewport(), rect.center()), "click",
+                      "--repeat", 2, "--delay", 80, 1)
+        if "gallery" not in seen:
+            later(300, answer_dialogs)
+    later(800, answer_dialogs)
+    key("ctrl+shift+n")  # returns once the dialogs are closed
+    pump(1.5)
+    log.append(f"gallery: {seen}; now {win.doc.title}")
+
+
+def main_recurrent() -> None:
+    """The LSTM on the adding problem (the gradient per time step while it trains), then
+    the character LSTM trained and writing text in the Try panel."""
+    pump(2.0)
+    activate()
+    open_from_gallery("LSTM", None, "r01-gallery")
+    activate()
+    key("F5")
+    pump(3.5)
+    shot("r02-lstm-training")
+    for _ in range(60):
+        if win.trainer.state == "idle":
+            break
+        pump(1.0)
+    log.append(f"lstm run: {win.trainer.last_event.kind if win.trainer.last_event else None}, "
+               f"status '{win.training.status.text()}', bar {win.status.text()}")
+    shot("r03-lstm-done")
+    open_from_gallery("Character LSTM", None, None)
+    activate()
+    key("F5")
+    for _ in range(150):
+        if win.trainer.state == "idle" and win.trainer.last_event is not None:
+            break
+        pump(1.0)
+    log.append(f"char run: {win.status.text()}")
+    activate()
+    key("ctrl+t")  # Train > Try the Model
+    for _ in range(60):
+        if win.trypanel.tryout is not None and win.trypanel._job is None:
+            break
+        pump(0.5)
+    panel = win.trypanel
+    prompt = panel.prompt
+    click(glob(prompt, prompt.rect().center()), repeat=3)
+    key("ctrl+a")
+    type_text("The function ")
+    temp = panel.temperature
+    click(glob(temp.lineEdit(), temp.lineEdit().rect().center()), repeat=2)
+    key("ctrl+a")
+    type_text("0.7")
+    key("Tab")
+    btn = panel.generate_btn
+    click(glob(btn, btn.rect().center()))
+    for _ in range(60):
+        if panel._job is None:
+            break
+        pump(0.5)
+    pump(1.0)
+    log.append(f"generated: {panel.generated.toPlainText()!r}")
+    shot("r04-char-generates")
+    (OUT / "session.log").write_text("\n".join(log) + "\n")
+    win.doc.undo.setClean()
+    win.close()
+
+
 def wire(src, sp, dst, dp) -> None:
     drag(port_point(src, sp, False), port_point(dst, dp, True))
 
@@ -227,31 +320,8 @@ def main() -> None:
     # Another template, from the gallery, then F5 again.
     key("shift+F5")
     pump(2.0)
-    seen = []
+    open_from_gallery("CNN", "05-unsaved-question", "06-gallery")
 
-    def answer_dialogs():
-        """The unsaved-changes question (Discard), then the gallery (the CNN, double-click),
-        clicked with the X mouse while their modal loops run."""
-        modal = QApplication.activeModalWidget()
-        from app.gallery import TemplateGallery
-        if modal is not None and modal.windowTitle() == "Unsaved changes" and "ask" not in seen:
-            seen.append("ask")
-            btn = next(b for b in modal.buttons() if "Discard" in b.text().replace("&", ""))
-            subprocess.run(["import", "-window", "root", str(OUT / "05-unsaved-question.png")])
-            xdo_async("mousemove", *glob(btn, btn.rect().center()), "click", 1)
-        elif isinstance(modal, TemplateGallery) and "gallery" not in seen:
-            seen.append("gallery")
-            row = next(i for i in range(modal.list.count()) if "CNN" in modal.list.item(i).text())
-            rect = modal.list.visualItemRect(modal.list.item(row))
-            subprocess.run(["import", "-window", "root", str(OUT / "06-gallery.png")])
-            xdo_async("mousemove", *glob(modal.list.viewport(), rect.center()), "click",
-                      "--repeat", 2, "--delay", 80, 1)
-        if "gallery" not in seen:
-            later(300, answer_dialogs)
-    later(800, answer_dialogs)
-    key("ctrl+shift+n")  # returns once both dialogs are closed
-    pump(1.5)
-    log.append(f"dialogs answered: {seen}; now {win.doc.title}")
     activate()
     shot("07-cnn-opened")
     key("F5")
@@ -269,10 +339,10 @@ def main() -> None:
 
 if __name__ == "__main__":
     import faulthandler
-    faulthandler.dump_traceback_later(230, exit=True)  # a hang says where
+    faulthandler.dump_traceback_later(400, exit=True)  # a hang says where
     start()
     try:
-        main()
+        main_recurrent() if "--recurrent" in sys.argv else main()
     except Exception as e:  # keep what was seen
         import traceback
         log.append("FAILED: " + "".join(traceback.format_exception(e)))
