@@ -188,20 +188,7 @@ def load_csv(seed: int, path: str = "", label: str = "", features: list | None =
     for label_kind 'class', values for 'value')."""
     import torch
     p = _resolve(path, base_dir)
-    try:
-        with open(p, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
-    except UnicodeDecodeError:
-        raise DataError(f"{p}: not a text (CSV) file") from None
-    except OSError as e:
-        raise DataError(f"{p}: cannot be read: {e.strerror or e}") from None
-    rows = [r for r in rows if any(c.strip() for c in r)]
-    if len(rows) < 2:
-        raise DataError(f"{p}: needs a header row and at least one data row")
-    header = [h.strip() for h in rows[0]]
-    problem = csv_header_problem(header)
-    if problem:
-        raise DataError(f"{p}: {problem}")
+    header, rows, lines = read_csv_rows(p)
     index = {h: i for i, h in enumerate(header)}
     if label not in index:
         raise DataError(f"{p}: no column '{label}' for the label (columns: {', '.join(header)})")
@@ -211,17 +198,16 @@ def load_csv(seed: int, path: str = "", label: str = "", features: list | None =
             raise DataError(f"{p}: no feature column '{c}' (columns: {', '.join(header)})")
     if label in cols:
         raise DataError(f"{p}: column '{label}' is both the label and a feature")
-    x = np.empty((len(rows) - 1, len(cols)), np.float32)
-    for r, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise DataError(f"{p}: line {r} has {len(row)} values, the header has {len(header)}")
+    x = np.empty((len(rows), len(cols)), np.float32)
+    for r, (row, line) in enumerate(zip(rows, lines)):
         for j, c in enumerate(cols):
             cell = row[index[c]].strip()
             try:
-                x[r - 2, j] = float(cell)
+                x[r, j] = float(cell)
             except ValueError:
-                raise DataError(f"{p}: line {r}, column '{c}': {cell!r} is not a number") from None
-    raw = [row[index[label]].strip() for row in rows[1:]]
+                raise DataError(f"{p}: line {line}, column '{c}': {cell!r} is not a number") \
+                    from None
+    raw = [row[index[label]].strip() for row in rows]
     if label_kind == "class":
         classes = sorted(set(raw), key=_natural)
         lookup = {c: i for i, c in enumerate(classes)}
@@ -232,10 +218,42 @@ def load_csv(seed: int, path: str = "", label: str = "", features: list | None =
             y = torch.tensor([float(v) for v in raw], dtype=torch.float32)
         except ValueError:
             bad = next(i for i, v in enumerate(raw) if not _is_float(v))
-            raise DataError(f"{p}: line {bad + 2}, column '{label}': {raw[bad]!r} is not a number "
+            raise DataError(f"{p}: line {lines[bad]}, column '{label}': {raw[bad]!r} is not a number "
                             "(use label_kind 'class' for category labels)") from None
     return Dataset(p.name, {"x": torch.from_numpy(x), "y": y},
                    f"{p.name}: {len(cols)} features, label '{label}'", classes)
+
+
+def read_csv_rows(p: Path) -> tuple[list[str], list[list[str]], list[int]]:
+    """A CSV file's header (names stripped and checked), its data rows and each row's line
+    number in the file (blank lines skipped); DataError naming the file and line."""
+    reader = None
+    try:
+        with open(p, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            rows, lines = [], []
+            for row in reader:
+                if any(c.strip() for c in row):
+                    rows.append(row)
+                    lines.append(reader.line_num)
+    except UnicodeDecodeError:
+        raise DataError(f"{p}: not a text (CSV) file") from None
+    except csv.Error as e:
+        raise DataError(f"{p}: line {reader.line_num if reader else 1}: not valid CSV ({e})") \
+            from None
+    except OSError as e:
+        raise DataError(f"{p}: cannot be read: {e.strerror or e}") from None
+    if len(rows) < 2:
+        raise DataError(f"{p}: needs a header row and at least one data row")
+    header = [h.strip() for h in rows[0]]
+    problem = csv_header_problem(header)
+    if problem:
+        raise DataError(f"{p}: {problem}")
+    for row, line in zip(rows[1:], lines[1:]):
+        if len(row) != len(header):
+            raise DataError(f"{p}: line {line} has {len(row)} values, the header has "
+                            f"{len(header)}")
+    return header, rows[1:], lines[1:]
 
 
 def csv_header_problem(header: list[str]) -> str | None:

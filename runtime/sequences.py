@@ -13,14 +13,13 @@ runtime.data.DATASETS when imported, and runtime.data imports it.
 """
 from __future__ import annotations
 
-import csv
 import math
 from typing import Any
 
 import numpy as np
 
 from runtime.data import (DATASETS, DataError, Dataset, DatasetSpec, Option, _int_in, _num_in,
-                          _resolve, csv_header_problem, make_digits)
+                          _resolve, make_digits, read_csv_rows)
 
 MAX_BYTES = 2 ** 30  # the most memory one generated or windowed field may take (float32)
 
@@ -258,7 +257,7 @@ def load_csv_series(seed: int, path: str = "", features: list | None = None, tar
     number. The persistence baseline (the target's value in the window's last row) is
     reported, and a constant prediction's (the target's variance)."""
     p = _resolve(path, base_dir)
-    header, rows, lines = _read_rows(p)
+    header, rows, lines = read_csv_rows(p)
     index = {h: i for i, h in enumerate(header)}
     listed = ", ".join(header)
     skipped: list[str] = []
@@ -310,36 +309,6 @@ def load_csv_series(seed: int, path: str = "", features: list | None = None, tar
                    f"{horizon} row{'s' if horizon != 1 else ''} ahead; persistence gives MSE "
                    f"{persistence:.4g}{skipped_note}",
                    baselines={"persistence_mse": persistence, "constant_mse": constant})
-
-
-def _read_rows(p) -> tuple[list[str], list[list[str]], list[int]]:
-    """The header (names stripped), the data rows and each row's line number in the file
-    (blank lines skipped)."""
-    try:
-        with open(p, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            rows, lines = [], []
-            for row in reader:
-                if any(c.strip() for c in row):
-                    rows.append(row)
-                    lines.append(reader.line_num)
-    except UnicodeDecodeError:
-        raise DataError(f"{p}: not a text (CSV) file") from None
-    except csv.Error as e:
-        raise DataError(f"{p}: line {reader.line_num}: not valid CSV ({e})") from None
-    except OSError as e:
-        raise DataError(f"{p}: cannot be read: {e.strerror or e}") from None
-    if len(rows) < 2:
-        raise DataError(f"{p}: needs a header row and at least one data row")
-    header = [h.strip() for h in rows[0]]
-    problem = csv_header_problem(header)
-    if problem:
-        raise DataError(f"{p}: {problem}")
-    for row, line in zip(rows[1:], lines[1:]):
-        if len(row) != len(header):
-            raise DataError(f"{p}: line {line} has {len(row)} values, the header has "
-                            f"{len(header)}")
-    return header, rows[1:], lines[1:]
 
 
 def _is_number(cell: str) -> bool:
