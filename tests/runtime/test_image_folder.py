@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-import runtime.data as data
+import runtime.imagefolder as data
 from graph.project import load
 from graph.settings import DataSettings
 from runtime.data import (DataError, image_folder_summary, images_options_for_shape,
