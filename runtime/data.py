@@ -409,5 +409,13 @@ def load_dataset(name: str, options: dict, seed: int = 0, base_dir=None) -> Data
 # above, so they come last). The image names are re-exported for the training panel.
 from runtime import imagefolder as _imagefolder  # noqa: E402,F401
 from runtime import sequences as _sequences  # noqa: E402,F401
-from runtime.imagefolder import (FITS, image_folder_summary,  # noqa: E402,F401
-                                 images_options_for_shape, load_images)
+
+_IMAGE_NAMES = ("FITS", "image_folder_summary", "images_options_for_shape", "load_images")
+
+
+def __getattr__(name: str):
+    """The image folder's names, read from its module when asked for (importing them here at
+    once would fail when runtime.imagefolder is the module imported first)."""
+    if name in _IMAGE_NAMES:
+        return getattr(_imagefolder, name)
+    raise AttributeError(f"module 'runtime.data' has no attribute {name!r}")

@@ -2,7 +2,6 @@
 only when loading): the 'images' dataset kind. Registers itself in runtime.data.DATASETS."""
 from __future__ import annotations
 
-import math
 import os
 import re
 from pathlib import Path

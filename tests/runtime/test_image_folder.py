@@ -358,3 +358,13 @@ def test_cli_out_copy_still_finds_its_images(tmp_path):
                         "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert load(tmp_path / "B" / "mine.json").data.options["path"] == "../A/pictures"
+
+
+def test_either_module_may_be_imported_first():
+    import subprocess
+    import sys
+    for first in ("runtime.imagefolder", "runtime.data"):
+        code = f"import {first}\nfrom runtime.data import FITS, DATASETS\nassert 'images' in DATASETS"
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           cwd=Path(__file__).resolve().parents[2])
+        assert r.returncode == 0, r.stderr
