@@ -185,3 +185,255 @@ def huber_loss(pred: torch.Tensor, target: torch.Tensor, delta: float = 1.0) -> 
 
 def smooth_l1_loss(pred: torch.Tensor, target: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
     return F.smooth_l1_loss(pred, _like(target, pred), beta=beta)
+
+
+# Attention (issue 11). Masks are bool, True where a position is masked out (a padded key, a
+# future step), as in nn.MultiheadAttention; F.scaled_dot_product_attention reads a bool
+# mask the other way round (True = takes part), so it is inverted before it goes there.
+
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """softmax over the last dim with the masked positions (True) left out: their weight is
+    0. A row whose every position is masked gets weights 0, not NaN (the softmax of all −∞),
+    in the forward pass and in the gradients, so one all-padding sequence cannot poison a
+    batch. `mask` broadcasts over `scores`."""
+    if mask is None:
+        return torch.softmax(scores, -1)
+    dead = mask.all(-1, keepdim=True)
+    weights = torch.softmax(scores.masked_fill(mask & ~dead, float("-inf")), -1)
+    return weights.masked_fill(mask, 0.0)
+
+
+def attention_mask(query: torch.Tensor, key: torch.Tensor,
+                   attn_mask: torch.Tensor | None = None,
+                   key_padding_mask: torch.Tensor | None = None,
+                   causal: bool = False) -> torch.Tensor | None:
+    """The masks merged into one bool mask (True = masked out) that broadcasts over the
+    scores … × T_q × T_k, or None. attn_mask is T_q × T_k or N × T_q × T_k, key_padding_mask
+    N × T_k; query and key may carry a heads axis (N × H × T × d)."""
+    mask = None
+    if causal:
+        t_q, t_k = query.shape[-2], key.shape[-2]
+        mask = torch.ones(t_q, t_k, dtype=torch.bool, device=query.device).triu(1)
+    if attn_mask is not None:
+        m = attn_mask.unsqueeze(1) if attn_mask.dim() == 3 and query.dim() == 4 else attn_mask
+        mask = m if mask is None else mask | m
+    if key_padding_mask is not None:
+        m = key_padding_mask
+        for _ in range(query.dim() - 2):  # N × T_k -> N × 1 × T_k (N × 1 × 1 × T_k by head)
+            m = m.unsqueeze(1)
+        mask = m if mask is None else mask | m
+    return mask
+
+
+def scaled_dot_product_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                                 key_padding_mask: torch.Tensor | None = None,
+                                 attn_mask: torch.Tensor | None = None, causal: bool = False,
+                                 dropout_p: float = 0.0):
+    """Attention(Q, K, V) = softmax(Q Kᵀ / √d_k) V, and the weights softmax(Q Kᵀ / √d_k).
+
+    Q is N × T_q × d_k (or N × H × T_q × d_k), K N × T_k × d_k, V N × T_k × d_v. Masks are
+    bool, True = masked out (see attention_mask); `causal` masks every key after the query's
+    position. Returns (out N × T_q × d_v, weights N × T_q × T_k). The values come from
+    torch's F.scaled_dot_product_attention (a fused kernel where the device has one), the
+    weights, which it does not return, from the formula. With `dropout_p` (training) the
+    weights are dropped out before they weigh the values; the weights returned are not."""
+    mask = attention_mask(query, key, attn_mask, key_padding_mask, causal)
+    scores = query @ key.transpose(-2, -1) / math.sqrt(query.shape[-1])
+    weights = masked_softmax(scores, mask)
+    if dropout_p > 0.0:
+        return F.dropout(weights, dropout_p) @ value, weights
+    if mask is None:
+        out = F.scaled_dot_product_attention(query, key, value)
+    elif attn_mask is None and key_padding_mask is None:  # causal alone: no row is all masked
+        out = F.scaled_dot_product_attention(query, key, value, is_causal=True)
+    else:
+        dead = mask.all(-1, keepdim=True)  # a query with no key to see: 0, not NaN
+        out = F.scaled_dot_product_attention(query, key, value, attn_mask=~mask | dead)
+        out = out.masked_fill(dead, 0.0)
+    return out, weights
+
+
+class Attention(nn.Module):
+    """Encoder-decoder attention with a choice of score, the seed notes' "dot product,
+    multiplicative, or additive":
+
+        dot       e_tj = s_tᵀ h_j
+        general   e_tj = s_tᵀ W h_j                 W: query_size × key_size (Luong)
+        additive  e_tj = vᵀ tanh(W_1 s_t + W_2 h_j)  W_1: A × query_size, W_2: A × key_size,
+                                                     v: A (Bahdanau)
+        α_tj = softmax_j(e_tj),   c_t = Σ_j α_tj h_j
+
+    forward(query, key, value=None, key_padding_mask=None) -> (context, weights): query (the
+    decoder states s) N × T_q × D_q or one step N × D_q, key (the encoder states h)
+    N × T_k × D_k, value N × T_k × D_v (the keys when not given), key_padding_mask bool
+    N × T_k (True = padding, weight 0)."""
+
+    def __init__(self, score: str, query_size: int, key_size: int,
+                 attention_dim: int | None = None):
+        super().__init__()
+        if score not in ("dot", "general", "additive"):
+            raise ValueError(f"unknown score {score!r} (dot, general or additive)")
+        if score == "dot" and query_size != key_size:
+            raise ValueError(f"score 'dot' needs query_size = key_size, got {query_size} and "
+                             f"{key_size}")
+        self.score, self.query_size, self.key_size = score, query_size, key_size
+        if score == "general":
+            self.W = nn.Parameter(torch.empty(query_size, key_size))
+        elif score == "additive":
+            a = key_size if attention_dim is None else attention_dim
+            self.attention_dim = a
+            self.W_1 = nn.Parameter(torch.empty(a, query_size))
+            self.W_2 = nn.Parameter(torch.empty(a, key_size))
+            self.v = nn.Parameter(torch.empty(a))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """U(−1/√fan_in, 1/√fan_in), as nn.Linear's weights."""
+        for p in self.parameters():
+            bound = 1 / math.sqrt(p.shape[-1])
+            nn.init.uniform_(p, -bound, bound)
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor | None = None,
+                key_padding_mask: torch.Tensor | None = None):
+        step = query.dim() == 2
+        s = query.unsqueeze(1) if step else query  # N × T_q × D_q
+        if self.score == "dot":
+            e = s @ key.transpose(1, 2)
+        elif self.score == "general":
+            e = (s @ self.W) @ key.transpose(1, 2)
+        else:  # N × T_q × 1 × A  +  N × 1 × T_k × A, then · v
+            e = torch.tanh((s @ self.W_1.T).unsqueeze(2) + (key @ self.W_2.T).unsqueeze(1)) \
+                @ self.v
+        mask = None if key_padding_mask is None else key_padding_mask.unsqueeze(1)
+        weights = masked_softmax(e, mask)  # N × T_q × T_k
+        context = weights @ (key if value is None else value)
+        if step:
+            return context.squeeze(1), weights.squeeze(1)
+        return context, weights
+
+    def extra_repr(self) -> str:
+        extra = f", attention_dim={self.attention_dim}" if self.score == "additive" else ""
+        return (f"score={self.score!r}, query_size={self.query_size}, "
+                f"key_size={self.key_size}{extra}")
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention, batch first, with nn.MultiheadAttention's parameters (names,
+    shapes and initialisation: in_proj_weight, or q/k/v_proj_weight when key or value have
+    other sizes than the query; in_proj_bias; out_proj), so weights load either way.
+
+        head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V),  MultiHead = [head_1, …, head_h] W^O
+
+    forward(query, key, value, key_padding_mask=None, attn_mask=None) -> (out N × T_q × E,
+    weights N × H × T_q × T_k, each head's). Masks are bool, True = masked out; `causal`
+    masks every key after the query's position."""
+
+    def __init__(self, embed_dim: int, num_heads: int, kdim: int | None = None,
+                 vdim: int | None = None, bias: bool = True, dropout: float = 0.0,
+                 causal: bool = False):
+        super().__init__()
+        if embed_dim % num_heads:
+            raise ValueError(f"embed_dim {embed_dim} is not a multiple of num_heads "
+                             f"{num_heads}")
+        self.embed_dim, self.num_heads = embed_dim, num_heads
+        self.kdim = embed_dim if kdim is None else kdim
+        self.vdim = embed_dim if vdim is None else vdim
+        self.head_dim = embed_dim // num_heads
+        self.dropout, self.causal = dropout, causal
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = nn.Parameter(torch.empty(3 * embed_dim, embed_dim))
+            self.register_parameter("q_proj_weight", None)
+            self.register_parameter("k_proj_weight", None)
+            self.register_parameter("v_proj_weight", None)
+        else:
+            self.q_proj_weight = nn.Parameter(torch.empty(embed_dim, embed_dim))
+            self.k_proj_weight = nn.Parameter(torch.empty(embed_dim, self.kdim))
+            self.v_proj_weight = nn.Parameter(torch.empty(embed_dim, self.vdim))
+            self.register_parameter("in_proj_weight", None)
+        if bias:
+            self.in_proj_bias = nn.Parameter(torch.empty(3 * embed_dim))
+        else:
+            self.register_parameter("in_proj_bias", None)
+        self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """nn.MultiheadAttention's: Xavier-uniform projections, zero biases."""
+        if self._qkv_same_embed_dim:
+            nn.init.xavier_uniform_(self.in_proj_weight)
+        else:
+            nn.init.xavier_uniform_(self.q_proj_weight)
+            nn.init.xavier_uniform_(self.k_proj_weight)
+            nn.init.xavier_uniform_(self.v_proj_weight)
+        if self.in_proj_bias is not None:
+            nn.init.zeros_(self.in_proj_bias)
+            nn.init.zeros_(self.out_proj.bias)
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                key_padding_mask: torch.Tensor | None = None,
+                attn_mask: torch.Tensor | None = None):
+        if self.in_proj_weight is not None:
+            w_q, w_k, w_v = self.in_proj_weight.chunk(3)
+        else:
+            w_q, w_k, w_v = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
+        b_q = b_k = b_v = None
+        if self.in_proj_bias is not None:
+            b_q, b_k, b_v = self.in_proj_bias.chunk(3)
+        heads = (self.num_heads, self.head_dim)  # N × T × E -> N × H × T × E/H
+        q = F.linear(query, w_q, b_q).unflatten(-1, heads).transpose(1, 2)
+        k = F.linear(key, w_k, b_k).unflatten(-1, heads).transpose(1, 2)
+        v = F.linear(value, w_v, b_v).unflatten(-1, heads).transpose(1, 2)
+        out, weights = scaled_dot_product_attention(
+            q, k, v, key_padding_mask, attn_mask, self.causal,
+            self.dropout if self.training else 0.0)
+        return self.out_proj(out.transpose(1, 2).flatten(-2)), weights
+
+    def extra_repr(self) -> str:
+        return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, kdim={self.kdim}, "
+                f"vdim={self.vdim}, dropout={self.dropout}, causal={self.causal}")
+
+
+class PositionalEncoding(nn.Module):
+    """y = x + PE[:T] for a sequence x (N × T × D, T ≤ max_len). 'sinusoidal' (the
+    Transformer paper's): PE(pos, 2i) = sin(pos / 10000^(2i/D)), PE(pos, 2i+1) =
+    cos(pos / 10000^(2i/D)), a buffer recomputed from the sizes (not saved with the
+    weights); 'learned': a trained max_len × D table."""
+
+    def __init__(self, d_model: int, max_len: int = 512, kind: str = "sinusoidal"):
+        super().__init__()
+        self.d_model, self.max_len, self.kind = d_model, max_len, kind
+        if kind == "sinusoidal":
+            pos = torch.arange(max_len, dtype=torch.float64).unsqueeze(1)
+            div = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float64)
+                            * (-math.log(10000.0) / d_model))  # 1 / 10000^(2i/D)
+            pe = torch.zeros(max_len, d_model, dtype=torch.float64)
+            pe[:, 0::2] = torch.sin(pos * div)
+            pe[:, 1::2] = torch.cos(pos * div[: d_model // 2])
+            self.register_buffer("pe", pe.float(), persistent=False)
+        elif kind == "learned":
+            self.pe = nn.Parameter(torch.empty(max_len, d_model))
+            nn.init.normal_(self.pe, std=0.02)
+        else:
+            raise ValueError(f"unknown positional encoding {kind!r} (sinusoidal or learned)")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] > self.max_len:
+            raise ValueError(f"the positional encoding holds {self.max_len} positions "
+                             f"(max_len) but the sequence has {x.shape[1]} steps")
+        return x + self.pe[: x.shape[1]]
+
+    def extra_repr(self) -> str:
+        return f"d_model={self.d_model}, max_len={self.max_len}, kind={self.kind!r}"
+
+
+def causal_mask(x: torch.Tensor) -> torch.Tensor:
+    """The causal mask for a sequence x (N × T or N × T × D): bool T × T, True above the
+    diagonal (key j > query t: the future, masked out)."""
+    t = x.shape[1]
+    return torch.ones(t, t, dtype=torch.bool, device=x.device).triu(1)
+
+
+def padding_mask(x: torch.Tensor, pad_id: int = 0) -> torch.Tensor:
+    """bool N × T, True where the token ids x equal pad_id (padding, masked out)."""
+    return x == pad_id
