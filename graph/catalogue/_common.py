@@ -13,6 +13,7 @@ COLORS = {
     "Structure": "#34495e",
     "Recurrent": "#1f6f8b",
     "Sequence": "#4a6378",
+    "Attention": "#6b8e23",
     "Loss": "#b03a2e",
 }
 

@@ -24,6 +24,50 @@ def random_shape(rnd):
 
 
 RECURRENT = {"RNN", "LSTM", "GRU"}
+ATTENTION = {"Attention", "ScaledDotProductAttention", "MultiHeadAttention"}
+TOKENS = {"PaddingMask", "TeacherForcing"}  # read token ids N × T
+# The decode loop runs a decoder compile gives it: tested with whole graphs (test_decoding.py)
+BUILDABLE = [t for t in BUILDABLE if catalogue.SPECS[t].role != "decode"]
+
+
+def _t(shape, dtype="float32"):
+    t = TensorType(shape, dtype)
+    real = [N if d == "N" else d for d in shape]
+    if dtype == "bool":
+        return t, torch.rand(real) < 0.3
+    if dtype == "int64":
+        return t, torch.randint(0, 4, real)
+    return t, torch.randn(real)
+
+
+def sample_attention(spec, rnd, params):
+    """Queries, keys, values and masks that mostly fit together (a mismatch now and then,
+    which the shape rule must refuse)."""
+    tq, tk = rnd.randint(1, 5), rnd.randint(1, 6)
+    if spec.type == "MultiHeadAttention":
+        e = params["num_heads"] * rnd.randint(1, 3) if rnd.random() < 0.85 else rnd.randint(1, 9)
+    else:
+        e = rnd.randint(1, 8)
+    dk = e if rnd.random() < 0.8 else rnd.randint(1, 9)
+    dv = rnd.randint(1, 9)
+    lead = ("N",)
+    if spec.type == "ScaledDotProductAttention" and rnd.random() < 0.3:
+        lead = ("N", rnd.randint(1, 3))  # a heads axis
+    q = (*lead, e) if spec.type == "Attention" and rnd.random() < 0.2 else (*lead, tq, e)
+    ports = {"query": q, "key": (*lead, tk, dk), "value": (*lead, tk, dv)}
+    if spec.type == "MultiHeadAttention" and rnd.random() < 0.5:
+        ports["key"] = ("N", tk, rnd.randint(1, 9))
+    types, tensors = {}, {}
+    for port in spec.inputs:
+        if port.name in ports:
+            if port.optional and rnd.random() < 0.5:
+                continue
+            types[port.name], tensors[port.name] = _t(ports[port.name])
+        elif rnd.random() < 0.5:
+            shape = ("N", tk) if port.name == "key_padding_mask" else (
+                (tq, tk) if rnd.random() < 0.7 else ("N", tq, tk))
+            types[port.name], tensors[port.name] = _t(shape, "bool")
+    return types, tensors
 
 
 def sample_inputs(spec, rnd, params=None):
@@ -35,6 +79,12 @@ def sample_inputs(spec, rnd, params=None):
         shape = ("N", rnd.randint(1, 7)) if rnd.random() < 0.8 else ("N",)
         types["x"] = TensorType(shape, "int64")
         tensors["x"] = torch.randint(0, params["num_embeddings"], [N, *shape[1:]])
+        return types, tensors
+    if spec.type in ATTENTION:
+        return sample_attention(spec, rnd, params)
+    if spec.type in TOKENS:
+        port = spec.inputs[0].name
+        types[port], tensors[port] = _t(("N", rnd.randint(1, 7)), "int64")
         return types, tensors
     if spec.type in RECURRENT:
         t = TensorType(("N", rnd.randint(1, 6), rnd.randint(1, 5)))
