@@ -47,4 +47,7 @@ def run(file: str | None = None, train: bool = False) -> int:
                 win.start_training()
             else:
                 warmup().ready.connect(win.start_training)
-    return app.exec()
+    code = app.exec()
+    from .warmup import warmup
+    warmup().finish()  # a window closed within torch's import must not crash the exit
+    return code

@@ -44,6 +44,12 @@ class _Warmup(QObject):
         self.done.set()
         self.ready.emit()  # queued to the GUI thread's receivers
 
+    def finish(self, timeout: float = 60.0) -> None:
+        """Wait for the import to end: the interpreter must not shut down while this
+        (daemon) thread is inside torch's C++ initialisation, which can crash the exit."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
 
 def _preload_libtorch() -> bool:
     """dlopen torch's C++ core with the GIL released (Linux and macOS); False if not done.

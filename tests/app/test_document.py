@@ -291,7 +291,7 @@ def test_gui_train_flag_opens_the_file_and_trains_it(tmp_path, CNN):
                 "    self.trainer.event.connect(on_event)\n"
                 "    self.trainer.stateChanged.connect(lambda s: s == 'idle' and QTimer.singleShot("
                 "0, QApplication.instance().quit))\n", "--train")
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 0, r.stdout + r.stderr
     assert "STEP 10 True" in r.stdout, r.stdout + r.stderr
 
 
