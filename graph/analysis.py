@@ -14,6 +14,7 @@ import networkx as nx
 
 from . import catalogue
 from .model import Edge, Graph
+from .phases import Phases, find_phases
 from .spec import ShapeContext, ShapeError, TensorType, too_many
 
 
@@ -34,6 +35,7 @@ class Analysis:
     types: dict[tuple[str, str], TensorType] = field(default_factory=dict)  # (node, out port)
     issues: list[Issue] = field(default_factory=list)
     order: list[str] = field(default_factory=list)  # nodes in topological order (acyclic part)
+    phases: Phases = field(default_factory=Phases)  # training / inference graphs (phases.py)
 
     @property
     def ok(self) -> bool:
@@ -173,6 +175,10 @@ def analyse(graph: Graph) -> Analysis:
             continue
         for port_name, t in outs.items():
             types[(n, port_name)] = t
+
+    a.phases = find_phases(graph, order)
+    for node, port, message, severity in a.phases.problems:
+        add(node, port, message, severity)
     return a
 
 

@@ -97,6 +97,10 @@ class Port:
     role: str = ""
     path: tuple[int, ...] = ()  # outputs: where in the result this port's value is
     by_name: bool = False  # inputs: passed as a keyword argument even when wired
+    # inputs: "train" when the wire exists in the training graph only (a Teacher forcing
+    # node's target): the inference graph leaves it out, so what the node reads does not
+    # make it training-only.
+    phase: str = ""
 
 
 PARAM_KINDS = ("int", "float", "bool", "choice", "shape", "dims", "padding", "str", "axes")
@@ -268,7 +272,13 @@ class NodeSpec:
     shape: ShapeRule
     doc: Doc
     build: BuildRule | None = None
-    role: str = "layer"  # "input", "target", "output", "layer" or "loss"
+    # "input", "target", "output", "layer", "loss", "feedback" (the decoder's previous tokens:
+    # the target shifted in training, the loop's own tokens at inference) or "decode" (the
+    # loop that feeds a decoder its own predictions)
+    role: str = "layer"
+    # "train": the node (and what depends on it) is in the training graph only; "infer": in
+    # the inference graph only (the model that exports and that the Try panel runs)
+    phase: str = ""
     color: str = "#6c7a89"
     version: int = 1
     id_prefix: str = "node"

@@ -76,8 +76,10 @@ def used_ops(c: Compiled) -> list[str]:
     helper their sources use, each after what it needs: the standalone file defines them in
     this order."""
     names = set(_OPS_CALL.findall(c.model.code))
+    for step in c.steps.values():
+        names |= set(_OPS_CALL.findall(step.code))
     for n, plan in c.plans.items():
-        if n in c.model._modules and isinstance(plan, Make) and plan.target.startswith("ops."):
+        if n in _model_modules(c) and isinstance(plan, Make) and plan.target.startswith("ops."):
             names.add(plan.target[len("ops."):])
     order: list[str] = []
 
@@ -140,25 +142,21 @@ _FILE_NAMES = {"F", "nn", "torch", "load", "load_file", "functools", "math", "op
                "PROJECT", "WEIGHTS_FILE"}
 
 
-def module_source(c: Compiled, name: str = "Model") -> str:
-    """The model as an nn.Module class: submodules named after their nodes.
+def _model_modules(c: Compiled) -> set[str]:
+    """The modules the inference model runs: its own and its decoders' steps'."""
+    names = set(c.model._modules)
+    for step in c.steps.values():
+        names |= set(step._modules)
+    return names
 
-    No user text reaches the code but checked identifiers: the class name comes from
-    class_name(), node ids are checked by the graph, params go through repr(). The docstring
-    names only the input and output nodes (identifiers too)."""
-    lines = [f"class {model_class_name(c, name)}(nn.Module):",
-             f'    """Inputs: {", ".join(c.inputs) or "none"}; returns '
-             f'{", ".join(c.outputs) or "nothing"}."""', "",
-             "    def __init__(self):", "        super().__init__()"]
-    for n in c.module_order:
-        plan = c.plans.get(n)
-        if isinstance(plan, Make) and n in c.model._modules:
-            lines.append(f"        self.{n} = {constructor(plan)}")
-    body = readable_code(c.model.code).strip("\n").splitlines()
-    # A value named like a helper that forward calls (a node 'reshape' calling reshape())
-    # would shadow it: such values get a trailing underscore.
-    called = set(_OPS_CALL.findall(c.model.code))
-    values = {node.name for node in c.model.graph.nodes}
+
+def _body(code: str) -> list[str]:
+    """readable_code(code) as class-body lines: the helpers called by their own names, and a
+    value named like a helper that the code calls (a node 'reshape' calling reshape()) given
+    a trailing underscore, so it does not shadow it."""
+    body = readable_code(code).strip("\n").splitlines()
+    called = set(_OPS_CALL.findall(code))
+    values = set(re.findall(r"^\s*(\w+) = ", code, re.M))
     rename = {}
     for v in sorted(called & values):
         new = v + "_"
@@ -169,9 +167,35 @@ def module_source(c: Compiled, name: str = "Model") -> str:
     if rename:
         word = re.compile(r"(?<![.\w])(" + "|".join(map(re.escape, rename)) + r")\b")
         body = [word.sub(lambda m: rename[m.group(1)], line) for line in body]
-    body = ["    " + _OPS_CALL.sub(lambda m: f"{m.group(1)}(", line) for line in body]
+    return ["    " + _OPS_CALL.sub(lambda m: f"{m.group(1)}(", line) for line in body]
+
+
+def module_source(c: Compiled, name: str = "Model") -> str:
+    """The model as an nn.Module class: submodules named after their nodes.
+
+    No user text reaches the code but checked identifiers: the class name comes from
+    class_name(), node ids are checked by the graph, params go through repr(). The docstring
+    names only the input and output nodes (identifiers too)."""
+    lines = [f"class {model_class_name(c, name)}(nn.Module):",
+             f'    """Inputs: {", ".join(c.inputs) or "none"}; returns '
+             f'{", ".join(c.outputs) or "nothing"}."""', "",
+             "    def __init__(self):", "        super().__init__()"]
+    used = _model_modules(c)
+    for n in c.module_order:
+        plan = c.plans.get(n)
+        if isinstance(plan, Make) and n in used:
+            lines.append(f"        self.{n} = {constructor(plan)}")
+    for g in c.steps:  # the decode loop runs the decoder's step, a method below
+        m = c.modules.get_submodule(g)
+        lines.append(f"        self.{g}.bind(self.{g}_step, start={m.start!r}, "
+                     f"batch_from={m.batch_from!r})")
     lines.append("")
-    lines += body
+    lines += _body(c.model.code)
+    for g, step in c.steps.items():
+        body = _body(step.code)
+        body[0] = body[0].replace("def forward(", f"def {g}_step(", 1)
+        lines += ["", f"    # The decoder, run by {g} once per output token: the tokens so far",
+                  "    # and what the encoder gave -> the scores of the next token", *body]
     return "\n".join(lines) + "\n"
 
 

@@ -25,7 +25,7 @@ from torch import nn
 
 from graph.analysis import Analysis, Issue, analyse
 from graph.model import Graph
-from graph.spec import BuildContext, Call, Make, numel
+from graph.spec import BATCH, BuildContext, Call, Make, numel
 
 from . import ops
 
@@ -84,6 +84,8 @@ class Compiled:
     plans: dict = field(default_factory=dict)  # node -> Make | Call (for code export)
     # Input node -> the name of its Standardize module (data.standardize: z-scored features)
     standardizers: dict[str, str] = field(default_factory=dict)
+    # Greedy decode node -> its decoder's step: (tokens so far, *outside values) -> scores
+    steps: dict[str, fx.GraphModule] = field(default_factory=dict)
 
     @property
     def module_order(self) -> list[str]:
@@ -318,22 +320,42 @@ def compile_graph(graph: Graph, subnet: str | None = None,
     if subnet is not None and subnet not in graph.subnets:
         raise CompileError(f"there is no sub-network '{subnet}'")
 
-    # The model: everything that neither is nor depends on a Target or a loss.
-    training_only: set[str] = set()
-    for n in analysis.order:
-        role = graph.spec(n).role
-        if role in ("target", "loss") or any(e.src in training_only for e in graph.in_edges(n)):
-            training_only.add(n)
-    model_nodes = [n for n in analysis.order if n not in training_only
-                   and (members is None or n in members)]
-    model, inputs, outputs = _trace(graph, root, plans, model_nodes, members, objective=False,
-                                    standardizers=standardizers)
+    # The model (the inference graph): everything that neither is nor depends on a Target or
+    # a loss, nor is marked training-only (graph/phases.py); a decoder fed its previous tokens
+    # runs inside its Greedy decode node, as a step GraphModule of its own.
+    ph = analysis.phases
+    decoders: dict[str, list[tuple[str, str]]] = {}
+    steps: dict[str, fx.GraphModule] = {}
+    model_nodes = [n for n in ph.model_nodes(analysis.order) if members is None or n in members]
+    for g, step_nodes in ph.steps.items():
+        if g not in model_nodes:
+            continue
+        logits = graph.in_edges(g)[0]
+        step, _, _, external = _trace(graph, root, plans, step_nodes, set(step_nodes),
+                                      objective=False, returns=[(logits.src, logits.src_port)])
+        types = [analysis.out_type(*k) for k in external]
+        batch_from = next((i for i, t in enumerate(types)
+                           if t is not None and t.shape and t.shape[0] == BATCH), 0)
+        if not external:
+            raise CompileError(f"{_describe(graph, g)} runs a decoder that reads nothing but its "
+                               "own tokens: wire the encoder's output to the decoder")
+        fb = ph.feedback[g]
+        start = graph.spec(fb).resolved(graph.params(fb))["start_token"]
+        root.get_submodule(g).bind(step, start=start, batch_from=batch_from)
+        decoders[g], steps[g] = external, step
+    model, inputs, outputs, _ = _trace(graph, root, plans, model_nodes, members, objective=False,
+                                       standardizers=standardizers, decoders=decoders)
+    for step in steps.values():  # the decoders' layers are the model's too: its state dict,
+        for name, module in step.named_children():  # .to(device), eval() and exports
+            if name not in model._modules:
+                model.add_module(name, module)
     compiled = Compiled(graph, analysis, root, model, inputs, outputs, plans=plans,
-                        standardizers=standardizers)
+                        standardizers=standardizers, steps=steps)
 
     if members is None and any(graph.spec(n).role == "loss" for n in analysis.order):
-        objective, placeholders, _ = _trace(graph, root, plans, analysis.order, None,
-                                            objective=True, standardizers=standardizers)
+        objective, placeholders, _, _ = _trace(graph, root, plans,
+                                               ph.training_nodes(analysis.order), None,
+                                               objective=True, standardizers=standardizers)
         compiled.objective = objective
         compiled.targets = [p for p in placeholders if graph.spec(p).role == "target"]
         compiled.losses = [n for n in analysis.order if graph.spec(n).role == "loss"]
@@ -342,12 +364,19 @@ def compile_graph(graph: Graph, subnet: str | None = None,
 
 
 def _trace(graph: Graph, root: nn.Module, plans: dict, nodes: list[str], members,
-           objective: bool, standardizers: dict[str, str] | None = None):
+           objective: bool, standardizers: dict[str, str] | None = None,
+           decoders: dict | None = None, returns: list | None = None):
+    """The GraphModule of `nodes`, and its placeholders, outputs and the values entering from
+    outside `members` ((node, port) keys, in placeholder order). `decoders`: a decode node ->
+    the values its step reads besides the tokens (its call's arguments). `returns`: return
+    these values ((node, port) keys) rather than the Outputs' (a decoder's step)."""
     g = fx.Graph()
     values: dict[tuple[str, str], fx.Node] = {}
     placeholders: list[str] = []
+    external: list[tuple[str, str]] = []
     outputs: dict[str, fx.Node] = {}
     node_set = set(nodes)
+    decoders = decoders or {}
 
     def value(edge) -> fx.Node:
         key = (edge.src, edge.src_port)
@@ -356,10 +385,20 @@ def _trace(graph: Graph, root: nn.Module, plans: dict, nodes: list[str], members
             name = edge.src if len(spec.outputs) == 1 else f"{edge.src}_{edge.src_port}"
             values[key] = g.placeholder(name)
             placeholders.append(name)
+            external.append(key)
         return values[key]
 
     for n in nodes:
         spec = graph.spec(n)
+        if spec.role == "feedback" and not objective:  # a decoder's step: the tokens so far
+            values[(n, spec.outputs[0].name)] = g.placeholder(n)
+            placeholders.append(n)
+            continue
+        if n in decoders:  # the decode loop: its step's outside values are its arguments
+            node = g.create_node("call_module", n, tuple(values[k] for k in decoders[n]),
+                                 name=n)
+            values[(n, spec.outputs[0].name)] = node
+            continue
         if spec.role in ("input", "target"):
             value_ = g.placeholder(n)
             placeholders.append(n)
@@ -428,13 +467,17 @@ def _trace(graph: Graph, root: nn.Module, plans: dict, nodes: list[str], members
                 for g_node in [values[(n, graph.spec(n).outputs[0].name)]]}
         g.output({"loss": total, "losses": losses, "preds": preds,
                   "outputs": outputs, "taps": taps})
+    elif returns is not None:
+        outs = [values[k] for k in returns]
+        g.output(outs[0] if len(outs) == 1 else tuple(outs))
     else:
         outs = list(outputs.values())
         g.output(outs[0] if len(outs) == 1 else tuple(outs))  # () when there is no Output
     _drop_unused_outputs(g)
-    gm = fx.GraphModule(root, g, class_name="Objective" if objective else "Model")
+    name = "Objective" if objective else ("Step" if returns is not None else "Model")
+    gm = fx.GraphModule(root, g, class_name=name)
     _plain_call(gm)
-    return gm, placeholders, list(outputs)
+    return gm, placeholders, list(outputs), external
 
 
 def _drop_unused_outputs(g: fx.Graph) -> None:

@@ -60,3 +60,23 @@ def finish(kind: str, records: list[torch.Tensor], target: torch.Tensor) -> floa
         return (got - target.reshape(got.shape).to(got.dtype)).abs().mean().item()
     cut = 0.0 if kind == "accuracy/sign" else 0.5
     return (got == (target.reshape(got.shape) > cut)).float().mean().item()
+
+
+def _until_end(tokens: torch.Tensor, end: int, pad: int) -> torch.Tensor:
+    """Every token after a row's first end token set to pad."""
+    seen = (tokens == end).long().cumsum(1) > 0
+    after = torch.cat([torch.zeros_like(seen[:, :1]), seen[:, :-1]], 1)
+    return torch.where(after, torch.full_like(tokens, pad), tokens)
+
+
+def exact_match(decoded: torch.Tensor, truth: torch.Tensor, end: int, pad: int) -> float:
+    """The share of rows whose decoded tokens equal the true ones up to and including the
+    end token (what follows it, padding, does not count): whole sequences, not tokens."""
+    n = min(decoded.shape[0], truth.shape[0])
+    if n == 0:
+        return math.nan
+    decoded, truth = decoded[:n].long(), truth[:n].to(decoded.device).long()
+    width = max(decoded.shape[1], truth.shape[1])
+    grow = lambda t: torch.cat([t, t.new_full((n, width - t.shape[1]), pad)], 1)  # noqa: E731
+    a, b = _until_end(grow(decoded), end, pad), _until_end(grow(truth), end, pad)
+    return (a == b).all(1).float().mean().item()

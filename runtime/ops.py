@@ -157,16 +157,19 @@ def bce_loss(pred: torch.Tensor, target: torch.Tensor, from_logits: bool = False
 
 
 def cce_loss(pred: torch.Tensor, target: torch.Tensor, from_logits: bool = False,
-             eps: float = 1e-7, class_dim: int = 1) -> torch.Tensor:
+             eps: float = 1e-7, class_dim: int = 1,
+             ignore_index: int | None = None) -> torch.Tensor:
     """−(1/n) Σᵢ Σⱼ yᵢⱼ log ŷᵢⱼ, with class indices or one-hot / soft targets. class_dim -1:
     the scores are on the last axis (N × T × V, one distribution per step), averaged over
-    every step."""
+    every step. ignore_index: a class index whose positions (padding) count for nothing."""
     if class_dim != 1:
         pred = pred.movedim(class_dim, 1)
         if target.is_floating_point():
             target = target.movedim(class_dim, 1)
     logp = F.log_softmax(pred, 1) if from_logits else torch.log(pred.clamp(eps, 1.0))
     if target.dtype in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        if ignore_index is not None:
+            return F.nll_loss(logp, target.long(), ignore_index=ignore_index)
         return F.nll_loss(logp, target.long())
     return -(target.to(logp.dtype) * logp).sum(1).mean()
 
@@ -437,3 +440,56 @@ def causal_mask(x: torch.Tensor) -> torch.Tensor:
 def padding_mask(x: torch.Tensor, pad_id: int = 0) -> torch.Tensor:
     """bool N × T, True where the token ids x equal pad_id (padding, masked out)."""
     return x == pad_id
+
+
+def identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+def shift_right(target: torch.Tensor, start: int = 1) -> torch.Tensor:
+    """Teacher forcing: the decoder's previous tokens (<start>, y_1 … y_{T−1}) for targets
+    y_1 … y_T (N × T token ids)."""
+    first = torch.full_like(target[:, :1], start)
+    return torch.cat([first, target[:, :-1]], 1)
+
+
+class GreedyDecode(nn.Module):
+    """Greedy decoding: forward(*context) -> N × max_len token ids. From the start token it
+    runs `step(tokens, *context)` (the decoder: its scores N × t × V for the t tokens so far),
+    appends the last position's argmax, and repeats until every row has produced `end` or
+    max_len tokens; after its end token a row holds `pad`.
+
+    `step` is set by compile (`bind`). It is not a submodule: its modules are the model's
+    own, already registered under their node names, and the state dict holds them once."""
+
+    def __init__(self, max_len: int, end: int = 2, pad: int = 0, start: int = 1,
+                 batch_from: int = 0):
+        super().__init__()
+        self.max_len, self.end, self.pad, self.start = max_len, end, pad, start
+        self.batch_from = batch_from
+        self.__dict__["step"] = None
+
+    def bind(self, step, start: int, batch_from: int) -> None:
+        self.__dict__["step"] = step
+        self.start, self.batch_from = start, batch_from
+
+    def forward(self, *context: torch.Tensor) -> torch.Tensor:
+        ref = context[self.batch_from]
+        n = ref.shape[0]
+        tokens = torch.full((n, 1), self.start, dtype=torch.long, device=ref.device)
+        done = torch.zeros(n, dtype=torch.bool, device=ref.device)
+        for _ in range(self.max_len):
+            scores = self.step(tokens, *context)
+            nxt = scores[:, -1].argmax(-1)
+            nxt = torch.where(done, torch.full_like(nxt, self.pad), nxt)
+            tokens = torch.cat([tokens, nxt[:, None]], 1)
+            done = done | (nxt == self.end)
+            if bool(done.all()):
+                break
+        out = tokens[:, 1:]
+        if out.shape[1] < self.max_len:
+            out = torch.cat([out, out.new_full((n, self.max_len - out.shape[1]), self.pad)], 1)
+        return out
+
+    def extra_repr(self) -> str:
+        return f"max_len={self.max_len}, start={self.start}, end={self.end}, pad={self.pad}"

@@ -424,8 +424,8 @@ class Trainer:
                                                     train[loss_target[l]][seen])
                                         for l in kinds}, kinds))
             if val[0].shape[0]:
-                mets.update({f"val_{k}": v for k, v in self._evaluate(c, val, kinds,
-                                                                       loss_target).items()})
+                mets.update({f"val_{k}": v for k, v in self._evaluate(
+                    c, val, kinds, loss_target, needed).items()})
             yield EpochEnd(pos.epoch, pos.step, mets, time.perf_counter() - t_epoch)
             if done or pos.next_index < n_train:
                 break
@@ -434,8 +434,8 @@ class Trainer:
         pos.epoch = min(pos.epoch, s.epochs)
         final = self._evaluate(c, train, kinds, loss_target)
         if val[0].shape[0]:
-            final.update({f"val_{k}": v for k, v in self._evaluate(c, val, kinds,
-                                                                    loss_target).items()})
+            final.update({f"val_{k}": v for k, v in self._evaluate(
+                c, val, kinds, loss_target, needed).items()})
         seconds = time.perf_counter() - t_start
         yield Finished(pos.step, pos.epoch, seconds, final.get("loss", math.nan), final,
                        samples_run / max(seconds, 1e-9), str(dev))
@@ -535,7 +535,44 @@ class Trainer:
         return {(M.metric_name(kinds[l]) if single else f"{l}.{M.metric_name(kinds[l])}"): v
                 for l, v in values.items()}
 
-    def _evaluate(self, c: Compiled, tensors, kinds, loss_target) -> dict[str, float]:
+    def _evaluate(self, c: Compiled, tensors, kinds, loss_target,
+                  decode: list[str] | None = None) -> dict[str, float]:
+        """The loss and metrics over `tensors`; with `decode` (the names of the tensors, so
+        that the model's inputs can be found), also the exact match of each decoder's greedy
+        decoding (the inference graph) against its target."""
+        res = self._evaluate_objective(c, tensors, kinds, loss_target)
+        if decode is not None and c.steps:
+            res.update(self._decoded(c, tensors, decode))
+        return res
+
+    def _decoded(self, c: Compiled, tensors, names: list[str]) -> dict[str, float]:
+        model = c.model
+        was_training = model.training
+        model.eval()
+        n = tensors[0].shape[0]
+        bs = max(self.settings.batch_size, 256)
+        out: dict[str, float] = {}
+        for g in c.steps:
+            o = next(e.dst for e in c.graph.out_edges(g) if e.dst in c.outputs)
+            fb = c.analysis.phases.feedback[g]
+            edges = c.graph.in_edges(fb)
+            if not edges or edges[0].src not in names:
+                continue
+            truth = tensors[names.index(edges[0].src)]
+            params = c.graph.spec(g).resolved(c.graph.params(g))
+            hits = 0.0
+            with torch.no_grad():
+                for i in range(0, n, bs):
+                    res = model(*[tensors[names.index(k)][i:i + bs] for k in c.inputs])
+                    got = res[c.outputs.index(o)] if len(c.outputs) > 1 else res
+                    nb = got.shape[0]
+                    hits += M.exact_match(got, truth[i:i + bs], params["end_token"],
+                                          params["pad_token"]) * nb
+            out["exact_match" if len(c.steps) == 1 else f"{g}.exact_match"] = hits / max(n, 1)
+        model.train(was_training)
+        return out
+
+    def _evaluate_objective(self, c: Compiled, tensors, kinds, loss_target) -> dict[str, float]:
         obj = c.objective
         was_training = obj.training
         obj.eval()

@@ -48,6 +48,12 @@ CLASSES = Param("classes", "choice", "auto",
                 choices=("auto", "dim 1", "last dim"))
 
 
+IGNORE_INDEX = Param("ignore_index", "int", None,
+                     "A class index that counts for nothing, in the loss and the accuracy: "
+                     "the padding token (0) of padded sequences, so a model is not trained "
+                     "to predict padding. Auto: none.", min=0, max=10_000_000, auto=True)
+
+
 def class_dim(pred: TensorType, target: TensorType, choice: str = "auto") -> int:
     """1 or -1: the axis of `pred` holding the class scores (see CLASSES)."""
     if choice == "dim 1":
@@ -112,10 +118,12 @@ CCE = _loss(
         formula="L = −(1/n) Σᵢ Σⱼ yᵢⱼ log ŷᵢⱼ",
         use_case="Multi-class classification: the standard loss for image classification with "
                  "a CNN, and the classification loss L_cls of the R-CNN family."),
-    shape=_cce_shape, params=(FROM_LOGITS, CLASSES), metric="accuracy/argmax",
+    shape=_cce_shape, params=(FROM_LOGITS, CLASSES, IGNORE_INDEX), metric="accuracy/argmax",
     kwargs=lambda ctx: {"from_logits": ctx.p["from_logits"],
                         "class_dim": class_dim(ctx.ins["pred"], ctx.ins["target"],
-                                               ctx.p["classes"])}, prefix="cce")
+                                               ctx.p["classes"]),
+                        **({"ignore_index": ctx.p["ignore_index"]}
+                           if ctx.p["ignore_index"] is not None else {})}, prefix="cce")
 
 HINGE = _loss(
     "HingeLoss", "Hinge loss", "ops.hinge_loss",
