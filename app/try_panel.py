@@ -219,10 +219,14 @@ class TryPanel(QWidget):
         self._show_series(series)
 
     def _decode(self, ids) -> str:
+        from runtime import seq2seq
         from runtime.sequences import decode
         ids = [int(i) for i in ids.reshape(-1).tolist()[:SHOWN_STEPS]]
+        vocab = self.tryout.vocab
+        if vocab and tuple(vocab[:len(seq2seq.SPECIAL)]) == seq2seq.SPECIAL:
+            return seq2seq.decode(ids, vocab)  # up to the end token, without padding
         try:
-            return decode(ids, self.tryout.vocab)
+            return decode(ids, vocab)
         except ValueError as e:
             return f"({e})"
 

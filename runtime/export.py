@@ -175,12 +175,9 @@ def export(project: Project, weights, fmt: str, out: str | os.PathLike, *, force
     c = trained_model(project, wf)
     if not c.inputs or not c.outputs:
         raise ExportError("the model needs at least one Input and one Output node to export")
-    if c.steps and fmt in ("torchscript", "onnx"):
-        g = next(iter(c.steps))
-        raise ExportError(f"{'TorchScript' if fmt == 'torchscript' else 'ONNX'} export of a "
-                          f"model with a decoding loop (Greedy decode '{g}') is not built yet: "
-                          "export the python file (the loop and the decoder's step as plain "
-                          "PyTorch) or the bundle")
+    if fmt in ("torchscript", "onnx"):
+        for g in c.steps:  # traced: the loop runs its max_len steps (the same tokens)
+            c.modules.get_submodule(g).early_stop = False
     return {"bundle": _bundle, "torchscript": _torchscript, "onnx": _onnx,
             "python": _python}[fmt](project, c, Path(out))
 

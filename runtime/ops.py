@@ -467,6 +467,7 @@ class GreedyDecode(nn.Module):
         super().__init__()
         self.max_len, self.end, self.pad, self.start = max_len, end, pad, start
         self.batch_from = batch_from
+        self.early_stop = True
         self.__dict__["step"] = None
 
     def bind(self, step, start: int, batch_from: int) -> None:
@@ -475,20 +476,25 @@ class GreedyDecode(nn.Module):
 
     def forward(self, *context: torch.Tensor) -> torch.Tensor:
         ref = context[self.batch_from]
-        n = ref.shape[0]
-        tokens = torch.full((n, 1), self.start, dtype=torch.long, device=ref.device)
-        done = torch.zeros(n, dtype=torch.bool, device=ref.device)
+        # N × 1 tokens made from the data, not from a size: a trace (TorchScript, ONNX) then
+        # takes any batch size
+        column = ref.reshape(ref.shape[0], -1)[:, :1]
+        tokens = torch.zeros_like(column, dtype=torch.long) + self.start
+        done = tokens[:, 0] != tokens[:, 0]
         for _ in range(self.max_len):
             scores = self.step(tokens, *context)
             nxt = scores[:, -1].argmax(-1)
             nxt = torch.where(done, torch.full_like(nxt, self.pad), nxt)
             tokens = torch.cat([tokens, nxt[:, None]], 1)
             done = done | (nxt == self.end)
-            if bool(done.all()):
+            # Stop once every row has ended; an export runs all max_len steps (a fixed loop
+            # traces, a data-dependent stop does not), which gives the same tokens.
+            if self.early_stop and bool(done.all()):
                 break
         out = tokens[:, 1:]
         if out.shape[1] < self.max_len:
-            out = torch.cat([out, out.new_full((n, self.max_len - out.shape[1]), self.pad)], 1)
+            out = torch.cat([out, torch.full_like(out[:, :1], self.pad)
+                             .expand(-1, self.max_len - out.shape[1])], 1)
         return out
 
     def extra_repr(self) -> str:
