@@ -1,6 +1,8 @@
 """Train > Try the Model: a validation sample's input, target and the model's prediction, for
-any project (text for characters, the image and its class for images, a plot for sequences),
-and, for a character model, text generated from a prompt at a chosen temperature.
+any project (text for characters, the image and its class for images, a plot for sequences);
+for a character model, text generated from a prompt at a chosen temperature; for a
+sequence-to-sequence model, a typed input translated by greedy decoding, with the attention
+weights as a heatmap (output position × input position, per head).
 
 The model is the chosen run's checkpoint (saved at least every 10 s while it trains, so this
 works during a run too); loading it and generating run in a thread (runtime.tryout)."""
@@ -21,6 +23,14 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox
 from .widgets import guard_wheel
 
 SHOWN_STEPS = 400  # characters of a sample shown at most
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _tick(c: str) -> str:
+    return {" ": "␣", "\n": "⏎"}.get(c, c)
 
 
 def _visible(text: str) -> str:
@@ -113,6 +123,57 @@ class TryPanel(QWidget):
         form.addRow(self.generated)
         self.gen_box.hide()
         right.addWidget(self.gen_box, 2)
+
+        # Sequence to sequence: translate a typed input, and the attention weights
+        self.trans_box = QGroupBox("Translate")
+        tform = QVBoxLayout(self.trans_box)
+        trow = QHBoxLayout()
+        self.source = QLineEdit()
+        self.source.setObjectName("try_source")
+        self.source.setPlaceholderText("type an input, e.g. the 29th of August 1958")
+        self.source.returnPressed.connect(self.translate)
+        self.translate_btn = QPushButton("Translate")
+        self.translate_btn.setObjectName("try_translate")
+        self.translate_btn.clicked.connect(self.translate)
+        trow.addWidget(self.source, 1)
+        trow.addWidget(self.translate_btn)
+        tform.addLayout(trow)
+        self.translation = QLabel()
+        self.translation.setObjectName("try_translation")
+        self.translation.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.translation.setWordWrap(True)
+        tform.addWidget(self.translation)
+        arow = QHBoxLayout()
+        self.attn_node = QComboBox()
+        self.attn_node.setObjectName("try_attention")
+        self.attn_node.setToolTip("Whose weights: the decoder's attention over the input "
+                                  "(cross-attention) first")
+        self.attn_head = QComboBox()
+        self.attn_head.setObjectName("try_head")
+        self.attn_head.setToolTip("One head of a multi-head attention, or their mean")
+        self.attn_node.currentIndexChanged.connect(lambda _i: self._show_attention(heads=True))
+        self.attn_head.currentIndexChanged.connect(lambda _i: self._show_attention())
+        arow.addWidget(QLabel("attention"))
+        arow.addWidget(self.attn_node, 1)
+        arow.addWidget(QLabel("head"))
+        arow.addWidget(self.attn_head)
+        tform.addLayout(arow)
+        self.heatmap = pg.PlotWidget()
+        self.heatmap.setObjectName("try_heatmap")
+        self.heatmap.setMinimumHeight(220)
+        self.heatmap.setMenuEnabled(False)
+        self.heatmap.invertY(True)
+        self.heatmap.setMouseEnabled(False, False)
+        self.heatmap.hideButtons()
+        self._heat = pg.ImageItem()
+        self._heat.setColorMap(pg.colormap.get("viridis"))
+        self.heatmap.addItem(self._heat)
+        self.heatmap.setLabel("bottom", "input position j")
+        self.heatmap.setLabel("left", "output position t")
+        tform.addWidget(self.heatmap, 1)
+        self.trans_box.hide()
+        right.addWidget(self.trans_box, 3)
+        self._translation = None
         guard_wheel(self)
         self._set_busy(False)
 
@@ -142,6 +203,8 @@ class TryPanel(QWidget):
         self.image.hide()
         self.plot.hide()
         self.gen_box.hide()
+        self.trans_box.hide()
+        self._translation = None
         self.index.setRange(0, 0)
 
     def load(self) -> None:
@@ -168,10 +231,20 @@ class TryPanel(QWidget):
         except Exception:
             text_model = False
         self.gen_box.setVisible(text_model)
+        seq2seq = True
+        try:
+            tryout.seq2seq_model()
+        except Exception:
+            seq2seq = False
+        self.trans_box.setVisible(seq2seq)
         self.status.setText(f"{Path(tryout.weights).parent.name} of run "
                             f"{Path(tryout.weights).parents[2].name}: {len(tryout):,} "
                             "validation samples.")
         self.show_sample()
+        if seq2seq:  # the first validation sample's input, translated with its attention
+            s = tryout.sample(self.index.value())
+            self.source.setText(self._decode(next(iter(s.inputs.values()))))
+            self.translate()
 
     # A sample ----------------------------------------------------------------------------------
     def _random(self) -> None:
@@ -293,6 +366,65 @@ class TryPanel(QWidget):
                                         self.status.setText(f"Generated {n} characters at "
                                                             f"temperature {temp:g}.")))
 
+    # Sequence to sequence ------------------------------------------------------------------
+    def translate(self) -> None:
+        t = self.tryout
+        if t is None or self._job is not None:
+            return
+        text = self.source.text()
+        self.status.setText("Translating…")
+        self._start(lambda: t.translate(text), self._translated)
+
+    def _translated(self, tr) -> None:
+        self._translation = tr
+        self.translation.setText(f"<b>{_html(tr.output) or '(nothing)'}</b>"
+                                 f"&nbsp;&nbsp;<span style='color:#666'>from "
+                                 f"“{_html(tr.source)}”, greedy decoding</span>")
+        self.status.setText(f"Translated {len(tr.source_tokens)} characters into "
+                            f"{len(tr.output_tokens)} tokens.")
+        current = self.attn_node.currentText()
+        self.attn_node.blockSignals(True)
+        self.attn_node.clear()
+        for n in self.tryout.attention_nodes():
+            if n in tr.attention:
+                self.attn_node.addItem(n)
+        i = self.attn_node.findText(current)
+        self.attn_node.setCurrentIndex(i if i >= 0 else 0)
+        self.attn_node.blockSignals(False)
+        self._show_attention(heads=True)
+
+    def _show_attention(self, heads: bool = False) -> None:
+        tr = self._translation
+        node = self.attn_node.currentText()
+        if tr is None or node not in tr.attention:
+            self._heat.clear()
+            self.heatmap.setTitle("no attention in this model: it reads one context "
+                                  "vector c = h_T" if tr is not None else "")
+            self.attn_head.clear()
+            return
+        w = tr.attention[node]  # heads × T_out × T_in
+        if heads:
+            self.attn_head.blockSignals(True)
+            self.attn_head.clear()
+            if w.shape[0] > 1:
+                self.attn_head.addItem("mean")
+            for h in range(w.shape[0]):
+                self.attn_head.addItem(f"{h + 1}")
+            self.attn_head.blockSignals(False)
+        h = self.attn_head.currentText()
+        a = w.mean(0) if h in ("mean", "") else w[int(h) - 1]
+        keys = tr.source_tokens if a.shape[1] == len(tr.source_tokens) else tr.output_tokens
+        self._heat.setImage(a.T, levels=(0.0, max(float(a.max()), 1e-6)))
+        self._heat.setRect(0, 0, a.shape[1], a.shape[0])
+        for axis, labels in (("bottom", keys[:a.shape[1]]), ("left", tr.output_tokens)):
+            self.heatmap.getAxis(axis).setTicks(
+                [[(i + 0.5, _tick(c)) for i, c in enumerate(labels)]])
+        self.heatmap.setXRange(0, a.shape[1], padding=0)
+        self.heatmap.setYRange(0, a.shape[0], padding=0)
+        which = "all heads' mean" if h == "mean" else (f"head {h}" if w.shape[0] > 1 else "")
+        self.heatmap.setTitle(f"{node}: weights α (row t: output token, column j: input "
+                              f"token){', ' + which if which else ''}")
+
     # Work in a thread ---------------------------------------------------------------------------
     def _start(self, work, done) -> None:
         if self._job is not None:
@@ -330,7 +462,8 @@ class TryPanel(QWidget):
         self._poll()
 
     def _set_busy(self, busy: bool) -> None:
-        for w in (self.load_btn, self.generate_btn, self.random_btn, self.index):
+        for w in (self.load_btn, self.generate_btn, self.random_btn, self.index,
+                  self.translate_btn):
             w.setEnabled(not busy)
         if not busy:
             self.load_btn.setEnabled(self.weights.count() > 0)

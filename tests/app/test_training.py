@@ -454,3 +454,42 @@ def test_try_the_model_before_any_run_says_what_to_do(qapp, qtbot, twin, tmp_pat
     qapp.processEvents()
     assert "No trained weights yet" in w.trypanel.status.text()
     assert w.trypanel.tryout is None
+
+
+def test_try_a_seq2seq_model_translates_typed_text_with_its_attention_heatmap(qapp, qtbot, twin,
+                                                                              tmp_path):
+    from PySide6.QtCore import Qt
+    w = twin
+    w.open_path(project_copy(tmp_path, "transformer"), ask=False)
+    events = []
+    w.trainer.event.connect(events.append)
+    try:
+        assert w.start_training(max_steps=30)
+        wait_until(qapp, lambda: w.trainer.state == "idle" and events, 180)
+    finally:
+        w.trainer.event.disconnect(events.append)
+    panel = _tried(qapp, qtbot, w)
+    panel.wait()
+    assert not panel.trans_box.isHidden() and panel.gen_box.isHidden()
+    first = panel.translation.text()
+    assert "greedy decoding" in first and panel.source.text()  # a validation date, translated
+    assert [panel.attn_node.itemText(i) for i in range(panel.attn_node.count())] == \
+        ["cross_attention", "dec_self_attention"]  # output × input first
+    assert [panel.attn_head.itemText(i) for i in range(panel.attn_head.count())] == \
+        ["mean", "1", "2", "3", "4"]
+    panel.source.clear()
+    qtbot.keyClicks(panel.source, "Aug 29, 1958")
+    qtbot.mouseClick(panel.translate_btn, Qt.LeftButton)
+    panel.wait()
+    tr = panel._translation
+    assert tr.source == "Aug 29, 1958" and "“Aug 29, 1958”" in panel.translation.text()
+    img = panel._heat.image  # input positions × output positions, rows summing to 1
+    assert img.shape == (12, len(tr.output_tokens))
+    assert abs(img.sum(0) - 1).max() < 1e-4
+    panel.attn_head.setCurrentIndex(2)  # head 2, as a user picks it
+    assert abs(panel._heat.image - tr.attention["cross_attention"][1].T).max() < 1e-6
+    assert "head 2" in panel.heatmap.plotItem.titleLabel.text
+    panel.source.clear()
+    qtbot.mouseClick(panel.translate_btn, Qt.LeftButton)
+    panel.wait()
+    assert "type something" in panel.status.text()  # said in the panel, nothing raised

@@ -288,3 +288,32 @@ def test_torchscript_and_onnx_hold_the_whole_decoding_loop(tmp_path, name):
             want = c.model(x)
         assert torch.equal(ts(x), want)
         assert (sess.run(None, {"date": x.numpy()})[0] == want.numpy()).all()
+
+
+@pytest.mark.parametrize("name, nodes, heads", [("encoder_decoder", [], 0),
+                                                ("attention_seq2seq", ["attention"], 1),
+                                                ("transformer", ["cross_attention",
+                                                                 "dec_self_attention"], 4)])
+def test_tryout_translates_and_gives_the_attention_weights(tmp_path, name, nodes, heads):
+    from runtime.tryout import TryError, Tryout
+    from runtime.weights import save_weights
+    torch.manual_seed(2)
+    p = template(name)
+    p.data.options = {"n_samples": 200}
+    c = compile_graph(p.graph)
+    save_weights(c.model, tmp_path / "w.safetensors")
+    t = Tryout(p, None, tmp_path / "w.safetensors")
+    assert t.attention_nodes() == nodes
+    r = t.translate("Aug 29, 1958")
+    assert r.source == "Aug 29, 1958" and r.source_tokens[:3] == ["A", "u", "g"]
+    c2 = t.compiled
+    with torch.no_grad():
+        want = c2.model(torch.tensor([s2s.encode("Aug 29, 1958", s2s.DATE_VOCAB)]))[0]
+    assert r.output == s2s.decode(want, s2s.DATE_VOCAB)  # the model's own greedy decoding
+    assert sorted(r.attention) == sorted(nodes)
+    if nodes:
+        a = r.attention[nodes[0]]
+        assert a.shape == (heads, len(r.output_tokens), 12)
+        assert abs(a.sum(-1) - 1).max() < 1e-5  # a distribution over the input per output
+    with pytest.raises(TryError, match="type something"):
+        t.translate("   ")
