@@ -17,8 +17,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
-                               QLabel, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox,
-                               QVBoxLayout, QWidget)
+                               QLabel, QLineEdit, QPlainTextEdit, QPushButton, QSizePolicy,
+                               QSpinBox, QVBoxLayout, QWidget)
 
 from .widgets import guard_wheel
 
@@ -161,6 +161,9 @@ class TryPanel(QWidget):
         self.heatmap = pg.PlotWidget()
         self.heatmap.setObjectName("try_heatmap")
         self.heatmap.setMinimumHeight(220)
+        # Its width comes from the panel, never from the title or the ticks' size hints: a
+        # long input must not push the plot past the panel's edge
+        self.heatmap.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Expanding)
         self.heatmap.setMenuEnabled(False)
         self.heatmap.invertY(True)
         self.heatmap.setMouseEnabled(False, False)
@@ -421,9 +424,8 @@ class TryPanel(QWidget):
                 [[(i + 0.5, _tick(c)) for i, c in enumerate(labels)]])
         self.heatmap.setXRange(0, a.shape[1], padding=0)
         self.heatmap.setYRange(0, a.shape[0], padding=0)
-        which = "all heads' mean" if h == "mean" else (f"head {h}" if w.shape[0] > 1 else "")
-        self.heatmap.setTitle(f"{node}: weights α (row t: output token, column j: input "
-                              f"token){', ' + which if which else ''}")
+        which = "mean of the heads" if h == "mean" else (f"head {h}" if w.shape[0] > 1 else "")
+        self.heatmap.setTitle(f"{node}: α_tj{', ' + which if which else ''}")
 
     # Work in a thread ---------------------------------------------------------------------------
     def _start(self, work, done) -> None:

@@ -46,8 +46,11 @@ def record(kind: str, pred: torch.Tensor) -> torch.Tensor:
     raise ValueError(kind)
 
 
-def finish(kind: str, records: list[torch.Tensor], target: torch.Tensor) -> float:
-    """The metric over the recorded predictions; `target` holds the same samples, in order."""
+def finish(kind: str, records: list[torch.Tensor], target: torch.Tensor,
+           ignore: int | None = None) -> float:
+    """The metric over the recorded predictions; `target` holds the same samples, in order.
+    `ignore`: a class index (padding) whose positions the accuracy leaves out, as the loss
+    does (a loss node's ignore_index)."""
     if not records:
         return math.nan
     got = torch.cat(records)
@@ -55,7 +58,11 @@ def finish(kind: str, records: list[torch.Tensor], target: torch.Tensor) -> floa
     if kind in ("accuracy/argmax", "accuracy/argmax_last"):
         axis = 1 if kind == "accuracy/argmax" else -1
         truth = target.argmax(axis) if target.is_floating_point() else target
-        return (got == truth.reshape(got.shape)).float().mean().item()
+        hit = got == truth.reshape(got.shape)
+        if ignore is not None and not target.is_floating_point():
+            keep = truth.reshape(got.shape) != ignore
+            return (hit & keep).sum().item() / max(int(keep.sum()), 1)
+        return hit.float().mean().item()
     if kind == "mae":
         return (got - target.reshape(got.shape).to(got.dtype)).abs().mean().item()
     cut = 0.0 if kind == "accuracy/sign" else 0.5

@@ -102,6 +102,11 @@ class TrainingError(Exception):
         self.node = node
 
 
+def _ignored(c: Compiled, loss: str) -> int | None:
+    """The class index a loss node leaves out (its ignore_index: padding), if it has one."""
+    return c.graph.spec(loss).resolved(c.graph.params(loss)).get("ignore_index")
+
+
 def available_devices() -> list[str]:
     out = ["cpu"]
     if torch.cuda.is_available():
@@ -421,7 +426,7 @@ class Trainer:
             mets = {"loss": (run_loss_f if check_every_step else run_loss.item()) / max(run_n, 1)}
             seen = order[first:first + run_n]  # the training samples this epoch went through
             mets.update(self._named(c, {l: M.finish(kinds[l], records[l],
-                                                    train[loss_target[l]][seen])
+                                                    train[loss_target[l]][seen], _ignored(c, l))
                                         for l in kinds}, kinds))
             if val[0].shape[0]:
                 mets.update({f"val_{k}": v for k, v in self._evaluate(
@@ -595,7 +600,8 @@ class Trainer:
         res = {"loss": total.item() / max(n, 1)}
         if len(c.losses) > 1:
             res.update({f"{l}.loss": v.item() / max(n, 1) for l, v in per_loss.items()})
-        res.update(self._named(c, {l: M.finish(kinds[l], records[l], tensors[loss_target[l]])
+        res.update(self._named(c, {l: M.finish(kinds[l], records[l], tensors[loss_target[l]],
+                                               _ignored(c, l))
                                    for l in kinds}, kinds))
         return res
 

@@ -12,6 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from graph.layout import DX, DY, ROW_GAP  # noqa: E402
 from graph.model import Graph  # noqa: E402
 from graph.project import Project  # noqa: E402
 from graph.settings import DataSettings, TrainingSettings  # noqa: E402
@@ -25,6 +26,25 @@ PHASES = ("Training feeds the decoder the true previous characters (the Teacher 
           "node, its target wire dashed: training only); the exported model and the Try "
           "panel feed it its own, one character at a time (the Greedy decode node), and exact "
           "match is measured that way on held-out dates.")
+
+
+def in_rows(g: Graph, rows: list[list[str]], below: dict[str, str]) -> Graph:
+    """The encoder on the first row, the decoder on the rows under it, each left to right as
+    data flows (in one row, 20-odd columns are too small to read when fitted to the view);
+    `below`: a side node (a mask, the loss) -> the node it sits under."""
+    x: dict[str, float] = {}
+    top = 0.0
+    for row in rows:
+        for i, n in enumerate(row):
+            g.move_node(n, (i * DX, top))
+            x[n] = i * DX
+        for n, anchor in below.items():
+            if anchor in row:
+                g.move_node(n, (x[anchor], top + DY))
+        top += 2 * DY + ROW_GAP
+    placed_ = {n for r in rows for n in r} | set(below)
+    assert placed_ == set(g.nodes()), set(g.nodes()) ^ placed_
+    return g
 
 
 def _source(g: Graph, embed: int) -> None:
@@ -106,7 +126,11 @@ def attention_seq2seq(score: str = "general") -> Project:
     wire(g, ("combine", "y"), ("tanh", "x"))
     _head(g, ("tanh", "y"))
     return Project(
-        graph=placed(g), name="Encoder-decoder with attention",
+        graph=in_rows(g, [["date", "src_embed", "encoder", "both_ways"],
+                          ["iso", "prev", "tgt_embed", "decoder", "attention", "join", "combine",
+                           "tanh", "head", "decode", "iso_date"]],
+                      {"src_padding": "src_embed", "loss": "decode"}),
+        name="Encoder-decoder with attention",
         description=("The encoder-decoder of the encoder_decoder template, with a "
                      "bidirectional encoder (its two final states, joined, start the decoder) "
                      "and attention: at "
@@ -183,7 +207,17 @@ def transformer(d: int = 64, heads: int = 4, hidden: int = 128) -> Project:
     y = _feed_forward(g, "dec", y, d, hidden)
     _head(g, y)
     return Project(
-        graph=placed(g), name="Transformer",
+        graph=in_rows(g, [["date", "src_embed", "src_position", "enc_self_attention",
+                           "enc_attn_add", "enc_attn_norm", "enc_ff1", "enc_relu", "enc_ff2",
+                           "enc_ff_add", "enc_ff_norm"],
+                          ["iso", "prev", "tgt_embed", "tgt_position", "dec_self_attention",
+                           "dec_attn_add", "dec_attn_norm", "cross_attention", "dec_cross_add",
+                           "dec_cross_norm"],
+                          ["dec_ff1", "dec_relu", "dec_ff2", "dec_ff_add", "dec_ff_norm", "head",
+                           "decode", "iso_date"]],
+                      {"src_padding": "src_position", "causal": "tgt_position",
+                       "loss": "decode"}),
+        name="Transformer",
         description=("An encoder-decoder Transformer, built from its parts, translating dates "
                      "into ISO form. No recurrence: the Embeddings get a sinusoidal positional "
                      "encoding, and every layer is attention, softmax(Q Kᵀ / √d_k) V, run as "

@@ -4,6 +4,7 @@ template from the gallery, train it with F5.
 
   xvfb-run -a -s '-screen 0 1600x1000x24' .venv/bin/python tools/xvfb_session.py OUT_DIR
   ... tools/xvfb_session.py OUT_DIR --recurrent   # the LSTM training, the char model writing
+  ... tools/xvfb_session.py OUT_DIR --seq2seq     # dates translated, the attention heatmap
 
 The script runs inside the app's process only to know where things are on the screen (the
 palette rows, the ports, the fields) and to wait; every click, drag and key press is a real
@@ -258,6 +259,61 @@ def main_recurrent() -> None:
     win.close()
 
 
+def main_seq2seq() -> None:
+    """The attention seq2seq template trained with F5, then a typed date translated in the Try
+    panel with its attention heatmap; the Transformer the same, one head picked."""
+    pump(2.0)
+    for title, tag, date, head in (("Encoder-decoder with attention", "s", "the 29th of August 1958",
+                                    None),
+                                   ("Transformer", "t", "Tuesday, March 30, 1968", 2)):
+        activate()
+        open_from_gallery(title, None, None)
+        activate()
+        key("F5")
+        pump(4.0)
+        shot(f"{tag}01-training")
+        for _ in range(200):
+            if win.trainer.state == "idle" and win.trainer.last_event is not None:
+                break
+            pump(1.0)
+        log.append(f"{title} run: {win.status.text()} / {win.training.status.text()}")
+        activate()
+        key("ctrl+t")
+        for _ in range(60):
+            if win.trypanel.tryout is not None and win.trypanel._job is None:
+                break
+            pump(0.5)
+        pump(1.0)
+        panel = win.trypanel
+        src = panel.source
+        click(glob(src, src.rect().center()), repeat=3)
+        key("ctrl+a")
+        type_text(date)
+        key("Return")
+        for _ in range(40):
+            if panel._job is None:
+                break
+            pump(0.25)
+        pump(1.0)
+        if head is not None:
+            combo = panel.attn_head
+            click(glob(combo, combo.rect().center()))
+            pump(0.5)
+            for _ in range(head + 1):  # 'mean', then heads 1, 2, …
+                key("Down")
+            key("Return")
+            pump(1.0)
+        tr = panel._translation
+        log.append(f"{title}: {tr.source!r} -> {tr.output!r}; attention "
+                   f"{ {k: v.shape for k, v in tr.attention.items()} }; head "
+                   f"{panel.attn_head.currentText()!r}; title "
+                   f"{panel.heatmap.plotItem.titleLabel.text!r}")
+        shot(f"{tag}02-translated")
+    (OUT / "session.log").write_text("\n".join(log) + "\n")
+    win.doc.undo.setClean()
+    win.close()
+
+
 def wire(src, sp, dst, dp) -> None:
     drag(port_point(src, sp, False), port_point(dst, dp, True))
 
@@ -339,10 +395,15 @@ def main() -> None:
 
 if __name__ == "__main__":
     import faulthandler
-    faulthandler.dump_traceback_later(400, exit=True)  # a hang says where
+    faulthandler.dump_traceback_later(600, exit=True)  # a hang says where
     start()
     try:
-        main_recurrent() if "--recurrent" in sys.argv else main()
+        if "--seq2seq" in sys.argv:
+            main_seq2seq()
+        elif "--recurrent" in sys.argv:
+            main_recurrent()
+        else:
+            main()
     except Exception as e:  # keep what was seen
         import traceback
         log.append("FAILED: " + "".join(traceback.format_exception(e)))

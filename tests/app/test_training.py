@@ -488,7 +488,7 @@ def test_try_a_seq2seq_model_translates_typed_text_with_its_attention_heatmap(qa
     assert abs(img.sum(0) - 1).max() < 1e-4
     panel.attn_head.setCurrentIndex(2)  # head 2, as a user picks it
     assert abs(panel._heat.image - tr.attention["cross_attention"][1].T).max() < 1e-6
-    assert "head 2" in panel.heatmap.plotItem.titleLabel.text
+    assert "cross_attention: α_tj, head 2" in panel.heatmap.plotItem.titleLabel.text
     panel.source.clear()
     qtbot.mouseClick(panel.translate_btn, Qt.LeftButton)
     panel.wait()

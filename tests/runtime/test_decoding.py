@@ -317,3 +317,10 @@ def test_tryout_translates_and_gives_the_attention_weights(tmp_path, name, nodes
         assert abs(a.sum(-1) - 1).max() < 1e-5  # a distribution over the input per output
     with pytest.raises(TryError, match="type something"):
         t.translate("   ")
+
+
+def test_accuracy_leaves_out_the_ignored_padding_like_the_loss():
+    records = [torch.tensor([[5, 6, 9, 9], [7, 3, 9, 9]])]
+    target = torch.tensor([[5, 6, 0, 0], [7, 2, 0, 0]])
+    assert M.finish("accuracy/argmax_last", records, target) == pytest.approx(3 / 8)
+    assert M.finish("accuracy/argmax_last", records, target, ignore=0) == pytest.approx(3 / 4)
