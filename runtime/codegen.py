@@ -139,7 +139,7 @@ def model_class_name(c: Compiled, name: str) -> str:
 
 # Names the standalone file defines or imports at module level.
 _FILE_NAMES = {"F", "nn", "torch", "load", "load_file", "functools", "math", "operator", "Path",
-               "PROJECT", "WEIGHTS_FILE"}
+               "PROJECT", "WEIGHTS_FILE", "VOCAB"}
 
 
 def _model_modules(c: Compiled) -> set[str]:
@@ -199,7 +199,8 @@ def module_source(c: Compiled, name: str = "Model") -> str:
     return "\n".join(lines) + "\n"
 
 
-def standalone_file(c: Compiled, name: str, weights_file: str, module: str | None = None) -> str:
+def standalone_file(c: Compiled, name: str, weights_file: str, module: str | None = None,
+                    vocab: list[str] | None = None) -> str:
     """A Python file with the model class, the helpers it uses, and `load()`.
 
     `name` (the project's name) and `weights_file` (the weights' file name, found next to this
@@ -223,6 +224,8 @@ def standalone_file(c: Compiled, name: str, weights_file: str, module: str | Non
              if module and is_module_name(module) else
              "    model = load()  # the weights beside this file\n")
     helper_block = helpers + "\n\n\n" if helpers else ""
+    vocab_block = ("# The tokens: VOCAB[i] is what token id i stands for (the dataset's vocabulary)\n"
+                   f"VOCAB = {vocab!r}\n" if vocab else "")
     return f'''"""A model exported by LayerLoom on {date.today().isoformat()} (its project: PROJECT).
 
 A plain PyTorch module. It needs only torch and safetensors:
@@ -241,7 +244,7 @@ from safetensors.torch import load_file
 
 PROJECT = {name!r}
 WEIGHTS_FILE = {weights_file!r}  # next to this file
-
+{vocab_block}
 
 {helper_block}{module_source(c, name)}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import tempfile
 import warnings
@@ -183,10 +184,30 @@ def export(project: Project, weights, fmt: str, out: str | os.PathLike, *, force
 
 
 def _bundle(project: Project, c: Compiled, out: Path) -> list[Path]:
+    vocab = dataset_vocab(project)
     with atomic_folder(out) as tmp:
         save_weights(c.model, tmp / "model.safetensors", {"project": "project.json"})
         project.save(tmp / "project.json")
-    return [out / "model.safetensors", out / "project.json"]
+        if vocab is not None:
+            (tmp / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False) + "\n",
+                                            encoding="utf-8")
+    files = [out / "model.safetensors", out / "project.json"]
+    return files + ([out / "vocab.json"] if vocab is not None else [])
+
+
+def dataset_vocab(project: Project) -> list[str] | None:
+    """The token vocabulary (id -> text) of the project's dataset when it is a generated or
+    shipped text dataset (characters, dates, reverse, copy): what an export needs to read a
+    typed input and write its output. None for other data (read from the user's files)."""
+    from .data import DATASETS, DataError, load_dataset
+    spec = DATASETS.get(project.data.dataset)
+    if spec is None or spec.make.__module__ not in ("runtime.sequences", "runtime.seq2seq"):
+        return None
+    try:
+        return load_dataset(project.data.dataset, project.data.options,
+                            project.training.seed).vocab
+    except DataError:
+        return None
 
 
 def _torchscript(project: Project, c: Compiled, out: Path) -> list[Path]:
@@ -201,7 +222,9 @@ def _torchscript(project: Project, c: Compiled, out: Path) -> list[Path]:
         traced = torch.jit.trace(c.model, example_inputs(c), check_trace=False)
         _check_trace(c, traced)
         buf = io.BytesIO()
-        torch.jit.save(traced, buf)
+        vocab = dataset_vocab(project)
+        extra = {"vocab.json": json.dumps(vocab, ensure_ascii=False)} if vocab else {}
+        torch.jit.save(traced, buf, _extra_files=extra)
     atomic_write_bytes(out, buf.getvalue())
     return [out]
 
@@ -403,5 +426,6 @@ def _symbolic_output_shapes(c: Compiled, path: str) -> None:
 def _python(project: Project, c: Compiled, out: Path) -> list[Path]:
     out, weights = output_paths("python", out)
     save_weights(c.model, weights, {"project": project.name})
-    atomic_write_text(out, standalone_file(c, project.name, weights.name, module=out.stem))
+    atomic_write_text(out, standalone_file(c, project.name, weights.name, module=out.stem,
+                                           vocab=dataset_vocab(project)))
     return [out, weights]

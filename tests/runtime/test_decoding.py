@@ -324,3 +324,28 @@ def test_accuracy_leaves_out_the_ignored_padding_like_the_loss():
     target = torch.tensor([[5, 6, 0, 0], [7, 2, 0, 0]])
     assert M.finish("accuracy/argmax_last", records, target) == pytest.approx(3 / 8)
     assert M.finish("accuracy/argmax_last", records, target, ignore=0) == pytest.approx(3 / 4)
+
+
+def test_the_vocabulary_goes_with_every_export(tmp_path):
+    import json
+    p = template("encoder_decoder")
+    c = compile_graph(p.graph)
+    from runtime.weights import save_weights
+    save_weights(c.model, tmp_path / "w.safetensors")
+    export(p, tmp_path / "w.safetensors", "bundle", tmp_path / "bundle")
+    assert json.loads((tmp_path / "bundle" / "vocab.json").read_text()) == s2s.DATE_VOCAB
+    export(p, tmp_path / "w.safetensors", "torchscript", tmp_path / "m.pt")
+    extra = {"vocab.json": ""}
+    torch.jit.load(str(tmp_path / "m.pt"), _extra_files=extra)
+    assert json.loads(extra["vocab.json"]) == s2s.DATE_VOCAB
+    export(p, tmp_path / "w.safetensors", "python", tmp_path / "dates_model.py")
+    r = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+                        "import dates_model; print(dates_model.VOCAB == sys.argv[2:])",
+                        str(tmp_path), *s2s.DATE_VOCAB], capture_output=True, text=True,
+                       timeout=60)
+    assert r.stdout.strip() == "True", r.stderr
+    mlp = load(ROOT / "templates" / "mlp.json")  # data without a vocabulary: none written
+    cm = compile_graph(mlp.graph)
+    save_weights(cm.model, tmp_path / "m.safetensors")
+    export(mlp, tmp_path / "m.safetensors", "bundle", tmp_path / "mlp_bundle")
+    assert not (tmp_path / "mlp_bundle" / "vocab.json").exists()
