@@ -12,6 +12,7 @@ run before the optimizer applies the bad gradient.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import platform
 import threading
@@ -272,6 +273,12 @@ class Trainer:
             raise TrainingError("Nothing to train: add a loss node (e.g. Categorical "
                                 "cross-entropy) wired from the model's output and a Target.")
         self.device = dev = pick_device(s.device)
+        if s.precision == "bf16" and dev.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise TrainingError(f"precision bf16: {device_name(dev)} has no bfloat16 support; "
+                                "choose fp32")
+        if s.precision == "bf16" and dev.type not in ("cuda", "cpu"):
+            raise TrainingError(f"precision bf16 runs on a CUDA GPU or the CPU, not on "
+                                f"{dev.type}; choose fp32")
         data = self.project.data
         dataset = load_dataset(data.dataset, data.options, s.seed, self.base_dir)
         needed = c.inputs + c.targets
@@ -366,7 +373,8 @@ class Trainer:
                 if s.recipe == "supervised":
                     opt.zero_grad(set_to_none=True)
                     watch = self._watch_steps(seq_nodes) if log_now and seq_nodes else None
-                    out = c.objective(*batch)
+                    with self._autocast():
+                        out = c.objective(*batch)
                     loss = out["loss"]
                     if check_every_step:  # on the CPU reading the loss is free: check each step
                         lv = loss.item()
@@ -444,6 +452,13 @@ class Trainer:
         seconds = time.perf_counter() - t_start
         yield Finished(pos.step, pos.epoch, seconds, final.get("loss", math.nan), final,
                        samples_run / max(seconds, 1e-9), str(dev))
+
+    def _autocast(self):
+        """bf16 autocast around a forward pass when the settings ask for it (float32
+        weights, optimizer and losses); else nothing."""
+        if self.settings.precision != "bf16":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
     @staticmethod
     def _watch_steps(modules: dict) -> "_StepGradients":
@@ -568,7 +583,8 @@ class Trainer:
             hits = 0.0
             with torch.no_grad():
                 for i in range(0, n, bs):
-                    res = model(*[tensors[names.index(k)][i:i + bs] for k in c.inputs])
+                    with self._autocast():
+                        res = model(*[tensors[names.index(k)][i:i + bs] for k in c.inputs])
                     got = res[c.outputs.index(o)] if len(c.outputs) > 1 else res
                     nb = got.shape[0]
                     hits += M.exact_match(got, truth[i:i + bs], params["end_token"],
@@ -590,7 +606,8 @@ class Trainer:
             for i in range(0, n, bs):
                 batch = [t[i:i + bs] for t in tensors]
                 nb = batch[0].shape[0]
-                out = obj(*batch)
+                with self._autocast():
+                    out = obj(*batch)
                 total += out["loss"] * nb
                 for l in c.losses:
                     per_loss[l] += out["losses"][l] * nb

@@ -349,3 +349,24 @@ def test_the_vocabulary_goes_with_every_export(tmp_path):
     save_weights(cm.model, tmp_path / "m.safetensors")
     export(mlp, tmp_path / "m.safetensors", "bundle", tmp_path / "mlp_bundle")
     assert not (tmp_path / "mlp_bundle" / "vocab.json").exists()
+
+
+def test_bf16_autocast_trains_the_transformer_with_float32_weights():
+    p = template("transformer")
+    p.data.options = {"n_samples": 600}
+    p.training.precision = "bf16"
+    p.training.lr = 0.003
+    t = Trainer(p, max_steps=24, log_every=4)
+    seen = []
+    events = []
+    for ev in t.run():
+        events.append(ev)
+        if type(ev).__name__ == "Started":  # the model is built: watch a forward's dtype
+            t.compiled.modules.get_submodule("head").register_forward_hook(
+                lambda _m, _i, out: seen.append(out.dtype))
+    assert type(events[-1]).__name__ == "Finished", events[-1]
+    losses = [e.loss for e in events if type(e).__name__ == "Step"]
+    assert losses[-1] < losses[0]
+    assert torch.bfloat16 in seen  # the forward ran in bfloat16 ...
+    assert all(p_.dtype == torch.float32 for p_ in t.compiled.modules.parameters())  # ... weights not
+    assert 0 <= events[-1].metrics["val_exact_match"] <= 1
