@@ -115,7 +115,10 @@ class _Seq2Seq:
             if len(ids) > limit:
                 raise TryError(f"the input has {len(ids)} characters; the model's positional "
                                f"encoding holds {limit}")
-        x = torch.tensor([ids], dtype=torch.long)
+        # Padded like the data it trained on (an RNN encoder reads the padding too, so an
+        # unpadded input would be one it never saw); padded keys get no attention
+        width = max(len(ids), int(self.val[src_node].shape[-1]))
+        x = torch.tensor([ids + [seq2seq.PAD_ID] * (width - len(ids))], dtype=torch.long)
         captured: dict[str, torch.Tensor] = {}
         nodes = self.attention_nodes()
         hooks = [c.modules.get_submodule(n).register_forward_hook(

@@ -211,6 +211,7 @@ class NodeItem(QGraphicsItem):
 _EDGE_PEN = QPen(EDGE, 2)
 _LOSS_PEN = QPen(PORT_COLORS["loss"], 2)
 _SELECTED_PEN = QPen(SELECTED, 3)
+_TRAINING_PEN = QPen(EDGE, 2, Qt.DashLine)  # a wire that exists in training only
 _LABEL_BG = QBrush(QColor(255, 255, 255, 230))
 _LABEL_TEXT = QColor("#3b4450")
 
@@ -231,6 +232,10 @@ class EdgeItem(QGraphicsPathItem):
         self.setZValue(self.Z_UNDER)
         self.over = False
         self._pen = _LOSS_PEN if src.port.kind == "loss" else _EDGE_PEN
+        if dst.port.phase == "train":  # a Teacher forcing node's target: dashed
+            self._pen = _TRAINING_PEN
+            self.setToolTip("Training only: this wire feeds the true tokens while training; "
+                            "at inference the Greedy decode feeds the model's own")
         self._label_rect = QRectF()
         self._bounds = QRectF()
         self._a = self._b = QPointF()

@@ -374,3 +374,14 @@ def test_the_inspector_reads_a_size_name():
     assert parse_value(get("Input").param("shape"), "T, 2") == ["T", 2]
     assert parse_value(get("Input").param("shape"), "28x28") == [28, 28]
     assert parse_value(get("Permute").param("dims"), "0, 2, 1") == [0, 2, 1]
+
+
+def test_a_training_only_wire_is_dashed(win):
+    """The Teacher forcing node's target wire exists in training only: drawn dashed, and its
+    tooltip says so; the other wires are solid."""
+    win.open_path(Path(__file__).resolve().parents[2] / "templates" / "encoder_decoder.json",
+                  ask=False)
+    teacher = win.scene.edges[Edge("iso", "out", "prev", "target")]
+    plain = win.scene.edges[Edge("prev", "tokens", "tgt_embed", "x")]
+    assert teacher._pen.style() == Qt.DashLine and "Training only" in teacher.toolTip()
+    assert plain._pen.style() == Qt.SolidLine and not plain.toolTip()

@@ -251,8 +251,12 @@ def test_the_exported_python_file_decodes_like_the_model(tmp_path):
     from runtime.weights import save_weights
     save_weights(c.model, tmp_path / "w.safetensors")
     export(p, tmp_path / "w.safetensors", "python", tmp_path / "dates_model.py")
-    x = torch.tensor([s2s.encode(t, s2s.DATE_VOCAB) + [0] * (14 - len(t))
-                      for t in ("Aug 29, 1958", "03/30/1968")])
+    from runtime.tryout import Tryout  # what the app's Try panel shows for the typed text
+    p.data.options = {"n_samples": 100}
+    t = Tryout(p, None, tmp_path / "w.safetensors")
+    width = t.val["date"].shape[-1]  # typed text is padded like the data it trained on
+    x = torch.tensor([s2s.encode(s_, s2s.DATE_VOCAB) + [0] * (width - len(s_))
+                      for s_ in ("Aug 29, 1958", "03/30/1968")])
     torch.save(x, tmp_path / "x.pt")
     code = ("import sys, torch; sys.path.insert(0, sys.argv[1]); from dates_model import load\n"
             "m = load(); x = torch.load(sys.argv[1] + '/x.pt')\n"
@@ -261,8 +265,11 @@ def test_the_exported_python_file_decodes_like_the_model(tmp_path):
                        text=True, timeout=120, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     c.model.eval()
+    rows = eval(r.stdout)
     with torch.no_grad():
-        assert eval(r.stdout) == c.model(x).tolist()
+        assert rows == c.model(x).tolist()
+    for text, row in zip(("Aug 29, 1958", "03/30/1968"), rows):
+        assert t.translate(text).output == s2s.decode(row, s2s.DATE_VOCAB)
 
 
 @pytest.mark.parametrize("name", SEQ2SEQ)
@@ -307,8 +314,10 @@ def test_tryout_translates_and_gives_the_attention_weights(tmp_path, name, nodes
     r = t.translate("Aug 29, 1958")
     assert r.source == "Aug 29, 1958" and r.source_tokens[:3] == ["A", "u", "g"]
     c2 = t.compiled
+    ids = s2s.encode("Aug 29, 1958", s2s.DATE_VOCAB)
+    padded = ids + [s2s.PAD_ID] * (t.val["date"].shape[-1] - len(ids))  # as it trained
     with torch.no_grad():
-        want = c2.model(torch.tensor([s2s.encode("Aug 29, 1958", s2s.DATE_VOCAB)]))[0]
+        want = c2.model(torch.tensor([padded]))[0]
     assert r.output == s2s.decode(want, s2s.DATE_VOCAB)  # the model's own greedy decoding
     assert sorted(r.attention) == sorted(nodes)
     if nodes:
