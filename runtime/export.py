@@ -284,6 +284,11 @@ def _onnx(project: Project, c: Compiled, out: Path) -> list[Path]:
             if problem is not None:
                 raise ExportError(f"ONNX export fixed a size the data sets: {problem}")
         import onnx
+        vocab = dataset_vocab(project)
+        if vocab is not None:  # what the token ids mean, in the model's metadata
+            m = onnx.load(tmp)
+            onnx.helper.set_model_props(m, {"vocab": json.dumps(vocab, ensure_ascii=False)})
+            onnx.save(m, tmp)
         onnx.checker.check_model(tmp)
         os.chmod(tmp, new_file_mode(out))  # mkstemp makes it 0600
         os.replace(tmp, out)

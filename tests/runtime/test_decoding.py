@@ -347,6 +347,10 @@ def test_the_vocabulary_goes_with_every_export(tmp_path):
     extra = {"vocab.json": ""}
     torch.jit.load(str(tmp_path / "m.pt"), _extra_files=extra)
     assert json.loads(extra["vocab.json"]) == s2s.DATE_VOCAB
+    export(p, tmp_path / "w.safetensors", "onnx", tmp_path / "m.onnx")
+    import onnxruntime as ort
+    meta = ort.InferenceSession(str(tmp_path / "m.onnx")).get_modelmeta().custom_metadata_map
+    assert json.loads(meta["vocab"]) == s2s.DATE_VOCAB
     export(p, tmp_path / "w.safetensors", "python", tmp_path / "dates_model.py")
     r = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
                         "import dates_model; print(dates_model.VOCAB == sys.argv[2:])",
