@@ -573,7 +573,9 @@ class Trainer:
         bs = max(self.settings.batch_size, 256)
         out: dict[str, float] = {}
         for g in c.steps:
-            o = next(e.dst for e in c.graph.out_edges(g) if e.dst in c.outputs)
+            o = next((e.dst for e in c.graph.out_edges(g) if e.dst in c.outputs), None)
+            if o is None:  # its tokens reach no Output: nothing the model gives to score
+                continue
             fb = c.analysis.phases.feedback[g]
             edges = c.graph.in_edges(fb)
             if not edges or edges[0].src not in names:

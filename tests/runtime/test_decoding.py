@@ -383,3 +383,18 @@ def test_bf16_autocast_trains_the_transformer_with_float32_weights():
     assert torch.bfloat16 in seen  # the forward ran in bfloat16 ...
     assert all(p_.dtype == torch.float32 for p_ in t.compiled.modules.parameters())  # ... weights not
     assert 0 <= events[-1].metrics["val_exact_match"] <= 1
+
+
+def test_a_greedy_decode_wired_to_no_output_trains_without_exact_match():
+    g = _decoder_graph()
+    g.remove_node("out")
+    p = template("encoder_decoder")
+    p.graph = g
+    p.data.bind = {"src": "x", "tgt": "y"}
+    p.data.options = {"n_samples": 200}
+    g.set_param("emb", "num_embeddings", 50)
+    g.set_param("temb", "num_embeddings", 50)
+    g.set_param("head", "out_features", 50)
+    events = list(Trainer(p, max_steps=4).run())
+    assert type(events[-1]).__name__ == "Finished", events[-1]
+    assert "val_exact_match" not in events[-1].metrics

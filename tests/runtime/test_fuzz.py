@@ -366,8 +366,8 @@ def m_subnet(d, rnd):
 def m_many_nodes(d, rnd):
     """A long chain appended: size, not sense."""
     nodes = d.get("nodes")
-    if not isinstance(nodes, list):
-        return
+    if not isinstance(nodes, list) or not isinstance(d.get("edges", []), list):
+        return  # an earlier mutation made them something else: nothing to append to
     k = rnd.choice([50, 300])
     for i in range(k):
         nodes.append({"id": f"z{i}", "type": rnd.choice(["ReLU", "Linear", "Concat", "Add"]),
