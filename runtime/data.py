@@ -404,12 +404,14 @@ def load_dataset(name: str, options: dict, seed: int = 0, base_dir=None) -> Data
     return spec.make(seed, **kwargs)
 
 
-# The image folders, the sequence datasets (adding, sine, chars, digits_rows, csv_series)
-# and the sequence-to-sequence ones (dates, reverse, copy) live in their own modules, which add them to DATASETS when imported (they need the names
-# above, so they come last). The image names are re-exported for the training panel.
+# The image folders, the sequence datasets (adding, sine, chars, digits_rows, csv_series),
+# the sequence-to-sequence ones (dates, reverse, copy) and the GAN ring live in their own
+# modules, which add them to DATASETS when imported (they need the names above, so they
+# come last). The image names are re-exported for the training panel.
 from runtime import imagefolder as _imagefolder  # noqa: E402,F401
 from runtime import sequences as _sequences  # noqa: E402,F401
 from runtime import seq2seq as _seq2seq  # noqa: E402,F401
+from runtime import gan_data as _gan_data  # noqa: E402,F401
 
 _IMAGE_NAMES = ("FITS", "image_folder_summary", "images_options_for_shape", "load_images")
 
