@@ -25,6 +25,15 @@ from .widgets import guard_wheel
 SHOWN_STEPS = 400  # characters of a sample shown at most
 
 
+def _answers(probe) -> bool:
+    """Whether the model is of the kind `probe` asks for (it raises TryError if not)."""
+    try:
+        probe()
+    except Exception:
+        return False
+    return True
+
+
 def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -228,17 +237,8 @@ class TryPanel(QWidget):
         self.index.blockSignals(True)
         self.index.setRange(0, max(len(tryout) - 1, 0))
         self.index.blockSignals(False)
-        text_model = True
-        try:
-            tryout.text_model()
-        except Exception:
-            text_model = False
-        self.gen_box.setVisible(text_model)
-        seq2seq = True
-        try:
-            tryout.seq2seq_model()
-        except Exception:
-            seq2seq = False
+        self.gen_box.setVisible(_answers(tryout.text_model))
+        seq2seq = _answers(tryout.seq2seq_model)
         self.trans_box.setVisible(seq2seq)
         self.status.setText(f"{Path(tryout.weights).parent.name} of run "
                             f"{Path(tryout.weights).parents[2].name}: {len(tryout):,} "

@@ -333,12 +333,12 @@ def compile_graph(graph: Graph, subnet: str | None = None,
         logits = graph.in_edges(g)[0]
         step, _, _, external = _trace(graph, root, plans, step_nodes, set(step_nodes),
                                       objective=False, returns=[(logits.src, logits.src_port)])
-        types = [analysis.out_type(*k) for k in external]
-        batch_from = next((i for i, t in enumerate(types)
-                           if t is not None and t.shape and t.shape[0] == BATCH), 0)
         if not external:
             raise CompileError(f"{_describe(graph, g)} runs a decoder that reads nothing but its "
                                "own tokens: wire the encoder's output to the decoder")
+        types = [analysis.out_type(*k) for k in external]
+        batch_from = next((i for i, t in enumerate(types)
+                           if t is not None and t.shape and t.shape[0] == BATCH), 0)
         fb = ph.feedback[g]
         start = graph.spec(fb).resolved(graph.params(fb))["start_token"]
         root.get_submodule(g).bind(step, start=start, batch_from=batch_from)
