@@ -16,6 +16,7 @@ from . import catalogue
 from .model import Edge, Graph
 from .phases import Phases, find_phases
 from .spec import ShapeContext, ShapeError, TensorType, too_many
+from .subnets import SubnetError, subnet_io
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,13 @@ def analyse(graph: Graph) -> Analysis:
         incoming[v].setdefault(k[1], []).append(Edge(u, k[0], v, k[1]))
         succ[u].append(v)
         indeg[v] += 1
+    # A Shared network node runs after every node of the sub-network it applies.
+    applies = [n for n in nodes if specs[n].role == "apply"]
+    for n in applies:
+        for m in graph.subnets.get(g.nodes[n]["params"].get("subnet"), []):
+            if m in succ and m != n:
+                succ[m].append(n)
+                indeg[n] += 1
 
     # Topological order (Kahn's algorithm, ties broken by the graph's own order).
     heap = [rank[n] for n in nodes if indeg[n] == 0]
@@ -102,6 +110,11 @@ def analyse(graph: Graph) -> Analysis:
                 for n in members:
                     add(n, None, f"{describe(n)} is part of a cycle ({loop}). Data must flow "
                                  "one way; recurrence lives inside RNN, LSTM and GRU nodes.")
+        reported = {i.node for i in a.issues}
+        for n in applies:
+            if n not in order and n not in reported:
+                add(n, None, f"{describe(n)} is wired into the sub-network it applies, or after "
+                             "a node that is: it can only run once that sub-network has run")
         bad |= set(nodes) - set(order)
 
     # Per node: params, port wiring.
@@ -158,7 +171,8 @@ def analyse(graph: Graph) -> Analysis:
             continue
         ctx = ShapeContext(n, spec.resolved(g.nodes[n]["params"]), ins, srcs)
         try:
-            outs = spec.shape(ctx)
+            outs = (_apply_shape(graph, order, types, ctx) if spec.role == "apply"
+                    else spec.shape(ctx))
         except ShapeError as err:
             add(n, err.port, f"{describe(n)} {err.message}")
             continue
@@ -180,6 +194,27 @@ def analyse(graph: Graph) -> Analysis:
     for node, port, message, severity in a.phases.problems:
         add(node, port, message, severity)
     return a
+
+
+def _apply_shape(graph: Graph, order: list[str], types: dict, ctx: ShapeContext) -> dict:
+    """A Shared network node's output: the type its sub-network gives, for an input of the
+    type that sub-network reads (the batch size may differ)."""
+    name = ctx.p["subnet"]
+    try:
+        io = subnet_io(graph, name, order)
+    except SubnetError as e:
+        ctx.fail(str(e))
+    if ctx.node in io.members:
+        ctx.fail(f"is itself in the sub-network '{name}' it applies")
+    want, got = types.get(io.entry), ctx.ins["x"]
+    out = types.get(io.exit)
+    if want is None or out is None:
+        ctx.fail(f"applies the sub-network '{name}', whose own types are not known yet "
+                 "(fix its problems first)")
+    if want.sample_shape != got.sample_shape or want.dtype != got.dtype:
+        ctx.fail(f"applies the sub-network '{name}', which reads {want} (from "
+                 f"'{io.entry[0]}'), but '{ctx.src('x')}' gives {got}", "x")
+    return {"y": TensorType((got.shape[0], *out.shape[1:]), out.dtype, out.kind)}
 
 
 def _approx(t: TensorType) -> str:

@@ -19,13 +19,38 @@ OPTIMIZERS = {
 RECIPES = {
     "supervised": "Backpropagation of the summed losses, with the optimizer below.",
     "perceptron": "The perceptron learning rule for Perceptron nodes: w ← w + η (y − ŷ) x.",
+    "adversarial": "A GAN's two-player game: each optimizer record in turn updates its own "
+                   "sub-network (the discriminator, then the generator) on its own losses, "
+                   "with noise drawn afresh for each.",
 }
+
+
+class OptimizerRecord(BaseModel):
+    """One optimizer over a part of the graph, as in Sony's Neural Network Console: which
+    sub-network's weights it updates, on which loss nodes, with which solver, how often."""
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    name: str = Field(min_length=1, max_length=64, description="Shown in logs and curves.")
+    subnet: str = Field("", description="The sub-network whose weights it updates ('' = all).")
+    losses: list[str] = Field(min_length=1, description="The loss nodes it minimises (summed "
+                                                        "with their weights).")
+    optimizer: Literal["sgd", "minibatch", "adam"] = "adam"
+    lr: float = Field(1e-3, gt=0, le=10)
+    beta1: float = Field(0.9, ge=0, lt=1, description="Adam's β₁ (0.5 is the GAN custom).")
+    momentum: float = Field(0.0, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0, le=1)
+    every: int = Field(1, ge=1, le=1_000_000, description=(
+        "Update every this many steps: a generator with every = k takes one step per k "
+        "discriminator steps."))
+    start: int = Field(0, ge=0, description="The first step it updates at.")
+    end: int | None = Field(None, ge=1, description="The step it stops updating at (none: "
+                                                    "the end of the run).")
 
 
 class TrainingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    recipe: Literal["supervised", "perceptron"] = "supervised"
+    recipe: Literal["supervised", "perceptron", "adversarial"] = "supervised"
     optimizer: Literal["gd", "sgd", "minibatch", "adam"] = "adam"
     lr: float = Field(1e-3, gt=0, le=10, description="Learning rate η.")
     momentum: float = Field(0.0, ge=0, lt=1, description="Momentum for gd, sgd and minibatch.")
@@ -42,6 +67,13 @@ class TrainingSettings(BaseModel):
         "float32."))
     seed: int = Field(0, ge=0, le=2**31 - 1)
     val_split: float = Field(0.2, ge=0, le=0.9, description="Share of samples held out.")
+    optimizers: list[OptimizerRecord] = Field(default_factory=list, description=(
+        "Several optimizers, each over its own sub-network and losses (a GAN's discriminator "
+        "and generator); none: one optimizer, the settings above, over every weight."))
+    best_metric: str = Field("", max_length=100, description=(
+        "The epoch metric the 'best' checkpoint is chosen by ('' = val_loss, or loss "
+        "without a validation split). Lower is better for losses and errors (…loss, …mae, "
+        "…nats), higher for the rest (accuracy, exact_match, modes, quality)."))
 
 
 class DataSettings(BaseModel):

@@ -25,6 +25,7 @@ from torch import nn
 
 from graph.analysis import Analysis, Issue, analyse
 from graph.model import Graph
+from graph.subnets import subnet_io
 from graph.spec import BATCH, BuildContext, Call, Make, numel
 
 from . import ops
@@ -86,6 +87,7 @@ class Compiled:
     standardizers: dict[str, str] = field(default_factory=dict)
     # Greedy decode node -> its decoder's step: (tokens so far, *outside values) -> scores
     steps: dict[str, fx.GraphModule] = field(default_factory=dict)
+    feeds: list[str] = field(default_factory=list)  # the objective's placeholders, in order
 
     @property
     def module_order(self) -> list[str]:
@@ -332,7 +334,8 @@ def compile_graph(graph: Graph, subnet: str | None = None,
             continue
         logits = graph.in_edges(g)[0]
         step, _, _, external = _trace(graph, root, plans, step_nodes, set(step_nodes),
-                                      objective=False, returns=[(logits.src, logits.src_port)])
+                                      objective=False, returns=[(logits.src, logits.src_port)],
+                                      order=analysis.order)
         if not external:
             raise CompileError(f"{_describe(graph, g)} runs a decoder that reads nothing but its "
                                "own tokens: wire the encoder's output to the decoder")
@@ -343,8 +346,10 @@ def compile_graph(graph: Graph, subnet: str | None = None,
         start = graph.spec(fb).resolved(graph.params(fb))["start_token"]
         root.get_submodule(g).bind(step, start=start, batch_from=batch_from)
         decoders[g], steps[g] = external, step
+    model_nodes = _reaching_outputs(graph, model_nodes, members)
     model, inputs, outputs, _ = _trace(graph, root, plans, model_nodes, members, objective=False,
-                                       standardizers=standardizers, decoders=decoders)
+                                       standardizers=standardizers, decoders=decoders,
+                                       order=analysis.order)
     for step in steps.values():  # the decoders' layers are the model's too: its state dict,
         for name, module in step.named_children():  # .to(device), eval() and exports
             if name not in model._modules:
@@ -355,17 +360,64 @@ def compile_graph(graph: Graph, subnet: str | None = None,
     if members is None and any(graph.spec(n).role == "loss" for n in analysis.order):
         objective, placeholders, _, _ = _trace(graph, root, plans,
                                                ph.training_nodes(analysis.order), None,
-                                               objective=True, standardizers=standardizers)
+                                               objective=True, standardizers=standardizers,
+                                               order=analysis.order)
         compiled.objective = objective
+        compiled.feeds = placeholders
         compiled.targets = [p for p in placeholders if graph.spec(p).role == "target"]
         compiled.losses = [n for n in analysis.order if graph.spec(n).role == "loss"]
         compiled.taps = [n for n in analysis.order if graph.spec(n).rule]
     return compiled
 
 
+def _reaching_outputs(graph: Graph, nodes: list[str], members) -> list[str]:
+    """The model: the nodes an Output depends on (a GAN's discriminator, which only its
+    losses read, is no part of the generator that exports). A graph without Outputs (or a
+    sub-network compiled alone) keeps every node."""
+    if members is not None:
+        return nodes
+    keep = {n for n in nodes if graph.spec(n).role == "output"}
+    if not keep:
+        return nodes
+    pending = list(keep)
+    while pending:
+        n = pending.pop()
+        reads = [e.src for e in graph.in_edges(n)]
+        if graph.spec(n).role == "apply":
+            reads += graph.subnets.get(graph.params(n).get("subnet"), [])
+        for m in reads:
+            if m not in keep:
+                keep.add(m)
+                pending.append(m)
+    return [n for n in nodes if n in keep]
+
+
+def objective_for(c: Compiled, losses: list[str]) -> tuple[fx.GraphModule, list[str]]:
+    """The objective of some loss nodes only (one optimizer record's): the nodes they depend
+    on, traced with the same modules; and its placeholders, in order. Its output has the
+    objective's keys, over those losses."""
+    graph = c.graph
+    need = set(losses)
+    pending = list(losses)
+    while pending:
+        n = pending.pop()
+        reads = [e.src for e in graph.in_edges(n)]
+        if graph.spec(n).role == "apply":
+            reads += graph.subnets.get(graph.params(n).get("subnet"), [])
+        for m in reads:
+            if m not in need:
+                need.add(m)
+                pending.append(m)
+    nodes = [n for n in c.analysis.phases.training_nodes(c.analysis.order) if n in need]
+    gm, placeholders, _, _ = _trace(graph, c.modules, c.plans, nodes, None, objective=True,
+                                    standardizers=c.standardizers, order=c.analysis.order)
+    return gm, placeholders
+
+
 def _trace(graph: Graph, root: nn.Module, plans: dict, nodes: list[str], members,
            objective: bool, standardizers: dict[str, str] | None = None,
-           decoders: dict | None = None, returns: list | None = None):
+           decoders: dict | None = None, returns: list | None = None,
+           order: list[str] | None = None):
     """The GraphModule of `nodes`, and its placeholders, outputs and the values entering from
     outside `members` ((node, port) keys, in placeholder order). `decoders`: a decode node ->
     the values its step reads besides the tokens (its call's arguments). `returns`: return
@@ -377,6 +429,7 @@ def _trace(graph: Graph, root: nn.Module, plans: dict, nodes: list[str], members
     outputs: dict[str, fx.Node] = {}
     node_set = set(nodes)
     decoders = decoders or {}
+    order = order if order is not None else list(nodes)
 
     def value(edge) -> fx.Node:
         key = (edge.src, edge.src_port)
@@ -387,6 +440,52 @@ def _trace(graph: Graph, root: nn.Module, plans: dict, nodes: list[str], members
             placeholders.append(name)
             external.append(key)
         return values[key]
+
+    def emit(n: str, vals: dict, name: str) -> None:
+        """Add node `n` to the graph, reading its inputs from `vals` (values by (node,
+        port)) and storing its outputs there; `name` is the fx node's name."""
+        spec = graph.spec(n)
+        args, kwargs, by_port = [], {}, {}
+        for port in spec.inputs:
+            edges = graph.in_edges(n, port.name)
+            vs = [vals[(e.src, e.src_port)] if (e.src, e.src_port) in vals else value(e)
+                  for e in edges]
+            if not vs and not port.multi:  # an optional input left unwired: left out
+                continue
+            v = vs if port.multi else vs[0]
+            by_port[port.name] = v
+            if port.optional or port.by_name:
+                kwargs[port.name] = v
+            else:
+                args.append(v)
+        if spec.role == "output":
+            outputs[n] = args[0]
+            return
+        if spec.role == "apply":  # the sub-network again, on this input: the same modules
+            io = subnet_io(graph, graph.params(n)["subnet"], order)
+            inner = {io.entry: args[0]}
+            for m in io.members:
+                emit(m, inner, f"{name}_{m}")
+            vals[(n, spec.outputs[0].name)] = inner[io.exit]
+            return
+        plan = plans[n]
+        if isinstance(plan, Make):
+            node = g.create_node("call_module", n, tuple(args), kwargs, name=name)
+        else:
+            node = g.create_node("call_function", resolve(plan.target), tuple(args),
+                                 {**kwargs, **plan.kwargs}, name=name)
+        if spec.rule:
+            node.meta["tap_input"] = by_port[spec.in_role("features")]
+        if len(spec.outputs) == 1:
+            vals[(n, spec.outputs[0].name)] = node
+        else:
+            for i, port in enumerate(spec.outputs):
+                v = node
+                for j, index in enumerate(port.path or (i,)):
+                    last = j == len(port.path or (i,)) - 1
+                    v = g.create_node("call_function", operator.getitem, (v, index),
+                                      name=f"{name}_{port.name}" if last else None)
+                vals[(n, port.name)] = v
 
     for n in nodes:
         spec = graph.spec(n)
@@ -399,7 +498,7 @@ def _trace(graph: Graph, root: nn.Module, plans: dict, nodes: list[str], members
                                  name=n)
             values[(n, spec.outputs[0].name)] = node
             continue
-        if spec.role in ("input", "target"):
+        if spec.role in ("input", "target", "noise"):
             value_ = g.placeholder(n)
             placeholders.append(n)
             if standardizers and n in standardizers:
@@ -407,39 +506,7 @@ def _trace(graph: Graph, root: nn.Module, plans: dict, nodes: list[str], members
                                        name=standardizers[n])
             values[(n, spec.value_port)] = value_
             continue
-        args, kwargs, by_port = [], {}, {}
-        for port in spec.inputs:
-            edges = graph.in_edges(n, port.name)
-            vals = [value(e) for e in edges]
-            if not vals and not port.multi:  # an optional input left unwired: left out
-                continue
-            v = vals if port.multi else vals[0]
-            by_port[port.name] = v
-            if port.optional or port.by_name:
-                kwargs[port.name] = v
-            else:
-                args.append(v)
-        if spec.role == "output":
-            outputs[n] = args[0]
-            continue
-        plan = plans[n]
-        if isinstance(plan, Make):
-            node = g.create_node("call_module", n, tuple(args), kwargs, name=n)
-        else:
-            node = g.create_node("call_function", resolve(plan.target), tuple(args),
-                                 {**kwargs, **plan.kwargs}, name=n)
-        if spec.rule:
-            node.meta["tap_input"] = by_port[spec.in_role("features")]
-        if len(spec.outputs) == 1:
-            values[(n, spec.outputs[0].name)] = node
-        else:
-            for i, port in enumerate(spec.outputs):
-                v = node
-                for j, index in enumerate(port.path or (i,)):
-                    last = j == len(port.path or (i,)) - 1
-                    v = g.create_node("call_function", operator.getitem, (v, index),
-                                      name=f"{n}_{port.name}" if last else None)
-                values[(n, port.name)] = v
+        emit(n, values, n)
 
     if members is not None:  # values leaving the sub-network are its outputs
         for n in nodes:
@@ -459,13 +526,17 @@ def _trace(graph: Graph, root: nn.Module, plans: dict, nodes: list[str], members
                                                      name=f"{n}_weighted")
             total = term if total is None else g.create_node(
                 "call_function", operator.add, (total, term), name="total_loss")
-        preds = {}
+        preds, fakes = {}, {}
         for n in losses:
             e = graph.in_edges(n, graph.spec(n).in_role("pred"))[0]
             preds[n] = values[(e.src, e.src_port)]
+            fake = next((p.name for p in graph.spec(n).inputs if p.role == "fake"), None)
+            if fake is not None:  # a GAN discriminator loss: its score of generated samples
+                e = graph.in_edges(n, fake)[0]
+                fakes[n] = values[(e.src, e.src_port)]
         taps = {n: (g_node.meta["tap_input"], g_node) for n in nodes if graph.spec(n).rule
                 for g_node in [values[(n, graph.spec(n).outputs[0].name)]]}
-        g.output({"loss": total, "losses": losses, "preds": preds,
+        g.output({"loss": total, "losses": losses, "preds": preds, "fakes": fakes,
                   "outputs": outputs, "taps": taps})
     elif returns is not None:
         outs = [values[k] for k in returns]

@@ -35,6 +35,9 @@ class Dataset:
     # the key's suffix names the metric ('_mse', '_nats', '_accuracy'). runtime/sequences.py.
     baselines: dict[str, float] = field(default_factory=dict)
     vocab: list[str] | None = None  # token id -> character, for text datasets ('chars')
+    # What generated samples (M × a sample's shape) score against this data, e.g. the ring's
+    # {"modes": 8, "quality": 0.97}: GAN runs report it per epoch and in the live view.
+    judge: Callable[[Any], dict] | None = None
 
     def __len__(self) -> int:
         return len(next(iter(self.fields.values())))

@@ -31,6 +31,8 @@ class Started(Event):
     # What a trivial model scores on this data ({"constant_mse": 0.167}): the bar to beat.
     baselines: dict = field(default_factory=dict)
     vocab: list | None = None  # token id -> character, for text data (the app decodes with it)
+    # Named values each Step carries besides the loss (each record's losses, D(x), …)
+    values: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,20 @@ class Step(Event):
     loss: float
     lr: float
     samples_per_s: float
+    values: dict = field(default_factory=dict)  # Started.values, means over the same steps
+
+
+@dataclass(frozen=True)
+class Samples(Event):
+    """A generator's samples of a fixed noise batch, a few times a second (the live view):
+    `fake` M × shape as nested lists, `real` some training samples beside them, `metrics`
+    what the dataset makes of them (the ring: modes covered, share of good samples)."""
+    step: int
+    epoch: int
+    real: list
+    fake: list
+    shape: list
+    metrics: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def trained_model(project: Project, weights: str | os.PathLike | None) -> Compil
     if weights is not None:
         wf = weights_file(weights)
         try:
-            load_weights(c.model, wf)
+            load_weights(c.model, wf, set(c.modules.state_dict()))
         except WeightsError as e:
             raise ExportError(str(e)) from None
     c.model.eval()

@@ -36,7 +36,13 @@ def make_ring(seed: int, n_samples: int = 10000, modes: int = 8, radius: float =
     return Dataset("ring", {"x": torch.from_numpy(x.astype(np.float32)),
                             "mode": torch.from_numpy(which.astype(np.int64))},
                    f"Ring: {n_samples:,} points from {modes} Gaussians (σ = {std:g}) on a circle "
-                   f"of radius {radius:g}", classes=[f"mode {i}" for i in range(modes)])
+                   f"of radius {radius:g}", classes=[f"mode {i}" for i in range(modes)],
+                   judge=lambda samples: _judge(samples, modes, radius, std))
+
+
+def _judge(samples, modes: int, radius: float, std: float) -> dict:
+    cov = mode_coverage(samples, modes, radius, std)
+    return {"modes": cov["modes"], "quality": cov["high_quality"]}
 
 
 def mode_coverage(samples, modes: int = 8, radius: float = 2.0, std: float = 0.02,

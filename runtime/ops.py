@@ -446,6 +446,39 @@ def identity(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def detach(x: torch.Tensor) -> torch.Tensor:
+    """Stop gradient: y = x forward, nothing flows back."""
+    return x.detach()
+
+
+def sample_noise(n: int, shape, distribution: str = "normal", device=None) -> torch.Tensor:
+    """A Noise node's batch: n × shape, N(0, I) or U(−1, 1), from torch's global generator
+    (seeded by the run and saved in its checkpoints)."""
+    size = (n, *shape)
+    if distribution == "uniform":
+        return torch.rand(size, device=device) * 2 - 1
+    return torch.randn(size, device=device)
+
+
+def gan_d_loss(real: torch.Tensor, fake: torch.Tensor, from_logits: bool = True) -> torch.Tensor:
+    """L_D = −mean[log D(x)] − mean[log(1 − D(G(z)))]; with logits s, log σ(s) = −softplus(−s)
+    and log(1 − σ(s)) = −softplus(s)."""
+    if from_logits:
+        return F.softplus(-real).mean() + F.softplus(fake).mean()
+    eps = 1e-7
+    return -(real.clamp(eps, 1 - eps).log().mean() + (1 - fake).clamp(eps, 1 - eps).log().mean())
+
+
+def gan_g_loss(fake: torch.Tensor, form: str = "non-saturating",
+               from_logits: bool = True) -> torch.Tensor:
+    """non-saturating: L_G = −mean[log D(G(z))]; minimax: L_G = mean[log(1 − D(G(z)))]."""
+    if from_logits:
+        return F.softplus(-fake).mean() if form == "non-saturating" else -F.softplus(fake).mean()
+    eps = 1e-7
+    p = fake.clamp(eps, 1 - eps)
+    return -p.log().mean() if form == "non-saturating" else (1 - p).log().mean()
+
+
 def shift_right(target: torch.Tensor, start: int = 1) -> torch.Tensor:
     """Teacher forcing: the decoder's previous tokens (<start>, y_1 … y_{T−1}) for targets
     y_1 … y_T (N × T token ids)."""

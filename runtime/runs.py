@@ -3,12 +3,14 @@
   <project folder>/runs/<project>/<YYYYmmdd-HHMMSS>/
       run.json          status, settings, final metrics, the message of a failure
       project.json      the project as it was trained
-      steps.csv         step, epoch, loss, lr, samples_per_s (one row per logged step)
+      steps.csv         step, epoch, loss, lr, samples_per_s, and the named values a recipe
+                        logs (a GAN's d_loss.loss, g_loss.loss, D(x), D(G(z))), per logged step
       epochs.csv        epoch, step, seconds, and every metric (loss, accuracy, val_…)
       grads.csv         step and each layer's gradient norm
       checkpoints/last  the latest state (at most every 10 s, and always when the run ends,
                         is stopped or fails after starting): resumable
-      checkpoints/best  the epoch with the lowest val_loss (loss without a validation split);
+      checkpoints/best  the epoch with the best training.best_metric (by default the lowest
+                        val_loss, or loss without a validation split);
                         kept in memory and written at most every 10 s and at the end
       events.out.tfevents.*   the same scalars for TensorBoard, when it is installed: written
                         from the CSV files when the run ends (a writer thread during the run
@@ -28,6 +30,13 @@ from pathlib import Path
 
 from graph.fileio import atomic_write_text, clean_stale, recover_folder
 from graph.project import Project
+
+
+def lower_is_better(metric: str) -> bool:
+    """Losses and errors fall as a model improves; accuracies, exact match, a GAN's modes
+    covered and sample quality rise."""
+    m = metric.lower()
+    return m.endswith(("loss", "mae", "mse", "nats", "error")) or m == "loss"
 
 from .events import Event
 
@@ -90,11 +99,14 @@ class RunLogger:
             self.info["resumed"] = self.info.get("resumed", 0) + 1
         else:
             project.save(self.folder / "project.json")
-        self.best = self.info.get("best_value", math.inf)
+        self.best_metric = trainer.settings.best_metric
+        self.lower_better = lower_is_better(self.best_metric or "val_loss")
+        self.best = self.info.get("best_value", math.inf if self.lower_better else -math.inf)
         self._best_snapshot = None  # the best epoch's state, not yet on disk
         self._last_ckpt = self._last_best = self._last_info = time.monotonic()
         self._files: dict[str, tuple] = {}
         self._layers: list[str] = []
+        self._values: list[str] = []  # the named values each step carries (Started.values)
         self.tensorboard = tensorboard
         self._write_info()
 
@@ -130,6 +142,7 @@ class RunLogger:
         k = ev.kind
         if k == "started":
             self._layers = list(ev.layers)
+            self._values = list(ev.values)
             self.info.update(device=ev.device, device_name=ev.device_name,
                              total_steps=ev.total_steps, parameters=ev.parameters,
                              baselines=ev.baselines)
@@ -137,7 +150,8 @@ class RunLogger:
                 self.info["vocab"] = ev.vocab
             self._write_info()
         elif k == "step":
-            self._row("steps.csv", ["step", "epoch", "loss", "lr", "samples_per_s"], vars(ev))
+            self._row("steps.csv", ["step", "epoch", "loss", "lr", "samples_per_s"]
+                      + self._values, {**vars(ev), **ev.values})
         elif k == "gradstats":
             self._row("grads.csv", ["step"] + self._layers, {"step": ev.step, **ev.norms})
         elif k == "epochend":
@@ -145,8 +159,11 @@ class RunLogger:
             self._row("epochs.csv", ["epoch", "step", "seconds"] + list(ev.metrics), row)
             self._flush()
             now = time.monotonic()
-            watch = ev.metrics.get("val_loss", ev.metrics.get("loss"))
-            if watch is not None and math.isfinite(watch) and watch < self.best:
+            watch = (ev.metrics.get(self.best_metric) if self.best_metric else
+                     ev.metrics.get("val_loss", ev.metrics.get("loss")))
+            better = watch is not None and math.isfinite(watch) and (
+                watch < self.best if self.lower_better else watch > self.best)
+            if better:
                 self.best = watch
                 self.info.update(best_value=watch, best_epoch=ev.epoch)
                 self._best_snapshot = self.trainer.snapshot()

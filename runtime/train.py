@@ -36,6 +36,7 @@ from . import checkpoint as ckpt
 from .checkpoint import Position
 from .events import (EpochEnd, Event, Failed, Finished, GradStats, Paused, Resumed, Started, Step,
                      Stopped)
+from .recipes import RECIPES
 
 
 def split(n: int, seed: int, val_split: float, name: str = "the dataset"):
@@ -199,6 +200,8 @@ class Trainer:
         self._order: torch.Tensor | None = None
         self._shuffle = torch.Generator()
         self._opt = None
+        self.recipe = None
+        self.dataset = None
         self._n_train = 0
 
     # Control ------------------------------------------------------------------------------------
@@ -281,8 +284,10 @@ class Trainer:
                                 f"{dev.type}; choose fp32")
         data = self.project.data
         dataset = load_dataset(data.dataset, data.options, s.seed, self.base_dir)
-        needed = c.inputs + c.targets
+        # The objective's data placeholders, in its order (a Noise node's batch is drawn)
+        needed = [p for p in c.feeds if c.graph.spec(p).role != "noise"]
         tensors = bind_data(c, data.bind, dataset, needed)
+        self.dataset = dataset
 
         val_idx, train_idx = split(len(dataset), s.seed, s.val_split, dataset.name)
         n_val = len(val_idx)
@@ -299,15 +304,15 @@ class Trainer:
             modules.to(memory_format=torch.channels_last)
             train, val = [to_channels_last(t) for t in train], [to_channels_last(t) for t in val]
         trainable = [p for p in modules.parameters() if p.requires_grad]
-        if s.recipe == "supervised":
-            if c.taps:
-                raise TrainingError(f"Perceptron '{c.taps[0]}' learns with the perceptron "
-                                    "rule, not by gradients: set the training recipe to "
-                                    "'perceptron'.", c.taps[0])
-            if not trainable:
-                raise TrainingError("Nothing to train: the graph has no layer with weights.")
-        else:
-            self._check_perceptron_recipe(c)
+        layers = c.layers
+        self.by_layer = by_layer = {n: [p for p in modules.get_submodule(n).parameters()
+                                        if p.requires_grad] for n in layers}
+        self.seq_nodes = {n: c.modules.get_submodule(n) for n in c.analysis.order
+                          if c.graph.spec(n).sequence_input and n in c.modules._modules}
+        self.norms, self.time_norms = None, {}
+        real = next((i for i, k in enumerate(needed) if c.graph.spec(k).role == "input"), None)
+        self.real_samples = train[real].cpu() if real is not None else None
+        self.recipe = recipe = RECIPES[s.recipe](self, c, trainable, needed)
 
         batch_size = {"gd": n_train, "sgd": 1}.get(s.optimizer, s.batch_size)
         batch_size = min(batch_size, n_train)
@@ -315,20 +320,17 @@ class Trainer:
         total = s.epochs * steps_per_epoch
         if self.max_steps is not None:
             total = min(total, self.max_steps)
-        self._opt = opt = self._optimizer(trainable) if s.recipe == "supervised" else None
-        opt_step = eager_step(opt) if opt is not None else None
+        self._opt = opt = recipe.optimizer
         self._shuffle = torch.Generator().manual_seed(s.seed + 1)
         if self.resume_from is not None:
             self._restore(ckpt.load(self.resume_from), modules, opt)
 
-        layers = c.layers
-        by_layer = {n: [p for p in modules.get_submodule(n).parameters() if p.requires_grad]
-                    for n in layers}
         kinds = self._metric_kinds(c)
         loss_target = {l: needed.index(self._target_of(c, l)) for l in kinds}
         yield Started(str(dev), device_name(dev), s.epochs, steps_per_epoch, total, n_train,
                       n_val, sum(p.numel() for p in modules.parameters()), layers, s.recipe,
-                      self.log_every, dict(dataset.baselines), dataset.vocab)
+                      self.log_every, dict(dataset.baselines), dataset.vocab,
+                      getattr(recipe, "value_names", list)())
 
         check_every_step = (dev.type == "cpu" if self.sync_every_step is None
                             else self.sync_every_step)
@@ -338,9 +340,7 @@ class Trainer:
         window_loss = torch.zeros((), device=dev)
         window_loss_f = 0.0
         window_steps = 0
-        norms, time_norms = None, {}
-        seq_nodes = {n: c.modules.get_submodule(n) for n in c.analysis.order
-                     if c.graph.spec(n).sequence_input and n in c.modules._modules}
+        window_parts: dict[str, list] = {}  # name -> [sum, steps]
         pos = self.pos
         done = pos.step >= total
         while pos.epoch <= s.epochs and not done:
@@ -354,6 +354,7 @@ class Trainer:
             run_loss = torch.zeros((), device=dev)
             run_loss_f = 0.0
             run_n = 0
+            run_parts: dict[str, list] = {}  # name -> [Σ value × samples, samples]
             records: dict[str, list] = {l: [] for l in kinds}
             i = first
             while i < n_train:
@@ -370,31 +371,14 @@ class Trainer:
                 batch = [t[idx] for t in train]
                 nb = min(batch_size, n_train - i)
                 log_now = self._is_log_step(total, i + batch_size >= n_train)
-                if s.recipe == "supervised":
-                    opt.zero_grad(set_to_none=True)
-                    watch = self._watch_steps(seq_nodes) if log_now and seq_nodes else None
-                    with self._autocast():
-                        out = c.objective(*batch)
-                    loss = out["loss"]
-                    if check_every_step:  # on the CPU reading the loss is free: check each step
-                        lv = loss.item()
-                        if not math.isfinite(lv):
-                            loss.backward()  # for the diagnosis only: no optimizer step follows
-                            raise self._non_finite(c, batch, loss, by_layer)
-                    loss.backward()
-                    if by_layer and log_now:
-                        norms = self._grad_norms(by_layer)  # before clipping: show explosions
-                    if watch is not None:
-                        time_norms = watch.finish()
-                    if s.clip_norm is not None:
-                        torch.nn.utils.clip_grad_norm_(trainable, s.clip_norm)
-                    opt_step()
-                else:
-                    with torch.no_grad():
-                        out = c.objective(*batch)
-                        loss = out["loss"]
-                        self._perceptron_update(c, out, batch, needed)
-                        lv = loss.item() if check_every_step else None
+                # on the CPU reading the loss is free: it is checked at each step
+                res = recipe.step(batch, log_now, check_every_step)
+                loss, lv, out = res.loss, res.value, res.out
+                for k, v in res.parts.items():
+                    w = window_parts.setdefault(k, [0.0, 0])
+                    w[0], w[1] = w[0] + v, w[1] + 1
+                    r = run_parts.setdefault(k, [0.0, 0])
+                    r[0], r[1] = r[0] + v * nb, r[1] + nb
                 pos.step += 1
                 i += batch_size
                 pos.next_index = min(i, n_train)
@@ -420,18 +404,21 @@ class Trainer:
                         raise self._non_finite(c, batch, loss, by_layer)
                     now = time.perf_counter()
                     rate = samples_log / max(now - t_log, 1e-9)
-                    lr = opt.param_groups[0]["lr"] if opt else s.lr
-                    yield Step(pos.step, pos.epoch, mean, lr, rate)
-                    if norms is not None:
-                        yield GradStats(pos.step, norms, time_norms)
-                        norms, time_norms = None, {}
+                    values = {k: float(v / n) for k, (v, n) in window_parts.items()}
+                    window_parts = {}
+                    yield Step(pos.step, pos.epoch, mean, recipe.lr, rate, values)
+                    if self.norms is not None:
+                        yield GradStats(pos.step, self.norms, self.time_norms)
+                        self.norms, self.time_norms = None, {}
                     window_loss.zero_()
                     window_loss_f = 0.0
                     window_steps, t_log, samples_log = 0, now, 0
+                yield from recipe.events(pos.step, last)
                 if last:
                     done = True
                     break
             mets = {"loss": (run_loss_f if check_every_step else run_loss.item()) / max(run_n, 1)}
+            mets.update({k: float(v / n) for k, (v, n) in run_parts.items()})
             seen = order[first:first + run_n]  # the training samples this epoch went through
             mets.update(self._named(c, {l: M.finish(kinds[l], records[l],
                                                     train[loss_target[l]][seen], _ignored(c, l))
@@ -439,6 +426,7 @@ class Trainer:
             if val[0].shape[0]:
                 mets.update({f"val_{k}": v for k, v in self._evaluate(
                     c, val, kinds, loss_target, needed).items()})
+            mets.update(recipe.epoch_metrics())
             yield EpochEnd(pos.epoch, pos.step, mets, time.perf_counter() - t_epoch)
             if done or pos.next_index < n_train:
                 break
@@ -495,6 +483,12 @@ class Trainer:
     def _restore_optimizer(opt, state: dict, where: Path) -> None:
         """Load the optimizer's state, checking each tensor against its parameter first
         (torch would take a wrong shape and fail at the first step)."""
+        check = getattr(opt, "check_state", None)  # several optimizers: the same records?
+        if check is not None:
+            try:
+                check(state)
+            except ValueError as e:
+                raise ckpt.CheckpointError(f"{where / 'trainer.json'}: optimizer: {e}") from None
         params = [p for g in opt.param_groups for p in g["params"]]
         for pid, st in state.get("state", {}).items():
             if not 0 <= pid < len(params):
@@ -518,15 +512,13 @@ class Trainer:
         step = self.pos.step + 1
         return step % self.log_every == 0 or step >= total or epoch_end
 
-    def _optimizer(self, params):
-        s = self.settings
-        if s.optimizer == "adam":
-            return torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay)
-        return torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
-
     @staticmethod
     def _target_of(c: Compiled, loss: str) -> str | None:
-        src = c.graph.in_edges(loss, c.graph.spec(loss).in_role("target"))[0].src
+        """The Target a loss node compares with (None: none, or not straight from one)."""
+        port = next((p.name for p in c.graph.spec(loss).inputs if p.role == "target"), None)
+        if port is None:  # a GAN's losses judge scores, not against a target
+            return None
+        src = c.graph.in_edges(loss, port)[0].src
         return src if c.graph.spec(src).role == "target" else None
 
     def _metric_kinds(self, c: Compiled) -> dict[str, str]:
@@ -604,12 +596,15 @@ class Trainer:
         total = torch.zeros((), device=self.device)
         per_loss = {l: torch.zeros((), device=self.device) for l in c.losses}
         records: dict[str, list] = {l: [] for l in kinds}
+        noise = self.recipe.noise
+        # Noise of its own generator: the same every evaluation, and the run's untouched
+        gen = torch.Generator().manual_seed(self.settings.seed + 2) if noise else None
         with torch.no_grad():
             for i in range(0, n, bs):
                 batch = [t[i:i + bs] for t in tensors]
                 nb = batch[0].shape[0]
                 with self._autocast():
-                    out = obj(*batch)
+                    out = obj(*(self.recipe.args(c.feeds, batch, gen) if noise else batch))
                 total += out["loss"] * nb
                 for l in c.losses:
                     per_loss[l] += out["losses"][l] * nb
@@ -640,15 +635,16 @@ class Trainer:
             out[n] = out.get(n, 0.0) + sq
         return {n: math.sqrt(v) for n, v in out.items()}
 
-    def _non_finite(self, c: Compiled, batch, loss, by_layer) -> TrainingError:
+    def _non_finite(self, c: Compiled, batch, loss, by_layer, objective=None) -> TrainingError:
         """Name the first layer (in forward order) whose gradient is not finite, and the first
-        node whose forward output is not, so the user knows where to look."""
+        node whose forward output is not, so the user knows where to look (`batch`: what
+        `objective`, by default the whole one, was called with)."""
         value = loss.detach().item()
         what = "NaN" if math.isnan(value) else "infinite"
         grad_bad = next((n for n, ps in by_layer.items()
                          if any(p.grad is not None and not torch.isfinite(p.grad).all()
                                 for p in ps)), None)
-        fwd_bad = _first_non_finite_node(c, batch)
+        fwd_bad = _first_non_finite_node(c, batch, objective)
         g = c.graph
         parts = [f"Training stopped at step {self.step + 1} (epoch {self.epoch}): the loss "
                  f"became {what}."]
@@ -661,39 +657,6 @@ class Trainer:
         parts.append(f"Try a lower learning rate (now {self.settings.lr:g}), gradient clipping "
                      "(clip_norm), or batch normalization.")
         return TrainingError(" ".join(parts), grad_bad or fwd_bad)
-
-    def _check_perceptron_recipe(self, c: Compiled) -> None:
-        g = c.graph
-        if not c.taps:
-            raise TrainingError("The 'perceptron' recipe trains Perceptron nodes, and the graph "
-                                "has none: use the 'supervised' recipe.")
-        for n in (n for n in c.layers if n not in c.taps):
-            raise TrainingError(f"The 'perceptron' recipe trains only Perceptron nodes, but "
-                                f"{g.spec(n).title} '{n}' has weights to learn: use the "
-                                "'supervised' recipe.", n)
-        self._rule_targets = {}
-        for p in c.taps:
-            if len(c.analysis.edge_type(g.in_edges(p, g.spec(p).in_role("features"))[0]).shape) != 2:
-                raise TrainingError(f"Perceptron '{p}' needs features N × F.", p)
-            losses = [e.dst for e in g.out_edges(p) if g.spec(e.dst).role == "loss"
-                      and e.dst_port == g.spec(e.dst).in_role("pred")]
-            tgt = self._target_of(c, losses[0]) if losses else None
-            if tgt is None:
-                raise TrainingError(f"Perceptron '{p}' needs its output compared with a Target "
-                                    "by a loss node, so that the rule knows the true labels.", p)
-            self._rule_targets[p] = tgt
-
-    def _perceptron_update(self, c: Compiled, out, batch, needed) -> None:
-        """w ← w + η (y − ŷ) x,  b ← b + η (y − ŷ), summed over the batch (the seed's rule
-        exactly at batch size 1); nothing changes where ŷ = y."""
-        lr = self.settings.lr
-        for p, (x, y_hat) in out["taps"].items():
-            y = batch[needed.index(self._rule_targets[p])].reshape(y_hat.shape).to(y_hat.dtype)
-            err = y - y_hat
-            mod = c.modules.get_submodule(p)
-            mod.weight += lr * err.T @ x
-            mod.bias += lr * err.sum(0)
-
 
 class _StepGradients:
     """On a log step: keeps the input sequence of each recurrent module (made to require a
@@ -740,8 +703,8 @@ class _NonFiniteFinder(fx.Interpreter):
         return result
 
 
-def _first_non_finite_node(c: Compiled, batch) -> str | None:
-    finder = _NonFiniteFinder(c.objective)
+def _first_non_finite_node(c: Compiled, batch, objective=None) -> str | None:
+    finder = _NonFiniteFinder(objective if objective is not None else c.objective)
     with torch.no_grad():
         finder.run(*batch)
     return finder.first if finder.first in c.graph else None

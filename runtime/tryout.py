@@ -74,7 +74,7 @@ class Tryout:
             raise TryError(f"the graph cannot be compiled: {e}") from None
         try:
             wf = weights_file(weights)
-            load_weights(c.model, wf)
+            load_weights(c.model, wf, set(c.modules.state_dict()))
         except Exception as e:
             raise TryError(str(e)) from None
         c.model.eval()

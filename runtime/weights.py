@@ -22,8 +22,11 @@ def save_weights(module: torch.nn.Module, path: str | os.PathLike, metadata: dic
     atomic_write_bytes(path, st_save(state, metadata=meta))
 
 
-def load_weights(module: torch.nn.Module, path: str | os.PathLike) -> None:
-    """Load a safetensors file into `module`, naming the node of any mismatch."""
+def load_weights(module: torch.nn.Module, path: str | os.PathLike,
+                 others: set[str] = frozenset()) -> None:
+    """Load a safetensors file into `module`, naming the node of any mismatch. `others`:
+    weights the file may hold besides the module's, left out (a GAN's checkpoint holds the
+    discriminator too; the model that exports is the generator)."""
     p = Path(path)
     try:
         state = st_load(p.read_bytes())
@@ -32,6 +35,7 @@ def load_weights(module: torch.nn.Module, path: str | os.PathLike) -> None:
     except (SafetensorError, OSError, ValueError) as e:
         raise WeightsError(f"{p}: not a readable safetensors file ({e})") from None
     own = module.state_dict()
+    state = {k: v for k, v in state.items() if k in own or k not in others}
     missing = [k for k in own if k not in state]
     extra = [k for k in state if k not in own]
     if missing or extra:

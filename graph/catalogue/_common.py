@@ -14,6 +14,7 @@ COLORS = {
     "Recurrent": "#1f6f8b",
     "Sequence": "#4a6378",
     "Attention": "#6b8e23",
+    "Generative": "#8e5572",
     "Loss": "#b03a2e",
 }
 

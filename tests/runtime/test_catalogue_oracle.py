@@ -26,6 +26,7 @@ def random_shape(rnd):
 RECURRENT = {"RNN", "LSTM", "GRU"}
 ATTENTION = {"Attention", "ScaledDotProductAttention", "MultiHeadAttention"}
 TOKENS = {"PaddingMask", "TeacherForcing"}  # read token ids N × T
+GAN_LOSSES = {"DiscriminatorLoss", "GeneratorLoss"}
 # The decode loop runs a decoder compile gives it: tested with whole graphs (test_decoding.py)
 BUILDABLE = [t for t in BUILDABLE if catalogue.SPECS[t].role != "decode"]
 
@@ -95,6 +96,11 @@ def sample_inputs(spec, rnd, params=None):
             if rnd.random() < 0.5:
                 types[port.name] = TensorType(state)
                 tensors[port.name] = torch.randn(N, *state[1:])
+        return types, tensors
+    if spec.type in GAN_LOSSES:  # the discriminator's scores N × 1 (now and then not)
+        for port in spec.inputs:
+            shape = ("N", 1) if rnd.random() < 0.8 else random_shape(rnd)
+            types[port.name], tensors[port.name] = _t(shape)
         return types, tensors
     if spec.role == "loss":
         pred = random_shape(rnd)

@@ -104,8 +104,12 @@ def generated(rnd: random.Random) -> dict:
         g.add_node("Target", "label", {"shape": rnd.choice([[], shape]),
                                        "dtype": rnd.choice(["int64", "float32"])})
         loss = g.add_node(rnd.choice(LOSSES), "loss")
-        g.connect(prev, port, loss, "pred")
-        g.connect("label", "out", loss, "target")
+        lspec = catalogue.SPECS[g.node_type(loss)]
+        for p in lspec.inputs:  # a GAN's losses: scores on every port, no target
+            if p.role == "target":
+                g.connect("label", "out", loss, p.name)
+            else:
+                g.connect(prev, port, loss, p.name)
     if rnd.random() < 0.2 and len(made) > 2:
         g.set_subnet("part", made[1:3])
     return Project(graph=g, name="generated").to_dict()

@@ -170,9 +170,10 @@ def test_perceptron_rule_matches_the_seed_example():
     from runtime.compile import compile_graph
     p = load(TEMPLATES / "perceptron.json")
     p.training.lr = 0.1
+    from runtime.recipes import PerceptronRule
     t = Trainer(p)
     t.compiled = c = compile_graph(p.graph)
-    t._check_perceptron_recipe(c)
+    rule = PerceptronRule(t, c, [], ["x", "label"])
     m = c.modules.perceptron
     with torch.no_grad():
         m.weight.copy_(torch.tensor([[0.5, -0.6]]))
@@ -181,13 +182,13 @@ def test_perceptron_rule_matches_the_seed_example():
     out = c.objective(x, y)
     assert out["taps"]["perceptron"][1].item() == 0.0
     with torch.no_grad():
-        t._perceptron_update(c, out, [x, y], ["x", "label"])
+        rule.update(out, [x, y])
     assert torch.allclose(m.weight, torch.tensor([[0.6, -0.4]]))
     assert torch.allclose(m.bias, torch.tensor([0.3]))
     # A correct prediction changes nothing.
     out = c.objective(x, y)
     with torch.no_grad():
-        t._perceptron_update(c, out, [x, y], ["x", "label"])
+        rule.update(out, [x, y])
     assert torch.allclose(m.weight, torch.tensor([[0.6, -0.4]]))
 
 
