@@ -167,6 +167,23 @@ class Rename(Step):
         self.graph.rename_node(self.new, self.old)
 
 
+class SetSubnets(Step):
+    """Sub-network memberships, all at once (a node moved from one to another)."""
+
+    def __init__(self, graph: Graph, new: dict[str, list[str]], text: str):
+        self.graph, self.old, self.new, self.text = graph, graph.subnets, new, text
+
+    def _apply(self, state: dict[str, list[str]]) -> None:
+        for name in sorted(set(self.old) | set(self.new)):
+            self.graph.set_subnet(name, state.get(name))
+
+    def redo(self):
+        self._apply(self.new)
+
+    def undo(self):
+        self._apply(self.old)
+
+
 class SetSetting(Step):
     """A training setting, a data-binding value, or the project's name or description
     (`section` is "training", "data" or "project")."""

@@ -243,6 +243,28 @@ class Editor:
             return
         self._push([SetParam(self.g, node, name, value)])
 
+    def set_node_subnet(self, node: str, name: str) -> None:
+        """Put `node` in the sub-network `name` (made if new; '' = in none), out of any other;
+        a sub-network left empty goes."""
+        from graph.model import id_problem
+        from .commands import SetSubnets
+        name = name.strip()
+        if name:
+            why = id_problem(name)
+            if why:
+                raise EditRefused(f"sub-network name: {why}")
+        subnets = self.g.subnets
+        if (name and node in subnets.get(name, [])) or \
+                (not name and not any(node in m for m in subnets.values())):
+            return
+        new = {k: [m for m in v if m != node] for k, v in subnets.items()}
+        if name:
+            new.setdefault(name, []).append(node)
+        new = {k: v for k, v in new.items() if v}
+        text = f"Put {node} in the sub-network {name}" if name else \
+            f"Take {node} out of its sub-network"
+        self._push([SetSubnets(self.g, new, text)])
+
     def rename(self, old: str, new: str) -> None:
         from graph.model import id_problem
         from .commands import Rename

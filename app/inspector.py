@@ -150,6 +150,8 @@ class Inspector(QWidget):
             self._load_values()
         elif isinstance(ev, M.NodeRemoved) and ev.node == self.node:
             self.show_node(None)
+        elif isinstance(ev, M.SubnetsChanged):
+            self._load_values()
 
     # The form --------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -169,6 +171,18 @@ class Inspector(QWidget):
         name.editingFinished.connect(lambda: self._rename(name.text()))
         self.form.addRow("name", name)
         self._fields["__name__"] = name
+        if spec.role not in ("input", "target", "output", "loss", "noise", "apply"):
+            sub = QComboBox()
+            sub.setEditable(True)
+            sub.setObjectName("subnet")
+            sub.setToolTip("The sub-network this node belongs to (a GAN's 'generator' or "
+                           "'discriminator'): an optimizer record trains one sub-network's "
+                           "weights, a Shared network node applies one again, and one exports "
+                           "alone. Type a new name to start one; empty: none.")
+            sub.lineEdit().editingFinished.connect(lambda: self._set_subnet(sub.currentText()))
+            sub.activated.connect(lambda _i: self._set_subnet(sub.currentText()))
+            self.form.addRow("sub-network", sub)
+            self._fields["__subnet__"] = sub
         for p in spec.params:
             w = self._widget(p)
             w.setObjectName(p.name)
@@ -278,6 +292,12 @@ class Inspector(QWidget):
         try:
             params = self.doc.graph.params(self.node)
             self._fields["__name__"].setText(self.node)
+            sub = self._fields.get("__subnet__")
+            if sub is not None:
+                subnets = self.doc.graph.subnets
+                sub.clear()
+                sub.addItems([""] + sorted(subnets))
+                sub.setCurrentText(next((k for k, v in subnets.items() if self.node in v), ""))
             for p in self.doc.graph.spec(self.node).params:
                 w, v = self._fields[p.name], params.get(p.name)
                 if isinstance(w, QCheckBox):
@@ -320,6 +340,15 @@ class Inspector(QWidget):
             self.error.hide()
         except EditRefused as e:
             self._refuse(f"name: {e}")
+
+    def _set_subnet(self, name: str) -> None:
+        if self._updating or self.node is None:
+            return
+        try:
+            self.editor.set_node_subnet(self.node, name)
+            self.error.hide()
+        except EditRefused as e:
+            self._refuse(str(e))
 
     def _refuse(self, why: str) -> None:
         self.error.setText(f"Refused: {why}")

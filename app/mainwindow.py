@@ -29,6 +29,7 @@ from .palette import Palette
 from .panels import CodeView, HelpView, SummaryView
 from .plotdata import LiveData
 from .plots import LivePlots
+from .samples_view import SamplesView
 from .quickadd import QuickAdd
 from .training import TrainingController
 from .training_panel import TrainingPanel
@@ -69,6 +70,7 @@ class MainWindow(QMainWindow):
         self.trypanel = TryPanel()
         self.live = LiveData()
         self.plots = LivePlots(self.live)
+        self.samples = SamplesView(self.live)
         self.trainer = TrainingController(self)
         self.history.setEmptyLabel("<opened>")
         self.docks = {}
@@ -80,6 +82,7 @@ class MainWindow(QMainWindow):
                 ("code", "Generated code", self.code, Qt.BottomDockWidgetArea),
                 ("plots", "Live plots", self.plots, Qt.BottomDockWidgetArea),
                 ("try", "Try the model", self.trypanel, Qt.BottomDockWidgetArea),
+                ("samples", "Samples", self.samples, Qt.BottomDockWidgetArea),
                 ("training", "Training", self.training, Qt.RightDockWidgetArea),
                 ("history", "History", self.history, Qt.RightDockWidgetArea)):
             dock = QDockWidget(title, self)
@@ -94,6 +97,7 @@ class MainWindow(QMainWindow):
         self.docks["summary"].raise_()
         self.docks["help"].raise_()
         self.docks["history"].hide()
+        self.docks["samples"].hide()  # shown when a generator's samples arrive
         self.resizeDocks([self.docks["palette"]], [230], Qt.Horizontal)
         self.resizeDocks([self.docks["inspector"]], [340], Qt.Horizontal)
         # The bottom area is tall enough for the live plots from the start: raising them when a
@@ -201,7 +205,7 @@ class MainWindow(QMainWindow):
                                "A validation sample and the trained model's prediction; text "
                                "from a prompt for a character model")
         t.addSeparator()
-        for key in ("training", "plots", "try"):
+        for key in ("training", "plots", "try", "samples"):
             t.addAction(self.docks[key].toggleViewAction())
 
         h = mb.addMenu("&Help")
@@ -723,6 +727,13 @@ class MainWindow(QMainWindow):
             self.show_message(f"Training failed: {ev.message.splitlines()[0]}")
             if ev.node and ev.node in self.scene.nodes:
                 self._select([ev.node])
+        elif k == "samples" and self.live.samples_version == 1:
+            # a generator's first samples: the live view beside the plots
+            dock = self.docks["samples"]
+            if not dock.isVisible():  # beside the bottom tabs (a split of one tab would tab it)
+                self.addDockWidget(Qt.BottomDockWidgetArea, dock, Qt.Horizontal)
+                dock.show()
+                self.resizeDocks([dock], [max(360, self.width() // 4)], Qt.Horizontal)
         elif k == "finished":
             m = ", ".join(f"{n} {v:.4g}" for n, v in ev.metrics.items())
             self.show_message(f"Training finished: {ev.step} steps in {ev.seconds:.1f} s; {m}")
@@ -731,6 +742,7 @@ class MainWindow(QMainWindow):
 
     def _refresh_live(self) -> None:
         self.plots.refresh()
+        self.samples.refresh()
         now = time.perf_counter()
         if self.live.total_steps and (now >= self._progress_due
                                       or not self.trainer.busy):

@@ -191,6 +191,10 @@ class LiveData:
         self.time_version = 0
         self.first_grads: list[dict[str, float]] = []  # the run's first gradient samples
         self.warning: str | None = None  # gradient_warning() of them, shown by the plots
+        # Named values each step carries (a GAN's d_loss.loss, g_loss.loss, D(x), D(G(z)))
+        self.values: dict[str, Series] = {}
+        self.samples = None  # the latest Samples event (a generator's samples)
+        self.samples_version = 0
         self.dirty = True
 
     def start(self, ev) -> None:
@@ -217,6 +221,9 @@ class LiveData:
                 self._ema = ev.loss if self._ema is None else 0.9 * self._ema + 0.1 * ev.loss
                 self.smooth.append(ev.step, self._ema)
             self.lr.append(ev.step, ev.lr)
+            for name, v in getattr(ev, "values", {}).items():
+                if math.isfinite(v):
+                    self.values.setdefault(name, Series()).append(ev.step, v)
             now = time.perf_counter()
             if self._rate_mark is None:
                 self._rate_mark = (now, ev.step)
@@ -246,6 +253,9 @@ class LiveData:
         elif k == "epochend":
             for name, v in ev.metrics.items():
                 self.epoch.setdefault(name, Series()).append(ev.step, v)
+        elif k == "samples":
+            self.samples = ev
+            self.samples_version += 1
         elif k == "resumed":
             self._rate_mark = None
         self.dirty = True

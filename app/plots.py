@@ -197,6 +197,12 @@ class LivePlots(QWidget):
         self.time_curves: dict[str, tuple] = {}
         self.time_plot.hide()  # not in the layout until a recurrent run sends its profile
         self._time_shown = False
+        # Runs that log named values per step (a GAN's two losses, D(x), D(G(z))): they take
+        # the learning rate's cell too.
+        self.values_plot = pg.PlotItem()
+        self.values_plot.setLabel("bottom", "step")
+        self.values_plot.hide()
+        self.value_curves: dict[str, pg.PlotDataItem] = {}
         self._time_version = -1
         self._time_due = 0.0
 
@@ -217,7 +223,8 @@ class LivePlots(QWidget):
                        "metric": Range(self.metric_plot, initial=(0, 1)),
                        "lr": Range(self.lr_plot, initial=(0, 0.01)),
                        "grad": Range(self.grad_plot, log=True, initial=(-4, 1)),
-                       "time": Range(self.time_plot, log=True, initial=(-8, 0))}
+                       "time": Range(self.time_plot, log=True, initial=(-8, 0)),
+                       "values": Range(self.values_plot, initial=(0, 1))}
         self.view.ci.layout.setColumnStretchFactor(2, 2)
         self.overlays: list = []
         self._titles = {}
@@ -243,6 +250,10 @@ class LivePlots(QWidget):
             self.time_plot.removeItem(first)
         self.time_curves = {}
         self._time_version = -1
+        for c in self.value_curves.values():
+            self.values_plot.removeItem(c)
+        self.value_curves = {}
+        self._in_lr_cell(self.lr_plot)
         self.heat_img.clear()
         self.heat_plot.getAxis("left").setTicks([[]])  # the last run's layer names go
         self.heat_plot.setXRange(0, 8, padding=0)
@@ -276,7 +287,8 @@ class LivePlots(QWidget):
         if step <= getattr(self, "_x_hi", 0.0) and self._x_hi:
             return
         self._x_hi = hi
-        for plot in (self.loss_plot, self.metric_plot, self.lr_plot, self.grad_plot):
+        for plot in (self.loss_plot, self.metric_plot, self.lr_plot, self.grad_plot,
+                     self.values_plot):
             plot.setXRange(0, hi, padding=0.02)
 
     def _retitle(self) -> None:
@@ -297,9 +309,11 @@ class LivePlots(QWidget):
             "grad": _title("gradient norm per layer (log)", grads),
             "time": _title("gradient per time step |∂L/∂xₜ| (log)",
                            [c._ll_legend for pair in self.time_curves.values() for c in pair]),
+            "values": _title("per step", [c._ll_legend for c in self.value_curves.values()]),
         }
         for key, plot in (("loss", self.loss_plot), ("metric", self.metric_plot),
-                          ("grad", self.grad_plot), ("time", self.time_plot)):
+                          ("grad", self.grad_plot), ("time", self.time_plot),
+                          ("values", self.values_plot)):
             if self._titles.get(key) != titles[key]:
                 self._titles[key] = titles[key]
                 plot.setTitle(titles[key])
@@ -327,6 +341,7 @@ class LivePlots(QWidget):
                 self.ranges["loss"].include(d.epoch[name].data()[1][-1:])
         self._refresh_lr(d)
         self._refresh_time(d)
+        self._refresh_values(d)
         for i, name in enumerate(d.metric_names()):
             if name not in self.metric_curves:
                 color = "#d62728" if name.startswith("val_") else PALETTE[i % len(PALETTE)]
@@ -376,13 +391,34 @@ class LivePlots(QWidget):
         """The gradient-per-time-step plot in the learning rate's cell (and back)."""
         if on == self._time_shown:
             return
+        self._in_lr_cell(self.time_plot if on else self.lr_plot)
+        self._time_shown = on
+
+    def _in_lr_cell(self, item) -> None:
         ci = self.view.ci
-        old, new = (self.lr_plot, self.time_plot) if on else (self.time_plot, self.lr_plot)
+        old = getattr(self, "_lr_cell", self.lr_plot)
+        if old is item:
+            return
         ci.removeItem(old)
         old.hide()
-        ci.addItem(new, row=0, col=2)
-        new.show()
-        self._time_shown = on
+        ci.addItem(item, row=0, col=2)
+        item.show()
+        self._lr_cell = item
+
+    def _refresh_values(self, d) -> None:
+        """Each named value per step: a GAN's losses (solid) and D(x), D(G(z)) (dashed)."""
+        if not d.values:
+            return
+        self._in_lr_cell(self.values_plot)
+        for i, (name, series) in enumerate(d.values.items()):
+            if name not in self.value_curves:
+                style = self._dash if name.startswith("D(") or ".D(" in name else None
+                self.value_curves[name] = _curve(self.values_plot, PALETTE[i % len(PALETTE)],
+                                                 width=2 if style is None else 1, style=style,
+                                                 name=name)
+                self._retitle()
+            if _set(self.value_curves[name], series):
+                self.ranges["values"].include(series.data()[1][-64:])
 
     MAX_TIME_LAYERS = 3
 

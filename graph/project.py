@@ -88,6 +88,10 @@ class Project:
             bind = dict(self.data.bind)
             bind[ev.new] = bind.pop(ev.old)
             self.data.bind = bind
+        if isinstance(ev, NodeRenamed):  # optimizer records name their loss nodes
+            for r in self.training.optimizers:
+                if ev.old in r.losses:
+                    r.losses = [ev.new if l == ev.old else l for l in r.losses]
 
     def to_dict(self) -> dict:
         g = self.graph

@@ -142,8 +142,15 @@ def make_digits(seed: int) -> Dataset:
         arr = np.loadtxt(f, delimiter=",", dtype=np.float32)
     x = arr[:, :64].reshape(-1, 1, 8, 8) / 16.0
     y = arr[:, 64].astype(np.int64)
-    return _xy("digits", x, y, "Handwritten digits 0-9, 8 × 8 grey images",
-               [str(i) for i in range(10)])
+    ds = _xy("digits", x, y, "Handwritten digits 0-9, 8 × 8 grey images",
+             [str(i) for i in range(10)])
+    ds.judge = _judge_digits  # generated digits, read by a quick classifier (GANs)
+    return ds
+
+
+def _judge_digits(samples) -> dict:
+    from .gan_data import judge_digits
+    return judge_digits(samples)
 
 
 def make_shapes(seed: int, n_samples: int = 1500, size: int = 32, noise: float = 0.05) -> Dataset:

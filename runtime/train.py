@@ -437,6 +437,7 @@ class Trainer:
         if val[0].shape[0]:
             final.update({f"val_{k}": v for k, v in self._evaluate(
                 c, val, kinds, loss_target, needed).items()})
+        final.update(recipe.epoch_metrics())
         seconds = time.perf_counter() - t_start
         yield Finished(pos.step, pos.epoch, seconds, final.get("loss", math.nan), final,
                        samples_run / max(seconds, 1e-9), str(dev))

@@ -5,6 +5,7 @@ template from the gallery, train it with F5.
   xvfb-run -a -s '-screen 0 1600x1000x24' .venv/bin/python tools/xvfb_session.py OUT_DIR
   ... tools/xvfb_session.py OUT_DIR --recurrent   # the LSTM training, the char model writing
   ... tools/xvfb_session.py OUT_DIR --seq2seq     # dates translated, the attention heatmap
+  ... tools/xvfb_session.py OUT_DIR --gan         # the GAN's live samples while it trains
 
 The script runs inside the app's process only to know where things are on the screen (the
 palette rows, the ports, the fields) and to wait; every click, drag and key press is a real
@@ -314,6 +315,34 @@ def main_seq2seq() -> None:
     win.close()
 
 
+def main_gan() -> None:
+    """The GAN templates trained with F5: the live samples beside the plots while they train
+    and when they have finished (the ring's scatter, the digits' grid); a generator node
+    selected, its sub-network in the inspector and tagged on the canvas."""
+    pump(2.0)
+    for title, tag in (("GAN (ring of 8 Gaussians)", "g"), ("GAN (8 x 8 digits)", "d")):
+        activate()
+        open_from_gallery(title, None, None)
+        activate()
+        click(node_header("g1"))
+        pump(0.5)
+        key("F5")
+        for i, wait in enumerate((3.0, 4.0)):
+            pump(wait)
+            shot(f"{tag}0{i + 1}-training")
+            log.append(f"{title} at shot {i + 1}: {win.samples.label.text()}")
+        for _ in range(200):
+            if win.trainer.state == "idle" and win.trainer.last_event is not None:
+                break
+            pump(1.0)
+        pump(1.0)
+        log.append(f"{title} run: {win.status.text()} / {win.samples.label.text()}")
+        shot(f"{tag}03-trained")
+    (OUT / "session.log").write_text("\n".join(log) + "\n")
+    win.doc.undo.setClean()
+    win.close()
+
+
 def wire(src, sp, dst, dp) -> None:
     drag(port_point(src, sp, False), port_point(dst, dp, True))
 
@@ -400,6 +429,8 @@ if __name__ == "__main__":
     try:
         if "--seq2seq" in sys.argv:
             main_seq2seq()
+        elif "--gan" in sys.argv:
+            main_gan()
         elif "--recurrent" in sys.argv:
             main_recurrent()
         else:

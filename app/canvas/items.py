@@ -97,6 +97,15 @@ class PortItem(QGraphicsItem):
             self.update()
 
 
+SUBNET_COLORS = ["#7b3294", "#008837", "#c2a5cf", "#e66101", "#5e3c99", "#1b7837"]
+
+
+def subnet_color(name: str) -> QColor:
+    """A sub-network's colour, the same every time for the same name."""
+    import zlib
+    return QColor(SUBNET_COLORS[zlib.crc32(name.encode()) % len(SUBNET_COLORS)])
+
+
 class NodeItem(QGraphicsItem):
     """A node: coloured header with its id, the type below, ports on both sides."""
 
@@ -116,7 +125,14 @@ class NodeItem(QGraphicsItem):
         self.outputs = {p.name: PortItem(self, p, False, i) for i, p in enumerate(spec.outputs)}
         self.edges: set[EdgeItem] = set()
         self._color = QColor(spec.color)
+        self.subnet: str | None = None  # the sub-network it belongs to: a tag above it
         self._tooltip()
+
+    def set_subnet(self, name: str | None) -> None:
+        if name != self.subnet:
+            self.subnet = name
+            self._tooltip()
+            self.update()
 
     def set_id(self, node_id: str) -> None:
         self.node_id = node_id
@@ -131,6 +147,8 @@ class NodeItem(QGraphicsItem):
 
     def _tooltip(self) -> None:
         text = f"{self.spec.title} '{self.node_id}'"
+        if self.subnet:
+            text += f" — in the sub-network '{self.subnet}'"
         if self.issues:
             text += "\n\n" + "\n".join(("⚠ " if i.severity == "warning" else "✖ ") + i.message
                                        for i in self.issues)
@@ -186,7 +204,24 @@ class NodeItem(QGraphicsItem):
                                  Qt.AlignVCenter | align, port.name)
         self._paint_badge(painter)
 
+    def _paint_subnet(self, painter: QPainter) -> None:
+        """The sub-network's tag: its name on a pill of its colour above the node's header,
+        and a stripe of that colour down the node's left edge."""
+        if not self.subnet:
+            return
+        color = subnet_color(self.subnet)
+        painter.fillRect(QRectF(0, HEADER_H, 4, self._h - HEADER_H - 3), color)
+        painter.setFont(_SMALL_FONT)
+        w = min(NODE_W - 24, painter.fontMetrics().horizontalAdvance(self.subnet) + 12)
+        painter.setPen(Qt.NoPen)
+        painter.setBrush(color)
+        painter.drawRoundedRect(QRectF(6, -11, w, 13), 4, 4)
+        painter.setPen(QColor("#ffffff"))
+        painter.drawText(QRectF(6, -11, w, 13), Qt.AlignCenter,
+                         _elide(self.subnet, _SMALL_FONT, w - 6))
+
     def _paint_badge(self, painter: QPainter) -> None:
+        self._paint_subnet(painter)
         if not self.issues:
             return
         error = any(i.severity == "error" for i in self.issues)

@@ -91,6 +91,7 @@ class GraphScene(QGraphicsScene):
         item.setPos(x, y)
         self.addItem(item)
         self.nodes[n] = item
+        item.set_subnet(next((k for k, v in self.doc.graph.subnets.items() if n in v), None))
         return item
 
     def _add_edge(self, e: M.Edge) -> EdgeItem:
@@ -142,7 +143,11 @@ class GraphScene(QGraphicsScene):
                 for x0, y0, x1, y1, item in grid.get((int(x // cell), int(y // cell)), ())))
 
     def _on_event(self, ev) -> None:
-        if isinstance(ev, M.NodeAdded):
+        if isinstance(ev, M.SubnetsChanged):
+            of = {m: k for k, v in self.doc.graph.subnets.items() for m in v}
+            for n, item in self.nodes.items():
+                item.set_subnet(of.get(n))
+        elif isinstance(ev, M.NodeAdded):
             self._add_node(ev.node)
         elif isinstance(ev, M.NodeRemoved):
             item = self.nodes.pop(ev.node)

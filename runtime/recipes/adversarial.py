@@ -103,7 +103,7 @@ class Adversarial(Supervised):
         self._last_live = now
         fake = self.generate("live")
         judge = getattr(self.t.dataset, "judge", None)
-        metrics = judge(fake) if judge is not None and not self.images else {}
+        metrics = judge(fake) if judge is not None else {}
         real = self.real.tolist() if self.real is not None else []
         return [Samples(step, self.t.pos.epoch, real, fake.tolist(), list(fake.shape[1:]),
                         metrics)]

@@ -175,7 +175,12 @@ TARGETS = [("perceptron", "accuracy", 1.0), ("mlp", "val_accuracy", 0.97),
            # exact match of the greedy-decoded dates (the inference graph), held-out dates
            ("encoder_decoder", "val_exact_match", 0.60),
            ("attention_seq2seq", "val_exact_match", 0.90),
-           ("transformer", "val_exact_match", 0.95)]
+           ("transformer", "val_exact_match", 0.95),
+           # the share of generated points within 3σ of a mode of the ring (8/8 checked too)
+           ("gan", "quality", 0.90),
+           # a quick classifier's mean confidence in the generated digits, all 10 read too
+           # (the measure, the cnn template's classifier, is bench_gan.py's)
+           ("gan_digits", "confidence", 0.75)]
 
 
 def test_every_template_has_a_target_here():
@@ -196,6 +201,10 @@ def test_every_template_trains_from_the_app_to_its_target(qapp, twin, tmp_path, 
     fin = events[-1]
     assert fin.kind == "finished", fin
     assert _reached(metric, fin.metrics[metric], target), fin.metrics
+    if name == "gan":
+        assert fin.metrics["modes"] == 8, fin.metrics
+    if name == "gan_digits":
+        assert fin.metrics["digits"] == 10, fin.metrics
     run = w.training.runs.item(0).data(0x0100)
     info = json.loads((run.folder / "run.json").read_text())
     assert info["status"] == "finished" and _reached(metric, info["final"][metric], target)

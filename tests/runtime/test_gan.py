@@ -268,3 +268,35 @@ def test_the_generator_exports_alone_and_runs_from_the_python_file(tmp_path):
     with torch.no_grad():
         assert torch.allclose(model(z), t.compiled.model(z), atol=1e-6)
     assert model(z).shape == (16, 2)
+
+
+@pytest.fixture(scope="module")
+def trained_gan(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("gan")
+    p = gan()
+    t = Trainer(p, max_steps=20)
+    assert list(t.run())[-1].kind == "finished"
+    t.save_checkpoint(folder / "ckpt")
+    z = torch.randn(16, 8)
+    t.compiled.model.eval()
+    with torch.no_grad():
+        y = t.compiled.model(z)
+    return p, folder / "ckpt", z, y
+
+
+def test_the_generator_exports_alone_to_torchscript_and_onnx(trained_gan, tmp_path):
+    import onnxruntime as ort
+    from runtime.export import export
+    p, ckpt, z, y = trained_gan
+    [f] = export(p, ckpt, "torchscript", tmp_path / "g.pt")
+    with torch.no_grad():
+        assert torch.allclose(torch.jit.load(str(f))(z), y, atol=1e-5)
+    [f] = export(p, ckpt, "onnx", tmp_path / "g.onnx")
+    s = ort.InferenceSession(str(f))
+    assert [i.name for i in s.get_inputs()] == ["z"]  # noise in, points out: no real data
+    out = s.run(None, {"z": z.numpy()})[0]
+    assert abs(out - y.numpy()).max() <= 1e-5
+    files = export(p, ckpt, "bundle", tmp_path / "bundle")
+    from safetensors.torch import load_file
+    keys = set(load_file(str(tmp_path / "bundle" / "model.safetensors")))
+    assert keys and all(k.startswith("g") for k in keys)  # the generator's weights only

@@ -1,0 +1,76 @@
+"""A GAN in the app (issue 12): trained from Train > Run, its samples live beside the plots,
+its players' curves, its sub-networks set from the inspector and tagged on the canvas."""
+import pytest
+from PySide6.QtWidgets import QComboBox
+
+from tests.app.test_training import project_copy, twin, wait_until  # noqa: F401 (fixture)
+
+
+@pytest.fixture(autouse=True)
+def answers():
+    return None
+
+
+def test_gan_trains_from_the_run_action_with_live_samples_and_both_players_curves(qapp, twin,
+                                                                                   tmp_path):
+    w = twin
+    w.open_path(project_copy(tmp_path, "gan", epochs=12), ask=False)
+    events = []
+    w.trainer.event.connect(events.append)
+    try:
+        w.a_run.trigger()  # Train > Run, as a user does
+        wait_until(qapp, lambda: w.live.samples is not None, 60)
+        wait_until(qapp, lambda: w.docks["samples"].isVisible()
+                   and "modes covered" in w.samples.label.text(), 10)
+        x, y = w.samples.fake.getData()
+        assert len(x) == 512 and len(w.samples.real.getData()[0]) == 512
+        wait_until(qapp, lambda: w.trainer.state == "idle" and events, 120)
+    finally:
+        w.trainer.event.disconnect(events.append)
+    assert events[-1].kind == "finished", events[-1]
+    assert {"modes", "quality", "d_loss.loss", "g_loss.loss"} <= set(events[-1].metrics)
+    w._refresh_live()
+    assert set(w.plots.value_curves) == {"d_loss.loss", "g_loss.loss", "D(x)", "D(G(z))"}
+    title = w.plots.titles()["values"]
+    assert "d_loss.loss" in title and "D(G(z))" in title
+    assert len(w.plots.value_curves["g_loss.loss"].getData()[0]) > 5
+    run = w.training.runs.item(0).data(0x0100)
+    header = (run.folder / "steps.csv").read_text().splitlines()[0]
+    assert header.endswith("d_loss.loss,g_loss.loss,D(x),D(G(z))")
+
+
+def test_sub_network_set_from_the_inspector_is_tagged_and_undoable(qapp, twin, tmp_path):
+    w = twin
+    w.open_path(project_copy(tmp_path, "gan"), ask=False)
+    w._select(["g1"])
+    qapp.processEvents()
+    combo = w.inspector.findChild(QComboBox, "subnet")
+    assert combo is not None and combo.currentText() == "generator"
+    assert w.scene.nodes["g1"].subnet == "generator"
+    combo.setEditText("encoder")
+    combo.lineEdit().editingFinished.emit()
+    g = w.doc.graph
+    assert g.subnets["encoder"] == ["g1"] and "g1" not in g.subnets["generator"]
+    assert w.scene.nodes["g1"].subnet == "encoder"
+    assert "sub-network 'encoder'" in w.scene.nodes["g1"].toolTip()
+    w.a_undo.trigger()
+    assert "encoder" not in g.subnets and "g1" in g.subnets["generator"]
+    assert w.scene.nodes["g1"].subnet == "generator" and combo.currentText() == "generator"
+    combo.setEditText("not a name!")
+    combo.lineEdit().editingFinished.emit()
+    assert "sub-network name" in w.inspector.error.text()
+    assert "g1" in g.subnets["generator"]
+
+
+def test_image_grid_and_the_samples_caption():
+    import numpy as np
+    from app.samples_view import describe, image_grid
+    imgs = np.zeros((5, 1, 8, 8), np.float32)
+    imgs[:, 0, 2, 3] = 1.0
+    grid = image_grid(imgs)
+    assert grid.shape == (2 * 9 + 1, 3 * 9 + 1)  # ⌈√5⌉ = 3 columns, 2 rows, 1-pixel gaps
+    assert grid[1 + 2, 1 + 3] == 0.0 and grid[0, 0] == 1.0  # ink dark on white
+    assert describe({"modes": 8, "quality": 0.934}) == \
+        "8 modes covered, 93% of samples within 3σ of a mode"
+    assert describe({"digits": 10, "confidence": 0.91}).startswith("10 of 10 digits read")
+    assert describe({"fid": 3.25}) == "fid 3.25"
