@@ -199,6 +199,8 @@ class SetSetting(Step):
         if section == "project":
             return (f"Rename the project to '{new}'" if key == "name"
                     else "Edit the project's description")
+        if section == "training" and key == "optimizers":
+            return "Edit the optimizer records"
         if section == "training":
             return f"Set the {SETTING_WORDS.get(key, key.replace('_', ' '))} to {_words(new)}"
         if key == "standardize":

@@ -178,7 +178,12 @@ class Editor:
                 type(target).model_validate({**target.model_dump(), key: value})
             except ValidationError as e:
                 err = e.errors()[0]
-                raise EditRefused(f"{key.replace('_', ' ')}: {err['msg']}") from None
+                loc = err.get("loc", ())
+                if key == "optimizers" and len(loc) > 2:  # optimizers.1.lr
+                    where = f"optimizer record {int(loc[1]) + 1}, {str(loc[2]).replace('_', ' ')}"
+                else:
+                    where = key.replace('_', ' ')
+                raise EditRefused(f"{where}: {err['msg']}") from None
         self._push([SetSetting(self.doc.project, section, key, value,
                                self.doc.settingsChanged.emit)])
 

@@ -64,6 +64,8 @@ class SamplesView(QWidget):
         layout.addWidget(self.view, 1)
         self.plot = self.view.addPlot(title="real (grey) and generated (blue) samples")
         self.plot.setAspectLocked(True)
+        self.plot.disableAutoRange()  # ranges set from the real data: no autorange per frame
+        self.plot.setRange(xRange=(-1, 1), yRange=(-1, 1), padding=0)
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.real = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(150, 150, 150, 110))
         self.fake = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(31, 119, 180, 170))
@@ -97,15 +99,15 @@ class SamplesView(QWidget):
             self.plot.setTitle("real (grey) and generated (blue) samples")
             self.plot.showAxis("left"), self.plot.showAxis("bottom")
             self._mode, self._ranged = "points", False
-        if len(real):
-            self.real.setData(real[:, 0], real[:, 1])
-        self.fake.setData(fake[:, 0], fake[:, 1])
         if not self._ranged and len(real):  # the real data's extent, fixed: G moves, not the axes
-            lo, hi = real.min(0), real.max(0)
-            pad = 0.25 * float(max(hi - lo))
+            lo, hi = real.min(0).tolist(), real.max(0).tolist()  # Python floats: pyqtgraph
+            pad = 0.25 * max(hi[0] - lo[0], hi[1] - lo[1])  # compares float32 with 1e307
             self.plot.setXRange(lo[0] - pad, hi[0] + pad, padding=0)
             self.plot.setYRange(lo[1] - pad, hi[1] + pad, padding=0)
             self._ranged = True
+        if len(real):
+            self.real.setData(real[:, 0], real[:, 1])
+        self.fake.setData(fake[:, 0], fake[:, 1])
 
     def _images(self, fake: np.ndarray) -> None:
         if self._mode != "images":

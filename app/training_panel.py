@@ -18,12 +18,14 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFileDia
 from graph.settings import OPTIMIZERS, RECIPES, DataSettings, TrainingSettings, auto_bind
 
 from .document import Document, EditRefused, Editor
+from .records_editor import RecordsEditor
 from .widgets import guard_wheel
 
 # Dataset options and fields without importing the runtime (torch): mirrored by a test.
 from runtime.data import (DATASETS, FITS, DataError, csv_header_problem,  # noqa: E402
                           image_folder_summary, images_options_for_shape)  # (numpy only)
 
+RECORD_REPLACES = ("optimizer", "lr", "momentum", "weight_decay")
 LABELS = {"lr": "learning rate", "clip_norm": "gradient clipping", "val_split": "validation share",
           "weight_decay": "L2 weight decay", "batch_size": "batch size"}
 
@@ -201,6 +203,8 @@ class TrainingPanel(QWidget):
         self.hp_form = QFormLayout(hp_box)
         self.fields: dict[str, QWidget] = {}
         for name, field in TrainingSettings.model_fields.items():
+            if name == "optimizers":  # a table of its own, below
+                continue
             w = self._setting_widget(name, field)
             label = QLabel(LABELS.get(name, name.replace("_", " ")))
             tip = field.description or ""
@@ -210,6 +214,10 @@ class TrainingPanel(QWidget):
             self.hp_form.addRow(label, w)
             self.fields[name] = w
         self.body.addWidget(hp_box)
+        self.records = RecordsEditor()
+        self.records.changed.connect(lambda recs: self._commit("training", "optimizers", recs))
+        self.records.refused.connect(self._refuse)
+        self.body.addWidget(self.records)
 
         # Runs.
         runs_box = QGroupBox("Runs")
@@ -288,6 +296,13 @@ class TrainingPanel(QWidget):
                     w.setValue(v)
                 else:
                     w.setText(_fmt(v))
+            # Optimizer records replace the one optimizer of these fields
+            for name in RECORD_REPLACES:
+                self.fields[name].setEnabled(not t.optimizers and self.state == "idle")
+            g = self.doc.graph
+            self.records.set_records(
+                t.optimizers, [n for n in g.nodes() if g.spec(n).role == "loss"],
+                sorted(g.subnets))
         finally:
             self._updating = False
 
@@ -643,6 +658,11 @@ class TrainingPanel(QWidget):
                     w.setItemData(w.count() - 1, docs[v], Qt.ToolTipRole)
             w.currentIndexChanged.connect(lambda _i, n=name, w=w: self._setting(n, w.currentData()))
             return w
+        if ann is str:  # free text (the metric the best checkpoint is chosen by)
+            w = QLineEdit()
+            w.setPlaceholderText("val_loss")
+            w.editingFinished.connect(lambda n=name, w=w: self._setting(n, w.text().strip()))
+            return w
         if ann is int:
             w = QSpinBox()
             lo, hi = _bounds(field)
@@ -719,8 +739,11 @@ class TrainingPanel(QWidget):
         for w in self.fields.values():
             w.setEnabled(not running)
         for w in (self.dataset, self.options_host, self.bind_host, self.resume_run_btn,
-                  self.standardize):
+                  self.standardize, self.records):
             w.setEnabled(not running)
+        records = bool(self.doc and self.doc.project.training.optimizers)
+        for name in RECORD_REPLACES:
+            self.fields[name].setEnabled(not running and not records)
         if state == "starting":
             self.status.setText("Starting… (loading the data, compiling the model)")
             self.error.hide()

@@ -88,10 +88,14 @@ class Project:
             bind = dict(self.data.bind)
             bind[ev.new] = bind.pop(ev.old)
             self.data.bind = bind
-        if isinstance(ev, NodeRenamed):  # optimizer records name their loss nodes
-            for r in self.training.optimizers:
-                if ev.old in r.losses:
-                    r.losses = [ev.new if l == ev.old else l for l in r.losses]
+        if isinstance(ev, NodeRenamed) and any(ev.old in r.losses
+                                               for r in self.training.optimizers):
+            # optimizer records name their loss nodes (new records: the undo history keeps
+            # the old ones as they were)
+            self.training.optimizers = [
+                r.model_copy(update={"losses": [ev.new if l == ev.old else l
+                                                for l in r.losses]})
+                for r in self.training.optimizers]
 
     def to_dict(self) -> dict:
         g = self.graph

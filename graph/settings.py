@@ -36,6 +36,10 @@ class OptimizerRecord(BaseModel):
                                                         "with their weights).")
     optimizer: Literal["sgd", "minibatch", "adam"] = "adam"
     lr: float = Field(1e-3, gt=0, le=10)
+    lr_end: float | None = Field(None, gt=0, le=10, description=(
+        "Cosine decay: the learning rate falls from lr to lr_end over the run, "
+        "η_t = η_end + ½ (η − η_end)(1 + cos(π t / T)) (none: constant). A GAN's players "
+        "settle instead of circling each other at the end."))
     beta1: float = Field(0.9, ge=0, lt=1, description="Adam's β₁ (0.5 is the GAN custom).")
     momentum: float = Field(0.0, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0, le=1)

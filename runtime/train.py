@@ -202,6 +202,7 @@ class Trainer:
         self._opt = None
         self.recipe = None
         self.dataset = None
+        self.total_steps = 0
         self._n_train = 0
 
     # Control ------------------------------------------------------------------------------------
@@ -320,6 +321,7 @@ class Trainer:
         total = s.epochs * steps_per_epoch
         if self.max_steps is not None:
             total = min(total, self.max_steps)
+        self.total_steps = total
         self._opt = opt = recipe.optimizer
         self._shuffle = torch.Generator().manual_seed(s.seed + 1)
         if self.resume_from is not None:

@@ -99,6 +99,16 @@ class Record:
     opt: torch.optim.Optimizer
     step: object
 
+    def set_lr(self, step: int, total: int) -> None:
+        """The record's learning rate at `step` of `total` (cosine decay to lr_end): a
+        function of the step alone, so a resumed run continues it exactly."""
+        s = self.spec
+        if s.lr_end is None:
+            return
+        lr = s.lr_end + 0.5 * (s.lr - s.lr_end) * (1 + math.cos(math.pi * step / max(total, 1)))
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+
     def active(self, step: int) -> bool:
         """Whether it updates at `step` (0-based: the step about to be taken)."""
         s = self.spec

@@ -66,6 +66,7 @@ class Supervised(Recipe):
         for r in self.recs:
             if not r.active(step):
                 continue
+            r.set_lr(step, t.total_steps)
             for p in r.params:
                 p.grad = None
             args = self.args(r.feeds, batch)

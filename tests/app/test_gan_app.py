@@ -74,3 +74,39 @@ def test_image_grid_and_the_samples_caption():
         "8 modes covered, 93% of samples within 3σ of a mode"
     assert describe({"digits": 10, "confidence": 0.91}).startswith("10 of 10 digits read")
     assert describe({"fid": 3.25}) == "fid 3.25"
+
+
+def test_optimizer_records_edited_in_the_training_panel(qapp, twin, tmp_path):
+    w = twin
+    w.open_path(project_copy(tmp_path, "gan"), ask=False)
+    ed = w.training.records
+    t = ed.table
+    assert t.rowCount() == 2 and t.item(1, 0).text() == "generator"
+    assert not w.training.fields["lr"].isEnabled()  # the records' own rates are used
+    col = {name: i for i, (name, _, _) in enumerate(__import__(
+        "app.records_editor", fromlist=["COLUMNS"]).COLUMNS)}
+    t.item(1, col["lr"]).setText("0.0005")  # as the cell's editor commits it
+    recs = w.doc.project.training.optimizers
+    assert recs[1].lr == 0.0005 and recs[0].lr == 0.001
+    assert w.doc.undo.undoText() == "Edit the optimizer records"
+    w.a_undo.trigger()
+    assert w.doc.project.training.optimizers[1].lr == 0.001
+    assert ed.table.item(1, col["lr"]).text() == "0.001"
+    ed.table.item(0, col["lr"]).setText("-1")
+    assert "optimizer record 1, lr: Input should be greater than 0" in \
+        w.training.error.text()
+    ed.table.item(0, col["every"]).setText("two")
+    assert "every must be a whole number" in w.training.error.text()
+    assert w.doc.project.training.optimizers[0].every == 1
+    ed.table.selectRow(1)
+    ed.remove_btn.click()
+    assert [r.name for r in w.doc.project.training.optimizers] == ["discriminator"]
+    assert w.training.fields["lr"].isEnabled() is False
+    ed.add_btn.click()  # the free sub-network and loss are proposed
+    new = w.doc.project.training.optimizers[1]
+    assert (new.name, new.subnet, new.losses) == ("generator", "generator", ["g_loss"])
+    ed.remove_btn.click()
+    ed.table.selectRow(0)
+    ed.remove_btn.click()
+    assert w.doc.project.training.optimizers == []
+    assert w.training.fields["lr"].isEnabled()

@@ -102,11 +102,15 @@ def main() -> None:
     ap.add_argument("--noisy", action="store_true")
     ap.add_argument("--skip", default="", help="ring or digits: leave that part out")
     args = ap.parse_args()
-    torch.set_num_threads(training_threads(_STARTED))
     burner = None
-    if args.noisy:
+    since = _STARTED
+    if args.noisy:  # the neighbour first: the threads are picked as `layerloom train` would
         burner = mp.get_context("spawn").Process(target=_burn, daemon=True)
         burner.start()
+        time.sleep(2.0)
+        since = mark()
+        time.sleep(1.0)
+    torch.set_num_threads(training_threads(since))
     seeds = [int(s) for s in args.seeds.split(",")]
     out = {}
     try:

@@ -300,3 +300,14 @@ def test_the_generator_exports_alone_to_torchscript_and_onnx(trained_gan, tmp_pa
     from safetensors.torch import load_file
     keys = set(load_file(str(tmp_path / "bundle" / "model.safetensors")))
     assert keys and all(k.startswith("g") for k in keys)  # the generator's weights only
+
+
+def test_record_learning_rates_decay_along_a_cosine_to_lr_end():
+    import math
+    p = gan()
+    events = list(Trainer(p, max_steps=10, log_every=1).run())
+    lrs = [e.lr for e in events if e.kind == "step"]
+    r = p.training.optimizers[0]
+    want = [r.lr_end + 0.5 * (r.lr - r.lr_end) * (1 + math.cos(math.pi * s / 10))
+            for s in range(10)]
+    assert lrs == pytest.approx(want, rel=1e-12) and lrs[0] == r.lr
