@@ -80,6 +80,10 @@ class Tryout:
         c.model.eval()
         self.weights = wf
         data = project.data
+        spec = project.graph.spec
+        if c.inputs and all(spec(n).role == "noise" for n in c.inputs):
+            self._generator(project)  # a GAN's generator: noise in, samples out
+            return
         try:
             self.dataset = ds = load_dataset(data.dataset, data.options, project.training.seed,
                                              base_dir)
@@ -93,6 +97,17 @@ class Tryout:
         self.val = {k: tensors[k][val] for k in needed}
         self.vocab = ds.vocab
         self.classes = ds.classes
+
+    GENERATED = 64
+
+    def _generator(self, project: Project) -> None:
+        """Samples of a generator: 'validation sample' i is the output for noise batch i,
+        the same noise every time (drawn from the project's seed)."""
+        from .recipes.base import sample_noise
+        c, g = self.compiled, torch.Generator().manual_seed(project.training.seed + 7)
+        self.val = {n: sample_noise(self.GENERATED, c.graph.spec(n).resolved(
+            c.graph.params(n)), "cpu", g) for n in c.inputs}
+        self.dataset, self.vocab, self.classes = None, None, None
 
     def __len__(self) -> int:
         return len(next(iter(self.val.values())))

@@ -48,6 +48,24 @@ def _mlp(g: Graph, prefix: str, sizes: list[int], act: str, params: dict,
     return names
 
 
+def _game(g: Graph, gen: list[str], disc: list[str]) -> None:
+    """The two players' sub-networks and losses: D on the real batch (its own chain), on G(z)
+    through a Stop gradient for its loss, and on G(z) for the generator's."""
+    g.add_node("Detach", "detach")
+    g.add_node("SharedNetwork", "d_on_fake", {"subnet": "discriminator"})
+    g.add_node("SharedNetwork", "d_on_gen", {"subnet": "discriminator"})
+    g.add_node("DiscriminatorLoss", "d_loss")
+    g.add_node("GeneratorLoss", "g_loss")
+    wire(g, (gen[-1], "y"), ("detach", "x"))
+    wire(g, ("detach", "y"), ("d_on_fake", "x"))
+    wire(g, (gen[-1], "y"), ("d_on_gen", "x"))
+    wire(g, (disc[-1], "y"), ("d_loss", "real"))
+    wire(g, ("d_on_fake", "y"), ("d_loss", "fake"))
+    wire(g, ("d_on_gen", "y"), ("g_loss", "fake"))
+    g.set_subnet("generator", gen)
+    g.set_subnet("discriminator", disc)
+
+
 def _rows(g: Graph, rows: list[list[str]], top: float = 0.0) -> None:
     for r, row in enumerate(rows):
         for i, n in enumerate(row):
@@ -63,19 +81,7 @@ def gan() -> Project:
     wire(g, (gen[-1], "y"), ("samples", "x"))
     g.add_node("Input", "x", {"shape": [2]})
     disc = _mlp(g, "d", [128, 128, 1], "LeakyReLU", {"negative_slope": 0.2}, ("x", "out"))
-    g.add_node("Detach", "detach")
-    g.add_node("SharedNetwork", "d_on_fake", {"subnet": "discriminator"})
-    g.add_node("SharedNetwork", "d_on_gen", {"subnet": "discriminator"})
-    g.add_node("DiscriminatorLoss", "d_loss")
-    g.add_node("GeneratorLoss", "g_loss")
-    wire(g, (gen[-1], "y"), ("detach", "x"))
-    wire(g, ("detach", "y"), ("d_on_fake", "x"))
-    wire(g, (gen[-1], "y"), ("d_on_gen", "x"))
-    wire(g, (disc[-1], "y"), ("d_loss", "real"))
-    wire(g, ("d_on_fake", "y"), ("d_loss", "fake"))
-    wire(g, ("d_on_gen", "y"), ("g_loss", "fake"))
-    g.set_subnet("generator", gen)
-    g.set_subnet("discriminator", disc)
+    _game(g, gen, disc)
     _rows(g, [["z", *gen, "samples"],
               ["", "", "", "", "detach", "d_on_fake", "d_on_gen", "g_loss"],
               ["x", *disc, "d_loss"]])
@@ -116,19 +122,7 @@ def gan_digits() -> Project:
     wire(g, ("image", "out"), ("flatten", "x"))
     disc = ["flatten"] + _mlp(g, "d", [256, 256, 1], "LeakyReLU", {"negative_slope": 0.2},
                               ("flatten", "y"))
-    g.add_node("Detach", "detach")
-    g.add_node("SharedNetwork", "d_on_fake", {"subnet": "discriminator"})
-    g.add_node("SharedNetwork", "d_on_gen", {"subnet": "discriminator"})
-    g.add_node("DiscriminatorLoss", "d_loss")
-    g.add_node("GeneratorLoss", "g_loss")
-    wire(g, ("to_image", "y"), ("detach", "x"))
-    wire(g, ("detach", "y"), ("d_on_fake", "x"))
-    wire(g, ("to_image", "y"), ("d_on_gen", "x"))
-    wire(g, (disc[-1], "y"), ("d_loss", "real"))
-    wire(g, ("d_on_fake", "y"), ("d_loss", "fake"))
-    wire(g, ("d_on_gen", "y"), ("g_loss", "fake"))
-    g.set_subnet("generator", gen)
-    g.set_subnet("discriminator", disc)
+    _game(g, gen, disc)
     _rows(g, [["z", *gen, "digits"],
               ["", "", "", "", "", "", "detach", "d_on_fake", "d_on_gen", "g_loss"],
               ["image", *disc, "d_loss"]])

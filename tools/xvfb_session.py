@@ -326,6 +326,13 @@ def main_gan() -> None:
         activate()
         click(node_header("g1"))
         pump(0.5)
+        if tag == "g":  # the optimizer records in the training panel, scrolled into view
+            from PySide6.QtWidgets import QScrollArea
+            win.docks["training"].raise_()
+            pump(0.5)
+            win.training.findChild(QScrollArea).ensureWidgetVisible(win.training.records)
+            pump(0.5)
+            shot("g00-records")
         key("F5")
         for i, wait in enumerate((3.0, 4.0)):
             pump(wait)

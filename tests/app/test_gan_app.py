@@ -110,3 +110,16 @@ def test_optimizer_records_edited_in_the_training_panel(qapp, twin, tmp_path):
     ed.remove_btn.click()
     assert w.doc.project.training.optimizers == []
     assert w.training.fields["lr"].isEnabled()
+
+
+def test_try_the_digit_generator_shows_a_generated_image(qapp, qtbot, twin, tmp_path):
+    from tests.app.test_training import _tried, run_to_end
+    w = twin
+    w.open_path(project_copy(tmp_path, "gan_digits", epochs=3), ask=False)
+    assert run_to_end(qapp, w)[-1].kind == "finished"
+    panel = _tried(qapp, qtbot, w)
+    text = panel.text.toPlainText()
+    assert "'digits': image 1 × 8 × 8" in text, text  # noise in, a digit out: no data bound
+    assert not panel.image.isHidden() and not panel.image.pixmap().isNull()
+    panel.index.setValue(5)  # another noise sample
+    assert panel.text.toPlainText() != text

@@ -311,3 +311,14 @@ def test_record_learning_rates_decay_along_a_cosine_to_lr_end():
     want = [r.lr_end + 0.5 * (r.lr - r.lr_end) * (1 + math.cos(math.pi * s / 10))
             for s in range(10)]
     assert lrs == pytest.approx(want, rel=1e-12) and lrs[0] == r.lr
+
+
+def test_each_record_computes_only_what_its_losses_need():
+    from runtime.compile import objective_for
+    c = compile_graph(gan().graph)
+    g_obj, g_feeds = objective_for(c, ["g_loss"])
+    assert g_feeds == ["z"]  # the generator's loss needs no real batch, nor D(x)
+    calls = [n.name for n in g_obj.graph.nodes if n.op == "call_module"]
+    assert "d1" not in calls and "d_on_gen_d1" in calls
+    _, d_feeds = objective_for(c, ["d_loss"])
+    assert sorted(d_feeds) == ["x", "z"]
