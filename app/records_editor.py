@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QAbstractItemView, QGroupBox, QHBoxLayout, QLabel, QPushButton,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout)
+                               QSizePolicy, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
 from graph.settings import OptimizerRecord
 
@@ -60,6 +60,7 @@ class RecordsEditor(QGroupBox):
                         "over every weight.")
         self.note = QLabel()
         self.note.setWordWrap(True)
+        self.note.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setObjectName("optimizer_records")
         self.table.setHorizontalHeaderLabels([h for _, h, _ in COLUMNS])
@@ -67,6 +68,9 @@ class RecordsEditor(QGroupBox):
             self.table.horizontalHeaderItem(i).setToolTip(tip)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setMaximumHeight(120)
+        # the table scrolls sideways inside the panel rather than widening it
+        self.table.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.table.setMinimumWidth(120)
         self.table.itemChanged.connect(self._edited)
         self.add_btn = QPushButton("Add record")
         self.remove_btn = QPushButton("Remove")
@@ -93,6 +97,7 @@ class RecordsEditor(QGroupBox):
             for r, rec in enumerate(records):
                 for c, (name, _, _) in enumerate(COLUMNS):
                     self.table.setItem(r, c, QTableWidgetItem(text_of(rec, name)))
+            self.table.resizeColumnsToContents()
         finally:
             self._loading = False
         self.remove_btn.setEnabled(bool(records))

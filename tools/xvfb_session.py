@@ -188,7 +188,7 @@ def open_from_gallery(title: str, question_shot: str | None, gallery_shot: str |
                        if modal.list.item(i).text() == title)
             rect = modal.list.visualItemRect(modal.list.item(row))
             view = modal.list.viewport().rect()
-            if not view.contains(rect.center()):  # below the fold: the wheel, as a user does
+            if not view.contains(rect):  # (partly) below the fold: the wheel, as a user does
                 xdo_async("mousemove", *glob(modal.list.viewport(), view.center()), "click", 5)
                 later(400, answer_dialogs)
                 return
@@ -330,7 +330,9 @@ def main_gan() -> None:
             from PySide6.QtWidgets import QScrollArea
             win.docks["training"].raise_()
             pump(0.5)
-            win.training.findChild(QScrollArea).ensureWidgetVisible(win.training.records)
+            area = win.training.findChild(QScrollArea)
+            area.ensureWidgetVisible(win.training.records)
+            area.horizontalScrollBar().setValue(0)  # where a user's view is
             pump(0.5)
             shot("g00-records")
         key("F5")
