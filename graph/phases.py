@@ -86,7 +86,7 @@ def find_phases(graph: Graph, order: list[str]) -> Phases:
                                 "error"))
             continue
         fb = next(iter(fbs))
-        ancestors = _ancestors(graph, logits)
+        ancestors = upstream(graph, logits)
         step = [n for n in order if fb in reads[n] and (n in ancestors or n == fb)]
         bad = [n for n in step for e in graph.in_edges(n)
                if e.src in ph.training_only and spec(n).input(e.dst_port).phase != "train"]
@@ -136,7 +136,10 @@ def find_phases(graph: Graph, order: list[str]) -> Phases:
     return ph
 
 
-def _ancestors(graph: Graph, starts: list[str]) -> set[str]:
+def upstream(graph: Graph, starts) -> set[str]:
+    """`starts` and every node they read from, directly or not (along the wires: a Shared
+    network node reads its own input only; the sub-network it applies runs inside it)."""
+    starts = list(starts)
     seen, stack = set(starts), list(starts)
     while stack:
         for e in graph.in_edges(stack.pop()):

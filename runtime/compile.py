@@ -25,6 +25,7 @@ from torch import nn
 
 from graph.analysis import Analysis, Issue, analyse
 from graph.model import Graph
+from graph.phases import upstream
 from graph.subnets import subnet_io
 from graph.spec import BATCH, BuildContext, Call, Make, numel
 
@@ -370,20 +371,6 @@ def compile_graph(graph: Graph, subnet: str | None = None,
     return compiled
 
 
-def _upstream(graph: Graph, starts) -> set[str]:
-    """`starts` and every node they read from, directly or not. A Shared network node reads
-    its own input only: the sub-network it applies runs inside it (its modules are shared),
-    so what that sub-network reads elsewhere (the real batch) is not needed for it."""
-    keep = set(starts)
-    pending = list(keep)
-    while pending:
-        for e in graph.in_edges(pending.pop()):
-            if e.src not in keep:
-                keep.add(e.src)
-                pending.append(e.src)
-    return keep
-
-
 def _reaching_outputs(graph: Graph, nodes: list[str], members) -> list[str]:
     """The model: the nodes an Output depends on (a GAN's discriminator, which only its
     losses read, is no part of the generator that exports). A graph without Outputs (or a
@@ -391,7 +378,7 @@ def _reaching_outputs(graph: Graph, nodes: list[str], members) -> list[str]:
     outputs = [n for n in nodes if graph.spec(n).role == "output"]
     if members is not None or not outputs:
         return nodes
-    keep = _upstream(graph, outputs)
+    keep = upstream(graph, outputs)
     return [n for n in nodes if n in keep]
 
 
@@ -399,7 +386,7 @@ def objective_for(c: Compiled, losses: list[str]) -> tuple[fx.GraphModule, list[
     """The objective of some loss nodes only (one optimizer record's): the nodes they depend
     on, traced with the same modules; and its placeholders, in order. Its output has the
     objective's keys, over those losses."""
-    need = _upstream(c.graph, losses)
+    need = upstream(c.graph, losses)
     nodes = [n for n in c.analysis.phases.training_nodes(c.analysis.order) if n in need]
     gm, placeholders, _, _ = _trace(c.graph, c.modules, c.plans, nodes, None, objective=True,
                                     standardizers=c.standardizers, order=c.analysis.order)
