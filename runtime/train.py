@@ -311,8 +311,7 @@ class Trainer:
         self.seq_nodes = {n: c.modules.get_submodule(n) for n in c.analysis.order
                           if c.graph.spec(n).sequence_input and n in c.modules._modules}
         self.norms, self.time_norms = None, {}
-        real = next((i for i, k in enumerate(needed) if c.graph.spec(k).role == "input"), None)
-        self.real_samples = train[real].cpu() if real is not None else None
+        self.train_data = dict(zip(needed, train))  # by node (no copies), for the recipe
         self.recipe = recipe = RECIPES[s.recipe](self, c, trainable, needed)
 
         batch_size = {"gd": n_train, "sgd": 1}.get(s.optimizer, s.batch_size)

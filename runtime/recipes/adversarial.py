@@ -53,9 +53,11 @@ class Adversarial(Supervised):
                                      for z in c.inputs]}
             self.images = len(shape) > 1
         self._last_live = -1e9
-        real = trainer.real_samples
-        self.real = real[:LIVE_IMAGES if self.generator_ok and self.images else LIVE_REAL] \
-            if real is not None else None
+        # some real samples beside the generated ones in the live view (the first Input's)
+        real = next((t for k, t in trainer.train_data.items()
+                     if graph.spec(k).role == "input"), None)
+        n = LIVE_IMAGES if self.generator_ok and self.images else LIVE_REAL
+        self.real = real[:n].cpu() if real is not None else None
 
     def observe(self, out: dict, parts: dict) -> None:
         several = len(self.d_losses) > 1
