@@ -16,8 +16,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
-                               QLabel, QLineEdit, QPlainTextEdit, QPushButton, QSizePolicy,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QSizePolicy,
                                QSpinBox, QVBoxLayout, QWidget)
 
 from .widgets import guard_wheel
@@ -53,6 +53,7 @@ class TryPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.tryout = None
+        self.detections = None  # the Detections shown (a detector's sample)
         self._job: threading.Thread | None = None
         self._result = None
         self._timer = QTimer(self, interval=60)
@@ -84,6 +85,12 @@ class TryPanel(QWidget):
         row.addWidget(QLabel("validation sample"))
         row.addWidget(self.index)
         row.addWidget(self.random_btn)
+        self.proposals = QCheckBox("show proposals")
+        self.proposals.setObjectName("try_proposals")
+        self.proposals.setToolTip("Draw the region proposals the detector scored (grey)")
+        self.proposals.toggled.connect(lambda _on: self.show_sample())
+        self.proposals.hide()
+        row.addWidget(self.proposals)
         row.addStretch(1)
         left.addLayout(row)
         self.status = QLabel("Train the model, then load its weights here.")
@@ -210,6 +217,8 @@ class TryPanel(QWidget):
 
     def reset(self) -> None:
         self.tryout = None
+        self.detections = None
+        self.proposals.hide()
         self.text.clear()
         self.generated.clear()
         self.image.hide()
@@ -238,6 +247,7 @@ class TryPanel(QWidget):
         self.index.setRange(0, max(len(tryout) - 1, 0))
         self.index.blockSignals(False)
         self.gen_box.setVisible(_answers(tryout.text_model))
+        self.proposals.setVisible(tryout.detector)
         seq2seq = _answers(tryout.seq2seq_model)
         self.trans_box.setVisible(seq2seq)
         self.status.setText(f"{Path(tryout.weights).parent.name} of run "
@@ -257,6 +267,9 @@ class TryPanel(QWidget):
     def show_sample(self) -> None:
         t = self.tryout
         if t is None:
+            return
+        if t.detector:
+            self._show_detections()
             return
         try:
             s = t.sample(self.index.value())
@@ -293,6 +306,22 @@ class TryPanel(QWidget):
         self.text.setPlainText("\n\n".join(lines))
         self._show_image(image)
         self._show_series(series)
+
+    def _show_detections(self) -> None:
+        """A detector: its boxes over the validation image, the truth beside them."""
+        from .detection_view import describe, picture
+        try:
+            d = self.tryout.detections(self.index.value())
+        except Exception as e:  # the panel says it; the window carries on
+            self.status.setText(f"<span style='color:#c62828'>{e}</span>")
+            return
+        self.detections = d
+        self.text.setPlainText(describe(d) + "\n\norange: detections (class, score); "
+                               "dashed green: the true objects" +
+                               ("; grey: the proposals" if self.proposals.isChecked() else ""))
+        self.image.setPixmap(QPixmap.fromImage(picture(d, self.proposals.isChecked())))
+        self.image.show()
+        self.plot.hide()
 
     def _decode(self, ids) -> str:
         from runtime import seq2seq

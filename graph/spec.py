@@ -31,6 +31,9 @@ class TensorType:
     shape: tuple[Dim, ...]
     dtype: str = "float32"
     kind: str = "tensor"  # "tensor" or "loss"
+    # What the values are, where it helps to say so on the wire: "boxes" (x1, y1, x2, y2
+    # rows), "RoIs" (batch index, x1, y1, x2, y2), "box deltas", "scores"; '' for plain values
+    holds: str = ""
 
     @property
     def sample_shape(self) -> tuple[Dim, ...]:
@@ -40,6 +43,8 @@ class TensorType:
         if not self.shape:
             return "scalar"
         text = " × ".join(str(d) for d in self.shape)
+        if self.holds:
+            text = f"{text} {self.holds}"
         return text if self.dtype == "float32" else f"{text} ({self.dtype})"
 
 

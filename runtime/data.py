@@ -390,7 +390,7 @@ DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (
 
 # The datasets whose option `path` names a file or folder, relative to the project's folder
 # (a copy of the project saved elsewhere must rewrite it).
-PATH_DATASETS = ("csv", "npz", "images", "csv_series")
+PATH_DATASETS = ("csv", "npz", "images", "csv_series", "coco")
 
 
 def load_dataset(name: str, options: dict, seed: int = 0, base_dir=None) -> Dataset:
@@ -422,6 +422,8 @@ from runtime import imagefolder as _imagefolder  # noqa: E402,F401
 from runtime import sequences as _sequences  # noqa: E402,F401
 from runtime import seq2seq as _seq2seq  # noqa: E402,F401
 from runtime import gan_data as _gan_data  # noqa: E402,F401
+from runtime.detection import datasets as _detection  # noqa: E402,F401
+from runtime.detection import coco as _coco  # noqa: E402,F401
 
 _IMAGE_NAMES = ("FITS", "image_folder_summary", "images_options_for_shape", "load_images")
 

@@ -532,3 +532,9 @@ class GreedyDecode(nn.Module):
 
     def extra_repr(self) -> str:
         return f"max_len={self.max_len}, start={self.start}, end={self.end}, pad={self.pad}"
+
+
+# Object detection (issue 13): the R-CNN family's functions live in runtime/detection/.
+from runtime.detection.boxes import roi_pool, roi_warp  # noqa: E402,F401
+from runtime.detection.heads import (box_loss, decode_rois, detect, sample_rois,  # noqa: E402,F401
+                                     svm_loss)

@@ -557,6 +557,10 @@ class Trainer:
         res = self._evaluate_objective(c, tensors, kinds, loss_target)
         if decode is not None and c.steps:
             res.update(self._decoded(c, tensors, decode))
+        if decode is not None:  # a detector's mAP, from its inference model's detections
+            from .detection.metrics import detection_metrics
+            res.update(detection_metrics(c, tensors, decode, max(self.settings.batch_size, 64),
+                                         self.dataset.classes, self._autocast))
         return res
 
     def _decoded(self, c: Compiled, tensors, names: list[str]) -> dict[str, float]:

@@ -53,6 +53,22 @@ def kind(t: torch.Tensor, vocab: list | None) -> str:
 
 
 @dataclass
+class Detections:
+    index: int
+    image: torch.Tensor | None  # C × H × W
+    boxes: torch.Tensor  # D × 4, best first
+    scores: torch.Tensor
+    labels: torch.Tensor
+    true_boxes: torch.Tensor  # K × 4, the image's objects
+    true_labels: torch.Tensor
+    proposals: torch.Tensor  # P × 4, what the detector scored
+    classes: list[str]
+
+    def name(self, label: int) -> str:
+        return self.classes[label] if 0 <= label < len(self.classes) else str(label)
+
+
+@dataclass
 class Translation:
     source: str  # the text as the model read it (characters outside the vocabulary: '�')
     output: str  # the decoded text, up to the end token
@@ -127,6 +143,39 @@ class Tryout:
             if self.vocab is not None and v.dim() == 2 and v.shape[-1] == len(self.vocab):
                 kinds[n] = "text scores"
         return Sample(i, ins, targets, outputs, kinds)
+
+    # Detection -------------------------------------------------------------------------------
+    @property
+    def detector(self) -> bool:
+        """Whether the model returns a detector's boxes, scores and labels (issue 13)."""
+        from .detection.metrics import detectors
+        return self.dataset is not None and bool(detectors(self.compiled))
+
+    @torch.no_grad()
+    def detections(self, i: int) -> "Detections":
+        """Validation image i, the model's detections in it (padding dropped, best first),
+        its true objects and its region proposals."""
+        from .detection.boxes import valid_boxes
+        from .detection.metrics import detectors
+        c = self.compiled
+        found = detectors(c)
+        if not found:
+            raise TryError("this model returns no detections (boxes, scores and labels from "
+                           "a Detections node, each wired to an Output)")
+        if not 0 <= i < len(self):
+            raise TryError(f"sample {i} is not among the {len(self):,} validation samples")
+        _node, idx, (tb, tl) = found[0]
+        ins = [self.val[n][i:i + 1] for n in c.inputs]
+        out = c.model(*ins)
+        boxes, scores, labels = out[idx[0]][0], out[idx[1]][0], out[idx[2]][0]
+        keep = (scores > 0) & (labels > 0)
+        image = next((v[0] for v in ins if v.dim() == 4), None)
+        props = next((v[0] for n, v in zip(c.inputs, ins)
+                      if v.dim() == 3 and v.shape[-1] == 4), torch.zeros(0, 4))
+        gl = self.val[tl][i]
+        return Detections(i, image, boxes[keep], scores[keep], labels[keep],
+                          self.val[tb][i][gl > 0], gl[gl > 0], props[valid_boxes(props)],
+                          list(self.classes or []))
 
     # Text ------------------------------------------------------------------------------------
     def text_model(self) -> tuple[str, str, bool]:

@@ -1,7 +1,14 @@
 import hashlib
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# One cache of computed data (the detection templates' region proposals) for the whole run,
+# outside the user's own cache folder and shared by the tests that give each window its
+# own LAYERLOOM_HOME.
+os.environ.setdefault("LAYERLOOM_CACHE", tempfile.mkdtemp(prefix="layerloom-cache-"))
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 

@@ -2,18 +2,18 @@
 from __future__ import annotations
 
 from ..spec import NodeSpec
-from . import (activations, attention, conv, core, decoding, gan, io, losses, merge, norm,
-               recurrent)
+from . import (activations, attention, conv, core, decoding, detection, gan, io, losses, merge,
+               norm, recurrent)
 
 CATEGORIES = ("Input / Output", "Core", "Activation", "Convolution", "Pooling",
               "Normalization", "Structure", "Recurrent", "Sequence", "Attention", "Generative",
-              "Loss")
+              "Detection", "Loss")
 
 SPECS: dict[str, NodeSpec] = {}
 _REPLACED: dict[str, str] = {}  # old type id -> current one
 
 for _family in (io, core, activations, conv, norm, merge, recurrent, attention, decoding,
-                gan, losses):
+                gan, detection, losses):
     for _s in _family.SPECS:
         assert _s.type not in SPECS, f"type id {_s.type!r} declared twice"
         assert _s.category in CATEGORIES, _s.category

@@ -15,6 +15,7 @@ COLORS = {
     "Sequence": "#4a6378",
     "Attention": "#6b8e23",
     "Generative": "#8e5572",
+    "Detection": "#b9770e",
     "Loss": "#b03a2e",
 }
 

@@ -43,7 +43,7 @@ def _conv_shape(ctx):
                      f"'{ctx.src('x')}' (padding {pad}): (I − F + 2P)/S + 1 = "
                      f"({i} − {f} + {2 * pad})/{s} + 1 < 1", "x")
         sizes.append(o)
-    return {"y": TensorType(("N", p["out_channels"], *sizes))}
+    return {"y": TensorType((t.shape[0], p["out_channels"], *sizes))}
 
 
 def _conv_build(ctx):

@@ -91,7 +91,7 @@ DROPOUT = NodeSpec(
 def _flatten_shape(ctx):
     t = need_rank(ctx, "x", (2, 3, 4, 5, 6), "a batch N × …")
     n = numel(t.shape[1:])
-    return {"y": TensorType(("N", n if n is not None else "?"), t.dtype)}
+    return {"y": TensorType((t.shape[0], n if n is not None else "?"), t.dtype)}
 
 
 FLATTEN = NodeSpec(
@@ -124,7 +124,7 @@ def _reshape_shape(ctx):
     elif known != have:
         ctx.fail(f"cannot reshape {have} values per sample (from '{ctx.src('x')}') into "
                  f"{dims}, which holds {known}", "x")
-    return {"y": TensorType(("N", *dims), t.dtype)}
+    return {"y": TensorType((t.shape[0], *dims), t.dtype)}
 
 
 RESHAPE = NodeSpec(

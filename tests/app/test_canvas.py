@@ -62,7 +62,7 @@ def test_drag_palette_entry_onto_canvas_adds_a_node(win, qtbot):
 
 def test_palette_filter_and_double_click(win):
     win.palette.filter.setText("pool")
-    assert set(win.palette.visible_types()) == {"MaxPool2d", "AvgPool2d"}
+    assert set(win.palette.visible_types()) == {"MaxPool2d", "AvgPool2d", "RoIPool"}
     win.palette.filter.setText("cross entropy")
     assert set(win.palette.visible_types()) == {"BCELoss", "CategoricalCrossEntropyLoss"}
     win.palette.filter.setText("")

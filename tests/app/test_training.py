@@ -180,7 +180,9 @@ TARGETS = [("perceptron", "accuracy", 1.0), ("mlp", "val_accuracy", 0.97),
            ("gan", "quality", 0.90),
            # a quick classifier's mean confidence in the generated digits, all 10 read too
            # (the measure, the cnn template's classifier, is bench_gan.py's)
-           ("gan_digits", "confidence", 0.75)]
+           ("gan_digits", "confidence", 0.75),
+           # COCO mAP@0.5 (pycocotools) of the detections on held-out generated shapes
+           ("rcnn", "val_map50", 0.50), ("fast_rcnn", "val_map50", 0.60)]
 
 
 def test_every_template_has_a_target_here():

@@ -44,7 +44,9 @@ def test_losses_carry_weight_and_metric():
         if s.role == "loss":
             assert s.param("weight").default == 1.0
             roles = [p.role for p in s.inputs]
-            if s.category == "Loss" and s.type not in ("DiscriminatorLoss", "GeneratorLoss"):
+            if s.type == "BoxRegressionLoss":  # reads only the object RoIs' own class
+                assert [p.name for p in s.inputs] == ["pred", "target", "labels"]
+            elif s.category == "Loss" and s.type not in ("DiscriminatorLoss", "GeneratorLoss"):
                 assert [p.name for p in s.inputs] == ["pred", "target"]
             else:  # a GAN's losses judge the discriminator's scores: no target
                 assert roles[0] == "pred" and "target" not in roles

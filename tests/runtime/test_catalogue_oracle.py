@@ -27,6 +27,7 @@ RECURRENT = {"RNN", "LSTM", "GRU"}
 ATTENTION = {"Attention", "ScaledDotProductAttention", "MultiHeadAttention"}
 TOKENS = {"PaddingMask", "TeacherForcing"}  # read token ids N × T
 GAN_LOSSES = {"DiscriminatorLoss", "GeneratorLoss"}
+DETECTION_LOSSES = {"BoxRegressionLoss", "MultiClassHingeLoss"}
 # The decode loop runs a decoder compile gives it: tested with whole graphs (test_decoding.py)
 BUILDABLE = [t for t in BUILDABLE if catalogue.SPECS[t].role != "decode"]
 
@@ -71,6 +72,50 @@ def sample_attention(spec, rnd, params):
     return types, tensors
 
 
+def _boxes(rnd, n, k, side=32.0):
+    xy = torch.rand(n, k, 2) * side * 0.7
+    return torch.cat((xy, xy + 2 + torch.rand(n, k, 2) * side * 0.3), 2)
+
+
+def sample_detection(spec, rnd, params):
+    """Detection values that mostly fit together: images and maps N × C × H × W, boxes
+    N × K × 4, RoIs R × 5 (R concrete here, 'R' in the types), per-RoI values."""
+    r, c1 = rnd.randint(1, 12), rnd.randint(2, 5)
+    k = rnd.randint(1, 5)
+    img = ("N", rnd.randint(1, 4), rnd.randint(8, 40), rnd.randint(8, 40))
+    rois = torch.cat((torch.randint(0, N, (r, 1)).float(), _boxes(rnd, 1, r)[0]), 1)
+    labels = torch.randint(0, c1, (r,))
+    values = {  # port -> (type, tensor)
+        "proposals": (TensorType(("N", k * 3, 4)), _boxes(rnd, N, k * 3)),
+        "gt_boxes": (TensorType(("N", k, 4)), _boxes(rnd, N, k)),
+        "gt_labels": (TensorType(("N", k), "int64"), torch.randint(-1, 4, (N, k))),
+        "rois": (TensorType(("R", 5)), rois),
+        "image": (TensorType(img), torch.rand(N, *img[1:])),
+        "features": (TensorType(img), torch.randn(N, *img[1:])),
+        "class_scores": (TensorType(("R", c1)), torch.randn(r, c1)),
+        "deltas": (TensorType(("R", 4 * rnd.choice([1, c1]))), None),
+        "x": (TensorType(("R", rnd.randint(1, 9))), None),
+        "labels": (TensorType(("R",), "int64"), labels),
+    }
+    if spec.role == "loss":
+        if spec.type == "MultiClassHingeLoss":
+            values["pred"] = (TensorType(("R", c1)), torch.randn(r, c1))
+            values["target"] = (TensorType(("R",), "int64"), labels)
+        else:
+            values["pred"] = (TensorType(("R", 4 * c1)), None)
+            values["target"] = (TensorType(("R", 4)), torch.randn(r, 4))
+    types, tensors = {}, {}
+    for port in spec.inputs:
+        t, v = values[port.name]
+        if rnd.random() < 0.05:  # now and then a misfit, which the rule must refuse
+            t = TensorType(random_shape(rnd))
+            v = torch.randn([N if d == "N" else d for d in t.shape])
+        types[port.name] = t
+        real = [N if d == "N" else r if d == "R" else d for d in t.shape]
+        tensors[port.name] = v if v is not None and list(v.shape) == real else torch.randn(real)
+    return types, tensors
+
+
 def sample_inputs(spec, rnd, params=None):
     """(types by port, tensors by port) for one trial. Optional ports are wired half the
     time; token ids go into an Embedding, sequences and states into recurrent layers."""
@@ -83,6 +128,8 @@ def sample_inputs(spec, rnd, params=None):
         return types, tensors
     if spec.type in ATTENTION:
         return sample_attention(spec, rnd, params)
+    if spec.category == "Detection" or spec.type in DETECTION_LOSSES:
+        return sample_detection(spec, rnd, params)
     if spec.type in TOKENS:
         port = spec.inputs[0].name
         types[port], tensors[port] = _t(("N", rnd.randint(1, 7)), "int64")
@@ -191,7 +238,11 @@ def test_inferred_shape_equals_real_shape(type_id):
             if len(spec.outputs) > 1:
                 for index in port.path or (i,):
                     real = real[index]
-            want = tuple(N if d == "N" else d for d in outs[port.name].shape)
+            # 'R': the RoIs of the batch, as many as came in (a sample of them: any number)
+            rois = tensors["rois"].shape[0] if "rois" in tensors else (
+                real.shape[0] if real.dim() else None)
+            want = tuple(N if d == "N" else rois if d == "R" else d
+                         for d in outs[port.name].shape)
             assert tuple(real.shape) == want, (type_id, port.name, params, types)
             if outs[port.name].dtype == "float32":
                 assert real.dtype == torch.float32

@@ -1,0 +1,83 @@
+"""A detector's answer drawn over its image (issue 13): predicted boxes with class and score,
+the true objects in another colour, and the region proposals on request. Used by the Try
+panel; `picture()` is plain QPainter work on a QImage, so tests can read its pixels."""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+
+PREDICTED = QColor("#ff9800")  # orange: what the model found
+TRUE = QColor("#00e676")  # green, dashed: the ground truth
+PROPOSAL = QColor(190, 190, 190, 150)  # grey: what the detector was offered
+SCALE = 5  # a 64 × 64 image is shown 320 × 320
+
+
+def to_qimage(image) -> QImage:
+    a = (image.detach().float().clamp(0, 1).numpy() * 255).astype(np.uint8)
+    if a.shape[0] == 1:
+        a = np.repeat(a, 3, 0)
+    rgb = np.ascontiguousarray(a[:3].transpose(1, 2, 0))
+    return QImage(rgb.data, rgb.shape[1], rgb.shape[0], rgb.shape[1] * 3,
+                  QImage.Format_RGB888).copy()
+
+
+def picture(d, proposals: bool = False, scale: int = SCALE) -> QImage:
+    """The image of Detections `d` (runtime.tryout) enlarged `scale` times, with its
+    proposals (if asked), true boxes (dashed green) and detections (orange, labelled)."""
+    base = to_qimage(d.image).scaled(d.image.shape[2] * scale, d.image.shape[1] * scale,
+                                     Qt.IgnoreAspectRatio, Qt.FastTransformation)
+    img = base.convertToFormat(QImage.Format_RGB32)
+    p = QPainter(img)
+    p.setRenderHint(QPainter.Antialiasing)
+
+    def rect(b) -> QRectF:
+        x1, y1, x2, y2 = (float(v) * scale for v in b)
+        return QRectF(QPointF(x1, y1), QPointF(x2, y2))
+
+    if proposals:
+        p.setPen(QPen(PROPOSAL, 1))
+        for b in d.proposals:
+            p.drawRect(rect(b))
+    pen = QPen(TRUE, 2, Qt.DashLine)
+    p.setPen(pen)
+    for b in d.true_boxes:
+        p.drawRect(rect(b))
+    font = QFont()
+    font.setPixelSize(12)
+    font.setBold(True)
+    p.setFont(font)
+    for b, s, lab in zip(d.boxes, d.scores, d.labels):
+        r = rect(b)
+        p.setPen(QPen(PREDICTED, 2))
+        p.drawRect(r)
+        text = f"{d.name(int(lab))} {float(s):.0%}"
+        w = p.fontMetrics().horizontalAdvance(text) + 6
+        tag = QRectF(r.left(), max(r.top() - 16, 0), w, 16)
+        p.fillRect(tag, PREDICTED)
+        p.setPen(QColor("black"))
+        p.drawText(tag, Qt.AlignCenter, text)
+    p.end()
+    return img
+
+
+def describe(d, threshold: float = 0.5) -> str:
+    """The detections as text: the confident ones, then how they compare with the truth."""
+    from runtime.detection.boxes import box_iou
+    shown = [(b, s, int(lab)) for b, s, lab in zip(d.boxes, d.scores, d.labels)
+             if float(s) >= threshold]
+    lines = [f"{len(shown)} detection{'s' * (len(shown) != 1)} scoring ≥ {threshold:.0%} "
+             f"(of {len(d.boxes)} kept by NMS), {len(d.true_boxes)} true object"
+             f"{'s' * (len(d.true_boxes) != 1)}, {len(d.proposals)} proposals:"]
+    for b, s, lab in shown:
+        x1, y1, x2, y2 = (float(v) for v in b)
+        hit = ""
+        if len(d.true_boxes):
+            iou = box_iou(b[None], d.true_boxes)[0]
+            j = int(iou.argmax())
+            right = int(d.true_labels[j]) == lab
+            hit = (f"  IoU {float(iou[j]):.2f} with the true {d.name(int(d.true_labels[j]))}"
+                   f"{'' if right else ' (wrong class)'}")
+        lines.append(f"  {d.name(lab)} {float(s):.0%} at ({x1:.0f}, {y1:.0f})–({x2:.0f}, "
+                     f"{y2:.0f}){hit}")
+    return "\n".join(lines)

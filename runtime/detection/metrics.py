@@ -1,0 +1,88 @@
+"""A detector's epoch metrics: its inference model run on held-out images, its detections
+scored against the true boxes by COCO's mAP (runtime/detection/evaluate.py)."""
+from __future__ import annotations
+
+import torch
+
+from runtime.compile import Compiled
+
+from .evaluate import coco_map
+
+_DET = ("det_boxes", "det_scores", "det_labels")
+
+
+def detectors(c: Compiled) -> list[tuple[str, list[int], tuple[str, str]]]:
+    """Each detections node whose boxes, scores and labels the model returns: (node, the
+    model's output indices of the three, (the Targets of the true boxes, and labels))."""
+    g = c.graph
+    out = []
+    for n in c.analysis.order:
+        spec = g.spec(n)
+        ports = {p.role: p.name for p in spec.outputs if p.role in _DET}
+        if len(ports) != 3:
+            continue
+        idx = []
+        for role in _DET:
+            o = next((e.dst for e in g.out_edges(n)
+                      if e.src_port == ports[role] and e.dst in c.outputs), None)
+            idx.append(c.outputs.index(o) if o is not None else -1)
+        truth = _truth(c, n)
+        if -1 not in idx and truth is not None:
+            out.append((n, idx, truth))
+    return out
+
+
+def _truth(c: Compiled, n: str) -> tuple[str, str] | None:
+    """The Targets feeding the ground-truth ports of the matching node before `n`."""
+    g = c.graph
+    seen, stack = {n}, [n]
+    while stack:
+        m = stack.pop()
+        spec = g.spec(m)
+        roles = {p.role: p.name for p in spec.inputs if p.role in ("gt_boxes", "gt_labels")}
+        if len(roles) == 2:
+            srcs = [g.in_edges(m, roles[r]) for r in ("gt_boxes", "gt_labels")]
+            if all(srcs) and all(g.spec(s[0].src).role == "target" for s in srcs):
+                return srcs[0][0].src, srcs[1][0].src
+        for e in g.in_edges(m):
+            if e.src not in seen:
+                seen.add(e.src)
+                stack.append(e.src)
+    return None
+
+
+def detection_metrics(c: Compiled, tensors: list, names: list[str], batch_size: int,
+                      classes: list[str] | None, autocast=None) -> dict[str, float]:
+    """{'map50', 'map', 'ap50.<class>', …} of each detector (prefixed by its node's id when
+    there are several) on `tensors` (named by `names`)."""
+    found = detectors(c)
+    if not found:
+        return {}
+    model = c.model
+    was_training = model.training
+    model.eval()
+    n = tensors[0].shape[0]
+    res: dict[str, float] = {}
+    try:
+        for node, idx, (tb, tl) in found:
+            boxes, scores, labels = [], [], []
+            with torch.no_grad():
+                for i in range(0, n, batch_size):
+                    args = [tensors[names.index(k)][i:i + batch_size] for k in c.inputs]
+                    if autocast is not None:
+                        with autocast():
+                            got = model(*args)
+                    else:
+                        got = model(*args)
+                    boxes.append(got[idx[0]].float().cpu())
+                    scores.append(got[idx[1]].float().cpu())
+                    labels.append(got[idx[2]].cpu())
+            gt_b = tensors[names.index(tb)].cpu()
+            gt_l = tensors[names.index(tl)].cpu()
+            m = coco_map(gt_b.numpy(), gt_l.numpy(), torch.cat(boxes).numpy(),
+                         torch.cat(scores).numpy(), torch.cat(labels).numpy(), classes)
+            prefix = "" if len(found) == 1 else f"{node}."
+            res.update({f"{prefix}{k}": v for k, v in m.items()})
+    finally:
+        model.train(was_training)
+    return res
