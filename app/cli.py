@@ -203,8 +203,20 @@ def cmd_train(args) -> int:
     result: dict = {"status": "failed", "steps": 0, "seconds": 0.0, "final_loss": None,
                     "metrics": {}, "device": args.device or project.training.device,
                     "samples_per_second": 0.0}
+    prep = None
     for ev in trainer.run():
         k = ev.kind
+        if k == "preparing":  # a data step (selective search) before the first step
+            if prep is None:
+                prep = tqdm(total=ev.total, unit="image", desc=ev.what, file=sys.stderr,
+                            dynamic_ncols=True, disable=args.no_progress, leave=False)
+            prep.update(ev.done - prep.n)
+            continue
+        if prep is not None:
+            prep.close()
+            print(f"{prep.desc}: {prep.n:,} images in {prep.format_dict['elapsed']:.1f} s "
+                  "(cached for the next runs)", file=out)
+            prep = None
         if k == "started":
             print(f"Training {project.name} on {ev.device_name}: {_count(ev.n_train)} training / "
                   f"{_count(ev.n_val)} validation samples, {_count(ev.parameters)} parameters, "

@@ -22,9 +22,11 @@ def to_qimage(image) -> QImage:
                   QImage.Format_RGB888).copy()
 
 
-def picture(d, proposals: bool = False, scale: int = SCALE) -> QImage:
+def picture(d, proposals: bool = False, scale: int = SCALE,
+            threshold: float = 0.5) -> QImage:
     """The image of Detections `d` (runtime.tryout) enlarged `scale` times, with its
-    proposals (if asked), true boxes (dashed green) and detections (orange, labelled)."""
+    proposals (if asked), true boxes (dashed green) and the detections scoring at least
+    `threshold` (orange, labelled; the weaker ones NMS kept would bury the picture)."""
     base = to_qimage(d.image).scaled(d.image.shape[2] * scale, d.image.shape[1] * scale,
                                      Qt.IgnoreAspectRatio, Qt.FastTransformation)
     img = base.convertToFormat(QImage.Format_RGB32)
@@ -48,6 +50,8 @@ def picture(d, proposals: bool = False, scale: int = SCALE) -> QImage:
     font.setBold(True)
     p.setFont(font)
     for b, s, lab in zip(d.boxes, d.scores, d.labels):
+        if float(s) < threshold:
+            continue
         r = rect(b)
         p.setPen(QPen(PREDICTED, 2))
         p.drawRect(r)

@@ -734,6 +734,10 @@ class MainWindow(QMainWindow):
                 self.addDockWidget(Qt.BottomDockWidgetArea, dock, Qt.Horizontal)
                 dock.show()
                 self.resizeDocks([dock], [max(360, self.width() // 4)], Qt.Horizontal)
+        elif k == "preparing":  # before the first step: selective search, once per data
+            self.show_message(f"Preparing the data: {ev.what}, {ev.done:,} of {ev.total:,} "
+                              "images (computed once, then cached)")
+            self.training.status.setText(f"Preparing {ev.what}: {ev.done:,} / {ev.total:,}")
         elif k == "finished":
             m = ", ".join(f"{n} {v:.4g}" for n, v in ev.metrics.items())
             self.show_message(f"Training finished: {ev.step} steps in {ev.seconds:.1f} s; {m}")

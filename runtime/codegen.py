@@ -15,7 +15,8 @@ from . import ops
 from .compile import Compiled
 
 _NONE_HINT = re.compile(r";  (?:\w+ = )+None$")
-_OPS_CALL = re.compile(r"\bruntime_ops_(\w+)\(")
+# fx names a call of runtime.ops.f (or of a detection function) runtime_ops_f
+_OPS_CALL = re.compile(r"\bruntime_(?:ops|detection_boxes|detection_heads)_(\w+)\(")
 
 
 def readable_code(code: str) -> str:
@@ -49,20 +50,48 @@ def constructor(plan: Make) -> str:
     return f"{target}({args})"
 
 
+def _op_modules() -> tuple:
+    """The modules whose definitions the standalone file copies: runtime.ops and the
+    detection functions it re-exports."""
+    from .detection import boxes, heads
+    return ops, boxes, heads
+
+
+@functools.lru_cache(maxsize=None)
 def _ops_defs() -> dict[str, object]:
-    """The functions and classes runtime.ops defines itself (not what it imports)."""
-    return {name: obj for name, obj in vars(ops).items()
-            if (inspect.isfunction(obj) or inspect.isclass(obj))
-            and obj.__module__ == ops.__name__}
+    """The functions, classes and constants those modules define themselves (not what they
+    import), by name."""
+    out: dict[str, object] = {}
+    for mod in _op_modules():
+        for name, obj in vars(mod).items():
+            if (inspect.isfunction(obj) or inspect.isclass(obj)) and \
+                    obj.__module__ == mod.__name__:
+                out.setdefault(name, obj)
+            elif mod is not ops and (name == "_tv" or (
+                    (name.isupper() or name.startswith("_") and name[1:].isupper())
+                    and isinstance(obj, (int, float, str, tuple)))):
+                out.setdefault(name, obj)
+    return out
+
+
+def _source(name: str) -> str:
+    obj = _ops_defs()[name]
+    if inspect.isfunction(obj) or inspect.isclass(obj):
+        return inspect.getsource(obj).rstrip()
+    if name == "_tv":  # torchvision's kernels where they import: this file uses torch's
+        return "_tv = None  # torchvision's kernels are not used here: plain torch"
+    return f"{name} = {obj!r}"
 
 
 @functools.lru_cache(maxsize=None)
 def _needs(name: str) -> frozenset[str]:
-    """The other ops names the source of ops.<name> reads: the helpers it calls
-    (ops.LSTM's _to_torch_state, Perceptron's step), a base class; never what its
-    docstring merely mentions."""
-    tree = ast.parse(inspect.getsource(getattr(ops, name)))
+    """The other names the source of <name> reads: the helpers it calls (ops.LSTM's
+    _to_torch_state, Perceptron's step), a base class, a constant; never what its docstring
+    merely mentions."""
     defs = _ops_defs()
+    if not (inspect.isfunction(defs[name]) or inspect.isclass(defs[name])):
+        return frozenset()
+    tree = ast.parse(inspect.getsource(defs[name]))
     return frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
                      and isinstance(n.ctx, ast.Load) and n.id in defs and n.id != name)
 
@@ -138,7 +167,7 @@ def model_class_name(c: Compiled, name: str) -> str:
 
 
 # Names the standalone file defines or imports at module level.
-_FILE_NAMES = {"F", "nn", "torch", "load", "load_file", "functools", "math", "operator", "Path",
+_FILE_NAMES = {"F", "nn", "np", "torch", "load", "load_file", "functools", "math", "operator", "Path",
                "PROJECT", "WEIGHTS_FILE", "VOCAB"}
 
 
@@ -207,7 +236,8 @@ def standalone_file(c: Compiled, name: str, weights_file: str, module: str | Non
     file when it runs) are user text: they appear only as repr() literals. `module` is the
     file's own stem; the usage line names it only when it is an importable identifier."""
     cls = model_class_name(c, name)
-    helpers = "\n\n\n".join(inspect.getsource(getattr(ops, n)).rstrip() for n in used_ops(c))
+    helpers = "\n\n\n".join(_source(n) for n in used_ops(c))
+    numpy = "import numpy as np\n" if re.search(r"\bnp\.", helpers) else ""
     shapes = []
     for shape, dtype in example_shapes(c, 2):  # sizes the data sets (['T', 2]): 5, 6, ...
         dims = ", ".join(str(d) for d in shape)
@@ -237,7 +267,7 @@ import math
 import operator
 from pathlib import Path
 
-import torch
+{numpy}import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file

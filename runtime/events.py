@@ -36,6 +36,15 @@ class Started(Event):
 
 
 @dataclass(frozen=True)
+class Preparing(Event):
+    """Before Started, while the data is made ready: `done` of `total` items of `what`
+    (region proposals by selective search, computed once, then cached)."""
+    what: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
 class Step(Event):
     """Emitted every `log_every` steps: loss is the mean over those steps."""
     step: int

@@ -177,6 +177,16 @@ def export(project: Project, weights, fmt: str, out: str | os.PathLike, *, force
     if not c.inputs or not c.outputs:
         raise ExportError("the model needs at least one Input and one Output node to export")
     if fmt in ("torchscript", "onnx"):
+        traced = {node.name for node in c.model.graph.nodes}
+        nms = [n for n in c.analysis.order if n in traced
+               and any(p.role == "det_boxes" for p in c.graph.spec(n).outputs)]
+        if nms:  # issue 13: a data-dependent loop, which a trace fixes to one input's
+            raise ExportError(f"{'TorchScript' if fmt == 'torchscript' else 'ONNX'}: the "
+                              "detector's post-processing "
+                              f"('{nms[0]}': score threshold and non-maximum suppression) "
+                              "keeps a different number of boxes for each image, which this "
+                              "format's tracing cannot follow yet; export the python file "
+                              "(or the bundle) instead")
         for g in c.steps:  # traced: the loop runs its max_len steps (the same tokens)
             c.modules.get_submodule(g).early_stop = False
     return {"bundle": _bundle, "torchscript": _torchscript, "onnx": _onnx,

@@ -34,8 +34,8 @@ from .compile import CompileError, Compiled, compile_graph
 from .data import DataError, load_dataset
 from . import checkpoint as ckpt
 from .checkpoint import Position
-from .events import (EpochEnd, Event, Failed, Finished, GradStats, Paused, Resumed, Started, Step,
-                     Stopped)
+from .events import (EpochEnd, Event, Failed, Finished, GradStats, Paused, Preparing, Resumed,
+                     Started, Step, Stopped)
 from .recipes import RECIPES
 
 
@@ -284,7 +284,7 @@ class Trainer:
             raise TrainingError(f"precision bf16 runs on a CUDA GPU or the CPU, not on "
                                 f"{dev.type}; choose fp32")
         data = self.project.data
-        dataset = load_dataset(data.dataset, data.options, s.seed, self.base_dir)
+        dataset = yield from self._load_dataset()
         # The objective's data placeholders, in its order (a Noise node's batch is drawn)
         needed = [p for p in c.feeds if c.graph.spec(p).role != "noise"]
         tensors = bind_data(c, data.bind, dataset, needed)
@@ -509,6 +509,36 @@ class Trainer:
                                        f"graph's optimizer ({str(e).splitlines()[0]})") from None
 
     # Pieces -------------------------------------------------------------------------------------
+    def _load_dataset(self):
+        """The project's dataset, loaded in a thread while Preparing events report what a
+        long data step (selective search's proposals) has done; its errors are raised here."""
+        import queue
+        import threading
+
+        from .detection.datasets import report_progress
+        data, seed = self.project.data, self.settings.seed
+        box: dict = {}
+        q: queue.SimpleQueue = queue.SimpleQueue()
+
+        def work():
+            report_progress(lambda done, total: q.put((done, total)))
+            try:
+                box["dataset"] = load_dataset(data.dataset, data.options, seed, self.base_dir)
+            except BaseException as e:  # noqa: BLE001: raised in the trainer's thread
+                box["error"] = e
+            finally:
+                report_progress(None)
+                q.put(None)
+
+        thread = threading.Thread(target=work, name="load-dataset", daemon=True)
+        thread.start()
+        while (item := q.get()) is not None:
+            yield Preparing("region proposals (selective search)", *item)
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["dataset"]
+
     def _is_log_step(self, total: int, epoch_end: bool) -> bool:
         """Whether the step about to be taken reports its loss (and gradient norms)."""
         step = self.pos.step + 1

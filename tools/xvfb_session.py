@@ -6,6 +6,7 @@ template from the gallery, train it with F5.
   ... tools/xvfb_session.py OUT_DIR --recurrent   # the LSTM training, the char model writing
   ... tools/xvfb_session.py OUT_DIR --seq2seq     # dates translated, the attention heatmap
   ... tools/xvfb_session.py OUT_DIR --gan         # the GAN's live samples while it trains
+  ... tools/xvfb_session.py OUT_DIR --detection   # Fast R-CNN trained, its boxes tried
 
 The script runs inside the app's process only to know where things are on the screen (the
 palette rows, the ports, the fields) and to wait; every click, drag and key press is a real
@@ -352,6 +353,47 @@ def main_gan() -> None:
     win.close()
 
 
+def main_detection() -> None:
+    """The Fast R-CNN template trained with F5 (mAP per epoch in the plots and the status),
+    then Ctrl+T: the detections over validation images in the Try panel, the proposals
+    ticked on; and the R-CNN template's graph."""
+    pump(2.0)
+    activate()
+    win.open_path(ROOT / "templates" / "fast_rcnn.json", ask=False)  # as File > Open does
+    activate()
+    shot("f01-opened")
+    key("F5")
+    pump(20.0)
+    shot("f02-training")
+    for _ in range(400):
+        if win.trainer.state == "idle" and win.trainer.last_event is not None:
+            break
+        pump(1.0)
+    pump(1.0)
+    log.append(f"fast_rcnn run: {win.status.text()}")
+    key("ctrl+t")
+    for _ in range(120):
+        if win.trypanel._job is None and win.trypanel.detections is not None:
+            break
+        pump(0.5)
+    pump(1.0)
+    shot("f03-tried")
+    log.append(f"tried: {win.trypanel.text.toPlainText()}")
+    click(glob(win.trypanel.proposals, win.trypanel.proposals.rect().center()))
+    pump(1.0)
+    spin = win.trypanel.index
+    click(glob(spin, spin.rect().center()), repeat=2)
+    key("ctrl+a")
+    type_text("7")
+    key("Return")
+    pump(1.5)
+    shot("f04-proposals")
+    log.append(f"sample 7: {win.trypanel.text.toPlainText()}")
+    (OUT / "session.log").write_text("\n".join(log) + "\n")
+    win.doc.undo.setClean()
+    win.close()
+
+
 def wire(src, sp, dst, dp) -> None:
     drag(port_point(src, sp, False), port_point(dst, dp, True))
 
@@ -440,6 +482,8 @@ if __name__ == "__main__":
             main_seq2seq()
         elif "--gan" in sys.argv:
             main_gan()
+        elif "--detection" in sys.argv:
+            main_detection()
         elif "--recurrent" in sys.argv:
             main_recurrent()
         else:

@@ -1,0 +1,132 @@
+"""The detectors as graphs (issue 13): what compiles into the model and the objective, the
+per-epoch mAP, the Python export, and the detections the Try panel reads."""
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import torch
+
+from graph.analysis import analyse
+from graph.project import load
+from runtime.compile import compile_graph
+from runtime.train import Trainer
+from templates import find
+
+SMALL = {"n_samples": 48, "proposals": 40}
+
+
+def _project(name: str):
+    p = load(find(name).path)
+    p.data.options.update(SMALL)
+    p.graph.set_param("proposals", "count", SMALL["proposals"])
+    return p
+
+
+def test_wires_show_boxes_and_rois():
+    a = analyse(_project("fast_rcnn").graph)
+    assert str(a.out_type("proposals", "out")) == "N × 40 × 4 boxes"
+    assert str(a.out_type("sample", "rois")) == "R × 5 RoIs"
+    assert str(a.out_type("roi_pool", "y")) == "R × 64 × 7 × 7"
+    assert str(a.out_type("detect", "labels")) == "N × 100 classes (int64)"
+
+
+def test_the_model_has_no_targets_and_the_objective_no_detections():
+    c = compile_graph(_project("fast_rcnn").graph)
+    assert c.inputs == ["image", "proposals"]  # the truth is wired in training only
+    assert c.outputs == ["boxes", "scores", "labels"]
+    assert c.feeds == ["image", "proposals", "gt_boxes", "gt_labels"]
+    assert "heads_detect(" not in c.objective.code and "sample_rois(" in c.objective.code
+    assert "heads_detect(" in c.model.code
+    assert "gt_boxes" not in c.model.code
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fast_rcnn")
+    p = _project("fast_rcnn")
+    t = Trainer(p, max_steps=6)
+    events = list(t.run())
+    assert events[-1].kind == "finished", events[-1]
+    t.save_checkpoint(folder / "ckpt")
+    return p, t, folder / "ckpt", events
+
+
+def test_epochs_report_coco_map(trained):
+    _p, _t, _ck, events = trained
+    fin = events[-1]
+    for k in ("val_map50", "val_map", "val_ap50.circle", "val_ap50.square",
+              "val_ap50.triangle"):
+        assert 0 <= fin.metrics[k] <= 1, (k, fin.metrics)
+    assert fin.metrics["val_map"] <= fin.metrics["val_map50"]
+
+
+def test_the_python_export_runs_alone_and_equals_the_model(trained, tmp_path):
+    from runtime.export import export
+    p, t, ckpt, _ = trained
+    out = tmp_path / "detector.py"
+    export(p, ckpt, "python", out)
+    text = out.read_text()
+    assert "import runtime" not in text and "from runtime" not in text
+    spec = importlib.util.spec_from_file_location("detector", out)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    model = mod.load()
+    f = t.dataset.fields
+    args = (f["image"][:8], f["proposals"][:8])
+    t.compiled.model.eval()
+    with torch.no_grad():
+        want, got = t.compiled.model(*args), model(*args)
+    for a, b in zip(want, got):
+        assert torch.equal(a, b)
+
+
+def test_the_tryout_gives_detections_and_the_truth(trained):
+    from runtime.tryout import Tryout
+    p, _t, ckpt, _ = trained
+    tr = Tryout(p, None, ckpt)
+    assert tr.detector
+    d = tr.detections(0)
+    assert d.image.shape == (3, 64, 64) and len(d.true_boxes) == len(d.true_labels) >= 1
+    assert (d.true_labels > 0).all() and d.proposals.shape[1] == 4 and len(d.proposals) > 0
+    assert (d.scores > 0).all() and (d.scores[:-1] >= d.scores[1:]).all()  # best first
+
+
+def test_the_rcnn_template_warps_each_region():
+    c = compile_graph(_project("rcnn").graph)
+    a = c.analysis
+    assert str(a.out_type("warp", "y")) == "R × 3 × 32 × 32"
+    assert str(a.out_type("conv1", "y")) == "R × 16 × 32 × 32"  # one CNN pass per region
+    assert c.graph.params("detect")["score"] == "sigmoid"
+
+
+def test_match_without_truth_is_named():
+    p = _project("fast_rcnn")
+    g = p.graph
+    e = g.in_edges("sample", "gt_labels")[0]
+    g.disconnect(e)
+    msgs = [str(i) for i in analyse(g).errors]
+    assert any("'sample'" in m and "gt_labels" in m for m in msgs), msgs
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_traced_formats_refuse_a_detector_with_a_reason(trained, tmp_path, fmt):
+    from runtime.export import ExportError, export
+    p, _t, ckpt, _ = trained
+    with pytest.raises(ExportError, match="non-maximum suppression.*python file"):
+        export(p, ckpt, fmt, tmp_path / f"d.{'pt' if fmt == 'torchscript' else 'onnx'}")
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_proposals_report_progress_before_training_then_come_from_the_cache(tmp_path,
+                                                                            monkeypatch):
+    monkeypatch.setenv("LAYERLOOM_CACHE", str(tmp_path))
+    p = _project("fast_rcnn")
+    p.data.options["n_samples"] = 40
+    events = list(Trainer(p, max_steps=1).run())
+    kinds = [e.kind for e in events]
+    prep = [e for e in events if e.kind == "preparing"]
+    assert prep and kinds.index("started") > kinds.index("preparing")
+    assert (prep[-1].done, prep[-1].total) == (40, 40) and "selective search" in prep[-1].what
+    again = [e.kind for e in Trainer(p, max_steps=1).run()]
+    assert "preparing" not in again and again[-1] == "finished"
