@@ -51,7 +51,7 @@ def _sources(g: Graph) -> None:
     wire(g, ("gt_labels", "out"), ("sample", "gt_labels"))
 
 
-def _ends(g: Graph, cls: str, box: str, cls_loss: str, score: str) -> None:
+def _ends(g: Graph, cls: str, box: str, score: str) -> None:
     """The box loss, the detections and the three Outputs."""
     g.add_node("BoxRegressionLoss", "box_loss")
     wire(g, (box, "y"), ("box_loss", "pred"))
@@ -65,7 +65,6 @@ def _ends(g: Graph, cls: str, box: str, cls_loss: str, score: str) -> None:
     for port in ("boxes", "scores", "labels"):
         g.add_node("Output", port)
         wire(g, ("detect", port), (port, "x"))
-    del cls_loss
 
 
 def _rows(g: Graph, rows: list[list[str]]) -> None:
@@ -96,7 +95,7 @@ def fast_rcnn() -> Project:
     g.add_node("CategoricalCrossEntropyLoss", "cls_loss", {"from_logits": True})
     wire(g, ("cls_score", "y"), ("cls_loss", "pred"))
     wire(g, ("sample", "labels"), ("cls_loss", "target"))
-    _ends(g, "cls_score", "bbox_pred", "cls_loss", "softmax")
+    _ends(g, "cls_score", "bbox_pred", "softmax")
     _rows(g, [["image", *[n for _, n, _ in backbone], "roi_pool", *[n for _, n, _ in head]],
               ["proposals", "sample", "", "", "", "", "", "", "", "cls_score", "cls_loss",
                "detect", "boxes"],
@@ -143,7 +142,7 @@ def rcnn() -> Project:
     g.add_node("MultiClassHingeLoss", "svm_loss")
     wire(g, ("svm", "y"), ("svm_loss", "pred"))
     wire(g, ("sample", "labels"), ("svm_loss", "target"))
-    _ends(g, "svm", "bbox_pred", "svm_loss", "sigmoid")
+    _ends(g, "svm", "bbox_pred", "sigmoid")
     _rows(g, [["image", "warp", *[n for _, n, _ in cnn]],
               ["proposals", "sample", "", "", "", "", "", "", "", "", "", "", "svm",
                "svm_loss", "detect", "boxes"],

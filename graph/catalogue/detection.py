@@ -57,7 +57,7 @@ def _need(ctx, port, rank, last, what):
 
 
 def _match_shape(ctx):
-    p = _need(ctx, "proposals", 3, 4, "boxes N × P × 4")
+    _need(ctx, "proposals", 3, 4, "boxes N × P × 4")
     g = _need(ctx, "gt_boxes", 3, 4, "the objects' boxes N × K × 4")
     lab = ctx.ins["gt_labels"]
     if lab.dtype != "int64" or len(lab.shape) != 2:
@@ -69,7 +69,6 @@ def _match_shape(ctx):
                  f"{lab.shape[1]} classes from '{ctx.src('gt_labels')}'", "gt_labels")
     if not 0 <= ctx.p["bg_iou_low"] <= ctx.p["bg_iou"] <= ctx.p["fg_iou"]:
         ctx.fail("needs bg_iou_low ≤ bg_iou ≤ fg_iou")
-    del p
     return {"rois": TensorType((R, 5), holds="RoIs"),
             "labels": TensorType((R,), "int64", holds="classes"),
             "targets": TensorType((R, 4), holds="box deltas")}
