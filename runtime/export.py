@@ -180,13 +180,12 @@ def export(project: Project, weights, fmt: str, out: str | os.PathLike, *, force
         traced = {node.name for node in c.model.graph.nodes}
         nms = [n for n in c.analysis.order if n in traced
                and any(p.role == "det_boxes" for p in c.graph.spec(n).outputs)]
-        if nms:  # issue 13: a data-dependent loop, which a trace fixes to one input's
-            raise ExportError(f"{'TorchScript' if fmt == 'torchscript' else 'ONNX'}: the "
-                              "detector's post-processing "
+        if nms and fmt == "onnx":  # issue 13: TorchScript keeps the loop (scripted), ONNX not
+            raise ExportError("ONNX: the detector's post-processing "
                               f"('{nms[0]}': score threshold and non-maximum suppression) "
-                              "keeps a different number of boxes for each image, which this "
-                              "format's tracing cannot follow yet; export the python file "
-                              "(or the bundle) instead")
+                              "keeps a different number of boxes for each image, a loop "
+                              "torch's ONNX exporters cannot write yet; export TorchScript, "
+                              "the python file or the bundle instead")
         for g in c.steps:  # traced: the loop runs its max_len steps (the same tokens)
             c.modules.get_submodule(g).early_stop = False
     return {"bundle": _bundle, "torchscript": _torchscript, "onnx": _onnx,
@@ -222,7 +221,9 @@ def dataset_vocab(project: Project) -> list[str] | None:
 
 def _torchscript(project: Project, c: Compiled, out: Path) -> list[Path]:
     """A trace. nn.LSTM/GRU/RNN trace to one aten op and sizes are read with size(), so the
-    trace takes any batch and any sequence length; a trace that baked a size in would give
+    trace takes any batch and any sequence length; the detection functions whose loops and
+    sizes depend on the data (RoI pooling, NMS) enter the trace as TorchScript functions
+    (runtime.detection.boxes.traced_as_script). A trace that baked a size in would give
     wrong results silently, so it is run once more at other sizes and must agree."""
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # asked for TorchScript: no nagging

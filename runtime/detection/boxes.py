@@ -62,7 +62,8 @@ def remove_small_boxes(boxes: torch.Tensor, min_size: float) -> torch.Tensor:
 # Box coding: the regression targets of R-CNN and its successors -----------------------------
 
 def encode_boxes(gt: torch.Tensor, proposals: torch.Tensor,
-                 weights=(10.0, 10.0, 5.0, 5.0)) -> torch.Tensor:
+                 weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)
+                 ) -> torch.Tensor:
     """The deltas (tx, ty, tw, th) that move each proposal onto its ground-truth box:
     tx = wx (gx − px) / pw, ty = wy (gy − py) / ph, tw = ww log(gw / pw), th = wh log(gh / ph),
     (px, py, pw, ph) the proposal's centre and size (torchvision's BoxCoder.encode_single)."""
@@ -80,7 +81,8 @@ def encode_boxes(gt: torch.Tensor, proposals: torch.Tensor,
 
 
 def decode_boxes(deltas: torch.Tensor, boxes: torch.Tensor,
-                 weights=(10.0, 10.0, 5.0, 5.0), clip: float = BBOX_XFORM_CLIP) -> torch.Tensor:
+                 weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0),
+                 clip: float = BBOX_XFORM_CLIP) -> torch.Tensor:
     """The inverse of `encode_boxes`, for R × 4k deltas (k boxes per proposal, one per class):
     R × 4k boxes. dw and dh are capped at `clip` before exp() (torchvision's
     BoxCoder.decode_single)."""
@@ -108,19 +110,27 @@ def decode_boxes(deltas: torch.Tensor, boxes: torch.Tensor,
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
     """Indices of the boxes kept, by decreasing score: each box in turn (equal scores: the
     earlier box first) suppresses the later ones that overlap it with IoU > iou_threshold."""
-    if _tv is not None:
-        return _tv.nms(boxes, scores, iou_threshold)
+    if not torch.jit.is_scripting():
+        if _tv is not None and not torch.jit.is_tracing():
+            return _tv.nms(boxes, scores, iou_threshold)
     if boxes.numel() == 0:
         return torch.empty(0, dtype=torch.int64, device=boxes.device)
     order = torch.sort(scores, descending=True, stable=True).indices
     iou = box_iou(boxes[order], boxes[order])
-    over = (iou > iou_threshold).cpu().numpy()
-    n = len(order)
-    keep = np.ones(n, dtype=bool)
-    for i in range(n):  # greedy: a box suppressed itself suppresses nothing
-        if keep[i]:
-            keep[i + 1:] &= ~over[i, i + 1:]
-    return order[torch.from_numpy(keep).to(order.device)]
+    over = iou > iou_threshold
+    if torch.jit.is_scripting():  # TorchScript (an export): the same loop in torch
+        keep = torch.ones(len(order), dtype=torch.bool, device=boxes.device)
+        for i in range(len(order)):
+            if bool(keep[i]):  # (`&=` on a slice would not write back in TorchScript)
+                keep[i + 1:] = keep[i + 1:] & ~over[i, i + 1:]
+    else:  # the loop in numpy: a tenth of the time per box
+        o = over.cpu().numpy()
+        k = np.ones(len(order), dtype=bool)
+        for i in range(len(order)):  # greedy: a box suppressed itself suppresses nothing
+            if k[i]:
+                k[i + 1:] &= ~o[i, i + 1:]
+        keep = torch.from_numpy(k).to(order.device)
+    return order[keep]
 
 
 def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor,
@@ -154,6 +164,25 @@ def as_rois(boxes) -> torch.Tensor:
     return torch.cat(parts, 0)
 
 
+def traced_as_script(fn):
+    """`fn` itself; while torch.jit.trace runs (a TorchScript export), its TorchScript
+    compilation, which the trace calls instead of recording one input's path: loops over
+    images, RoIs and boxes, and sizes that depend on the data (how many boxes NMS keeps),
+    stay as they are in the archive."""
+    if not torch.jit.is_tracing():
+        return fn
+    if fn not in _SCRIPTED:
+        _SCRIPTED[fn] = torch.jit.script(fn)
+    return _SCRIPTED[fn]
+
+
+_SCRIPTED: dict = {}
+
+
+def _pair(size) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
 def roi_pool(x: torch.Tensor, boxes, output_size, spatial_scale: float = 1.0) -> torch.Tensor:
     """Fast R-CNN's RoI max pooling: K × C × h × w from a feature map N × C × H × W.
 
@@ -163,28 +192,34 @@ def roi_pool(x: torch.Tensor, boxes, output_size, spatial_scale: float = 1.0) ->
     ceil((i + 1) · height / h) from the start, clipped to the map; the bin's value is the
     maximum there, and 0 where the bin is empty (torchvision's roi_pool)."""
     rois = as_rois(boxes)
-    ph, pw = (output_size, output_size) if isinstance(output_size, int) else output_size
-    if _tv is not None:
+    ph, pw = _pair(output_size)
+    if _tv is not None and not torch.jit.is_tracing():
         return _tv.roi_pool(x, rois.to(x.dtype), (ph, pw), spatial_scale)
+    return traced_as_script(_roi_pool)(x, rois, ph, pw, float(spatial_scale))
+
+
+def _bins(start: torch.Tensor, length: torch.Tensor, count: int,
+          limit: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """K × count bin starts and ends, clipped to [0, limit]."""
+    i = torch.arange(count, device=start.device, dtype=torch.float32)
+    size = length.to(torch.float32)[:, None] / count
+    lo = torch.floor(i * size).to(torch.int64) + start[:, None]
+    hi = torch.ceil((i + 1) * size).to(torch.int64) + start[:, None]
+    return lo.clamp(0, limit), hi.clamp(0, limit)
+
+
+def _roi_pool(x: torch.Tensor, rois: torch.Tensor, ph: int, pw: int, spatial_scale: float,
+              chunk: int = 512) -> torch.Tensor:
     n, c, height, width = x.shape
     k = rois.shape[0]
     if k == 0:
         return x.new_zeros((0, c, ph, pw))
     r = _round(rois[:, 1:].to(torch.float32) * spatial_scale).to(torch.int64)
-    x0, y0, x1, y1 = r.unbind(1)
+    x0, y0, x1, y1 = r[:, 0], r[:, 1], r[:, 2], r[:, 3]
     roi_w = (x1 - x0 + 1).clamp(min=1)
     roi_h = (y1 - y0 + 1).clamp(min=1)
-
-    def bins(start, length, count, limit):
-        """K × count bin starts and ends, clipped to [0, limit]."""
-        i = torch.arange(count, device=x.device, dtype=torch.float32)
-        size = length.to(torch.float32)[:, None] / count
-        lo = torch.floor(i * size).to(torch.int64) + start[:, None]
-        hi = torch.ceil((i + 1) * size).to(torch.int64) + start[:, None]
-        return lo.clamp(0, limit), hi.clamp(0, limit)
-
-    hs, he = bins(y0, roi_h, ph, height)
-    ws, we = bins(x0, roi_w, pw, width)
+    hs, he = _bins(y0, roi_h, ph, height)
+    ws, we = _bins(x0, roi_w, pw, width)
     # Each bin's maximum from a sparse table: level (a, b) holds, at (y, x), the maximum
     # over rows y … y + 2ᵃ − 1 and columns x … x + 2ᵇ − 1; a bin of l rows is covered by two
     # windows of 2^⌊log₂ l⌋ rows (from its top, and ending at its bottom), so by four
@@ -196,7 +231,7 @@ def roi_pool(x: torch.Tensor, boxes, output_size, spatial_scale: float = 1.0) ->
     by_rows = [base]
     for a in range(1, levels_h):
         by_rows.append(_shift_max(by_rows[-1], 1, 1 << (a - 1)))
-    tables = []
+    tables: list[torch.Tensor] = []
     for t in by_rows:
         tables.append(t)
         for b in range(1, levels_w):
@@ -204,25 +239,19 @@ def roi_pool(x: torch.Tensor, boxes, output_size, spatial_scale: float = 1.0) ->
     table = torch.stack(tables).reshape(-1, c)  # (levels_h · levels_w · N · H · W) × C
     img = rois[:, 0].to(torch.int64)
     level = kh[:, :, None] * levels_w + kw[:, None, :]  # K × ph × pw
-    top, bottom = hs, (he - 2 ** kh).clamp(min=0)
-    left, right = ws, (we - 2 ** kw).clamp(min=0)
-
-    def at(rows, cols):
-        return ((level * n + img[:, None, None]) * height + rows[:, :, None]) * width \
-            + cols[:, None, :]
-
-    corners = torch.stack((at(top, left), at(top, right), at(bottom, left),
-                           at(bottom, right)), 3)  # K × ph × pw × 4 rows of the table
+    top, bottom = hs, (he - torch.pow(2, kh)).clamp(min=0)
+    left, right = ws, (we - torch.pow(2, kw)).clamp(min=0)
+    cell = (level * n + img[:, None, None]) * height  # K × ph × pw
+    corners = torch.stack([(cell + rows[:, :, None]) * width + cols[:, None, :]
+                           for rows, cols in ((top, left), (top, right), (bottom, left),
+                                              (bottom, right))], 3)  # K × ph × pw × 4
     empty = (he <= hs)[:, :, None] | (we <= ws)[:, None, :]  # K × ph × pw
-    parts = []
-    for i in range(0, k, _CHUNK):  # in slices: a few MiB each, not one K × C × h × w × 4
-        v = table[corners[i:i + _CHUNK]].max(3).values  # k × ph × pw × C
-        parts.append(v.masked_fill(empty[i:i + _CHUNK, ..., None], 0.0))
+    parts: list[torch.Tensor] = []
+    for i in range(0, k, chunk):  # in slices: a few MiB each, not one K × C × h × w × 4
+        v = table[corners[i:i + chunk]].max(3).values  # k × ph × pw × C
+        parts.append(v.masked_fill(empty[i:i + chunk, :, :, None], 0.0))
     out = parts[0] if len(parts) == 1 else torch.cat(parts)
     return out.permute(0, 3, 1, 2).contiguous()
-
-
-_CHUNK = 512  # RoIs pooled at a time
 
 
 def _log2(v: torch.Tensor) -> torch.Tensor:
@@ -250,14 +279,18 @@ def roi_warp(images: torch.Tensor, boxes, output_size) -> torch.Tensor:
     """R-CNN's warp: each RoI's pixels (batch index b, x1, y1, x2, y2) cropped from the image
     and resized to h × w, whatever its aspect ratio, by bilinear sampling at the centres of
     the output pixels (outside the image reads 0): K × C × h × w."""
-    rois = as_rois(boxes)
-    oh, ow = (output_size, output_size) if isinstance(output_size, int) else output_size
+    oh, ow = _pair(output_size)
+    return traced_as_script(_roi_warp)(images, as_rois(boxes), oh, ow)
+
+
+def _roi_warp(images: torch.Tensor, rois: torch.Tensor, oh: int, ow: int) -> torch.Tensor:
     n, c, height, width = images.shape
     k = rois.shape[0]
     if k == 0:
         return images.new_zeros((0, c, oh, ow))
     b = rois[:, 0].to(torch.int64)
-    x1, y1, x2, y2 = rois[:, 1:].to(images.dtype).unbind(1)
+    r = rois[:, 1:].to(images.dtype)
+    x1, y1, x2, y2 = r[:, 0], r[:, 1], r[:, 2], r[:, 3]
     tx = (torch.arange(ow, device=images.device, dtype=images.dtype) + 0.5) / ow
     ty = (torch.arange(oh, device=images.device, dtype=images.dtype) + 0.5) / oh
     px = x1[:, None] + tx * (x2 - x1)[:, None]  # K × ow, in pixels
@@ -265,10 +298,10 @@ def roi_warp(images: torch.Tensor, boxes, output_size) -> torch.Tensor:
     gx = (2 * px / width - 1)[:, None, :].expand(k, oh, ow)  # grid_sample's [-1, 1]
     gy = (2 * py / height - 1)[:, :, None].expand(k, oh, ow)
     grid = torch.stack((gx, gy), dim=3)
-    out = images.new_empty((k, c, oh, ow))
+    out = images.new_zeros((k, c, oh, ow))
     for i in range(n):  # each image once, with all its RoIs' grids stacked (no copies of it)
         rows = torch.where(b == i)[0]
-        if len(rows):
+        if len(rows) > 0:
             g = grid[rows].reshape(1, len(rows) * oh, ow, 2)
             y = torch.nn.functional.grid_sample(images[i:i + 1], g, mode="bilinear",
                                                 padding_mode="zeros", align_corners=False)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .boxes import batched_nms, box_iou, clip_boxes, decode_boxes, encode_boxes, valid_boxes
+from .boxes import (batched_nms, box_iou, clip_boxes, decode_boxes, encode_boxes,
+                    traced_as_script, valid_boxes)
 
 WEIGHTS = (10.0, 10.0, 5.0, 5.0)  # torchvision's box coder weights for the RoI heads
 
@@ -40,7 +41,7 @@ def sample_rois(proposals: torch.Tensor, gt_boxes: torch.Tensor | None = None,
     targets R × 4 (the deltas to the matched object; meaningless for background).
     Inference (no ground truth given): every proposal, labels and targets empty."""
     if gt_boxes is None or gt_labels is None:
-        rois = all_rois(proposals)
+        rois = traced_as_script(all_rois)(proposals)
         return rois, rois.new_zeros(0, dtype=torch.int64), rois.new_zeros((0, 4))
     rois, labels, targets = [], [], []
     for b in range(proposals.shape[0]):
@@ -76,17 +77,24 @@ def sample_rois(proposals: torch.Tensor, gt_boxes: torch.Tensor | None = None,
 
 def detect(class_scores: torch.Tensor, box_deltas: torch.Tensor, rois: torch.Tensor,
            image: torch.Tensor, scores: str = "softmax", score_threshold: float = 0.05,
-           nms_threshold: float = 0.5, detections: int = 100, min_size: float = 0.01):
+           nms_threshold: float = 0.5, detections: int = 100, min_size: float = 0.01,
+           weights: tuple[float, float, float, float] = WEIGHTS
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Inference: each RoI's class scores (softmax; or sigmoid of SVM margins) and its box
     for each class (its deltas decoded, clipped to the image); per image, every (box, class)
     scoring above score_threshold, NMS within each class, the best `detections` kept.
     Returns boxes N × D × 4, scores N × D and labels N × D (padding: score 0, label 0)."""
+    if not torch.jit.is_scripting():
+        if torch.jit.is_tracing():  # a TorchScript export: the loop and NMS as they are
+            return traced_as_script(detect)(class_scores, box_deltas, rois, image, scores,
+                                            float(score_threshold), float(nms_threshold),
+                                            int(detections), float(min_size), weights)
     n, _, height, width = image.shape
     c1 = class_scores.shape[1]
     prob = F.softmax(class_scores, -1) if scores == "softmax" else torch.sigmoid(class_scores)
     if box_deltas.shape[1] == 4:  # one box per RoI, shared by the classes
         box_deltas = box_deltas.repeat(1, c1)
-    boxes = decode_boxes(box_deltas, rois[:, 1:], WEIGHTS).reshape(-1, c1, 4)
+    boxes = decode_boxes(box_deltas, rois[:, 1:], weights).reshape(-1, c1, 4)
     boxes = clip_boxes(boxes, (height, width))
     valid = valid_boxes(rois[:, 1:])
     index = rois[:, 0].to(torch.int64)
@@ -104,7 +112,9 @@ def detect(class_scores: torch.Tensor, box_deltas: torch.Tensor, rois: torch.Ten
         bx, sc, lb = bx[keep], sc[keep], lb[keep]
         keep = batched_nms(bx, sc, lb, nms_threshold)[:detections]
         k = len(keep)
-        out_b[b, :k], out_s[b, :k], out_l[b, :k] = bx[keep], sc[keep], lb[keep]
+        out_b[b, :k] = bx[keep]
+        out_s[b, :k] = sc[keep]
+        out_l[b, :k] = lb[keep]
     return out_b, out_s, out_l
 
 

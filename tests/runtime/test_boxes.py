@@ -62,6 +62,30 @@ def test_nms_orders_by_score():
     assert B.nms(boxes, t([0.1, 0.9, 0.5]), 0.5).tolist() == [1, 2, 0]
 
 
+def test_scripted_functions_equal_the_eager_ones():
+    """What a TorchScript export runs (the torch loop of NMS, RoI pooling by the sparse
+    table, the warp, detect) equals what training and the app run, ties included."""
+    g = torch.Generator().manual_seed(3)
+    for _ in range(5):
+        bx = torch.rand(40, 2, generator=g) * 40
+        bx = torch.cat((bx, bx + 2 + torch.rand(40, 2, generator=g) * 20), 1)
+        sc = torch.randint(0, 6, (40,), generator=g).float()  # many equal scores
+        assert torch.equal(torch.jit.script(B.nms)(bx, sc, 0.4), B.nms(bx, sc, 0.4))
+    assert torch.jit.script(B.nms)(torch.zeros(0, 4), torch.zeros(0), 0.5).shape == (0,)
+    x = torch.rand(2, 8, 16, 16, generator=g)
+    p = torch.rand(2, 30, 4, generator=g) * 40
+    p[..., 2:] += p[..., :2] + 3
+    rois = H.all_rois(p)
+    assert torch.equal(torch.jit.script(H.all_rois)(p), rois)
+    assert torch.equal(torch.jit.script(B._roi_pool)(x, rois, 7, 7, 0.25, 16),
+                       B.roi_pool(x, rois, 7, 0.25))  # in chunks of 16 RoIs too
+    img = torch.rand(2, 3, 64, 64, generator=g)
+    assert torch.equal(torch.jit.script(B._roi_warp)(img, rois, 8, 8), B.roi_warp(img, rois, 8))
+    cs, bd = torch.randn(len(rois), 4, generator=g), torch.randn(len(rois), 16, generator=g)
+    for a, b in zip(torch.jit.script(H.detect)(cs, bd, rois, img), H.detect(cs, bd, rois, img)):
+        assert torch.equal(a, b)
+
+
 def test_batched_nms_keeps_overlapping_boxes_of_other_classes():
     boxes = t([[0, 0, 10, 10], [0, 0, 10, 10], [1, 0, 10, 10]])
     keep = B.batched_nms(boxes, t([0.9, 0.8, 0.7]), torch.tensor([1, 2, 1]), 0.5)

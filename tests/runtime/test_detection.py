@@ -3,6 +3,7 @@ per-epoch mAP, the Python export, and the detections the Try panel reads."""
 from __future__ import annotations
 
 import importlib.util
+import warnings
 
 import pytest
 import torch
@@ -109,12 +110,60 @@ def test_match_without_truth_is_named():
     assert any("'sample'" in m and "gt_labels" in m for m in msgs), msgs
 
 
-@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
-def test_traced_formats_refuse_a_detector_with_a_reason(trained, tmp_path, fmt):
+def _run_archive(path, args):
+    """The archive loaded by a fresh Python with nothing of ours imported: torch alone."""
+    import subprocess
+    import sys
+    torch.save(args, path.parent / "args.pt")
+    code = ("import sys, torch; m = torch.jit.load(sys.argv[1]); "
+            "a = torch.load(sys.argv[2]); torch.save(m(*a), sys.argv[3])")
+    subprocess.run([sys.executable, "-c", code, str(path), str(path.parent / "args.pt"),
+                    str(path.parent / "out.pt")], check=True, cwd=path.parent)
+    return torch.load(path.parent / "out.pt")
+
+
+def test_torchscript_export_keeps_nms_and_equals_the_model(trained, tmp_path):
+    from runtime.export import export
+    p, t, ckpt, _ = trained
+    out = tmp_path / "detector.pt"
+    export(p, ckpt, "torchscript", out)
+    f = t.dataset.fields
+    t.compiled.model.eval()
+    for rows in (slice(0, 8), slice(8, 11)):  # another batch and other images than traced
+        args = (f["image"][rows], f["proposals"][rows])
+        with torch.no_grad():
+            want = t.compiled.model(*args)
+        got = _run_archive(out, args)
+        counts = (want[1] > 0).sum(1)
+        assert len(set(counts.tolist())) > 1 or rows.start == 8  # NMS kept different counts
+        for a, b in zip(want, got):
+            assert a.shape == b.shape and torch.allclose(a, b, atol=1e-5), (a, b)
+
+
+def test_torchscript_export_of_rcnn_warps_in_the_archive(tmp_path):
+    from runtime.data import load_dataset
+    from runtime.export import export
+    p = _project("rcnn")
+    out = tmp_path / "rcnn.pt"
+    export(p, None, "torchscript", out)
+    ds = load_dataset(p.data.dataset, p.data.options, p.training.seed).fields
+    c = compile_graph(p.graph)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.load's
+        c.model.load_state_dict(torch.jit.load(out).state_dict())
+    c.model.eval()
+    args = (ds["image"][:5], ds["proposals"][:5])
+    with torch.no_grad():
+        want = c.model(*args)
+    for a, b in zip(want, _run_archive(out, args)):
+        assert a.shape == b.shape and torch.allclose(a, b, atol=1e-5)
+
+
+def test_onnx_refuses_a_detector_with_a_reason(trained, tmp_path):
     from runtime.export import ExportError, export
     p, _t, ckpt, _ = trained
-    with pytest.raises(ExportError, match="non-maximum suppression.*python file"):
-        export(p, ckpt, fmt, tmp_path / f"d.{'pt' if fmt == 'torchscript' else 'onnx'}")
+    with pytest.raises(ExportError, match="non-maximum suppression.*TorchScript"):
+        export(p, ckpt, "onnx", tmp_path / "d.onnx")
     assert not list(tmp_path.iterdir())  # nothing half-written
 
 
