@@ -342,10 +342,17 @@ class LivePlots(QWidget):
         self._refresh_lr(d)
         self._refresh_time(d)
         self._refresh_values(d)
-        for i, name in enumerate(d.metric_names()):
+        bases: list[str] = []  # a metric and its val_ twin share a colour; val is drawn ■
+        for name in d.metric_names():
+            base = name.removeprefix("val_")
+            if base not in bases:
+                bases.append(base)
+        for name in d.metric_names():
             if name not in self.metric_curves:
-                color = "#d62728" if name.startswith("val_") else PALETTE[i % len(PALETTE)]
-                self.metric_curves[name] = _curve(self.metric_plot, color, symbol="o", name=name)
+                color = PALETTE[bases.index(name.removeprefix("val_")) % len(PALETTE)]
+                symbol = "s" if name.startswith("val_") else "o"
+                self.metric_curves[name] = _curve(self.metric_plot, color, symbol=symbol,
+                                                  name=name)
                 if "accuracy" in name and not self.ranges["metric"].fixed:
                     self.ranges["metric"] = Range(self.metric_plot, fixed=(0.0, 1.02))
                 self._retitle()

@@ -40,6 +40,21 @@ def test_legends_are_in_the_titles_not_over_the_curves(plots):
         assert plot.legend is None  # no legend box inside the data area
 
 
+def test_each_metric_has_its_own_colour_and_its_validation_twin_shares_it(plots):
+    d = plots.data
+    d.feed(Started("cpu", "CPU", 1, 100, 100, 1000, 100, 10, ["fc1"], "supervised", 10))
+    d.feed(Step(10, 1, 0.5, 0.01, 1000.0))
+    d.feed(EpochEnd(1, 10, {"loss": 0.4, "accuracy": 0.9, "val_loss": 0.5, "val_accuracy": 0.8,
+                            "val_map50": 0.7, "val_map": 0.5, "val_ap50.circle": 0.6}, 1.0))
+    plots.refresh()
+    legend = {c._ll_legend[0]: c._ll_legend[1:] for c in plots.metric_curves.values()}
+    assert legend["accuracy"][0] == legend["val_accuracy"][0]
+    assert (legend["accuracy"][1], legend["val_accuracy"][1]) == ("●", "■")
+    vals = [legend[n][0] for n in ("val_accuracy", "val_map50", "val_map", "val_ap50.circle")]
+    assert len(set(vals)) == 4  # a detector's mAPs and per-class APs are told apart
+    assert "val_map50" in plots.titles()["metric"]
+
+
 def test_a_long_list_of_layers_is_cut_short_in_the_title(plots):
     feed_run(plots, layers=[f"l{i}" for i in range(12)])
     assert "l7" in plots.titles()["grad"] and "l8" not in plots.titles()["grad"]
