@@ -11,6 +11,10 @@ PREDICTED = QColor("#ff9800")  # orange: what the model found
 TRUE = QColor("#00e676")  # green, dashed: the ground truth
 PROPOSAL = QColor(190, 190, 190, 150)  # grey: what the detector was offered
 SCALE = 5  # a 64 × 64 image is shown 320 × 320
+# Instance masks (issue 14): each confident detection its own colour, its mask translucent
+INSTANCE = [QColor(c) for c in ("#ff9800", "#29b6f6", "#ec407a", "#ffee58", "#ab47bc",
+                                "#66bb6a", "#ff7043", "#26c6da")]
+MASK_ALPHA = 120  # of 255
 
 
 def to_qimage(image) -> QImage:
@@ -22,11 +26,26 @@ def to_qimage(image) -> QImage:
                   QImage.Format_RGB888).copy()
 
 
+def mask_layer(masks, colours: list[QColor], scale: int) -> QImage:
+    """Instance masks D × H × W (probabilities; a pixel is in where ≥ 0.5) as one RGBA image,
+    each in its colour at MASK_ALPHA, enlarged `scale` times (pixels kept square)."""
+    m = masks.detach().float().numpy() >= 0.5
+    rgba = np.zeros((*m.shape[1:], 4), np.uint8)
+    for k in reversed(range(len(m))):  # the best (first) detections drawn last, on top
+        c = colours[k]
+        rgba[m[k]] = (c.red(), c.green(), c.blue(), MASK_ALPHA)
+    h, w = rgba.shape[:2]
+    img = QImage(rgba.data, w, h, w * 4, QImage.Format_RGBA8888).copy()
+    return img.scaled(w * scale, h * scale, Qt.IgnoreAspectRatio, Qt.FastTransformation)
+
+
 def picture(d, proposals: bool = False, scale: int = SCALE,
             threshold: float = 0.5) -> QImage:
     """The image of Detections `d` (runtime.tryout) enlarged `scale` times, with its
     proposals (if asked), true boxes (dashed green) and the detections scoring at least
-    `threshold` (orange, labelled; the weaker ones NMS kept would bury the picture)."""
+    `threshold` (orange, labelled; the weaker ones NMS kept would bury the picture). A
+    detector with instance masks: each detection's mask translucent over the image, box,
+    mask and label in one colour per instance."""
     base = to_qimage(d.image).scaled(d.image.shape[2] * scale, d.image.shape[1] * scale,
                                      Qt.IgnoreAspectRatio, Qt.FastTransformation)
     img = base.convertToFormat(QImage.Format_RGB32)
@@ -37,6 +56,12 @@ def picture(d, proposals: bool = False, scale: int = SCALE,
         x1, y1, x2, y2 = (float(v) * scale for v in b)
         return QRectF(QPointF(x1, y1), QPointF(x2, y2))
 
+    shown = [k for k, sc in enumerate(d.scores) if float(sc) >= threshold]
+    masked = getattr(d, "masks", None) is not None
+    colour = {k: INSTANCE[i % len(INSTANCE)] if masked else PREDICTED
+              for i, k in enumerate(shown)}
+    if masked and shown:
+        p.drawImage(0, 0, mask_layer(d.masks[shown], [colour[k] for k in shown], scale))
     if proposals:
         p.setPen(QPen(PROPOSAL, 1))
         for b in d.proposals:
@@ -49,16 +74,15 @@ def picture(d, proposals: bool = False, scale: int = SCALE,
     font.setPixelSize(12)
     font.setBold(True)
     p.setFont(font)
-    for b, s, lab in zip(d.boxes, d.scores, d.labels):
-        if float(s) < threshold:
-            continue
+    for k in shown:
+        b, s, lab = d.boxes[k], d.scores[k], d.labels[k]
         r = rect(b)
-        p.setPen(QPen(PREDICTED, 2))
+        p.setPen(QPen(colour[k], 2))
         p.drawRect(r)
         text = f"{d.name(int(lab))} {float(s):.0%}"
         w = p.fontMetrics().horizontalAdvance(text) + 6
         tag = QRectF(r.left(), max(r.top() - 16, 0), w, 16)
-        p.fillRect(tag, PREDICTED)
+        p.fillRect(tag, colour[k])
         p.setPen(QColor("black"))
         p.drawText(tag, Qt.AlignCenter, text)
     p.end()
@@ -68,12 +92,15 @@ def picture(d, proposals: bool = False, scale: int = SCALE,
 def describe(d, threshold: float = 0.5) -> str:
     """The detections as text: the confident ones, then how they compare with the truth."""
     from runtime.detection.boxes import box_iou
-    shown = [(b, s, int(lab)) for b, s, lab in zip(d.boxes, d.scores, d.labels)
+    masks = getattr(d, "masks", None)
+    true_masks = getattr(d, "true_masks", None)
+    shown = [(b, s, int(lab), k) for k, (b, s, lab) in enumerate(zip(d.boxes, d.scores,
+                                                                     d.labels))
              if float(s) >= threshold]
     lines = [f"{len(shown)} detection{'s' * (len(shown) != 1)} scoring ≥ {threshold:.0%} "
              f"(of {len(d.boxes)} kept by NMS), {len(d.true_boxes)} true object"
              f"{'s' * (len(d.true_boxes) != 1)}, {len(d.proposals)} proposals:"]
-    for b, s, lab in shown:
+    for b, s, lab, k in shown:
         x1, y1, x2, y2 = (float(v) for v in b)
         hit = ""
         if len(d.true_boxes):
@@ -82,6 +109,11 @@ def describe(d, threshold: float = 0.5) -> str:
             right = int(d.true_labels[j]) == lab
             hit = (f"  IoU {float(iou[j]):.2f} with the true {d.name(int(d.true_labels[j]))}"
                    f"{'' if right else ' (wrong class)'}")
+            if masks is not None and true_masks is not None:
+                mine, theirs = masks[k] >= 0.5, true_masks[j] >= 0.5
+                union = int((mine | theirs).sum())
+                m_iou = int((mine & theirs).sum()) / union if union else 0.0
+                hit += f", mask IoU {m_iou:.2f} ({int(mine.sum())} pixels)"
         lines.append(f"  {d.name(lab)} {float(s):.0%} at ({x1:.0f}, {y1:.0f})–({x2:.0f}, "
                      f"{y2:.0f}){hit}")
     return "\n".join(lines)

@@ -35,6 +35,8 @@ def format_value(p: Param, v) -> str:
         return AUTO
     if p.kind in ("shape", "dims", "axes"):
         return ", ".join(str(x) for x in v)
+    if p.kind == "numbers":
+        return ", ".join(f"{x:g}" for x in v)
     if isinstance(v, float):
         return repr(v) if (abs(v) < 1e-3 and v != 0) or abs(v) >= 1e6 else f"{v:g}"
     return str(v)
@@ -74,6 +76,13 @@ def parse_value(p: Param, text: str):
                                      + (" (or a size name such as T)" if p.kind == "shape"
                                         else "")) from None
         return out
+    if p.kind == "numbers":
+        import re
+        body = t.replace("[", "").replace("]", "")
+        try:
+            return [float(x) for x in re.split(r"[,\s]+", body) if x]
+        except ValueError:
+            raise ValueError("must be numbers separated by commas, e.g. 0.5, 1, 2") from None
     if p.kind == "padding":
         if t in ("valid", "same"):
             return t

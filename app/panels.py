@@ -53,12 +53,44 @@ class HelpView(QTextBrowser):
         self.setOpenExternalLinks(False)
         self.show_type(None)
 
+    FIGURE_URL = "figure:roi-pool-vs-align"
+    FIGURE_TYPES = ("RoIPool", "RoIAlign")  # the seed's quantisation point, drawn
+
     def show_type(self, type_id: str | None) -> None:
+        self.shown = type_id
         if type_id is None:
             self.setHtml("<p style='color:#5c6670'>Select a node, or hover a palette entry, to "
                          "read what the layer computes and when to use it.</p>")
             return
-        self.setHtml(help_html(catalogue.get(type_id)))
+        text = help_html(catalogue.get(type_id))
+        if type_id in self.FIGURE_TYPES:
+            text += self._figure_html()
+        self.setHtml(text)
+
+    def _figure_html(self) -> str:
+        """RoIPool and RoIAlign on one proposal (app/roi_figure.py; computed by the real ops,
+        so once torch has loaded)."""
+        head = "<h3>RoIPool versus RoIAlign</h3>"
+        if not runtime_ready():
+            warmup().ready.connect(self._figure_ready, Qt.UniqueConnection)
+            return head + "<p style='color:#5c6670'>(the figure appears once the runtime has " \
+                          "loaded)</p>"
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QTextDocument
+
+        from .roi_figure import figure
+        self.document().addResource(QTextDocument.ImageResource, QUrl(self.FIGURE_URL),
+                                    figure())
+        return (head + f"<p><img src='{self.FIGURE_URL}'></p><p>One proposal pooled to 7 × 7 "
+                "from a feature map. RoIPool rounds the box to whole map pixels (red, dashed) "
+                "and takes each bin's maximum; RoIAlign samples the map bilinearly inside the "
+                "exact box (orange). Moved by less than half a pixel, the box pools to the same "
+                "values under RoIPool, while RoIAlign's output moves with it: the alignment "
+                "a mask needs.</p>")
+
+    def _figure_ready(self) -> None:
+        if getattr(self, "shown", None) in self.FIGURE_TYPES:
+            self.show_type(self.shown)
 
 
 class SummaryView(QWidget):

@@ -316,7 +316,9 @@ class TryPanel(QWidget):
             self.status.setText(f"<span style='color:#c62828'>{e}</span>")
             return
         self.detections = d
-        self.text.setPlainText(describe(d) + "\n\norange: detections (class, score); "
+        found = ("each detection its colour: mask, box, class and score" if d.masks is not None
+                 else "orange: detections (class, score)")
+        self.text.setPlainText(describe(d) + f"\n\n{found}; "
                                "dashed green: the true objects" +
                                ("; grey: the proposals" if self.proposals.isChecked() else ""))
         self.image.setPixmap(QPixmap.fromImage(picture(d, self.proposals.isChecked())))

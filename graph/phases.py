@@ -9,6 +9,9 @@ Both are drawn on the canvas:
   in the inference graph only, the model that exports and that the Try panel runs;
 - an input port with phase "train" (a Teacher forcing node's `target`) is wired in training
   only: in the inference graph that node reads nothing there;
+- an input port with phase "infer" (Mask RoIs' detections) is wired at inference only: the
+  training objective leaves it out, and what the node reads there does not make it
+  inference-only;
 - a "feedback" node (Teacher forcing) gives the decoder its previous tokens: in training the
   target shifted right by one behind a start token; at inference the tokens a "decode" node
   (Greedy decode) has produced so far. The decode node runs the decoder's nodes, those after
@@ -50,7 +53,9 @@ def find_phases(graph: Graph, order: list[str]) -> Phases:
     title = {n: f"{spec(n).title} '{n}'" for n in order}
     for n in order:
         s = spec(n)
-        if s.phase == "infer" or any(e.src in ph.inference_only for e in graph.in_edges(n)):
+        if s.phase == "infer" or any(e.src in ph.inference_only
+                                     and s.input(e.dst_port).phase != "infer"
+                                     for e in graph.in_edges(n)):
             ph.inference_only.add(n)
         if s.role in ("target", "loss") or s.phase == "train" or any(
                 e.src in ph.training_only and s.input(e.dst_port).phase != "train"

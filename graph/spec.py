@@ -104,11 +104,14 @@ class Port:
     by_name: bool = False  # inputs: passed as a keyword argument even when wired
     # inputs: "train" when the wire exists in the training graph only (a Teacher forcing
     # node's target): the inference graph leaves it out, so what the node reads does not
-    # make it training-only.
+    # make it training-only. "infer": wired at inference only (Mask RoIs' detections): the
+    # training objective leaves it out, and what it reads does not make the node
+    # inference-only.
     phase: str = ""
 
 
-PARAM_KINDS = ("int", "float", "bool", "choice", "shape", "dims", "padding", "str", "axes")
+PARAM_KINDS = ("int", "float", "bool", "choice", "shape", "dims", "padding", "str", "axes",
+               "numbers")
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,13 @@ class Param:
             if any(v < 0 for v in value) or len(set(value)) != len(value):
                 return "must list each axis once, numbered from 0"
             return None if len(value) <= 16 else "has more axes than a tensor (16 at most here)"
+        if k == "numbers":  # a list of positive numbers: an anchor generator's aspect ratios
+            if not isinstance(value, list) or not value or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+                return "must be a list of numbers, e.g. 0.5, 1, 2"
+            if not all(math.isfinite(v) and v > 0 for v in value):
+                return "must be positive numbers"
+            return None if len(value) <= 64 else "has more than 64 numbers"
         if k == "shape" and isinstance(value, list) and any(is_symbol(v) for v in value):
             # A sequence whose length the data sets: ["T", 2] is N × T × 2 for any T.
             rest = [v for v in value if not is_symbol(v)]

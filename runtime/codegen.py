@@ -16,7 +16,7 @@ from .compile import Compiled
 
 _NONE_HINT = re.compile(r";  (?:\w+ = )+None$")
 # fx names a call of runtime.ops.f (or of a detection function) runtime_ops_f
-_OPS_CALL = re.compile(r"\bruntime_(?:ops|detection_boxes|detection_heads)_(\w+)\(")
+_OPS_CALL = re.compile(r"\bruntime_(?:ops|detection_boxes|detection_heads|detection_rpn|detection_masks)_(\w+)\(")
 
 
 def readable_code(code: str) -> str:
@@ -53,8 +53,8 @@ def constructor(plan: Make) -> str:
 def _op_modules() -> tuple:
     """The modules whose definitions the standalone file copies: runtime.ops and the
     detection functions it re-exports."""
-    from .detection import boxes, heads
-    return ops, boxes, heads
+    from .detection import boxes, heads, masks, rpn
+    return ops, boxes, heads, rpn, masks
 
 
 @functools.lru_cache(maxsize=None)

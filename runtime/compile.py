@@ -428,6 +428,8 @@ def _trace(graph: Graph, root: nn.Module, plans: dict, nodes: list[str], members
         for port in spec.inputs:
             if port.phase == "train" and not objective:  # wired in training only
                 continue
+            if port.phase == "infer" and objective:  # wired at inference only
+                continue
             edges = graph.in_edges(n, port.name)
             vs = [vals[(e.src, e.src_port)] if (e.src, e.src_port) in vals else value(e)
                   for e in edges]

@@ -535,6 +535,9 @@ class GreedyDecode(nn.Module):
 
 
 # Object detection (issue 13): the R-CNN family's functions live in runtime/detection/.
-from runtime.detection.boxes import roi_pool, roi_warp  # noqa: E402,F401
+from runtime.detection.boxes import roi_align, roi_pool, roi_warp  # noqa: E402,F401
 from runtime.detection.heads import (box_loss, decode_rois, detect, sample_rois,  # noqa: E402,F401
                                      svm_loss)
+from runtime.detection.rpn import (RegionProposals, RPNHead, anchors,  # noqa: E402,F401
+                                   match_anchors, objectness_loss)
+from runtime.detection.masks import mask_loss, mask_rois, paste_masks  # noqa: E402,F401

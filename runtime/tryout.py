@@ -63,6 +63,8 @@ class Detections:
     true_labels: torch.Tensor
     proposals: torch.Tensor  # P × 4, what the detector scored
     classes: list[str]
+    masks: torch.Tensor | None = None  # D × H × W: each detection's mask probabilities
+    true_masks: torch.Tensor | None = None  # K × H × W: the objects' masks
 
     def name(self, label: int) -> str:
         return self.classes[label] if 0 <= label < len(self.classes) else str(label)
@@ -156,7 +158,7 @@ class Tryout:
         """Validation image i, the model's detections in it (padding dropped, best first),
         its true objects and its region proposals."""
         from .detection.boxes import valid_boxes
-        from .detection.metrics import detectors
+        from .detection.metrics import mask_output, detectors
         c = self.compiled
         found = detectors(c)
         if not found:
@@ -173,9 +175,14 @@ class Tryout:
         props = next((v[0] for n, v in zip(c.inputs, ins)
                       if v.dim() == 3 and v.shape[-1] == 4), torch.zeros(0, 4))
         gl = self.val[tl][i]
+        masks = true_masks = None
+        masked = mask_output(c)
+        if masked is not None:
+            masks = out[masked[0]][0][keep]
+            true_masks = self.val[masked[1]][i][gl > 0] if masked[1] in self.val else None
         return Detections(i, image, boxes[keep], scores[keep], labels[keep],
                           self.val[tb][i][gl > 0], gl[gl > 0], props[valid_boxes(props)],
-                          list(self.classes or []))
+                          list(self.classes or []), masks, true_masks)
 
     # Text ------------------------------------------------------------------------------------
     def text_model(self) -> tuple[str, str, bool]:

@@ -1,5 +1,6 @@
-"""Writes the detection templates (templates/rcnn.json, fast_rcnn.json) through the Graph
-API. Re-run after changing them here; the files are what ships (and what the tests train).
+"""Writes the detection templates (templates/rcnn.json, fast_rcnn.json,
+faster_rcnn.json, mask_rcnn.json)
+through the Graph API. Re-run after changing them here; the files are what ships (and what the tests train).
 
     .venv/bin/python tools/make_detection_templates.py
 """
@@ -40,13 +41,17 @@ def _conv(name: str, out: int) -> list[tuple[str, str, dict]]:
             ("ReLU", f"{name}_relu", {})]
 
 
-def _sources(g: Graph) -> None:
+def _sources(g: Graph, proposals: bool = True) -> None:
+    """The image, the true boxes and classes, and 'Match & sample RoIs' (fed the proposals
+    of selective search, or of an RPN wired later)."""
     g.add_node("Input", "image", {"shape": [3, 64, 64]})
-    g.add_node("BoxesInput", "proposals", {"count": DATA["proposals"]})
+    if proposals:
+        g.add_node("BoxesInput", "proposals", {"count": DATA["proposals"]})
     g.add_node("BoxesTarget", "gt_boxes", {"count": 4})
     g.add_node("Target", "gt_labels", {"shape": [4], "dtype": "int64"})
     g.add_node("MatchProposals", "sample", {"per_image": 64})
-    wire(g, ("proposals", "out"), ("sample", "proposals"))
+    if proposals:
+        wire(g, ("proposals", "out"), ("sample", "proposals"))
     wire(g, ("gt_boxes", "out"), ("sample", "gt_boxes"))
     wire(g, ("gt_labels", "out"), ("sample", "gt_labels"))
 
@@ -74,20 +79,22 @@ def _rows(g: Graph, rows: list[list[str]]) -> None:
                 g.move_node(n, (i * DX, r * (DY + ROW_GAP)))
 
 
-def fast_rcnn() -> Project:
-    g = Graph()
-    _sources(g)
-    backbone = [*_conv("conv1", 32), ("MaxPool2d", "pool1", {"kernel_size": 2}),
-                *_conv("conv2", 64), ("MaxPool2d", "pool2", {"kernel_size": 2}),
-                *_conv("conv3", 64)]
-    last = _chain(g, ("image", "out"), backbone)
-    g.add_node("RoIPool", "roi_pool", {"output_size": 7, "spatial_scale": 0.25})
-    wire(g, (last, "y"), ("roi_pool", "features"))
-    wire(g, ("sample", "rois"), ("roi_pool", "rois"))
-    head = [("Flatten", "flatten", {}), ("Linear", "fc1", {"out_features": 256}),
-            ("ReLU", "fc1_relu", {}), ("Linear", "fc2", {"out_features": 256}),
-            ("ReLU", "fc2_relu", {})]
-    feats = _chain(g, ("roi_pool", "y"), head)
+BACKBONE = [*_conv("conv1", 32), ("MaxPool2d", "pool1", {"kernel_size": 2}),
+            *_conv("conv2", 64), ("MaxPool2d", "pool2", {"kernel_size": 2}),
+            *_conv("conv3", 64)]  # 64 × 64 → 16 × 16, stride 4
+HEAD = [("Flatten", "flatten", {}), ("Linear", "fc1", {"out_features": 256}),
+        ("ReLU", "fc1_relu", {}), ("Linear", "fc2", {"out_features": 256}),
+        ("ReLU", "fc2_relu", {})]
+
+
+def _fast_head(g: Graph, last: str, pool: str, params: dict) -> None:
+    """RoI pooling (RoIPool or RoIAlign) of the sampled RoIs from the backbone's map, two
+    fully connected layers, the classifier and box regressor, their losses, the ends."""
+    name = "roi_pool" if pool == "RoIPool" else "roi_align"
+    g.add_node(pool, name, params)
+    wire(g, (last, "y"), (name, "features"))
+    wire(g, ("sample", "rois"), (name, "rois"))
+    feats = _chain(g, (name, "y"), HEAD)
     g.add_node("Linear", "cls_score", {"out_features": CLASSES})
     g.add_node("BoxRegression", "bbox_pred", {"classes": CLASSES})
     wire(g, (feats, "y"), ("cls_score", "x"))
@@ -96,7 +103,14 @@ def fast_rcnn() -> Project:
     wire(g, ("cls_score", "y"), ("cls_loss", "pred"))
     wire(g, ("sample", "labels"), ("cls_loss", "target"))
     _ends(g, "cls_score", "bbox_pred", "softmax")
-    _rows(g, [["image", *[n for _, n, _ in backbone], "roi_pool", *[n for _, n, _ in head]],
+
+
+def fast_rcnn() -> Project:
+    g = Graph()
+    _sources(g)
+    last = _chain(g, ("image", "out"), BACKBONE)
+    _fast_head(g, last, "RoIPool", {"output_size": 7, "spatial_scale": 0.25})
+    _rows(g, [["image", *[n for _, n, _ in BACKBONE], "roi_pool", *[n for _, n, _ in HEAD]],
               ["proposals", "sample", "", "", "", "", "", "", "", "cls_score", "cls_loss",
                "detect", "boxes"],
               ["gt_boxes", "gt_labels", "", "", "", "", "", "", "", "bbox_pred", "box_loss",
@@ -120,6 +134,165 @@ def fast_rcnn() -> Project:
         training=TrainingSettings(batch_size=16, epochs=8, lr=1e-3, val_split=0.2, seed=0,
                                   best_metric="map50"),
         data=DataSettings(dataset="shapes_detect", options=dict(DATA), bind=dict(BIND)))
+
+
+ANCHOR_SIZES = [12, 20, 32]  # the shapes are 12 to 32 pixels
+RATIOS = [0.5, 1.0, 2.0]
+
+
+def faster_rcnn() -> Project:
+    g = _faster_graph()
+    _rows(g, [["image", *[n for _, n, _ in BACKBONE], "roi_align", *[n for _, n, _ in HEAD]],
+              ["gt_boxes", "", "", "", "", "", "", "", "rpn", "proposals", "sample",
+               "cls_score", "cls_loss", "detect", "boxes"],
+              ["gt_labels", "", "", "", "", "", "", "", "anchors", "anchor_match",
+               "rpn_cls_loss", "bbox_pred", "box_loss", "", "scores", "labels"],
+              ["", "", "", "", "", "", "", "", "", "", "rpn_box_loss"]])
+    return Project(
+        graph=g, name="Faster R-CNN (shapes)", description=FASTER_DESCRIPTION,
+        training=TrainingSettings(batch_size=16, epochs=8, lr=1e-3, val_split=0.2, seed=0,
+                                  best_metric="map50"),
+        data=DataSettings(dataset="shapes_detect",
+                          options={"n_samples": DATA["n_samples"], "proposals": 0},
+                          bind={k: v for k, v in BIND.items() if k != "proposals"}))
+
+
+MASK_HEAD = [("RoIAlign", "mask_align", {"output_size": 14, "spatial_scale": 0.25,
+                                         "sampling_ratio": 2}),
+             *_conv("mask_conv1", 32), *_conv("mask_conv2", 32),
+             ("ConvTranspose2d", "mask_deconv", {"out_channels": 32, "kernel_size": 2,
+                                                 "stride": 2, "init": "he"}),
+             ("ReLU", "mask_deconv_relu", {}),
+             ("Conv2d", "mask_logits", {"out_channels": CLASSES, "kernel_size": 1})]
+
+
+def mask_rcnn(pool: str = "RoIAlign") -> Project:
+    """Mask R-CNN; `pool` RoIPool swaps both RoIAligns for RoI pooling (the benchmark's
+    comparison of the two on the same model and budget)."""
+    g = _faster_graph()
+    g.set_param("detect", "detections", 20)  # up to 4 objects per image: 20 leave room
+    g.add_node("Target", "gt_masks", {"shape": [4, 64, 64], "dtype": "float32"})
+    g.add_node("MaskRoIs", "mask_rois")
+    for port, into in (("rois", "sampled"), ("labels", "sampled_labels"),
+                       ("matched", "sampled_matched")):
+        wire(g, ("sample", port), ("mask_rois", into))
+    wire(g, ("detect", "boxes"), ("mask_rois", "det_boxes"))
+    wire(g, ("detect", "labels"), ("mask_rois", "det_labels"))
+    _, align, params = MASK_HEAD[0]
+    g.add_node("RoIAlign", align, params)
+    wire(g, ("conv3_relu", "y"), (align, "features"))
+    wire(g, ("mask_rois", "rois"), (align, "rois"))
+    logits = _chain(g, (align, "y"), MASK_HEAD[1:])
+    g.add_node("MaskLoss", "mask_loss")
+    wire(g, (logits, "y"), ("mask_loss", "pred"))
+    for port in ("labels", "rois", "matched"):
+        wire(g, ("mask_rois", port), ("mask_loss", port))
+    wire(g, ("gt_masks", "out"), ("mask_loss", "gt_masks"))
+    g.add_node("PasteMasks", "paste")
+    wire(g, (logits, "y"), ("paste", "logits"))
+    wire(g, ("mask_rois", "labels"), ("paste", "labels"))
+    wire(g, ("mask_rois", "rois"), ("paste", "rois"))
+    wire(g, ("image", "out"), ("paste", "image"))
+    g.add_node("Output", "masks")
+    wire(g, ("paste", "masks"), ("masks", "x"))
+    if pool == "RoIPool":
+        for n in ("roi_align", align):
+            _swap_pool(g, n)
+    _rows(g, [["image", *[n for _, n, _ in BACKBONE], "roi_align", *[n for _, n, _ in HEAD]],
+              ["gt_boxes", "", "", "", "", "", "", "", "rpn", "proposals", "sample",
+               "cls_score", "cls_loss", "detect", "boxes"],
+              ["gt_labels", "", "", "", "", "", "", "", "anchors", "anchor_match",
+               "rpn_cls_loss", "bbox_pred", "box_loss", "", "scores", "labels"],
+              ["gt_masks", "", "", "", "", "", "", "", "", "", "rpn_box_loss", "mask_rois",
+               "mask_loss", "paste", "masks"],
+              ["", "", "", "", *[n for _, n, _ in MASK_HEAD]]])
+    return Project(
+        graph=g, name="Mask R-CNN (shapes)",
+        description=(
+            "Mask R-CNN (He et al., 2017) finds circles, squares and triangles in 64 × 64 "
+            "images and outlines each one pixel by pixel. It is Faster R-CNN (rows 1 to 3: "
+            "the shared 16 × 16 feature map, the RPN's anchors, objectness and proposals, "
+            "RoIAlign and the box head) plus a mask branch (rows 4 and 5). 'Mask RoIs' "
+            "gives the branch the sampled RoIs that matched an object in training and the "
+            "detections at inference; RoIAlign cuts each out of the feature map at 14 × 14 "
+            "by bilinear interpolation (no rounding: a mask needs its pixels in place), two "
+            "3 × 3 convs and a 2 × 2 transposed conv make a 28 × 28 mask per class, and "
+            "only the channel of the RoI's class is scored: per-pixel binary cross-entropy "
+            "against the object's true mask, RoIAligned to 28 × 28 ('Mask loss'). The "
+            "total is the seed's L = L_cls + L_box + L_mask with the RPN's two losses, five "
+            "curves. 'Instance masks' pastes each detection's mask onto its box; box mAP and "
+            "mask mAP (pycocotools, bbox and segm) and the mask IoU on the held-out images "
+            "every epoch."),
+        # 6 epochs: the mask branch costs ~50 % more per step than Faster R-CNN's 8 epochs
+        training=TrainingSettings(batch_size=16, epochs=6, lr=1e-3, val_split=0.2, seed=0,
+                                  best_metric="map50"),
+        data=DataSettings(dataset="shapes_detect",
+                          options={"n_samples": DATA["n_samples"], "proposals": 0},
+                          bind={**{k: v for k, v in BIND.items() if k != "proposals"},
+                                "gt_masks": "masks"}))
+
+
+def _swap_pool(g: Graph, n: str) -> None:
+    """Replaces RoIAlign node `n` by RoI pooling of the same size and scale, same wires."""
+    p = g.params(n)
+    ins = [(e.src, e.src_port, e.dst_port) for e in g.in_edges(n)]
+    outs = [(e.dst, e.dst_port) for e in g.out_edges(n)]
+    g.remove_node(n)
+    g.add_node("RoIPool", n, {"output_size": p["output_size"],
+                              "spatial_scale": p["spatial_scale"]})
+    for src, sp, dp in ins:
+        wire(g, (src, sp), (n, dp))
+    for dst, dp in outs:
+        wire(g, (n, "y"), (dst, dp))
+
+
+def _faster_graph() -> Graph:
+    g = Graph()
+    _sources(g, proposals=False)
+    last = _chain(g, ("image", "out"), BACKBONE)
+    g.add_node("AnchorGenerator", "anchors", {"sizes": ANCHOR_SIZES, "aspect_ratios": RATIOS})
+    g.add_node("RPNHead", "rpn", {"anchors": len(ANCHOR_SIZES) * len(RATIOS)})
+    g.add_node("RegionProposals", "proposals")
+    wire(g, (last, "y"), ("anchors", "features"))
+    wire(g, ("image", "out"), ("anchors", "image"))
+    wire(g, (last, "y"), ("rpn", "features"))
+    for src, port in (("rpn", "objectness"), ("rpn", "deltas"), ("anchors", "anchors"),
+                      ("image", "out")):
+        wire(g, (src, port), ("proposals", "image" if src == "image" else port))
+    wire(g, ("proposals", "proposals"), ("sample", "proposals"))
+    g.add_node("MatchAnchors", "anchor_match")
+    wire(g, ("anchors", "anchors"), ("anchor_match", "anchors"))
+    wire(g, ("gt_boxes", "out"), ("anchor_match", "gt_boxes"))
+    wire(g, ("gt_labels", "out"), ("anchor_match", "gt_labels"))
+    g.add_node("ObjectnessLoss", "rpn_cls_loss")
+    wire(g, ("rpn", "objectness"), ("rpn_cls_loss", "pred"))
+    wire(g, ("anchor_match", "labels"), ("rpn_cls_loss", "target"))
+    g.add_node("BoxRegressionLoss", "rpn_box_loss")
+    wire(g, ("rpn", "deltas"), ("rpn_box_loss", "pred"))
+    wire(g, ("anchor_match", "targets"), ("rpn_box_loss", "target"))
+    wire(g, ("anchor_match", "labels"), ("rpn_box_loss", "labels"))
+    _fast_head(g, last, "RoIAlign", {"output_size": 7, "spatial_scale": 0.25,
+                                     "sampling_ratio": 2})
+    return g
+
+
+FASTER_DESCRIPTION = (
+            "Faster R-CNN (Ren et al., 2015) finds circles, squares and triangles in 64 × 64 "
+            "images with no external proposals: a Region Proposal Network makes them from "
+            "the feature map. The image goes through the CNN once (top row: a 16 × 16 map, "
+            "1/4 of the image). The 'Anchor generator' lays 9 anchors on every map cell "
+            "(sizes 12, 20 and 32 pixels × aspect ratios 0.5, 1 and 2: 2,304 in all); the "
+            "'RPN head' (3 × 3 conv, then 1 × 1 convs) scores each anchor's objectness and "
+            "predicts the deltas that move it onto an object; 'RPN proposals' keeps the "
+            "best anchors, moved, clipped and de-duplicated by NMS (300 per image in "
+            "training, 100 at inference). From there on it is Fast R-CNN: 'Match & sample "
+            "RoIs' (training), RoIAlign 7 × 7 of each proposal from the shared map, two "
+            "fully connected layers, a softmax classifier and a box regressor. In training "
+            "'Match & sample anchors' labels the anchors (IoU ≥ 0.7 object, < 0.3 "
+            "background) and draws 256 per image, half objects at most, for the RPN's two "
+            "losses; the total is the four-part L = L_rpn_cls + L_rpn_box + L_cls + L_box, "
+            "trained as one network. mAP@0.5 and mAP@0.5:0.95 (pycocotools) on the held-out "
+            "images every epoch.")
 
 
 def rcnn() -> Project:
@@ -175,7 +348,8 @@ def rcnn() -> Project:
 
 
 def main() -> None:
-    for name, make in (("rcnn", rcnn), ("fast_rcnn", fast_rcnn)):
+    for name, make in (("rcnn", rcnn), ("fast_rcnn", fast_rcnn),
+                       ("faster_rcnn", faster_rcnn), ("mask_rcnn", mask_rcnn)):
         path = ROOT / "templates" / f"{name}.json"
         path.write_text(make().to_json())
         print(f"wrote {path.relative_to(ROOT)}")

@@ -7,6 +7,7 @@ template from the gallery, train it with F5.
   ... tools/xvfb_session.py OUT_DIR --seq2seq     # dates translated, the attention heatmap
   ... tools/xvfb_session.py OUT_DIR --gan         # the GAN's live samples while it trains
   ... tools/xvfb_session.py OUT_DIR --detection   # Fast R-CNN trained, its boxes tried
+  ... tools/xvfb_session.py OUT_DIR --masks       # Mask R-CNN trained, its masks tried
 
 The script runs inside the app's process only to know where things are on the screen (the
 palette rows, the ports, the fields) and to wait; every click, drag and key press is a real
@@ -353,41 +354,42 @@ def main_gan() -> None:
     win.close()
 
 
-def main_detection() -> None:
-    """The Fast R-CNN template trained with F5 (mAP per epoch in the plots and the status),
-    then Ctrl+T: the detections over validation images in the Try panel, the proposals
-    ticked on; and the R-CNN template's graph."""
+def main_detection(template: str = "fast_rcnn", prefix: str = "f") -> None:
+    """The Fast R-CNN template (or `template`: mask_rcnn) trained with F5 (mAP per epoch in
+    the plots and the status), then Ctrl+T: the detections (and instance masks) over
+    validation images in the Try panel, the proposals ticked on (Fast R-CNN's)."""
     pump(2.0)
     activate()
-    win.open_path(ROOT / "templates" / "fast_rcnn.json", ask=False)  # as File > Open does
+    win.open_path(ROOT / "templates" / f"{template}.json", ask=False)  # as File > Open does
     activate()
-    shot("f01-opened")
+    shot(f"{prefix}01-opened")
     key("F5")
     pump(20.0)
-    shot("f02-training")
+    shot(f"{prefix}02-training")
     for _ in range(400):
         if win.trainer.state == "idle" and win.trainer.last_event is not None:
             break
         pump(1.0)
     pump(1.0)
-    log.append(f"fast_rcnn run: {win.status.text()}")
+    log.append(f"{template} run: {win.status.text()}")
     key("ctrl+t")
     for _ in range(120):
         if win.trypanel._job is None and win.trypanel.detections is not None:
             break
         pump(0.5)
     pump(1.0)
-    shot("f03-tried")
+    shot(f"{prefix}03-tried")
     log.append(f"tried: {win.trypanel.text.toPlainText()}")
-    click(glob(win.trypanel.proposals, win.trypanel.proposals.rect().center()))
-    pump(1.0)
+    if template == "fast_rcnn":
+        click(glob(win.trypanel.proposals, win.trypanel.proposals.rect().center()))
+        pump(1.0)
     spin = win.trypanel.index
     click(glob(spin, spin.rect().center()), repeat=2)
     key("ctrl+a")
     type_text("7")
     key("Return")
     pump(1.5)
-    shot("f04-proposals")
+    shot(f"{prefix}04-sample7")
     log.append(f"sample 7: {win.trypanel.text.toPlainText()}")
     (OUT / "session.log").write_text("\n".join(log) + "\n")
     win.doc.undo.setClean()
@@ -484,6 +486,8 @@ if __name__ == "__main__":
             main_gan()
         elif "--detection" in sys.argv:
             main_detection()
+        elif "--masks" in sys.argv:
+            main_detection("mask_rcnn", "m")
         elif "--recurrent" in sys.argv:
             main_recurrent()
         else:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..spec import NodeSpec
 from . import (activations, attention, conv, core, decoding, detection, gan, io, losses, merge,
-               norm, recurrent)
+               mask, norm, recurrent, rpn)
 
 CATEGORIES = ("Input / Output", "Core", "Activation", "Convolution", "Pooling",
               "Normalization", "Structure", "Recurrent", "Sequence", "Attention", "Generative",
@@ -13,7 +13,7 @@ SPECS: dict[str, NodeSpec] = {}
 _REPLACED: dict[str, str] = {}  # old type id -> current one
 
 for _family in (io, core, activations, conv, norm, merge, recurrent, attention, decoding,
-                gan, detection, losses):
+                gan, detection, rpn, mask, losses):
     for _s in _family.SPECS:
         assert _s.type not in SPECS, f"type id {_s.type!r} declared twice"
         assert _s.category in CATEGORIES, _s.category

@@ -85,6 +85,58 @@ CONV2D = NodeSpec(
 )
 
 
+def _deconv_shape(ctx):
+    t = need_rank(ctx, "x", (4,), _IMAGE)
+    need_float(ctx, "x")
+    p = ctx.p
+    check_features(ctx, "x", p["in_channels"], t.shape[1], "input channels")
+    f, s, pad = p["kernel_size"], p["stride"], p["padding"]
+    sizes = []
+    for i in t.shape[2:]:
+        o = (i - 1) * s - 2 * pad + f if isinstance(i, int) else i
+        if isinstance(o, int) and o < 1:
+            ctx.fail(f"padding {pad} leaves nothing of its {t.shape[2]} × {t.shape[3]} input "
+                     f"from '{ctx.src('x')}': (I − 1)·S − 2P + F = ({i} − 1)·{s} − {2 * pad} + "
+                     f"{f} < 1", "x")
+        sizes.append(o)
+    return {"y": TensorType((t.shape[0], p["out_channels"], *sizes))}
+
+
+def _deconv_build(ctx):
+    p = ctx.p
+    return Make("nn.ConvTranspose2d", {
+        "in_channels": ctx.ins["x"].shape[1], "out_channels": p["out_channels"],
+        "kernel_size": p["kernel_size"], "stride": p["stride"], "padding": p["padding"],
+        "bias": p["bias"]}, init=p["init"])
+
+
+CONV_TRANSPOSE2D = NodeSpec(
+    type="ConvTranspose2d", title="ConvTranspose2d (up-convolution)", category="Convolution",
+    id_prefix="deconv", inputs=_X, outputs=_Y,
+    params=(
+        Param("out_channels", "int", 16, "Number of output feature maps.", min=1),
+        Param("kernel_size", "int", 2, "Filter size F (F × F).", min=1, max=31),
+        Param("stride", "int", 2, "Output pixels per input pixel (S): 2 doubles the size.",
+              min=1, max=16),
+        Param("padding", "int", 0, "Pixels cropped from each side of the output (P).", min=0,
+              max=31),
+        Param("in_channels", "int", None, "Input channels; auto takes them from the input.",
+              min=1, auto=True),
+        BIAS, INIT),
+    shape=_deconv_shape, build=_deconv_build, color=COLORS["Convolution"],
+    doc=Doc(
+        summary="The transpose of a convolution: each input pixel scatters a learned F × F "
+                "filter, scaled by its value, into the output, S pixels apart. With F = S = 2 "
+                "it doubles the map's height and width, learning how to fill in the detail.",
+        formula="y(S·i + m, S·j + n) += x(i, j) · K(m, n)   (then + b)\n"
+                "output size = (I − 1) · S − 2P + F",
+        use_case="Up-sampling in a network: Mask R-CNN's mask head turns each RoI's 14 × 14 "
+                 "features into a 28 × 28 mask with a 2 × 2, stride-2 transposed conv; also "
+                 "the decoders of segmentation networks (U-Net) and DCGAN generators.",
+        notes="F = S avoids the checkerboard artefacts of overlapping, uneven scatters. "
+              "Follow it with ReLU."))
+
+
 def _pool_shape(ctx):
     t = need_rank(ctx, "x", (4,), _IMAGE)
     f, p = ctx.p["kernel_size"], ctx.p["padding"]
@@ -131,4 +183,4 @@ AVGPOOL2D = _pool("AvgPool2d", "AvgPool2d", "F.avg_pool2d", Doc(
     use_case="Smoother down-sampling than max pooling; global average pooling before a "
              "classifier."))
 
-SPECS = (CONV2D, MAXPOOL2D, AVGPOOL2D)
+SPECS = (CONV2D, CONV_TRANSPOSE2D, MAXPOOL2D, AVGPOOL2D)

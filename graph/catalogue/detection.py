@@ -71,7 +71,8 @@ def _match_shape(ctx):
         ctx.fail("needs bg_iou_low ≤ bg_iou ≤ fg_iou")
     return {"rois": TensorType((R, 5), holds="RoIs"),
             "labels": TensorType((R,), "int64", holds="classes"),
-            "targets": TensorType((R, 4), holds="box deltas")}
+            "targets": TensorType((R, 4), holds="box deltas"),
+            "matched": TensorType((R,), "int64", holds="object indices")}
 
 
 _FRAC = Param("positive_fraction", "float", 0.25, "At most this share of the sampled RoIs "
@@ -87,7 +88,10 @@ MATCH = NodeSpec(
     outputs=(Port("rois", path=(0,), doc="R × 5: sampled RoIs (training), every proposal "
                                          "(inference)"),
              Port("labels", path=(1,), doc="R: each sampled RoI's class, 0 background"),
-             Port("targets", path=(2,), doc="R × 4: the deltas to its object (box coder)")),
+             Port("targets", path=(2,), doc="R × 4: the deltas to its object (box coder)"),
+             Port("matched", path=(3,), doc="R: the object each RoI matched, b·K + j for "
+                                            "image b's object j (−1 background); Mask R-CNN "
+                                            "reads its mask")),
     params=(Param("per_image", "int", 64, "RoIs sampled per image in training.", min=1,
                   max=100_000),
             _FRAC,
@@ -168,6 +172,38 @@ ROI_POOL = NodeSpec(
         use_case="Fast and Faster R-CNN: one CNN pass over the whole image, then every "
                  "proposal pooled from its feature map (7 × 7).",
         notes="The rounding quantises the region (Mask R-CNN's RoIAlign removes it)."))
+
+
+ROI_ALIGN = NodeSpec(
+    type="RoIAlign", title="RoIAlign", category=CAT, id_prefix="roialign",
+    inputs=(Port("features", doc="the backbone's feature map N × C × H × W"),
+            Port("rois", doc="RoIs R × 5, in input-image pixels")),
+    outputs=(Port("y"),),
+    params=(_OUT,
+            Param("spatial_scale", "float", 0.0625, "Feature-map pixels per image pixel: 1 / "
+                  "the backbone's total stride.", min=1e-6, max=1.0),
+            Param("sampling_ratio", "int", 2, "Points per bin side at which the map is "
+                  "interpolated (2 in torchvision's Faster and Mask R-CNN); 0 or less: "
+                  "adaptive, ⌈region side / output side⌉.", min=-1, max=64),
+            Param("aligned", "bool", False, "Shift the region by half a pixel so that pixel "
+                  "centres line up (Detectron2's RoIAlignV2); off in torchvision's models.")),
+    shape=_roi_pool_shape,
+    build=lambda ctx: Call("ops.roi_align", {k: ctx.p[k] for k in (
+        "output_size", "spatial_scale", "sampling_ratio", "aligned")}),
+    color=COLORS[CAT],
+    doc=Doc(
+        summary="Mask R-CNN's RoIAlign: like RoI pooling, but without rounding. Each bin of "
+                "the region averages the feature map read by bilinear interpolation at a few "
+                "points inside it, so the pooled features keep their exact place.",
+        formula="x₀ = x₁ · s − o, w = (x₂ − x₁) · s (o = ½ if aligned; else w ≥ 1)\n"
+                "yᵢⱼ = (1/g²) Σ_{a,b < g} bilinear(F, y₀ + (i + (a + ½)/g) h/h_out, "
+                "x₀ + (j + (b + ½)/g) w/w_out)",
+        use_case="Mask R-CNN (and torchvision's Faster R-CNN): the ½-pixel misalignments of "
+                 "RoIPool's rounding barely hurt a class but ruin a pixel mask.",
+        notes="RoIPool rounds x₁ · s to a whole map pixel and max-pools over whole pixels: a "
+              "box moved by a quarter of a map pixel pools the same values. RoIAlign's output "
+              "moves with it (bilinear interpolation). The gradient reaches the feature map; "
+              "the boxes get none (as in torchvision)."))
 
 
 def _warp_shape(ctx):
@@ -303,8 +339,20 @@ DETECT = NodeSpec(
 
 def _box_loss_shape(ctx):
     d, t, lab = ctx.ins["pred"], ctx.ins["target"], ctx.ins["labels"]
+    if len(d.shape) == 3:  # the RPN's: N × A × 4 deltas of the anchors, labels N × A
+        if d.shape[2] != 4:
+            ctx.fail(f"needs the anchors' deltas N × A × 4 but '{ctx.src('pred')}' gives {d}",
+                     "pred")
+        if tuple(t.shape[1:]) != tuple(d.shape[1:]):
+            ctx.fail(f"needs target deltas {TensorType(d.shape)} but '{ctx.src('target')}' "
+                     f"gives {t}", "target")
+        if lab.dtype != "int64" or tuple(lab.shape[1:]) != tuple(d.shape[1:2]):
+            ctx.fail(f"needs the anchors' labels {TensorType(d.shape[:2], 'int64')} but "
+                     f"'{ctx.src('labels')}' gives {lab}", "labels")
+        return {"loss": SCALAR}
     if len(d.shape) != 2 or not isinstance(d.shape[1], int) or d.shape[1] % 4:
-        ctx.fail(f"needs box deltas R × 4k but '{ctx.src('pred')}' gives {d}", "pred")
+        ctx.fail(f"needs box deltas R × 4k (or the RPN's N × A × 4) but '{ctx.src('pred')}' "
+                 f"gives {d}", "pred")
     if tuple(t.shape[1:]) != (4,):
         ctx.fail(f"needs target deltas R × 4 but '{ctx.src('target')}' gives {t}", "target")
     if lab.dtype != "int64" or len(lab.shape) != 1:
@@ -330,7 +378,11 @@ BOX_LOSS = NodeSpec(
         formula="L_box = (1/R) Σ_{i: yᵢ ≥ 1} Σ_{k ∈ x,y,w,h} smoothL1(t̂ᵢₖ^(yᵢ) − tᵢₖ)\n"
                 "smoothL1(d) = d²/(2β) if |d| < β, else |d| − β/2",
         use_case="The box term of the multi-task loss L = L_cls + L_box of Fast R-CNN (and "
-                 "of R-CNN's bounding-box regression)."))
+                 "of R-CNN's bounding-box regression); in Faster R-CNN also the RPN's box "
+                 "loss, over its drawn anchors (deltas N × A × 4, labels N × A, −1 not "
+                 "drawn).",
+        notes="Divided by the number of RoIs or anchors drawn (label ≥ 0), as torchvision "
+              "does."))
 
 
 def _svm_shape(ctx):
@@ -360,5 +412,5 @@ SVM_LOSS = NodeSpec(
         notes="Read the scores with the Detections node's sigmoid setting."))
 
 
-SPECS = (BOXES_INPUT, BOXES_TARGET, MATCH, ROI_WARP, ROI_POOL, BOX_HEAD, BOX_DECODE, DETECT,
-         BOX_LOSS, SVM_LOSS)
+SPECS = (BOXES_INPUT, BOXES_TARGET, MATCH, ROI_WARP, ROI_POOL, ROI_ALIGN, BOX_HEAD, BOX_DECODE,
+         DETECT, BOX_LOSS, SVM_LOSS)

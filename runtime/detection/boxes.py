@@ -307,3 +307,84 @@ def _roi_warp(images: torch.Tensor, rois: torch.Tensor, oh: int, ow: int) -> tor
                                                 padding_mode="zeros", align_corners=False)
             out[rows] = y.reshape(c, len(rows), oh, ow).transpose(0, 1)
     return out
+
+
+# RoIAlign (Mask R-CNN) -----------------------------------------------------------------------
+
+def roi_align(x: torch.Tensor, boxes, output_size, spatial_scale: float = 1.0,
+              sampling_ratio: int = -1, aligned: bool = False) -> torch.Tensor:
+    """Mask R-CNN's RoIAlign: K × C × h × w from a feature map N × C × H × W, no rounding.
+
+    Each RoI (batch index b, x1, y1, x2, y2, in image pixels) maps to x1 · s − o … x2 · s − o
+    on the map (o = ½ when `aligned`, else 0, and then the region is at least 1 × 1); bin
+    (i, j) averages the feature map bilinearly interpolated at a g_h × g_w grid of points
+    evenly inside it (g = sampling_ratio, or ⌈region side / output side⌉ when it is ≤ 0). A
+    point more than one pixel outside the map reads 0 (torchvision's roi_align)."""
+    rois = as_rois(boxes)
+    ph, pw = _pair(output_size)
+    if _tv is not None and not torch.jit.is_tracing():
+        return _tv.roi_align(x, rois.to(x.dtype), (ph, pw), spatial_scale, sampling_ratio,
+                             aligned)
+    return traced_as_script(_roi_align)(x, rois, ph, pw, float(spatial_scale),
+                                        int(sampling_ratio), bool(aligned))
+
+
+def _axis_weights(start: torch.Tensor, length: torch.Tensor, grid: torch.Tensor, pooled: int,
+                  size: int) -> torch.Tensor:
+    """K × pooled × size: how much each row (or column) of the map adds to each bin along one
+    axis, bilinear interpolation at the bin's sampling points summed and divided by their
+    number. Interpolation is separable, so a bin is (rows' weights)ᵀ · map · (columns')."""
+    k = start.shape[0]
+    g = int(grid.max()) if k > 0 else 0
+    out = torch.zeros((k, pooled, size), dtype=start.dtype, device=start.device)
+    if g == 0:
+        return out
+    bin_size = length / pooled
+    i = torch.arange(pooled, device=start.device, dtype=start.dtype)[None, :, None]
+    s = torch.arange(g, device=start.device, dtype=start.dtype)[None, None, :]
+    per = grid.to(start.dtype).clamp(min=1)[:, None, None]
+    pos = start[:, None, None] + i * bin_size[:, None, None] + \
+        (s + 0.5) * bin_size[:, None, None] / per  # K × pooled × g
+    used = s < grid.to(start.dtype)[:, None, None]
+    inside = used & (pos >= -1.0) & (pos <= float(size))
+    pos = pos.clamp(min=0)
+    low = pos.to(torch.int64)  # pos ≥ 0: truncation is the floor
+    edge = low >= size - 1
+    low = torch.where(edge, torch.full_like(low, size - 1), low)
+    high = torch.where(edge, low, low + 1)
+    pos = torch.where(edge, low.to(pos.dtype), pos)
+    frac = pos - low.to(pos.dtype)
+    w = inside.to(pos.dtype) / per
+    out.scatter_add_(2, low.reshape(k, pooled, g), ((1 - frac) * w).reshape(k, pooled, g))
+    out.scatter_add_(2, high.reshape(k, pooled, g), (frac * w).reshape(k, pooled, g))
+    return out
+
+
+def _roi_align(x: torch.Tensor, rois: torch.Tensor, ph: int, pw: int, spatial_scale: float,
+               sampling_ratio: int = -1, aligned: bool = False) -> torch.Tensor:
+    n, c, height, width = x.shape
+    k = rois.shape[0]
+    out = x.new_zeros((k, c, ph, pw))
+    if k == 0:
+        return out
+    offset = 0.5 if aligned else 0.0
+    r = rois[:, 1:].to(x.dtype) * spatial_scale - offset
+    x0, y0 = r[:, 0], r[:, 1]
+    roi_w, roi_h = r[:, 2] - x0, r[:, 3] - y0
+    if not aligned:
+        roi_w, roi_h = roi_w.clamp(min=1.0), roi_h.clamp(min=1.0)
+    if sampling_ratio > 0:
+        grid_h = torch.full((k,), sampling_ratio, dtype=torch.int64, device=x.device)
+        grid_w = grid_h
+    else:
+        grid_h = torch.ceil(roi_h / ph).to(torch.int64)
+        grid_w = torch.ceil(roi_w / pw).to(torch.int64)
+    wy = _axis_weights(y0, roi_h, grid_h, ph, height)  # K × ph × H
+    wx = _axis_weights(x0, roi_w, grid_w, pw, width)  # K × pw × W
+    b = rois[:, 0].to(torch.int64)
+    for i in range(n):  # each image's RoIs: (K × 1 × ph × H) · (C × H × W) · (K × 1 × W × pw)
+        rows = torch.where(b == i)[0]
+        if len(rows) > 0:
+            t = torch.matmul(wy[rows][:, None], x[i][None])  # k × C × ph × W
+            out[rows] = torch.matmul(t, wx[rows].transpose(1, 2)[:, None])
+    return out

@@ -38,16 +38,21 @@ def sample_rois(proposals: torch.Tensor, gt_boxes: torch.Tensor | None = None,
     object's class; bg_iou_low ≤ IoU < bg_iou: background 0; otherwise ignored) and draw up
     to `per_image` of them per image, at most positive_fraction of them objects (the ground
     truth boxes join the proposals first). Returns RoIs R × 5, their labels R and the box
-    targets R × 4 (the deltas to the matched object; meaningless for background).
-    Inference (no ground truth given): every proposal, labels and targets empty."""
+    targets R × 4 (the deltas to the matched object; meaningless for background), and
+    which object each matched: R indices into the batch's N × K objects (image b's object j
+    is b·K + j; −1 for background), for Mask R-CNN's mask targets.
+    Inference (no ground truth given): every proposal, labels, targets and matches empty."""
     if gt_boxes is None or gt_labels is None:
         rois = traced_as_script(all_rois)(proposals)
-        return rois, rois.new_zeros(0, dtype=torch.int64), rois.new_zeros((0, 4))
-    rois, labels, targets = [], [], []
+        none = rois.new_zeros(0, dtype=torch.int64)
+        return rois, none, rois.new_zeros((0, 4)), none
+    rois, labels, targets, matches = [], [], [], []
+    k = gt_labels.shape[1]
     for b in range(proposals.shape[0]):
         props = proposals[b][valid_boxes(proposals[b])]
         real = gt_labels[b] > 0
         gt, gl = gt_boxes[b][real], gt_labels[b][real]
+        gt_index = torch.where(real)[0] + b * k  # each real object's index in the batch
         if add_gt:
             props = torch.cat((props, gt), 0)
         if len(gt):
@@ -72,7 +77,10 @@ def sample_rois(proposals: torch.Tensor, gt_boxes: torch.Tensor | None = None,
         labels.append(lab[pick])
         matched = gt[which[pick]] if len(gt) else chosen
         targets.append(encode_boxes(matched, chosen, WEIGHTS))
-    return torch.cat(rois, 0), torch.cat(labels, 0), torch.cat(targets, 0)
+        match = gt_index[which[pick]] if len(gt) else torch.zeros_like(pick)
+        matches.append(torch.where(lab[pick] >= 1, match, torch.full_like(match, -1)))
+    return torch.cat(rois, 0), torch.cat(labels, 0), torch.cat(targets, 0), \
+        torch.cat(matches, 0)
 
 
 def detect(class_scores: torch.Tensor, box_deltas: torch.Tensor, rois: torch.Tensor,
@@ -126,15 +134,20 @@ def decode_rois(deltas: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
 def box_loss(deltas: torch.Tensor, targets: torch.Tensor, labels: torch.Tensor,
              beta: float = 1.0 / 9) -> torch.Tensor:
     """Fast R-CNN's box loss: smooth L1 between the deltas predicted for each object RoI's
-    own class and its targets, summed, over the number of RoIs (torchvision's
-    fastrcnn_loss). Background and ignored RoIs add nothing."""
+    own class and its targets, summed, over the number of RoIs drawn (torchvision's
+    fastrcnn_loss). Background RoIs add nothing, and ignored ones (−1) are not counted.
+    The RPN's box loss is the same over its anchors: deltas N × A × 4, labels N × A
+    (torchvision's RPN compute_loss)."""
+    labels = labels.reshape(-1)
+    deltas = deltas.reshape(len(labels), -1)
+    targets = targets.reshape(-1, 4)
     pos = torch.where(labels > 0)[0]
     if deltas.shape[1] != 4:
         deltas = deltas.reshape(len(deltas), -1, 4)[pos, labels[pos]]
     else:
         deltas = deltas[pos]
     loss = F.smooth_l1_loss(deltas, targets[pos], beta=beta, reduction="sum")
-    return loss / max(labels.numel(), 1)
+    return loss / max(int((labels >= 0).sum()), 1)
 
 
 def svm_loss(margins: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -51,9 +51,30 @@ def _truth(c: Compiled, n: str) -> tuple[str, str] | None:
     return None
 
 
+def mask_output(c: Compiled) -> tuple[int, str] | None:
+    """The model's output index of the instance masks (a "det_masks" port wired to an
+    Output) and the Target of the objects' true masks (a "gt_masks" port's source)."""
+    g = c.graph
+    out = gt = None
+    for n in c.analysis.order:
+        spec = g.spec(n)
+        for p in spec.outputs:
+            if p.role == "det_masks":
+                o = next((e.dst for e in g.out_edges(n, p.name) if e.dst in c.outputs), None)
+                if o is not None:
+                    out = c.outputs.index(o)
+        for p in spec.inputs:
+            if p.role == "gt_masks":
+                src = next((e.src for e in g.in_edges(n, p.name)), None)
+                if src is not None and g.spec(src).role == "target":
+                    gt = src
+    return (out, gt) if out is not None and gt is not None else None
+
+
 def detection_metrics(c: Compiled, tensors: list, names: list[str], batch_size: int,
                       classes: list[str] | None, autocast=None) -> dict[str, float]:
-    """{'map50', 'map', 'ap50.<class>', …} of each detector (prefixed by its node's id when
+    """{'map50', 'map', 'ap50.<class>', …} (and 'mask_map50', 'mask_map', 'mask_iou' for
+    a detector with instance masks) of each detector (prefixed by its node's id when
     there are several) on `tensors` (named by `names`)."""
     found = detectors(c)
     if not found:
@@ -63,9 +84,10 @@ def detection_metrics(c: Compiled, tensors: list, names: list[str], batch_size: 
     model.eval()
     n = tensors[0].shape[0]
     res: dict[str, float] = {}
+    masked = mask_output(c) if len(found) == 1 else None
     try:
         for node, idx, (tb, tl) in found:
-            boxes, scores, labels = [], [], []
+            boxes, scores, labels, masks = [], [], [], []
             with torch.no_grad():
                 for i in range(0, n, batch_size):
                     args = [tensors[names.index(k)][i:i + batch_size] for k in c.inputs]
@@ -77,10 +99,17 @@ def detection_metrics(c: Compiled, tensors: list, names: list[str], batch_size: 
                     boxes.append(got[idx[0]].float().cpu())
                     scores.append(got[idx[1]].float().cpu())
                     labels.append(got[idx[2]].cpu())
+                    if masked is not None:
+                        masks.append((got[masked[0]] >= 0.5).cpu().to(torch.uint8))
             gt_b = tensors[names.index(tb)].cpu()
             gt_l = tensors[names.index(tl)].cpu()
+            extra = {}
+            if masked is not None:
+                extra = {"gt_masks": tensors[names.index(masked[1])].cpu().numpy(),
+                         "det_masks": torch.cat(masks).numpy()}
             m = coco_map(gt_b.numpy(), gt_l.numpy(), torch.cat(boxes).numpy(),
-                         torch.cat(scores).numpy(), torch.cat(labels).numpy(), classes)
+                         torch.cat(scores).numpy(), torch.cat(labels).numpy(), classes,
+                         **extra)
             prefix = "" if len(found) == 1 else f"{node}."
             res.update({f"{prefix}{k}": v for k, v in m.items()})
     finally:

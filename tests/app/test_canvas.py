@@ -62,9 +62,10 @@ def test_drag_palette_entry_onto_canvas_adds_a_node(win, qtbot):
 
 def test_palette_filter_and_double_click(win):
     win.palette.filter.setText("pool")
-    assert set(win.palette.visible_types()) == {"MaxPool2d", "AvgPool2d", "RoIPool"}
+    assert set(win.palette.visible_types()) == {"MaxPool2d", "AvgPool2d", "RoIPool", "RoIAlign"}
     win.palette.filter.setText("cross entropy")
-    assert set(win.palette.visible_types()) == {"BCELoss", "CategoricalCrossEntropyLoss"}
+    assert set(win.palette.visible_types()) == {"BCELoss", "CategoricalCrossEntropyLoss", "ObjectnessLoss",
+                                                   "MaskLoss"}
     win.palette.filter.setText("")
     win.palette.tree.itemDoubleClicked.emit(win.palette.items["ReLU"], 0)
     assert win.doc.graph.nodes() == ["relu1"]

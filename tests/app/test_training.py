@@ -182,7 +182,10 @@ TARGETS = [("perceptron", "accuracy", 1.0), ("mlp", "val_accuracy", 0.97),
            # (the measure, the cnn template's classifier, is bench_gan.py's)
            ("gan_digits", "confidence", 0.75),
            # COCO mAP@0.5 (pycocotools) of the detections on held-out generated shapes
-           ("rcnn", "val_map50", 0.50), ("fast_rcnn", "val_map50", 0.60)]
+           ("rcnn", "val_map50", 0.50), ("fast_rcnn", "val_map50", 0.60),
+           ("faster_rcnn", "val_map50", 0.70),
+           # and COCO's mask mAP@0.5 ("segm") of the instance masks; box mAP@0.5 checked too
+           ("mask_rcnn", "val_mask_map50", 0.60)]
 
 
 def test_every_template_has_a_target_here():
@@ -207,6 +210,8 @@ def test_every_template_trains_from_the_app_to_its_target(qapp, twin, tmp_path, 
         assert fin.metrics["modes"] == 8, fin.metrics
     if name == "gan_digits":
         assert fin.metrics["digits"] == 10, fin.metrics
+    if name == "mask_rcnn":
+        assert fin.metrics["val_map50"] >= 0.70, fin.metrics
     run = w.training.runs.item(0).data(0x0100)
     info = json.loads((run.folder / "run.json").read_text())
     assert info["status"] == "finished" and _reached(metric, info["final"][metric], target)

@@ -46,6 +46,10 @@ def test_losses_carry_weight_and_metric():
             roles = [p.role for p in s.inputs]
             if s.type == "BoxRegressionLoss":  # reads only the object RoIs' own class
                 assert [p.name for p in s.inputs] == ["pred", "target", "labels"]
+            elif s.type == "MaskLoss":  # the matched class's channel, targets cut per RoI
+                assert [p.name for p in s.inputs] == ["pred", "labels", "rois", "matched",
+                                                      "gt_masks"]
+                assert "target" not in roles  # no accuracy metric: mask mAP instead
             elif s.category == "Loss" and s.type not in ("DiscriminatorLoss", "GeneratorLoss"):
                 assert [p.name for p in s.inputs] == ["pred", "target"]
             else:  # a GAN's losses judge the discriminator's scores: no target

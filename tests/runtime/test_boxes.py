@@ -215,24 +215,47 @@ def test_sample_rois_labels_counts_and_targets():
     labels = torch.tensor([[3, -1]])
     props = torch.zeros(1, 6, 4)
     props[0, :4] = t([[10, 10, 30, 30], [12, 10, 30, 30], [40, 40, 60, 60], [0, 0, 5, 5]])
-    rois, lab, tgt = H.sample_rois(props, gt, labels, per_image=4, positive_fraction=0.5)
+    rois, lab, tgt, _ = H.sample_rois(props, gt, labels, per_image=4, positive_fraction=0.5)
     assert rois.shape == (4, 5) and (rois[:, 0] == 0).all()
     # positives: the two proposals on the object and the true box itself (2 drawn of 3)
     assert sorted(lab.tolist()) == [0, 0, 3, 3]
     pos = lab == 3
     assert torch.allclose(tgt[pos], B.encode_boxes(gt[0, :1].expand(2, 4), rois[pos, 1:]))
     # too few candidates: every one, no padding rows, no ignored
-    rois, lab, _ = H.sample_rois(props, gt, labels, per_image=100)
+    rois, lab, _, _ = H.sample_rois(props, gt, labels, per_image=100)
     assert len(rois) == 5 and sorted(lab.tolist()) == [0, 0, 3, 3, 3]
     # inference: every real proposal, nothing else
-    rois, lab, tgt = H.sample_rois(props)
+    rois, lab, tgt, matched = H.sample_rois(props)
     assert rois[:, 1:].tolist() == props[0, :4].tolist() and lab.numel() == tgt.numel() == 0
+    assert matched.numel() == 0
+
+
+def test_sample_rois_names_the_matched_object_across_the_batch():
+    """Mask R-CNN reads each positive RoI's mask by its object's index b·K + j."""
+    torch.manual_seed(0)
+    gt = torch.zeros(2, 3, 4)
+    gt[0, 1] = t([10, 10, 30, 30])  # image 0: a padding row first, then its object
+    gt[1, 0], gt[1, 2] = t([0, 0, 20, 20]), t([40, 40, 60, 60])
+    labels = torch.tensor([[-1, 2, -1], [1, -1, 3]])
+    props = torch.zeros(2, 3, 4)
+    props[0, 0] = t([11, 10, 30, 30])
+    props[1, 0], props[1, 1] = t([41, 40, 60, 60]), t([0, 30, 10, 40])
+    rois, lab, _, matched = H.sample_rois(props, gt, labels, per_image=10,
+                                          positive_fraction=1.0)
+    for r, y, m in zip(rois.tolist(), lab.tolist(), matched.tolist()):
+        b = int(r[0])
+        if y == 0:
+            assert m == -1
+            continue
+        assert m // 3 == b and labels[b, m % 3] == y
+        assert B.box_iou(t([r[1:]]), gt[b, m % 3][None]).item() >= 0.5
+    assert sorted(m for m in matched.tolist() if m >= 0) == [1, 1, 3, 5, 5]
 
 
 def test_sample_rois_ignores_between_thresholds():
     gt = t([[[0, 0, 10, 10]]])
     props = t([[[0, 0, 10, 6]]])  # IoU 0.6
-    _, lab, _ = H.sample_rois(props, gt, torch.tensor([[1]]), fg_iou=0.7, bg_iou=0.5,
+    _, lab, _, _ = H.sample_rois(props, gt, torch.tensor([[1]]), fg_iou=0.7, bg_iou=0.5,
                               add_gt=False)
     assert lab.numel() == 0
 

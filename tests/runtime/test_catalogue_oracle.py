@@ -27,7 +27,7 @@ RECURRENT = {"RNN", "LSTM", "GRU"}
 ATTENTION = {"Attention", "ScaledDotProductAttention", "MultiHeadAttention"}
 TOKENS = {"PaddingMask", "TeacherForcing"}  # read token ids N × T
 GAN_LOSSES = {"DiscriminatorLoss", "GeneratorLoss"}
-DETECTION_LOSSES = {"BoxRegressionLoss", "MultiClassHingeLoss"}
+DETECTION_LOSSES = {"BoxRegressionLoss", "MultiClassHingeLoss", "ObjectnessLoss", "MaskLoss"}
 # The decode loop runs a decoder compile gives it: tested with whole graphs (test_decoding.py)
 BUILDABLE = [t for t in BUILDABLE if catalogue.SPECS[t].role != "decode"]
 
@@ -97,7 +97,37 @@ def sample_detection(spec, rnd, params):
         "x": (TensorType(("R", rnd.randint(1, 9))), None),
         "labels": (TensorType(("R",), "int64"), labels),
     }
-    if spec.role == "loss":
+    a = rnd.randint(1, 20)  # anchors
+    rpn = {"anchors": (TensorType((a, 4)), _boxes(rnd, 1, a)[0]),
+           "objectness": (TensorType(("N", a)), torch.randn(N, a)),
+           "deltas": (TensorType(("N", a, 4)), torch.randn(N, a, 4) * 0.1)}
+    if spec.type in ("RegionProposals", "MatchAnchors"):
+        values.update(rpn)
+    if spec.type == "ObjectnessLoss":
+        values["pred"] = rpn["objectness"]
+        values["target"] = (TensorType(("N", a), "int64"), torch.randint(-1, 2, (N, a)))
+    m = N * rnd.randint(1, 4)  # the mask branch's RoIs, D per image
+    size = rnd.randint(2, 8)
+    mask_rois = torch.cat((torch.arange(N).repeat_interleave(m // N)[:, None].float(),
+                           _boxes(rnd, 1, m)[0]), 1)
+    mask_values = {
+        "sampled": (TensorType(("R", 5)), rois),
+        "sampled_labels": (TensorType(("R",), "int64"), labels),
+        "sampled_matched": (TensorType(("R",), "int64"), torch.randint(0, N * k, (r,))),
+        "det_boxes": (TensorType(("N", m // N, 4)), _boxes(rnd, N, m // N)),
+        "det_labels": (TensorType(("N", m // N), "int64"), torch.randint(0, c1, (N, m // N))),
+        "pred": (TensorType(("M", c1, size, size)), torch.randn(m, c1, size, size)),
+        "logits": (TensorType(("M", c1, size, size)), torch.randn(m, c1, size, size)),
+        "labels": (TensorType(("M",), "int64"), torch.randint(1, c1, (m,))),
+        "rois": (TensorType(("M", 5)), mask_rois),
+        "matched": (TensorType(("M",), "int64"), torch.randint(0, N * k, (m,))),
+        "gt_masks": (TensorType(("N", k, *img[2:])), (torch.rand(N, k, *img[2:]) < 0.5).float()),
+    }
+    if spec.type in ("MaskRoIs", "MaskLoss", "PasteMasks"):
+        values.update(mask_values)
+    if spec.type in ("ObjectnessLoss", "MaskLoss"):
+        pass
+    elif spec.role == "loss":
         if spec.type == "MultiClassHingeLoss":
             values["pred"] = (TensorType(("R", c1)), torch.randn(r, c1))
             values["target"] = (TensorType(("R",), "int64"), labels)
@@ -111,7 +141,7 @@ def sample_detection(spec, rnd, params):
             t = TensorType(random_shape(rnd))
             v = torch.randn([N if d == "N" else d for d in t.shape])
         types[port.name] = t
-        real = [N if d == "N" else r if d == "R" else d for d in t.shape]
+        real = [N if d == "N" else r if d == "R" else m if d == "M" else d for d in t.shape]
         tensors[port.name] = v if v is not None and list(v.shape) == real else torch.randn(real)
     return types, tensors
 
@@ -241,8 +271,10 @@ def test_inferred_shape_equals_real_shape(type_id):
             # 'R': the RoIs of the batch, as many as came in (a sample of them: any number)
             rois = tensors["rois"].shape[0] if "rois" in tensors else (
                 real.shape[0] if real.dim() else None)
-            want = tuple(N if d == "N" else rois if d == "R" else d
-                         for d in outs[port.name].shape)
+            # 'M', 'P', 'D': a mask branch's RoIs, proposals, detections per image: any
+            want = tuple(N if d == "N" else rois if d == "R" else real.shape[i]
+                         if d in ("M", "P", "D") else d
+                         for i, d in enumerate(outs[port.name].shape))
             assert tuple(real.shape) == want, (type_id, port.name, params, types)
             if outs[port.name].dtype == "float32":
                 assert real.dtype == torch.float32
