@@ -15,6 +15,10 @@ SCALE = 5  # a 64 × 64 image is shown 320 × 320
 INSTANCE = [QColor(c) for c in ("#ff9800", "#29b6f6", "#ec407a", "#ffee58", "#ab47bc",
                                 "#66bb6a", "#ff7043", "#26c6da")]
 MASK_ALPHA = 120  # of 255
+# The anchors of one feature-map cell (issue 14): magenta, solid where the RPN's matching
+# makes the anchor an object, dashed where it is ignored, dotted where it is background
+ANCHOR = QColor("#e040fb")
+ANCHOR_STYLE = {1: (Qt.SolidLine, 2), -1: (Qt.DashLine, 1), 0: (Qt.DotLine, 1)}
 
 
 def to_qimage(image) -> QImage:
@@ -40,12 +44,14 @@ def mask_layer(masks, colours: list[QColor], scale: int) -> QImage:
 
 
 def picture(d, proposals: bool = False, scale: int = SCALE,
-            threshold: float = 0.5) -> QImage:
+            threshold: float = 0.5, cell: tuple[int, int] | None = None) -> QImage:
     """The image of Detections `d` (runtime.tryout) enlarged `scale` times, with its
     proposals (if asked), true boxes (dashed green) and the detections scoring at least
     `threshold` (orange, labelled; the weaker ones NMS kept would bury the picture). A
     detector with instance masks: each detection's mask translucent over the image, box,
-    mask and label in one colour per instance."""
+    mask and label in one colour per instance. `cell` (i, j): the anchors of that cell of
+    the detector's anchor grid (d.anchors), styled by how the RPN would label them, and a
+    dot on the cell's centre."""
     base = to_qimage(d.image).scaled(d.image.shape[2] * scale, d.image.shape[1] * scale,
                                      Qt.IgnoreAspectRatio, Qt.FastTransformation)
     img = base.convertToFormat(QImage.Format_RGB32)
@@ -70,6 +76,18 @@ def picture(d, proposals: bool = False, scale: int = SCALE,
     p.setPen(pen)
     for b in d.true_boxes:
         p.drawRect(rect(b))
+    grid = getattr(d, "anchors", None)
+    if cell is not None and grid is not None:
+        _best, labels = grid.labels(*cell, d.true_boxes)
+        for b, lab in zip(grid.cell(*cell), labels.tolist()):
+            style, width = ANCHOR_STYLE[lab]
+            p.setPen(QPen(ANCHOR, width, style))
+            p.drawRect(rect(b))
+        x, y = grid.centre(*cell)
+        p.setPen(Qt.NoPen)
+        p.setBrush(ANCHOR)
+        p.drawEllipse(QPointF(x * scale, y * scale), 4, 4)
+        p.setBrush(Qt.NoBrush)
     font = QFont()
     font.setPixelSize(12)
     font.setBold(True)
@@ -116,4 +134,25 @@ def describe(d, threshold: float = 0.5) -> str:
                 hit += f", mask IoU {m_iou:.2f} ({int(mine.sum())} pixels)"
         lines.append(f"  {d.name(lab)} {float(s):.0%} at ({x1:.0f}, {y1:.0f})–({x2:.0f}, "
                      f"{y2:.0f}){hit}")
+    return "\n".join(lines)
+
+
+def describe_anchors(d, cell: tuple[int, int]) -> str:
+    """The anchors of one cell as text: where the cell is, each anchor's size and shape, its
+    best IoU with a true object and what the RPN's matching makes of it."""
+    grid = d.anchors
+    rows, cols, k = grid.shape
+    i, j = cell
+    x, y = grid.centre(i, j)
+    best, labels = grid.labels(i, j, d.true_boxes)
+    word = {1: "object", 0: "background", -1: "ignored"}
+    lines = [f"Anchors of cell ({i}, {j}) of the {rows} × {cols} feature map "
+             f"(stride {grid.stride[1]} × {grid.stride[0]} pixels), centred on ({x:.0f}, "
+             f"{y:.0f}): {k} per cell, {rows * cols * k:,} in all. The RPN labels an anchor "
+             f"an object at IoU ≥ {grid.fg_iou:g} with a true box, background below "
+             f"{grid.bg_iou:g}, and ignores it between:"]
+    for b, iou, lab in zip(grid.cell(i, j), best.tolist(), labels.tolist()):
+        x1, y1, x2, y2 = (float(v) for v in b)
+        lines.append(f"  {x2 - x1:.0f} × {y2 - y1:.0f} at ({x1:.0f}, {y1:.0f})–({x2:.0f}, "
+                     f"{y2:.0f})  best IoU {iou:.2f}: {word[lab]}")
     return "\n".join(lines)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
                                QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QSizePolicy,
@@ -23,6 +23,24 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
 from .widgets import guard_wheel
 
 SHOWN_STEPS = 400  # characters of a sample shown at most
+
+
+class ImageLabel(QLabel):
+    """The picture of a sample; a click says where, in the picture's own pixels."""
+    clicked = Signal(QPointF)
+
+    def mousePressEvent(self, e) -> None:
+        pm = self.pixmap()
+        if e.button() == Qt.LeftButton and pm is not None and not pm.isNull():
+            # the picture is centred in the label
+            dx = (self.width() - pm.width()) / 2
+            dy = (self.height() - pm.height()) / 2
+            p = e.position()
+            x, y = p.x() - dx, p.y() - dy
+            if 0 <= x < pm.width() and 0 <= y < pm.height():
+                self.clicked.emit(QPointF(x, y))
+                return
+        super().mousePressEvent(e)
 
 
 def _answers(probe) -> bool:
@@ -91,6 +109,14 @@ class TryPanel(QWidget):
         self.proposals.toggled.connect(lambda _on: self.show_sample())
         self.proposals.hide()
         row.addWidget(self.proposals)
+        self.anchors = QCheckBox("show anchors")
+        self.anchors.setObjectName("try_anchors")
+        self.anchors.setToolTip("Draw the anchors of one feature-map cell (magenta); click "
+                                "the image to pick the cell")
+        self.anchors.toggled.connect(lambda _on: self.show_sample())
+        self.anchors.hide()
+        row.addWidget(self.anchors)
+        self.cell: tuple[int, int] | None = None  # the cell whose anchors are shown
         row.addStretch(1)
         left.addLayout(row)
         self.status = QLabel("Train the model, then load its weights here.")
@@ -103,8 +129,10 @@ class TryPanel(QWidget):
 
         right = QVBoxLayout()
         outer.addLayout(right, 2)
-        self.image = QLabel()
+        self.image = ImageLabel()
+        self.image.setObjectName("try_image")
         self.image.setAlignment(Qt.AlignCenter)
+        self.image.clicked.connect(self._picked)
         self.image.hide()
         right.addWidget(self.image)
         self.plot = pg.PlotWidget()
@@ -219,6 +247,8 @@ class TryPanel(QWidget):
         self.tryout = None
         self.detections = None
         self.proposals.hide()
+        self.anchors.hide()
+        self.cell = None
         self.text.clear()
         self.generated.clear()
         self.image.hide()
@@ -248,6 +278,8 @@ class TryPanel(QWidget):
         self.index.blockSignals(False)
         self.gen_box.setVisible(_answers(tryout.text_model))
         self.proposals.setVisible(tryout.detector)
+        self.anchors.setVisible(tryout.anchored)
+        self.cell = None
         seq2seq = _answers(tryout.seq2seq_model)
         self.trans_box.setVisible(seq2seq)
         self.status.setText(f"{Path(tryout.weights).parent.name} of run "
@@ -309,7 +341,7 @@ class TryPanel(QWidget):
 
     def _show_detections(self) -> None:
         """A detector: its boxes over the validation image, the truth beside them."""
-        from .detection_view import describe, picture
+        from .detection_view import describe, describe_anchors, picture
         try:
             d = self.tryout.detections(self.index.value())
         except Exception as e:  # the panel says it; the window carries on
@@ -318,12 +350,35 @@ class TryPanel(QWidget):
         self.detections = d
         found = ("each detection its colour: mask, box, class and score" if d.masks is not None
                  else "orange: detections (class, score)")
-        self.text.setPlainText(describe(d) + f"\n\n{found}; "
-                               "dashed green: the true objects" +
-                               ("; grey: the proposals" if self.proposals.isChecked() else ""))
-        self.image.setPixmap(QPixmap.fromImage(picture(d, self.proposals.isChecked())))
+        text = (describe(d) + f"\n\n{found}; dashed green: the true objects" +
+                ("; grey: the proposals" if self.proposals.isChecked() else ""))
+        cell = None
+        if self.anchors.isChecked() and d.anchors is not None:
+            if self.cell is None:  # at first the cell under the first true object's centre
+                b = d.true_boxes[0] if len(d.true_boxes) else None
+                self.cell = (d.anchors.cell_at(float(b[0] + b[2]) / 2, float(b[1] + b[3]) / 2)
+                             if b is not None else tuple(s // 2 for s in d.anchors.shape[:2]))
+            cell = self.cell
+            text += ("; magenta: the anchors of one cell (solid: object, dashed: ignored, "
+                     "dotted: background; click the image for another cell)\n\n" +
+                     describe_anchors(d, cell))
+        self.text.setPlainText(text)
+        self.image.setPixmap(QPixmap.fromImage(picture(d, self.proposals.isChecked(),
+                                                       cell=cell)))
         self.image.show()
         self.plot.hide()
+
+    def _picked(self, p: QPointF) -> None:
+        """A click on a detector's picture: show the anchors of the cell nearest to it."""
+        from .detection_view import SCALE
+        d = self.detections
+        if d is None or d.anchors is None or self.tryout is None or not self.tryout.detector:
+            return
+        self.cell = d.anchors.cell_at(p.x() / SCALE, p.y() / SCALE)
+        if self.anchors.isChecked():
+            self.show_sample()
+        else:
+            self.anchors.setChecked(True)  # shows the sample
 
     def _decode(self, ids) -> str:
         from runtime import seq2seq

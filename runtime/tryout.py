@@ -65,9 +65,81 @@ class Detections:
     classes: list[str]
     masks: torch.Tensor | None = None  # D × H × W: each detection's mask probabilities
     true_masks: torch.Tensor | None = None  # K × H × W: the objects' masks
+    anchors: "AnchorGrid | None" = None  # a Faster R-CNN's anchors (its AnchorGenerator)
 
     def name(self, label: int) -> str:
         return self.classes[label] if 0 <= label < len(self.classes) else str(label)
+
+
+@dataclass
+class AnchorGrid:
+    """The anchors an AnchorGenerator node lays over one image (issue 14), cell by cell:
+    `boxes` is rows × cols × k × 4, the cell (i, j) centred on (j · stride_w, i · stride_h)."""
+    node: str
+    boxes: torch.Tensor
+    stride: tuple[int, int]  # (rows, columns) in image pixels
+    fg_iou: float = 0.7  # the RPN's matching thresholds (its MatchAnchors node's, if any)
+    bg_iou: float = 0.3
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        r, c, k, _ = self.boxes.shape
+        return r, c, k
+
+    def cell_at(self, x: float, y: float) -> tuple[int, int]:
+        """The cell whose centre is nearest to image point (x, y)."""
+        rows, cols, _ = self.shape
+        i = min(max(round(y / self.stride[0]), 0), rows - 1)
+        j = min(max(round(x / self.stride[1]), 0), cols - 1)
+        return i, j
+
+    def centre(self, i: int, j: int) -> tuple[float, float]:
+        return float(j * self.stride[1]), float(i * self.stride[0])
+
+    def cell(self, i: int, j: int) -> torch.Tensor:
+        """The k anchors of cell (i, j), k × 4 (x1, y1, x2, y2)."""
+        return self.boxes[i, j]
+
+    def labels(self, i: int, j: int, true_boxes: torch.Tensor) -> tuple[torch.Tensor,
+                                                                           torch.Tensor]:
+        """Each anchor of the cell: its best IoU with a true box, and what the RPN's matching
+        makes of it at that IoU: 1 object, 0 background, -1 ignored (between the two
+        thresholds; the low-quality rule may still make an object's best anchor an object)."""
+        from .detection.boxes import box_iou
+        a = self.cell(i, j)
+        if not len(true_boxes):
+            return torch.zeros(len(a)), torch.zeros(len(a), dtype=torch.long)
+        best = box_iou(a, true_boxes.float()).max(1).values
+        lab = torch.full((len(a),), -1, dtype=torch.long)
+        lab[best >= self.fg_iou] = 1
+        lab[best < self.bg_iou] = 0
+        return best, lab
+
+
+def anchor_grid(compiled, image: torch.Tensor) -> AnchorGrid | None:
+    """The anchors of the model's first AnchorGenerator over `image` (C × H × W), computed as
+    the node computes them (runtime.detection.rpn.grid_anchors), from its parameters and the
+    size of the feature map it reads; None for a model without one."""
+    from .detection.rpn import grid_anchors
+    g, a = compiled.graph, compiled.analysis
+    node = next((n for n in a.order if g.node_type(n) == "AnchorGenerator"), None)
+    if node is None:
+        return None
+    e = g.in_edges(node, "features")
+    t = a.edge_type(e[0]) if e else None
+    if t is None or len(t.shape) != 4 or not all(isinstance(d, int) for d in t.shape[-2:]):
+        return None
+    rows, cols = t.shape[-2:]
+    p = g.params(node)
+    boxes = grid_anchors(torch.zeros(1, 1, rows, cols), image[None],
+                         [float(s) for s in p["sizes"]], [float(r) for r in p["aspect_ratios"]])
+    grid = AnchorGrid(node, boxes.reshape(rows, cols, -1, 4),
+                      (image.shape[-2] // rows, image.shape[-1] // cols))
+    match = next((m for m in a.order if g.node_type(m) == "MatchAnchors"), None)
+    if match is not None:
+        grid.fg_iou = float(g.params(match)["fg_iou"])
+        grid.bg_iou = float(g.params(match)["bg_iou"])
+    return grid
 
 
 @dataclass
@@ -153,6 +225,12 @@ class Tryout:
         from .detection.metrics import detectors
         return self.dataset is not None and bool(detectors(self.compiled))
 
+    @property
+    def anchored(self) -> bool:
+        """Whether the detector lays anchors (an AnchorGenerator node: Faster, Mask R-CNN)."""
+        g = self.compiled.graph
+        return self.detector and any(g.node_type(n) == "AnchorGenerator" for n in g.nodes())
+
     @torch.no_grad()
     def detections(self, i: int) -> "Detections":
         """Validation image i, the model's detections in it (padding dropped, best first),
@@ -168,12 +246,23 @@ class Tryout:
             raise TryError(f"sample {i} is not among the {len(self):,} validation samples")
         _node, idx, (tb, tl) = found[0]
         ins = [self.val[n][i:i + 1] for n in c.inputs]
-        out = c.model(*ins)
+        # The proposals: an input (R-CNN, Fast R-CNN) or what an RPN proposed (Faster R-CNN)
+        props = next((v[0] for n, v in zip(c.inputs, ins)
+                      if v.dim() == 3 and v.shape[-1] == 4), None)
+        proposed = []
+        rpn = [m for n, m in c.modules.named_children()
+               if n in c.graph and c.graph.node_type(n) == "RegionProposals"]
+        hooks = [m.register_forward_hook(lambda _m, _i, o: proposed.append(o)) for m in rpn]
+        try:
+            out = c.model(*ins)
+        finally:
+            for h in hooks:
+                h.remove()
+        if props is None:
+            props = proposed[0][0] if proposed else torch.zeros(0, 4)
         boxes, scores, labels = out[idx[0]][0], out[idx[1]][0], out[idx[2]][0]
         keep = (scores > 0) & (labels > 0)
         image = next((v[0] for v in ins if v.dim() == 4), None)
-        props = next((v[0] for n, v in zip(c.inputs, ins)
-                      if v.dim() == 3 and v.shape[-1] == 4), torch.zeros(0, 4))
         gl = self.val[tl][i]
         masks = true_masks = None
         masked = mask_output(c)
@@ -182,7 +271,8 @@ class Tryout:
             true_masks = self.val[masked[1]][i][gl > 0] if masked[1] in self.val else None
         return Detections(i, image, boxes[keep], scores[keep], labels[keep],
                           self.val[tb][i][gl > 0], gl[gl > 0], props[valid_boxes(props)],
-                          list(self.classes or []), masks, true_masks)
+                          list(self.classes or []), masks, true_masks,
+                          anchor_grid(c, image) if image is not None else None)
 
     # Text ------------------------------------------------------------------------------------
     def text_model(self) -> tuple[str, str, bool]:

@@ -391,6 +391,21 @@ def main_detection(template: str = "fast_rcnn", prefix: str = "f") -> None:
     pump(1.5)
     shot(f"{prefix}04-sample7")
     log.append(f"sample 7: {win.trypanel.text.toPlainText()}")
+    panel = win.trypanel
+    if panel.anchors.isVisible():  # Faster / Mask R-CNN: a cell's anchors, by a click
+        click(glob(panel.anchors, panel.anchors.rect().center()))
+        pump(1.5)
+        shot(f"{prefix}05-anchors")
+        from app.detection_view import SCALE
+        grid = panel.detections.anchors
+        x, y = grid.centre(grid.shape[0] // 4, grid.shape[1] * 3 // 4)
+        pm = panel.image.pixmap()
+        dx = (panel.image.width() - pm.width()) // 2
+        dy = (panel.image.height() - pm.height()) // 2
+        click(glob(panel.image, QPoint(dx + int(x * SCALE) + 2, dy + int(y * SCALE) + 2)))
+        pump(1.5)
+        shot(f"{prefix}06-anchors-picked")
+        log.append(f"anchors: {panel.text.toPlainText()}")
     (OUT / "session.log").write_text("\n".join(log) + "\n")
     win.doc.undo.setClean()
     win.close()

@@ -102,6 +102,31 @@ def test_mask_rcnn_in_the_app_draws_its_masks(qapp, qtbot, twin, tmp_path):
     assert "each detection its colour: mask" in panel.text.toPlainText()
     if (d.scores >= 0.5).any():
         assert "mask IoU" in panel.text.toPlainText()
+    # Faster R-CNN's proposals come from its RPN, inside the model
+    assert len(d.proposals) > 0 and d.anchors is not None
+    # the anchors of a cell, on request: the checkbox, then a click on the picture
+    from app.detection_view import ANCHOR, SCALE
+    assert panel.anchors.isVisible() and not panel.anchors.isChecked()
+    assert "Anchors of cell" not in panel.text.toPlainText()
+    qtbot.mouseClick(panel.anchors, Qt.LeftButton)
+    assert panel.anchors.isChecked() and "Anchors of cell" in panel.text.toPlainText()
+    grid = panel.detections.anchors
+    pm = panel.image.pixmap()
+    dx, dy = (panel.image.width() - pm.width()) // 2, (panel.image.height() - pm.height()) // 2
+    i, j = (1, grid.shape[1] - 2)
+    x, y = grid.centre(i, j)
+    from PySide6.QtCore import QPoint
+    qtbot.mouseClick(panel.image, Qt.LeftButton, pos=QPoint(dx + int(x * SCALE) + 3,
+                                                            dy + int(y * SCALE) + 3))
+    assert panel.cell == (i, j)
+    assert f"Anchors of cell ({i}, {j})" in panel.text.toPlainText()
+    shown = panel.image.pixmap().toImage()
+    assert shown.pixelColor(int(x * SCALE), int(y * SCALE)) == ANCHOR  # its centre dot
+    # another sample keeps the cell; unticking hides the anchors
+    panel.index.setValue(2)
+    assert f"Anchors of cell ({i}, {j})" in panel.text.toPlainText()
+    qtbot.mouseClick(panel.anchors, Qt.LeftButton)
+    assert "Anchors of cell" not in panel.text.toPlainText()
 
 
 def test_help_draws_roipool_against_roialign(qapp, win):
@@ -127,3 +152,51 @@ def test_help_draws_roipool_against_roialign(qapp, win):
     assert np.abs(d["align"] - d["align_shifted"]).max() > 0.01  # RoIAlign follows it
     tree.setCurrentItem(win.palette.items["ReLU"])
     assert "RoIPool versus RoIAlign" not in win.help.toPlainText()
+
+
+def test_anchors_of_a_cell_follow_the_layout_and_the_rpn_thresholds(qapp):
+    """A 4 × 4 map over a 32 × 32 image: stride 8; cell (1, 2) centred on (16, 8); size 8
+    ratio 1 is the box (12, 4, 20, 12). A true box on it makes that anchor an object, the
+    wide and tall ones of size 8 (IoU 0.55: ignored) and the size-16 ones (IoU ≤ 0.25:
+    background). The template's grid is laid as its AnchorGenerator node says."""
+    import torch
+
+    from app.detection_view import ANCHOR, describe_anchors, picture
+    from runtime.tryout import AnchorGrid, Detections, anchor_grid
+    from runtime.compile import compile_graph
+    from graph.project import load as load_project
+
+    p = load_project(ROOT / "templates" / "faster_rcnn.json")
+    c = compile_graph(p.graph)
+    grid = anchor_grid(c, torch.zeros(3, 64, 64))
+    assert grid is not None and grid.node in p.graph
+    rows, cols, k = grid.shape
+    params = p.graph.params(grid.node)
+    assert k == len(params["sizes"]) * len(params["aspect_ratios"])
+    assert grid.stride == (64 // rows, 64 // cols)
+    assert (grid.fg_iou, grid.bg_iou) == (0.7, 0.3)  # the template's MatchAnchors
+
+    from runtime.detection.rpn import grid_anchors
+    boxes = grid_anchors(torch.zeros(1, 1, 4, 4), torch.zeros(1, 3, 32, 32), [8.0, 16.0],
+                         [0.5, 1.0, 2.0]).reshape(4, 4, 6, 4)
+    g = AnchorGrid("anchors", boxes, (8, 8))
+    assert g.cell_at(17, 9) == (1, 2) and g.cell_at(-5, 100) == (3, 0)
+    assert g.centre(1, 2) == (16.0, 8.0)
+    assert g.cell(1, 2)[2].tolist() == [12, 4, 20, 12]  # ratio 1, size 8 (ratio-major)
+    truth = torch.tensor([[12., 4, 20, 12]])
+    best, labels = g.labels(1, 2, truth)
+    # ratio-major: (0.5, 8), (0.5, 16), (1, 8), (1, 16), (2, 8), (2, 16)
+    assert labels.tolist() == [-1, 0, 1, 0, -1, 0]
+    assert [round(float(v), 3) for v in best] == [0.545, 0.242, 1.0, 0.25, 0.545, 0.242]
+    d = Detections(0, torch.zeros(3, 32, 32), torch.zeros(0, 4), torch.zeros(0),
+                   torch.zeros(0, dtype=torch.int64), truth, torch.tensor([1]),
+                   torch.zeros(0, 4), ["background", "square"], None, None, g)
+    text = describe_anchors(d, (1, 2))
+    assert "cell (1, 2) of the 4 × 4 feature map" in text and "centred on (16, 8)" in text
+    assert "8 × 8 at (12, 4)–(20, 12)  best IoU 1.00: object" in text
+    assert "96 in all" in text
+    plain = picture(d, scale=4)
+    img = picture(d, scale=4, cell=(1, 2))
+    assert img.pixelColor(16 * 4, 8 * 4) == ANCHOR  # the centre dot
+    assert plain.pixelColor(16 * 4, 8 * 4) != ANCHOR
+    assert img.pixelColor(12 * 4, 8 * 4) == ANCHOR  # the object anchor's left side, solid

@@ -73,6 +73,11 @@ def run_to_end(qapp, w, timeout=120):
     try:
         assert w.start_training()
         wait_until(qapp, lambda: w.trainer.state == "idle" and events, timeout)
+    except AssertionError:
+        # A run that overran must not leave the shared window busy for the tests after it.
+        w.trainer.stop()
+        wait_until(qapp, lambda: w.trainer.state == "idle", 60)
+        raise
     finally:
         w.trainer.event.disconnect(events.append)
     return events
@@ -202,7 +207,7 @@ def test_every_template_trains_from_the_app_to_its_target(qapp, twin, tmp_path, 
                                                            target):
     w = twin
     w.open_path(project_copy(tmp_path, name), ask=False)
-    events = run_to_end(qapp, w, timeout=300)
+    events = run_to_end(qapp, w, timeout=480)
     fin = events[-1]
     assert fin.kind == "finished", fin
     assert _reached(metric, fin.metrics[metric], target), fin.metrics
