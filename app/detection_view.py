@@ -149,8 +149,9 @@ def describe_anchors(d, cell: tuple[int, int]) -> str:
     lines = [f"Anchors of cell ({i}, {j}) of the {rows} × {cols} feature map "
              f"(stride {grid.stride[1]} × {grid.stride[0]} pixels), centred on ({x:.0f}, "
              f"{y:.0f}): {k} per cell, {rows * cols * k:,} in all. The RPN labels an anchor "
-             f"an object at IoU ≥ {grid.fg_iou:g} with a true box, background below "
-             f"{grid.bg_iou:g}, and ignores it between:"]
+             f"an object at IoU ≥ {grid.fg_iou:g} with a true box"
+             + (" (or where no anchor overlaps that box more)" if grid.low_quality else "")
+             + f", background below {grid.bg_iou:g}, and ignores it between:"]
     for b, iou, lab in zip(grid.cell(i, j), best.tolist(), labels.tolist()):
         x1, y1, x2, y2 = (float(v) for v in b)
         lines.append(f"  {x2 - x1:.0f} × {y2 - y1:.0f} at ({x1:.0f}, {y1:.0f})–({x2:.0f}, "

@@ -78,8 +78,9 @@ class AnchorGrid:
     node: str
     boxes: torch.Tensor
     stride: tuple[int, int]  # (rows, columns) in image pixels
-    fg_iou: float = 0.7  # the RPN's matching thresholds (its MatchAnchors node's, if any)
+    fg_iou: float = 0.7  # the RPN's matching settings (its MatchAnchors node's, if any)
     bg_iou: float = 0.3
+    low_quality: bool = True
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -102,18 +103,15 @@ class AnchorGrid:
 
     def labels(self, i: int, j: int, true_boxes: torch.Tensor) -> tuple[torch.Tensor,
                                                                            torch.Tensor]:
-        """Each anchor of the cell: its best IoU with a true box, and what the RPN's matching
-        makes of it at that IoU: 1 object, 0 background, -1 ignored (between the two
-        thresholds; the low-quality rule may still make an object's best anchor an object)."""
-        from .detection.boxes import box_iou
-        a = self.cell(i, j)
-        if not len(true_boxes):
-            return torch.zeros(len(a)), torch.zeros(len(a), dtype=torch.long)
-        best = box_iou(a, true_boxes.float()).max(1).values
-        lab = torch.full((len(a),), -1, dtype=torch.long)
-        lab[best >= self.fg_iou] = 1
-        lab[best < self.bg_iou] = 0
-        return best, lab
+        """Each anchor of the cell: its best IoU with a true box, and the label the RPN's
+        matching gives it over the whole grid (runtime.detection.rpn.label_anchors, before
+        the balanced draw): 1 object, 0 background, -1 ignored."""
+        from .detection.rpn import label_anchors
+        rows, cols, k = self.shape
+        lab, best, _ = label_anchors(self.boxes.reshape(-1, 4), true_boxes.float(),
+                                     self.fg_iou, self.bg_iou, self.low_quality)
+        at = (i * cols + j) * k
+        return best[at:at + k], lab[at:at + k]
 
 
 def anchor_grid(compiled, image: torch.Tensor) -> AnchorGrid | None:
@@ -139,6 +137,7 @@ def anchor_grid(compiled, image: torch.Tensor) -> AnchorGrid | None:
     if match is not None:
         grid.fg_iou = float(g.params(match)["fg_iou"])
         grid.bg_iou = float(g.params(match)["bg_iou"])
+        grid.low_quality = bool(g.params(match)["low_quality"])
     return grid
 
 

@@ -126,6 +126,28 @@ class RegionProposals(nn.Module):
                                          float(self.score_threshold))
 
 
+def label_anchors(anchors: torch.Tensor, gt: torch.Tensor, fg_iou: float = 0.7,
+                  bg_iou: float = 0.3, low_quality: bool = True
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each anchor's label against one image's objects G × 4, before any sampling: 1 an
+    object (IoU ≥ fg_iou with one, or, with `low_quality`, among the anchors overlapping an
+    object most), 0 background (IoU < bg_iou with every object), −1 between. Returns the
+    labels, each anchor's best IoU and the object it is matched to (A each)."""
+    a = anchors.shape[0]
+    if not len(gt):
+        return (torch.zeros(a, dtype=torch.int64, device=anchors.device),
+                anchors.new_zeros(a), torch.zeros(a, dtype=torch.int64, device=anchors.device))
+    iou = box_iou(gt, anchors)  # G × A
+    best, which = iou.max(0)
+    lab = torch.full((a,), -1, dtype=torch.int64, device=anchors.device)
+    lab[best < bg_iou] = 0
+    lab[best >= fg_iou] = 1
+    if low_quality:
+        highest = iou.max(1).values
+        lab[torch.where(iou == highest[:, None])[1]] = 1
+    return lab, best, which
+
+
 def match_anchors(anchors: torch.Tensor, gt_boxes: torch.Tensor, gt_labels: torch.Tensor,
                   fg_iou: float = 0.7, bg_iou: float = 0.3, per_image: int = 256,
                   positive_fraction: float = 0.5, low_quality: bool = True
@@ -143,16 +165,8 @@ def match_anchors(anchors: torch.Tensor, gt_boxes: torch.Tensor, gt_labels: torc
     for b in range(n):
         real = gt_labels[b] > 0
         gt = gt_boxes[b][real].to(anchors.dtype)
-        lab = torch.zeros(a, dtype=torch.int64, device=anchors.device)
+        lab, _best, which = label_anchors(anchors, gt, fg_iou, bg_iou, low_quality)
         if len(gt):
-            iou = box_iou(gt, anchors)  # G × A
-            best, which = iou.max(0)
-            lab = torch.full_like(lab, -1)
-            lab[best < bg_iou] = 0
-            lab[best >= fg_iou] = 1
-            if low_quality:
-                highest = iou.max(1).values
-                lab[torch.where(iou == highest[:, None])[1]] = 1
             targets[b] = encode_boxes(gt[which], anchors, (1.0, 1.0, 1.0, 1.0))
         pos = torch.where(lab == 1)[0]
         neg = torch.where(lab == 0)[0]

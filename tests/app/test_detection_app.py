@@ -188,6 +188,14 @@ def test_anchors_of_a_cell_follow_the_layout_and_the_rpn_thresholds(qapp):
     # ratio-major: (0.5, 8), (0.5, 16), (1, 8), (1, 16), (2, 8), (2, 16)
     assert labels.tolist() == [-1, 0, 1, 0, -1, 0]
     assert [round(float(v), 3) for v in best] == [0.545, 0.242, 1.0, 0.25, 0.545, 0.242]
+    # a box no anchor fits at 0.7: the one overlapping it most is an object all the same
+    # (torchvision's low-quality matches), unless the RPN's matching is told otherwise
+    off = torch.tensor([[13., 5, 21, 13]])
+    best, labels = g.labels(1, 2, off)
+    assert round(float(best[2]), 3) == 0.62 and labels[2] == 1
+    g.low_quality = False
+    assert g.labels(1, 2, off)[1][2] == -1
+    g.low_quality = True
     d = Detections(0, torch.zeros(3, 32, 32), torch.zeros(0, 4), torch.zeros(0),
                    torch.zeros(0, dtype=torch.int64), truth, torch.tensor([1]),
                    torch.zeros(0, 4), ["background", "square"], None, None, g)
