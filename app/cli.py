@@ -70,6 +70,15 @@ def cmd_check(args) -> int:
             check_memory(g, analysis)
         except CompileError as e:
             errors = list(e.issues)
+    if not errors and project.training.best_metric:  # a metric the run will report
+        from graph.analysis import Issue
+        from runtime.epoch_metrics import project_metric_names, resolve_best
+        names = project_metric_names(project)
+        try:
+            if names:
+                resolve_best(project.training.best_metric, names)
+        except ValueError as e:
+            errors = [Issue(None, None, str(e))]
     warnings = [i for i in analysis.issues if i.severity == "warning"]
     for w in warnings:
         print(f"warning: {w}")
@@ -138,14 +147,15 @@ def _save_trained(project, model, source: Path, folder: Path, steps) -> tuple[Pa
     """The weights and a copy of the project (its data path still leading to the data)."""
     from graph.fileio import atomic_write_text
     from graph.project import dumps
-    from runtime.data import PATH_DATASETS
+    from runtime.data import DATASETS
     from runtime.weights import save_weights
 
     stem = source.stem
     weights, copy = folder / f"{stem}.safetensors", folder / f"{stem}.json"
     save_weights(model, weights, {"project": copy.name, "steps": str(steps)})
     d = project.to_dict()
-    if project.data.dataset in PATH_DATASETS:
+    kind = DATASETS.get(project.data.dataset)
+    if kind is not None and kind.takes_path:
         d["data"]["options"] = _copy_data_path(d["data"]["options"], source.resolve().parent,
                                                folder)
     atomic_write_text(copy, dumps(d))
@@ -203,20 +213,27 @@ def cmd_train(args) -> int:
     result: dict = {"status": "failed", "steps": 0, "seconds": 0.0, "final_loss": None,
                     "metrics": {}, "device": args.device or project.training.device,
                     "samples_per_second": 0.0}
-    prep = None
+    prep = None  # the data step under way: its bar, and what it says (a disabled tqdm keeps
+    prepared = None  # no desc, count or clock of its own: --no-progress)
     for ev in trainer.run():
         k = ev.kind
         if k == "preparing":  # a data step (selective search) before the first step
             if prep is None:
                 prep = tqdm(total=ev.total, unit="image", desc=ev.what, file=sys.stderr,
                             dynamic_ncols=True, disable=args.no_progress, leave=False)
-            prep.update(ev.done - prep.n)
+                prepared = {"what": ev.what, "done": 0, "t0": time.perf_counter()}
+                if ev.note:  # the cache was damaged: why this run computes it again
+                    tqdm.write(f"note: {ev.note}", file=out)
+            prep.update(max(ev.done - prepared["done"], 0))
+            prepared["done"] = ev.done
             continue
         if prep is not None:
             prep.close()
-            print(f"{prep.desc}: {prep.n:,} images in {prep.format_dict['elapsed']:.1f} s "
-                  "(cached for the next runs)", file=out)
             prep = None
+            if k != "stopped":  # a search cut short is neither done nor cached
+                seconds = time.perf_counter() - prepared["t0"]
+                print(f"{prepared['what']}: {prepared['done']:,} images in {seconds:.1f} s "
+                      "(cached for the next runs)", file=out)
         if k == "started":
             print(f"Training {project.name} on {ev.device_name}: {_count(ev.n_train)} training / "
                   f"{_count(ev.n_val)} validation samples, {_count(ev.parameters)} parameters, "
@@ -354,7 +371,11 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("file", help="the project file")
     x.add_argument("--weights", required=True, metavar="W",
                    help="trained weights: a .safetensors file, a checkpoint or a run folder")
-    x.add_argument("--format", required=True, choices=("bundle", "torchscript", "onnx", "python"))
+    x.add_argument("--format", required=True,  # runtime.export.FORMATS (no torch import here)
+                   choices=("bundle", "torchscript", "onnx", "pt2", "python"),
+                   help="bundle (weights + project), torchscript (.pt), onnx (.onnx), pt2 (a "
+                        "torch.export ExportedProgram: torch.export.load(path).module()) or "
+                        "python (a standalone .py file)")
     x.add_argument("--out", required=True, metavar="PATH", help="the file (or folder) to write")
     x.add_argument("--force", action="store_true",
                    help="replace an existing file or folder at PATH (never the project or the "

@@ -1,5 +1,5 @@
 """Undo commands. Each step calls the graph's mutators only; the canvas redraws from the
-events (DESIGN.md, principle 3). Removals keep the record the graph returns, so undo puts
+events (ARCHITECTURE.md, principle 3). Removals keep the record the graph returns, so undo puts
 things back exactly where they were and the project file comes back byte for byte.
 
 Steps are plain Python objects; one `Edit` (the QUndoCommand the stack owns) runs one or more
@@ -65,8 +65,8 @@ class AddNode(Step):
         self.graph, self.type_id, self.params, self.pos = graph, type_id, params or {}, pos
         self.node_id = node_id or graph.new_id(type_id)
         self.record = None
-        from graph import catalogue
-        self.text = f"Add {catalogue.get(type_id).title} '{self.node_id}'"
+        spec = graph.type_spec(graph.resolve_type(type_id) or type_id)
+        self.text = f"Add {spec.title} '{self.node_id}'"
 
     def redo(self):
         if self.record is None:
@@ -76,6 +76,24 @@ class AddNode(Step):
 
     def undo(self):
         self.record = self.graph.remove_node(self.node_id)
+
+
+class Journaled(Step):
+    """A graph operation that journals its mutator calls (graph/grouping.py: group into a
+    block, ungroup): done once, then undone and redone from the journal's records."""
+
+    def __init__(self, graph: Graph, do, text: str):
+        self.graph, self.do, self.text = graph, do, text
+        self.journal = None
+
+    def redo(self):
+        if self.journal is None:
+            self.journal = self.do(self.graph)
+        else:
+            self.journal.redo()
+
+    def undo(self):
+        self.journal.undo()
 
 
 class RemoveNodes(Step):
@@ -124,7 +142,10 @@ class Disconnect(Step):
 class SetParam(Step):
     def __init__(self, graph: Graph, node: str, name: str, value: Any):
         self.graph, self.node, self.name = graph, node, name
-        self.old, self.new = graph.params(node)[name], value
+        # an instance's block parameter exposed after it was made has no stored value yet:
+        # its default stands (and is what undo writes back: the same file)
+        self.old = graph.spec(node).resolved(graph.params(node))[name]
+        self.new = value
         param = graph.spec(node).param(name)
         self.text = f"Set {node}'s {param.title if param else name} to {_words(value)}"
 

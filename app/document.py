@@ -19,6 +19,7 @@ class Document(QObject):
     pathChanged = Signal(object)  # Path | None
     settingsChanged = Signal()  # training settings or data binding changed (or undone)
     lockChanged = Signal(str)  # why edits are refused now ("" when they are allowed)
+    shownChanged = Signal()  # the canvas now shows another graph (a definition opened, left)
 
     def __init__(self, project: Project | None = None, path: str | Path | None = None,
                  parent: QObject | None = None):
@@ -34,6 +35,10 @@ class Document(QObject):
         self.unsaved_key = f"{_slug(self.project.name)}-{uuid.uuid4().hex[:8]}"
         self.name_chosen = False  # the user named the project: the first save keeps the name
         self.analysis: Analysis = analyse(self.project.graph)
+        # Where the canvas is: the definitions opened from the project's graph, each as
+        # (block name, the instance it was opened from in the graph above)
+        self.frames: list[tuple[str, str]] = []
+        self.shown_analysis: Analysis = self.analysis
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(0)
@@ -77,8 +82,80 @@ class Document(QObject):
     def reanalyse(self) -> Analysis:
         self._timer.stop()
         self.analysis = analyse(self.project.graph)
+        self._check_frames()
+        self.shown_analysis = self._shown_analysis()
         self.analysed.emit(self.analysis)
         return self.analysis
+
+    # Where the canvas is (a definition opened from an instance) -------------------------------
+    @property
+    def shown_graph(self):
+        """The graph the canvas shows and edits: the project's, or an opened definition's."""
+        depth = self._valid_depth()  # frames an undo just made stale do not count
+        return self.graph.blocks[self.frames[depth - 1][0]].graph if depth else self.graph
+
+    def _valid_depth(self) -> int:
+        g = self.graph
+        for k, (name, inst) in enumerate(self.frames):
+            if inst not in g or g.node_type(inst) != f"block:{name}" or name not in g.blocks:
+                return k
+            g = g.blocks[name].graph
+        return len(self.frames)
+
+    def _check_frames(self) -> None:
+        """An undone grouping, a removed or renamed instance: back up to where the canvas
+        still stands."""
+        depth = self._valid_depth()
+        if depth < len(self.frames):
+            self.go_to(depth)
+
+    def open_block(self, instance: str) -> None:
+        """Show the definition of `instance` (a node of the shown graph)."""
+        from graph.blocks import block_name
+        name = block_name(self.shown_graph.node_type(instance))
+        if name is None:
+            raise EditRefused(f"'{instance}' is not a block")
+        self.frames.append((name, instance))
+        self._shown_moved()
+
+    def go_to(self, depth: int) -> None:
+        """Back up to `depth` definitions opened (0: the project's graph)."""
+        if 0 <= depth < len(self.frames):
+            del self.frames[depth:]
+            self._shown_moved()
+
+    def _shown_moved(self) -> None:
+        self.shown_analysis = self._shown_analysis()
+        self.shownChanged.emit()
+
+    def crumbs(self) -> list[str]:
+        """"Project", then "instance (Block title)" for each definition opened."""
+        out = ["Project"]
+        for name, inst in self.frames:
+            out.append(f"{inst} ({self.graph.blocks[name].title})" if name in self.graph.blocks
+                       else inst)
+        return out
+
+    def _shown_analysis(self) -> Analysis:
+        """The shown graph's analysis: inside a definition, its types as the instance it was
+        opened from gives them (its first repetition), or without any where that fails."""
+        from graph.blocks import inner_types
+        g, a = self.graph, self.analysis
+        for name, inst in self.frames[:self._valid_depth()]:
+            d = g.blocks[name]
+            ins = []
+            for port in d.inputs:
+                e = g.in_edges(inst, port)
+                ins.append(a.edge_type(e[0]) if e and a is not None else None)
+            if any(t is None for t in ins):
+                a = None
+            else:
+                try:
+                    a = inner_types(g.blocks, name, tuple(ins), g.params(inst))[2]
+                except Exception:  # noqa: BLE001 (a broken definition: no labels)
+                    a = None
+            g = d.graph
+        return a if a is not None else analyse(g)
 
     def save(self, path: str | Path | None = None) -> None:
         """Write the project atomically; raises OSError on failure (nothing is lost)."""
@@ -151,7 +228,8 @@ class Editor:
 
     @property
     def g(self):
-        return self.doc.graph
+        """The graph edits go to: the one the canvas shows."""
+        return self.doc.shown_graph
 
     def _push(self, steps, text: str | None = None) -> None:
         from .commands import Edit, MoveNodes
@@ -189,6 +267,9 @@ class Editor:
 
     def add_node(self, type_id: str, pos, params: dict | None = None) -> str:
         from .commands import AddNode
+        tid = self.g.resolve_type(type_id)
+        _check(None if tid else f"unknown node type '{type_id}'")
+        _check(self.g.nesting_problem(tid) or self.g.placement_problem(self.g.type_spec(tid)))
         step = AddNode(self.g, type_id, None, params, pos)
         self._push([step])
         return step.node_id
@@ -200,6 +281,7 @@ class Editor:
         from graph.model import Edge
         from .commands import AddNode, Connect, Disconnect
         spec = catalogue.get(type_id)
+        _check(self.g.placement_problem(spec))
         kind = (self.g.spec(node).input(port) if port_is_input else self.g.spec(node).output(port)).kind
         add = AddNode(self.g, type_id, None, None, pos)
         new = add.node_id
@@ -243,7 +325,7 @@ class Editor:
     def set_param(self, node: str, name: str, value) -> None:
         from .commands import SetParam
         _check(self.g.param_problem(node, name, value))
-        old = self.g.params(node)[name]
+        old = self.g.spec(node).resolved(self.g.params(node))[name]
         if old == value and type(old) is type(value):
             return
         self._push([SetParam(self.g, node, name, value)])
@@ -270,11 +352,32 @@ class Editor:
             f"Take {node} out of its sub-network"
         self._push([SetSubnets(self.g, new, text)])
 
+    def _port_in_use(self, nodes) -> str | None:
+        """Why the shown definition's Block input/output `nodes` cannot go or be renamed: an
+        instance is wired at that port (its wire would be left on a port that is no more)."""
+        g = self.g
+        ports = [n for n in nodes if g.owner is not None and n in g
+                 and g.spec(n).role.block_port]
+        if not ports:
+            return None
+        top = self.doc.graph
+        for h in [top] + [top.blocks[b].graph for b in top.blocks]:
+            for n in h.nodes():
+                if h.node_type(n) != f"block:{g.owner}":
+                    continue
+                for p in ports:
+                    if h.in_edges(n, p) or h.out_edges(n, p):
+                        where = n if h.owner is None else f"{h.owner} > {n}"
+                        return (f"the block's port '{p}' is wired where the block is used "
+                                f"('{where}'): unwire it there first")
+        return None
+
     def rename(self, old: str, new: str) -> None:
         from graph.model import id_problem
         from .commands import Rename
         if old == new:
             return
+        _check(self._port_in_use([old]))
         _check(id_problem(new))
         if new in self.g:
             raise EditRefused(f"a node named '{new}' already exists")
@@ -290,11 +393,13 @@ class Editor:
     def remove(self, nodes, edges=()) -> None:
         from .commands import Disconnect, RemoveNodes
         nodes = [n for n in nodes if n in self.g]
+        _check(self._port_in_use(nodes))
         edges = [e for e in edges if self.g.has_edge(e) and e.src not in nodes
                  and e.dst not in nodes]
         steps = [Disconnect(self.g, e) for e in edges]
-        if nodes:
-            steps.append(RemoveNodes(self.g, nodes))
+        if nodes:  # (inside a block: first its parameters' targets on them)
+            from .block_commands import exposed_cleanup
+            steps += exposed_cleanup(self.doc, self.g, nodes) + [RemoveNodes(self.g, nodes)]
         if steps:
             self._push(steps, steps[-1].text if len(steps) == 1 else "Delete the selection")
 
@@ -307,9 +412,12 @@ class Editor:
         if not nodes:
             return []
         for n in nodes:  # clipboard data may come from anywhere: check before pushing
-            spec = catalogue.get(n["type"]) if catalogue.resolve_type(n.get("type", "")) else None
+            t = n.get("type")
+            tid = self.g.resolve_type(t) if isinstance(t, str) else None
+            spec = self.g.type_spec(tid) if tid else None
             if spec is None:
-                raise EditRefused(f"the clipboard holds an unknown node type {n.get('type')!r}")
+                raise EditRefused(f"the clipboard holds an unknown node type {t!r}")
+            _check(self.g.nesting_problem(tid) or self.g.placement_problem(spec))
             for k, v in n.get("params", {}).items():
                 why = spec.param(k).check(v) if k in {p.name for p in spec.params} else "unknown"
                 if why:
@@ -337,6 +445,28 @@ class Editor:
                 steps.append(Connect(self.g, E(rename[s], sp, rename[d], dp)))
         self._push(steps, f"Paste {len(nodes)} node{'s' if len(nodes) > 1 else ''}")
         return [rename[n["id"]] for n in nodes]
+
+    def group(self, nodes, title: str = "") -> str:
+        """Group `nodes` into a new block (named block1, block2, ...): one undo step. Returns
+        the instance's id."""
+        from graph.grouping import free_block_name, group, group_problem
+        from .commands import Journaled
+        _check(group_problem(self.g, nodes))
+        name = free_block_name(self.g)
+        step = Journaled(self.g, lambda g: group(g, list(nodes), name, title or name),
+                         f"Group {len(nodes)} node{'s' if len(nodes) > 1 else ''} into the "
+                         f"block '{name}'")
+        self._push([step])
+        return step.journal.result
+
+    def ungroup(self, node: str) -> list[str]:
+        """Unpack a block instance into plain nodes: one undo step. Returns them."""
+        from graph.grouping import ungroup, ungroup_problem
+        from .commands import Journaled
+        _check(ungroup_problem(self.g, node))
+        step = Journaled(self.g, lambda g: ungroup(g, node), f"Unpack the block '{node}'")
+        self._push([step])
+        return step.journal.result
 
     def copy_records(self, nodes: list[str]) -> dict:
         """Plain records of `nodes` and the wires among them (for the clipboard)."""

@@ -1,23 +1,31 @@
-"""File > Export: the trained model as a bundle, TorchScript, ONNX or a standalone Python file.
-The export runs in a thread (ONNX takes seconds); the dialog stays responsive."""
+"""File > Export: the trained model as a bundle, TorchScript, ONNX, a torch.export
+ExportedProgram (.pt2) or a standalone Python file.
+The export runs in a thread (ONNX takes seconds); the dialog stays responsive and shows it is
+busy. A format that always fails for the model (ONNX for a detector) is not offered.
+See ARCHITECTURE.md ("Recipes for adding things": an export format)."""
 from __future__ import annotations
 
-import threading
+import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton, QWidget)
+                               QHBoxLayout, QLabel, QLineEdit, QMessageBox, QProgressBar,
+                               QPushButton, QWidget)
 
-from runtime.runs import list_runs
+from runtime.runs import checkpoints, list_runs
+
+from .background import Background, Outcome
 
 FORMATS = {  # mirrors runtime.export.FORMATS without importing torch here
     "python": ("Python file (.py)", ".py"),
     "onnx": ("ONNX (.onnx)", ".onnx"),
     "torchscript": ("TorchScript (.pt)", ".pt"),
+    "pt2": ("ExportedProgram, torch.export (.pt2)", ".pt2"),
     "bundle": ("Bundle folder (safetensors + project JSON)", ""),
 }
+WRAP = 80  # a sentence wraps at about this many characters; a path is never broken
 
 
 def _with_button(field: QWidget, text: str, slot) -> QWidget:
@@ -52,12 +60,27 @@ class ExportDialog(QDialog):
         for key, (title, _) in FORMATS.items():
             self.format.addItem(title, key)
         form.addRow("format", self.format)
+        from runtime.export import FORMAT_TITLES, refused_formats  # torch: only once opened
+        self.titles = FORMAT_TITLES
+        self.refused = refused_formats(project)  # formats that always fail for this model
+        items = self.format.model()
+        for fmt, why in self.refused.items():
+            i = self.format.findData(fmt)
+            items.item(i).setEnabled(False)  # shown, not offered
+            self.format.setItemData(i, why, Qt.ToolTipRole)
+        if self.refused:
+            self.format.setCurrentIndex(next(i for i in range(self.format.count())
+                                             if self.format.itemData(i) not in self.refused))
+            self.refused_note = QLabel("\n".join(f"{FORMAT_TITLES[f]} is not offered: {why}"
+                                                 for f, why in self.refused.items()))
+            self.refused_note.setWordWrap(True)
+            self.refused_note.setTextFormat(Qt.PlainText)
+            self.refused_note.setStyleSheet("color: palette(placeholder-text)")
+            form.addRow(self.refused_note)
         self.weights = QComboBox()
         for r in reversed(list_runs(runs_root)):
-            for which in ("best", "last"):
-                ck = r.folder / "checkpoints" / which
-                if (ck / "model.safetensors").is_file():
-                    self.weights.addItem(f"{r.name} · {which} ({r.status})", str(ck))
+            for which, ck in checkpoints(r):  # both: a user may want the last epoch's
+                self.weights.addItem(f"{r.name} · {which} ({r.status})", str(ck))
         form.addRow("weights", _with_button(self.weights, "File…", self._choose_weights))
         stem = "".join(c if c.isalnum() else "_" for c in project.name.lower()).strip("_") or "model"
         self.out = QLineEdit(str(default_dir / f"{stem}"))
@@ -71,20 +94,35 @@ class ExportDialog(QDialog):
         self.buttons = QDialogButtonBox(QDialogButtonBox.Save | QDialogButtonBox.Close)
         self.buttons.accepted.connect(self.start)
         self.buttons.rejected.connect(self.reject)
-        form.addRow(self.buttons)
+        self.busy = QProgressBar()  # while an export runs: busy, no known end
+        self.busy.setRange(0, 0)
+        self.busy.setTextVisible(False)
+        self.busy.setMaximumWidth(self.fontMetrics().averageCharWidth() * 20)
+        self.busy.hide()
+        bottom = QWidget()
+        h = QHBoxLayout(bottom)
+        h.setContentsMargins(0, 0, 0, 0)
+        h.addWidget(self.busy)
+        h.addWidget(self.buttons, 1)
+        form.addRow(bottom)
         self.format.currentIndexChanged.connect(self._format_changed)
         self._format_changed()
         if self.weights.count() == 0:
             self._say("No trained weights yet: train the model first (or choose a "
                       ".safetensors file).")
-        self._thread: threading.Thread | None = None
-        self._timer = QTimer(self, interval=100)
-        self._timer.timeout.connect(self._check)
+        self._job = Background(self, tick_ms=100)  # the export runs on its thread
+        self._started = 0.0
+
+    @property
+    def _thread(self):
+        """The export's thread until its outcome is shown (None then: tests wait for it)."""
+        return self._job.thread
 
     def _format_changed(self) -> None:
         ext = FORMATS[self.format.currentData()][1]
         p = Path(self.out.text())
-        base = p.with_suffix("") if p.suffix in (".py", ".onnx", ".pt") else p
+        suffixes = {suffix for _, suffix in FORMATS.values() if suffix}
+        base = p.with_suffix("") if p.suffix in suffixes else p
         self.out.setText(str(base.with_suffix(ext) if ext else base))
 
     def _choose_weights(self) -> None:
@@ -106,22 +144,29 @@ class ExportDialog(QDialog):
             QMessageBox.Yes | QMessageBox.No, QMessageBox.No) == QMessageBox.Yes
 
     def _say(self, text: str, error: bool = False) -> None:
-        """Show `text` in full: one path a line, wrapped where a line is wider than the dialog
-        can be, the dialog grown to the text's height."""
+        """Show `text` in full, the dialog grown to its height: sentences wrap at about WRAP
+        characters; a path (a word without spaces) is never broken while the screen has room
+        for it, so the note widens to the longest, and breaks only where the screen is
+        narrower."""
         self.note.setStyleSheet("color: #c62828" if error else "")
         self.note.setText(text)
         fm = self.note.fontMetrics()
-        widest = max(fm.horizontalAdvance(line) for line in text.splitlines() or [""])
+        chars = fm.averageCharWidth()
+        widest_line = max(fm.horizontalAdvance(line) for line in text.splitlines() or [""])
+        widest_word = max((fm.horizontalAdvance(w) for w in text.split()), default=0)
         screen = (self.screen() or QGuiApplication.primaryScreen()).availableGeometry()
         room = max(200, screen.width() - 120)  # the dialog's margins and the form's
-        self.note.setMinimumWidth(max(fm.averageCharWidth() * 60, min(widest + 8, room)))
+        want = max(chars * 60, min(widest_line + 8, chars * WRAP), widest_word + 8)
+        self.note.setMinimumWidth(min(want, room))
         layout = self.layout()
         layout.invalidate()
         layout.activate()
-        width = max(self.width(), self.minimumSizeHint().width())
+        # (before it is shown, a widget is 640 × 480 whatever it needs: its size hint then)
+        now = self.size() if self.isVisible() else self.sizeHint()
+        width = max(now.width(), self.minimumSizeHint().width())
         height = layout.totalHeightForWidth(width) if layout.hasHeightForWidth() \
             else self.sizeHint().height()
-        self.resize(width, max(self.height(), height))
+        self.resize(width, max(now.height(), height))
 
     def start(self, force: bool = False) -> None:
         weights = self.weights.currentData()
@@ -129,32 +174,41 @@ class ExportDialog(QDialog):
             self._say("Choose the weights to export (train the model first).")
             return
         fmt, out = self.format.currentData(), Path(self.out.text())
+        if fmt in self.refused:
+            self._say(f"{self.titles[fmt]} is not offered: {self.refused[fmt]}", error=True)
+            return
         self.buttons.setEnabled(False)
-        self._say(f"Exporting as {fmt}…")
+        self._started = time.monotonic()
+        self._say(f"Exporting as {self.titles[fmt]}…")
+        self.busy.show()
         self.result_files, self.error, self._exists = None, None, []
         project_path = self.project_path
 
         def work():
-            from runtime.export import ExistsError, ExportError, export
-            try:
-                self.result_files = export(self.project, weights, fmt, out, force=force,
-                                           project_path=project_path)
-            except ExistsError as e:  # the GUI thread asks, then exports again
-                self._exists = e.paths
-            except (ExportError, OSError) as e:
-                self.error = str(e)
-            except Exception as e:  # keep the window alive, say what happened
-                self.error = f"{type(e).__name__}: {e}"
-        self._thread = threading.Thread(target=work, daemon=True)
-        self._thread.start()
-        self._timer.start()
+            from runtime.export import export
+            return export(self.project, weights, fmt, out, force=force,
+                          project_path=project_path)
+        self._job.start(work, self._finished, tick=self._count_seconds)
 
-    def _check(self) -> None:
-        if self._thread is None or self._thread.is_alive():
-            return
-        self._timer.stop()
-        self._thread = None
+    def _count_seconds(self) -> None:
+        """While it exports: the seconds so far, counted here (the window lives)."""
+        seconds = int(time.monotonic() - self._started)
+        text = self.note.text().split("…")[0] + f"… {seconds} s"
+        if seconds and text != self.note.text():
+            self.note.setText(text)
+
+    def _finished(self, outcome: Outcome) -> None:
+        self.busy.hide()
         self.buttons.setEnabled(True)
+        from runtime.export import ExistsError, ExportError
+        try:
+            self.result_files = outcome.get()
+        except ExistsError as e:  # asked here, then exported again
+            self._exists = e.paths
+        except (ExportError, OSError) as e:
+            self.error = str(e)
+        except Exception as e:  # torch's own failures (tracing, reading weights) have no
+            self.error = f"{type(e).__name__}: {e}"  # one class: said, the window lives
         if self._exists:
             existing, self._exists = self._exists, []
             if all(self.ask_replace(p) for p in existing):
@@ -171,8 +225,6 @@ class ExportDialog(QDialog):
     def wait(self, timeout: float = 120) -> None:
         """For tests and scripts: block until the export (and any export it restarts once
         replacing was allowed) ends."""
-        while self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
+        while self._job.busy:
+            if not self._job.wait(timeout):
                 return
-            self._check()

@@ -22,15 +22,18 @@ and use.</li>
 <li><b>Add a loss</b>: a loss node (e.g. Categorical cross-entropy) takes the model's output
 (<i>pred</i>) and a <i>Target</i> node; the model that exports is everything from the
 Inputs to the Outputs.</li>
-<li><b>Choose the data</b> in the <i>Training</i> panel: a generated set, the 8 × 8 digits, or
-your own CSV / NPZ file. Its fields bind to the Input and Target nodes (filled in when
-the names match).</li>
+<li><b>Choose the data</b> in the <i>Training</i> panel: a generated set, the 8 × 8 digits,
+your own CSV / NPZ file, or a folder of your own images with one subfolder per class
+(<i>Image folder</i>: PNG, JPEG, …, resized to the Input's size, pixels / 255; the
+subfolders' names are the classes). Its fields bind to the Input and Target nodes (filled
+in when the names match).</li>
 <li><b>Train</b> with Train &gt; Run (F5). The live plots show the loss, the metrics, the
 learning rate and each layer's gradient norm; the nodes turn blue where gradients vanish
 and red where they explode. Pause with F6, stop with Shift+F5; a stopped run resumes
 from the Runs list.</li>
 <li><b>Export</b> the trained model with File &gt; Export (Ctrl+E): a safetensors bundle,
-TorchScript, ONNX, or one standalone Python file.</li>
+TorchScript, ONNX, a torch.export ExportedProgram (.pt2), or one standalone Python
+file.</li>
 </ol>
 <p>Every edit can be undone (Ctrl+Z; Edit &gt; History lists them). Unsaved work is kept
 every minute and offered back after a crash.</p>

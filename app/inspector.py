@@ -3,20 +3,22 @@ spec. Ranged numbers are spin boxes, choices combo boxes, booleans check boxes; 
 values (floats, shapes, padding) are text fields parsed and checked by the param's own rule.
 A refused value is shown with the reason and the field returns to the model's value.
 With nothing selected it shows the project itself: its name (the exported class and module
-are named after it) and description, editable and undoable like everything else."""
+are named after it) and description, editable and undoable like everything else.
+See ARCHITECTURE.md (principle 2: the form is a function of the catalogue)."""
 from __future__ import annotations
 
 import math
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QLabel, QLineEdit,
-                               QPlainTextEdit, QSpinBox, QVBoxLayout, QWidget)
+                               QPlainTextEdit, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
 from graph import model as M
 from graph.spec import Param, is_symbol
 
-from .document import Document, EditRefused, Editor
-from .widgets import guard_wheel
+from .block_inspector import BlockInspector
+from .document import Document, Editor
+from .widgets import Refusals, guard_wheel
 
 AUTO = "auto"
 
@@ -93,7 +95,7 @@ def parse_value(p: Param, text: str):
     return t
 
 
-class Inspector(QWidget):
+class Inspector(BlockInspector, QWidget):
     message = Signal(str)
 
     def __init__(self, parent=None):
@@ -112,17 +114,33 @@ class Inspector(QWidget):
         f.setBold(True)
         self.title.setFont(f)
         outer.addWidget(self.title)
+        # The fields scroll inside the dock: a node with many parameters never makes the
+        # dock taller (which moved the canvas under the user's hand)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QScrollArea.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        inner = QWidget()
+        body = QVBoxLayout(inner)
+        body.setContentsMargins(0, 0, 0, 0)
         self.form_host = QWidget()
         self.form = QFormLayout(self.form_host)
         self.form.setContentsMargins(0, 6, 0, 0)
         self.form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
-        outer.addWidget(self.form_host)
+        self.form.setRowWrapPolicy(QFormLayout.WrapLongRows)
+        body.addWidget(self.form_host)
         self.error = QLabel()
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #c62828;")
         self.error.hide()
-        outer.addWidget(self.error)
-        outer.addStretch(1)
+        body.addWidget(self.error)
+        # A refused edit: said here and on the status bar; the field returns to the model's
+        # value (the node's params, or the project's name and description)
+        self.refusals = Refusals(self.error, self.message.emit, self._load_values)
+        self._project_refusals = Refusals(self.error, self.message.emit, self._load_project)
+        body.addStretch(1)
+        self.scroll.setWidget(inner)
+        outer.addWidget(self.scroll, 1)
 
     # Binding ----------------------------------------------------------------------------------
     def set_document(self, doc: Document | None) -> None:
@@ -130,23 +148,38 @@ class Inspector(QWidget):
             self._unsubscribe()
             self._unsubscribe = None
         if self.doc is not None:
-            try:
-                self.doc.settingsChanged.disconnect(self._project_changed)
-            except (RuntimeError, TypeError):
-                pass
+            for signal, slot in ((self.doc.settingsChanged, self._project_changed),
+                                 (self.doc.shownChanged, self._shown_changed)):
+                try:
+                    signal.disconnect(slot)
+                except (RuntimeError, TypeError):
+                    pass
         self.doc = doc
         self.editor = Editor(doc) if doc else None
+        self._watch_blocks(doc)
         if doc:
-            self._unsubscribe = doc.graph.subscribe(self._on_event)
+            self._unsubscribe = doc.shown_graph.subscribe(self._on_event)
             doc.settingsChanged.connect(self._project_changed)
+            doc.shownChanged.connect(self._shown_changed)
         self.show_node(None)
+
+    def _shown_changed(self) -> None:
+        """A definition opened or left: the inspector follows the graph the canvas shows."""
+        if self._unsubscribe:
+            self._unsubscribe()
+        self._unsubscribe = self.doc.shown_graph.subscribe(self._on_event)
+        self.show_node(None)
+
+    @property
+    def _graph(self):
+        return self.doc.shown_graph
 
     def _project_changed(self) -> None:
         if self.node is None and "__project_name__" in self._fields:
             self._load_project()
 
     def show_node(self, node: str | None) -> None:
-        self.node = node if (node and self.doc and node in self.doc.graph) else None
+        self.node = node if (node and self.doc and node in self.doc.shown_graph) else None
         self._build()
 
     def _on_event(self, ev) -> None:
@@ -169,9 +202,12 @@ class Inspector(QWidget):
         self._fields = {}
         self.error.hide()
         if self.node is None:
-            self._build_project()
+            if self.doc is not None and self.doc.shown_graph.owner is not None:
+                self._build_block()
+            else:
+                self._build_project()
             return
-        spec = self.doc.graph.spec(self.node)
+        spec = self._graph.spec(self.node)
         self.title.setText(f"{spec.title}")
         name = QLineEdit()
         name.setObjectName("name")
@@ -180,7 +216,7 @@ class Inspector(QWidget):
         name.editingFinished.connect(lambda: self._rename(name.text()))
         self.form.addRow("name", name)
         self._fields["__name__"] = name
-        if spec.role not in ("input", "target", "output", "loss", "noise", "apply"):
+        if spec.role.layer_like:
             sub = QComboBox()
             sub.setEditable(True)
             sub.setObjectName("subnet")
@@ -192,6 +228,8 @@ class Inspector(QWidget):
             sub.activated.connect(lambda _i: self._set_subnet(sub.currentText()))
             self.form.addRow("sub-network", sub)
             self._fields["__subnet__"] = sub
+        self._add_block_row()
+        inside = self._graph.owner is not None and spec.role.layer_like
         for p in spec.params:
             w = self._widget(p)
             w.setObjectName(p.name)
@@ -200,6 +238,8 @@ class Inspector(QWidget):
             label.setToolTip(p.help)
             self.form.addRow(label, w)
             self._fields[p.name] = w
+            if inside:  # right-click: expose it as a block parameter
+                self._offer_expose(p, (w, label))
         guard_wheel(self.form_host)
         self._load_values()
 
@@ -278,14 +318,7 @@ class Inspector(QWidget):
     def _set_project(self, key: str, value: str) -> None:
         if self._updating or self.doc is None or self.node is not None:
             return
-        try:
-            self.editor.set_setting("project", key, value)
-            self.error.hide()
-        except EditRefused as e:
-            self.error.setText(f"Refused: {e}")
-            self.error.show()
-            self.message.emit(f"Refused: {e}")
-            self._load_project()
+        self._project_refusals.commit(lambda: self.editor.set_setting("project", key, value))
 
     def focus_project_name(self) -> None:
         """File > Project Properties: the name field, selected, ready to type."""
@@ -296,18 +329,23 @@ class Inspector(QWidget):
 
     def _load_values(self) -> None:
         if self.node is None:
+            if "__block_name__" in self._fields:
+                self._load_block()
             return
         self._updating = True
         try:
-            params = self.doc.graph.params(self.node)
-            self._fields["__name__"].setText(self.node)
+            spec = self._graph.spec(self.node)
+            params = spec.resolved(self._graph.params(self.node))
+            if self._fields["__name__"].text() != self.node:
+                self._fields["__name__"].setText(self.node)
+            self._load_block_row()
             sub = self._fields.get("__subnet__")
             if sub is not None:
-                subnets = self.doc.graph.subnets
+                subnets = self._graph.subnets
                 sub.clear()
                 sub.addItems([""] + sorted(subnets))
                 sub.setCurrentText(next((k for k, v in subnets.items() if self.node in v), ""))
-            for p in self.doc.graph.spec(self.node).params:
+            for p in self._graph.spec(self.node).params:
                 w, v = self._fields[p.name], params.get(p.name)
                 if isinstance(w, QCheckBox):
                     w.setChecked(bool(v))
@@ -327,40 +365,22 @@ class Inspector(QWidget):
         try:
             value = parse_value(p, text)
         except ValueError as e:
-            self._refuse(f"{p.title} {e}")
+            self.refusals.refuse(f"{p.title} {e}")
             return
         self._commit(p, value)
 
     def _commit(self, p: Param, value) -> None:
         if self._updating or self.node is None:
             return
-        try:
-            self.editor.set_param(self.node, p.name, value)
-            self.error.hide()
+        if self.refusals.commit(lambda: self.editor.set_param(self.node, p.name, value)):
             self.message.emit("")
-        except EditRefused as e:
-            self._refuse(str(e))
 
     def _rename(self, text: str) -> None:
         if self._updating or self.node is None:
             return
-        try:
-            self.editor.rename(self.node, text.strip())
-            self.error.hide()
-        except EditRefused as e:
-            self._refuse(f"name: {e}")
+        self.refusals.commit(lambda: self.editor.rename(self.node, text.strip()), "name: ")
 
     def _set_subnet(self, name: str) -> None:
         if self._updating or self.node is None:
             return
-        try:
-            self.editor.set_node_subnet(self.node, name)
-            self.error.hide()
-        except EditRefused as e:
-            self._refuse(str(e))
-
-    def _refuse(self, why: str) -> None:
-        self.error.setText(f"Refused: {why}")
-        self.error.show()
-        self.message.emit(f"Refused: {why}")
-        self._load_values()  # back to the model's value
+        self.refusals.commit(lambda: self.editor.set_node_subnet(self.node, name))

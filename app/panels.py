@@ -17,13 +17,18 @@ from .warmup import runtime_ready, warmup
 FORMULA_FONTS = "'DejaVu Serif', 'Cambria Math', 'STIX Two Math', 'Times New Roman', serif"
 
 
-def help_html(spec: NodeSpec) -> str:
+def help_html(spec: NodeSpec, node: str = "", note: str = "") -> str:
+    """A node type's help; for a node on the canvas, its name and its own note first (what
+    this node does here: an LSTM cell's forget gate)."""
     e = html.escape
     d = spec.doc
     parts = [f"<h2 style='margin-bottom:2px'>{e(spec.title)}</h2>",
              f"<p style='color:#5c6670;margin-top:0'>{e(spec.category)} · type "
-             f"<code>{e(spec.type)}</code></p>",
-             f"<p>{e(d.summary)}</p>"]
+             f"<code>{e(spec.type)}</code></p>"]
+    if note:
+        parts.append(f"<p style='background:#fdf6e3; padding:6px'><b>{e(node)}</b>: "
+                     f"{e(note)}</p>")
+    parts.append(f"<p>{e(d.summary)}</p>")
     if d.formula:
         lines = "<br>".join(e(line) for line in d.formula.split("\n"))
         parts.append(f"<p style=\"font-family:{FORMULA_FONTS}; font-size:15px; background:#f3f5f8;"
@@ -53,8 +58,8 @@ class HelpView(QTextBrowser):
         self.setOpenExternalLinks(False)
         self.show_type(None)
 
-    FIGURE_URL = "figure:roi-pool-vs-align"
-    FIGURE_TYPES = ("RoIPool", "RoIAlign")  # the seed's quantisation point, drawn
+    FIGURE = "roi-pool-vs-align"  # the seed's quantisation point, drawn (NodeSpec.figure)
+    FIGURE_URL = f"figure:{FIGURE}"
 
     def show_type(self, type_id: str | None) -> None:
         self.shown = type_id
@@ -62,8 +67,18 @@ class HelpView(QTextBrowser):
             self.setHtml("<p style='color:#5c6670'>Select a node, or hover a palette entry, to "
                          "read what the layer computes and when to use it.</p>")
             return
-        text = help_html(catalogue.get(type_id))
-        if type_id in self.FIGURE_TYPES:
+        spec = catalogue.get(type_id)
+        text = help_html(spec)
+        if spec.figure == self.FIGURE:
+            text += self._figure_html()
+        self.setHtml(text)
+
+    def show_node(self, graph, node: str) -> None:
+        """A node's help: its note, then its type's (a block instance's: its definition's)."""
+        spec = graph.spec(node)
+        self.shown = spec.type if not spec.type.startswith("block:") else None
+        text = help_html(spec, node, graph.note(node))
+        if spec.figure == self.FIGURE:
             text += self._figure_html()
         self.setHtml(text)
 
@@ -89,8 +104,9 @@ class HelpView(QTextBrowser):
                 "a mask needs.</p>")
 
     def _figure_ready(self) -> None:
-        if getattr(self, "shown", None) in self.FIGURE_TYPES:
-            self.show_type(self.shown)
+        shown = getattr(self, "shown", None)
+        if shown is not None and catalogue.get(shown).figure == self.FIGURE:
+            self.show_type(shown)
 
 
 class SummaryView(QWidget):
@@ -135,7 +151,8 @@ class SummaryView(QWidget):
         from runtime.summary import node_params
         spec = graph.spec(node)
         key = (spec.type, repr(sorted(graph.params(node).items())),
-               tuple(str(analysis.edge_type(e)) for e in graph.in_edges(node)))
+               tuple(str(analysis.edge_type(e)) for e in graph.in_edges(node)),
+               graph.blocks.version if spec.type.startswith("block:") else 0)
         if key not in self._cache:
             try:
                 self._cache[key] = node_params(graph, analysis, node)

@@ -81,6 +81,39 @@ class Series:
         self._bucket *= 2
 
 
+SMOOTH_PER_STEP = 0.9  # the smoothed loss keeps 0.9 of itself per training step
+
+
+class Smoother:
+    """An exponential moving average by training steps, not by logged points, debiased as
+    TensorBoard's smoothing is: a point `gap` steps after the last keeps w**gap of the old
+    average (w per step), so the curve follows the loss at any logging interval; dividing by
+    the weight accumulated so far removes the pull towards the zero it starts from. Logged at
+    every step it equals TensorBoard's smoothing with weight w."""
+
+    def __init__(self, per_step: float = SMOOTH_PER_STEP):
+        self.w = per_step
+        self.last_step: float | None = None
+        self.avg = 0.0
+        self.weight = 0.0  # the part of the average that comes from the data
+
+    def add(self, step: float, value: float) -> float:
+        gap = 1.0 if self.last_step is None else max(step - self.last_step, 1.0)
+        keep = self.w ** gap
+        self.avg = keep * self.avg + (1 - keep) * value
+        self.weight = keep * self.weight + (1 - keep)
+        self.last_step = step
+        return self.avg / self.weight
+
+
+def smoothed(steps, values, per_step: float = SMOOTH_PER_STEP) -> np.ndarray:
+    """Smoother over whole columns (a finished run's curve); non-finite values are left out
+    of the average and shown as they are."""
+    sm = Smoother(per_step)
+    return np.array([sm.add(float(s), float(v)) if math.isfinite(v) else v
+                     for s, v in zip(steps, values)], dtype=float)
+
+
 class HeatMap:
     """log10 gradient norm per layer (rows) over time (columns)."""
 
@@ -181,7 +214,7 @@ class LiveData:
         self.step = 0
         self.samples_per_s = 0.0
         self.started_at: float | None = None
-        self._ema: float | None = None
+        self._smoother = Smoother()
         self._rate_mark: tuple[float, int] | None = None
         self.steps_per_s = 0.0
         # Recurrent layers: |∂L/∂x_t| per time step t, as first seen and as last seen.
@@ -195,10 +228,55 @@ class LiveData:
         self.values: dict[str, Series] = {}
         self.samples = None  # the latest Samples event (a generator's samples)
         self.samples_version = 0
+        # The time left: the step rate (an average over windows of >= 0.5 s, the first after
+        # a start or a resume left out: it holds the warm-up) and each epoch end's evaluation
+        self.epochs = 0
+        self.steps_per_epoch = 0
+        self.epochs_done = 0
+        self._rates: list[float] = []
+        self._warm = False
+        self._last_step_at: float | None = None
+        self.eval_seconds: list[float] = []
+        self.resumed_at: int | None = None  # the step a resumed run went on from
         self.dirty = True
 
+    def resume_from(self, steps: dict, epochs: dict, grads: dict) -> None:
+        """The run's history (its steps.csv, epochs.csv and grads.csv columns), drawn again
+        when the resumed run starts: the plots go on from where it stopped."""
+        self._history = (steps, epochs, grads)
+
+    def _replay(self, steps: dict, epochs: dict, grads: dict) -> None:
+        """The run's logged rows fed again as the events that wrote them, in step order;
+        what measures time (the step rate, the evaluations) starts afresh after them."""
+        from runtime.events import EpochEnd, GradStats, Step
+        fixed = ("step", "epoch", "loss", "lr", "samples_per_s")
+
+        def row(cols, i, skip):
+            return {k: v[i] for k, v in cols.items() if k not in skip and math.isfinite(v[i])}
+        evs = []
+        for i, x in enumerate(steps.get("step") or []):
+            nan = float("nan")
+            get = lambda k: steps[k][i] if k in steps else nan  # noqa: E731
+            evs.append((x, 0, Step(int(x), int(get("epoch")) if math.isfinite(get("epoch"))
+                                   else 0, get("loss"), get("lr"), 0.0, row(steps, i, fixed))))
+        for i, x in enumerate(grads.get("step") or []):
+            evs.append((x, 1, GradStats(int(x), row(grads, i, ("step",)))))
+        for i, x in enumerate(epochs.get("step") or []):
+            evs.append((x, 2, EpochEnd(i + 1, int(x), row(epochs, i, ("epoch", "step",
+                                                                        "seconds")), 0.0)))
+        for _x, _order, ev in sorted(evs, key=lambda t: t[:2]):
+            self.feed(ev)
+        self._rate_mark, self._rates, self._warm = None, [], False
+        self._last_step_at, self.eval_seconds, self.steps_per_s = None, [], 0.0
+        self.first_grads, self.warning = [], None  # judged on this run's own first steps
+        if steps.get("step"):
+            self.resumed_at = int(steps["step"][-1])
+
     def start(self, ev) -> None:
+        history = getattr(self, "_history", None)
+        self._history = None
         self.reset()
+        self.epochs, self.steps_per_epoch = ev.epochs, ev.steps_per_epoch
         self.layers = list(ev.layers)
         self.heat = HeatMap(self.layers)
         self.grads = {l: Series() for l in self.layers}
@@ -208,6 +286,8 @@ class LiveData:
         self.expected_grad_samples = min(ev.total_steps // max(ev.log_every, 1) + 1,
                                          per_epoch * ev.epochs)
         self.started_at = time.perf_counter()
+        if history is not None:
+            self._replay(*history)
 
     def feed(self, ev) -> None:
         k = ev.kind
@@ -218,19 +298,23 @@ class LiveData:
             self.samples_per_s = ev.samples_per_s
             if math.isfinite(ev.loss):
                 self.loss.append(ev.step, ev.loss)
-                self._ema = ev.loss if self._ema is None else 0.9 * self._ema + 0.1 * ev.loss
-                self.smooth.append(ev.step, self._ema)
+                self.smooth.append(ev.step, self._smoother.add(ev.step, ev.loss))
             self.lr.append(ev.step, ev.lr)
             for name, v in getattr(ev, "values", {}).items():
                 if math.isfinite(v):
                     self.values.setdefault(name, Series()).append(ev.step, v)
             now = time.perf_counter()
+            self._last_step_at = now
             if self._rate_mark is None:
                 self._rate_mark = (now, ev.step)
             elif now - self._rate_mark[0] >= 0.5:
                 t0, s0 = self._rate_mark
-                self.steps_per_s = (ev.step - s0) / (now - t0)
+                rate = (ev.step - s0) / (now - t0)
                 self._rate_mark = (now, ev.step)
+                if self._warm:  # the first window after a (re)start holds the warm-up
+                    self._rates = (self._rates + [rate])[-8:]
+                    self.steps_per_s = float(np.median(self._rates))
+                self._warm = True
         elif k == "gradstats":
             self.last_norms = dict(ev.norms)
             if getattr(ev, "time_norms", None):
@@ -253,17 +337,30 @@ class LiveData:
         elif k == "epochend":
             for name, v in ev.metrics.items():
                 self.epoch.setdefault(name, Series()).append(ev.step, v)
+            self.epochs_done += 1
+            if self._last_step_at is not None:  # the evaluation after the epoch's last step
+                self.eval_seconds = (self.eval_seconds
+                                     + [time.perf_counter() - self._last_step_at])[-4:]
+                self._rate_mark = None  # the next rate window starts after it
         elif k == "samples":
             self.samples = ev
             self.samples_version += 1
-        elif k == "resumed":
-            self._rate_mark = None
+        elif k in ("paused", "resumed"):
+            self._rate_mark = None  # a pause is not training time
+            self._warm = self._warm and k == "paused"
         self.dirty = True
 
     def eta_seconds(self) -> float | None:
+        """The time left: the steps left at the measured rate, and an evaluation (as long as
+        the last ones took) at each epoch end still to come and at the run's end."""
         if self.steps_per_s <= 0 or not self.total_steps:
             return None
-        return max(self.total_steps - self.step, 0) / self.steps_per_s
+        left = max(self.total_steps - self.step, 0)
+        seconds = left / self.steps_per_s
+        if self.eval_seconds and self.steps_per_epoch:
+            ends = max(math.ceil(self.total_steps / self.steps_per_epoch) - self.epochs_done, 0)
+            seconds += (ends + 1) * float(np.mean(self.eval_seconds))
+        return seconds
 
     def metric_names(self) -> list[str]:
         return [n for n in self.epoch if not n.endswith("loss")]

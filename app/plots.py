@@ -1,6 +1,7 @@
 """Live training plots (pyqtgraph): loss (per step, smoothed, per epoch, validation),
 metrics, learning rate, per-layer gradient norms on a log axis, and a layer × time heatmap
-that makes vanishing and exploding gradients visible at a glance.
+that makes vanishing and exploding gradients visible at a glance. Its pieces (axes, curves,
+titles, ranges) are app/plot_parts.py. See ARCHITECTURE.md ("How a value flows", step 5).
 
 Cheap to repaint, because the training process shares two cores with the window:
 - axes stay still: the x range follows the data but grows in jumps of 1.6x (capped at the
@@ -22,130 +23,14 @@ import time
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from .plotdata import LiveData, Series
+from .plot_parts import (LOG_FLOOR, MAX_TITLE_ENTRIES, PALETTE, DecadeAxis, Range,
+                         legend_title, make_curve, set_points)
+from .plotdata import LiveData, smoothed
 
 pg.setConfigOptions(antialias=False, background="w", foreground="#333", imageAxisOrder="row-major")
-
-PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
-           "#17becf", "#bcbd22", "#7f7f7f"]
-
-
-class DecadeAxis(pg.AxisItem):
-    """A log axis labelled at whole decades only (1e-4, 0.001, …), as many as fit: with its
-    default minor labels (2, 3, … 9 × 10^k) a range of a few decades printed over itself."""
-
-    PX_PER_LABEL = 22
-
-    def logTickValues(self, minVal, maxVal, size, stdTicks):
-        lo, hi = math.ceil(minVal), math.floor(maxVal)
-        if hi - lo < 1:  # at most one decade mark in view: label the 1-2-5 steps too
-            vals = [d + math.log10(m) for d in range(math.floor(minVal), math.ceil(maxVal))
-                    for m in (1, 2, 5) if minVal <= d + math.log10(m) <= maxVal]
-            self._labelled = set(vals)
-            return [(None, vals)]
-        fit = max(2, int(size / self.PX_PER_LABEL))
-        stride = max(1, math.ceil((hi - lo + 1) / fit))
-        major = [v for v in range(lo, hi + 1) if v % stride == 0]
-        minor = [v for v in range(lo, hi + 1) if v % stride != 0]
-        self._labelled = set(major)
-        return [(float(stride), [float(v) for v in major]), (None, [float(v) for v in minor])]
-
-    def logTickStrings(self, values, scale, spacing):
-        labelled = getattr(self, "_labelled", set())
-        return [_decade(v) if v in labelled else "" for v in values]
-
-
-def _decade(v: float) -> str:
-    x = 10 ** v
-    if abs(v - round(v)) > 1e-9:
-        return f"{x:.2g}"
-    k = int(round(v))
-    return f"{x:g}" if -3 <= k <= 3 else f"1e{k}"
-
-
-def _title(name: str, entries: list[tuple[str, str, str]]) -> str:
-    """A plot title carrying its legend: coloured marks and names, outside the data area."""
-    marks = " ".join(f"<span style='color:{c}'>{m}</span>&nbsp;{n}" for n, c, m in entries)
-    return f"{name}&nbsp;&nbsp;<span style='font-size:8pt'>{marks}</span>" if entries else name
-
-
-MAX_TITLE_ENTRIES = 8
-
-
-def _curve(plot, color, width=1, style=None, symbol=None, name=None):
-    pen = pg.mkPen(color, width=width)
-    if style is not None:
-        pen.setStyle(style)
-    c = plot.plot(pen=pen, symbol=symbol, symbolSize=6, symbolBrush=color, symbolPen=None)
-    c._ll_legend = (name, color, {"o": "●", "s": "■", "t": "▲"}.get(symbol, "━")) if name else None
-    c.setDownsampling(auto=True, method="peak")
-    # One min/max pair per pixel column (pyqtgraph's default keeps ~5 per pixel): the same
-    # picture, a fifth of the segments to draw.
-    c.opts["autoDownsampleFactor"] = 1.0
-    c.setClipToView(True)
-    return c
-
-
-LOG_FLOOR = 1e-12  # a loss of exactly 0 is drawn at the bottom of a log axis
-
-
-def _set(curve, series: Series | None, log: bool = False) -> bool:
-    """Give `curve` the series' points if it has new ones; True if it changed."""
-    n = len(series) if series is not None else 0
-    if getattr(curve, "_ll_n", -1) == n:
-        return False
-    curve._ll_n = n
-    if not n:
-        curve.setData([], [])
-    else:
-        x, y = series.plot_data()
-        curve.setData(x, np.maximum(y, LOG_FLOOR) if log else y)
-    return True
-
-
-class Range:
-    """A y range that only grows, with headroom: axes redraw only when it grows."""
-
-    def __init__(self, plot, log: bool = False, fixed: tuple | None = None,
-                 initial: tuple | None = None):
-        self.plot, self.log = plot, log
-        self.lo = self.hi = None
-        self.initial = initial
-        plot.disableAutoRange()
-        if fixed:
-            plot.setYRange(*fixed, padding=0)
-            self.lo, self.hi = fixed
-            self.fixed = True
-        else:
-            self.fixed = False
-            self.reset()
-
-    def include(self, values) -> None:
-        if self.fixed:
-            return
-        v = np.asarray(values, dtype=float)
-        v = v[np.isfinite(v)]
-        if self.log:
-            v = np.log10(v[v > 0])
-        if not v.size:
-            return
-        lo, hi = float(v.min()), float(v.max())
-        if self.lo is not None and lo >= self.lo and hi <= self.hi:
-            return
-        span = max(hi - lo, 1.0 if self.log else abs(hi) * 0.2 + 1e-9)
-        new_lo = lo - (0.5 if self.log else 0.15 * span) if self.lo is None or lo < self.lo else self.lo
-        new_hi = hi + (0.5 if self.log else 0.15 * span) if self.hi is None or hi > self.hi else self.hi
-        self.lo, self.hi = new_lo, new_hi
-        self.plot.setYRange(new_lo, new_hi, padding=0)
-
-    def reset(self) -> None:
-        """Forget the data seen; show the initial range until new data arrives."""
-        if not self.fixed:
-            self.lo = self.hi = None
-            if self.initial:
-                self.plot.setYRange(*self.initial, padding=0)
 
 
 class LivePlots(QWidget):
@@ -164,7 +49,6 @@ class LivePlots(QWidget):
         self.warning.hide()
         layout.addWidget(self.warning)
         layout.addWidget(self.view)
-        from PySide6.QtCore import Qt
         dash = Qt.DashLine
 
         def log_axes():
@@ -172,10 +56,10 @@ class LivePlots(QWidget):
 
         self.loss_plot = self.view.addPlot(row=0, col=0, axisItems=log_axes())
         self.loss_plot.setLabel("bottom", "step")
-        self.c_loss = _curve(self.loss_plot, "#9ecae1", name="per step")
-        self.c_smooth = _curve(self.loss_plot, "#08519c", width=2, name="smoothed")
-        self.c_epoch = _curve(self.loss_plot, "#08519c", symbol="o", name="epoch")
-        self.c_val = _curve(self.loss_plot, "#d62728", symbol="s", name="validation")
+        self.c_loss = make_curve(self.loss_plot, "#9ecae1", name="per step")
+        self.c_smooth = make_curve(self.loss_plot, "#08519c", width=2, name="smoothed")
+        self.c_epoch = make_curve(self.loss_plot, "#08519c", symbol="o", name="epoch")
+        self.c_val = make_curve(self.loss_plot, "#d62728", symbol="s", name="validation")
 
         self.metric_plot = self.view.addPlot(row=0, col=1)
         self.metric_plot.setLabel("bottom", "step")
@@ -183,7 +67,7 @@ class LivePlots(QWidget):
 
         self.lr_plot = self.view.addPlot(row=0, col=2, title="learning rate")
         self.lr_plot.setLabel("bottom", "step")
-        self.c_lr = _curve(self.lr_plot, "#2ca02c")
+        self.c_lr = make_curve(self.lr_plot, "#2ca02c")
 
         self.grad_plot = self.view.addPlot(row=1, col=0, colspan=2, axisItems=log_axes())
         self.grad_plot.setLogMode(y=True)
@@ -206,8 +90,8 @@ class LivePlots(QWidget):
         self._time_version = -1
         self._time_due = 0.0
 
-        self.heat_plot = self.view.addPlot(row=1, col=2, title="log₁₀ gradient norm: layer × time")
-        self.heat_img = pg.ImageItem()
+        self.heat_plot = self.view.addPlot(row=1, col=2, title="layer × time: log₁₀ ‖g‖")
+        self.heat_img = pg.ImageItem(axisOrder="row-major")
         self.heat_plot.addItem(self.heat_img)
         self.heat_plot.invertY(True)
         self.heat_plot.setLabel("bottom", "time →")
@@ -256,11 +140,13 @@ class LivePlots(QWidget):
         self._in_lr_cell(self.lr_plot)
         self.heat_img.clear()
         self.heat_plot.getAxis("left").setTicks([[]])  # the last run's layer names go
+        self._layer_stride = None
         self.heat_plot.setXRange(0, 8, padding=0)
         self.heat_plot.setYRange(0, 1, padding=0)
         self.ranges["metric"] = Range(self.metric_plot, initial=(0, 1))
         for c in (self.c_loss, self.c_smooth, self.c_epoch, self.c_val, self.c_lr):
             c._ll_n = -1
+        self.c_lr.setData([], [])  # drawn by _refresh_lr, which keeps it while no data comes
         self._lr_key = None
         self._heat_due = 0.0
         for r in self.ranges.values():
@@ -300,23 +186,107 @@ class LivePlots(QWidget):
             grads = grads[:MAX_TITLE_ENTRIES] + [(f"… {len(grads) - MAX_TITLE_ENTRIES} more",
                                                   "#777", "")]
         titles = {
-            "loss": _title("loss", [c._ll_legend for c in (self.c_loss, self.c_smooth,
+            "loss": legend_title("loss", [c._ll_legend for c in (self.c_loss, self.c_smooth,
                                                            self.c_epoch, self.c_val)]
                            + over[id(self.loss_plot)]),
-            "metric": _title("metrics (per epoch)",
-                             [c._ll_legend for c in self.metric_curves.values()]
+            "metric": legend_title("metrics (per epoch)", self._metric_legend()
                              + over[id(self.metric_plot)]),
-            "grad": _title("gradient norm per layer (log)", grads),
-            "time": _title("gradient per time step |∂L/∂xₜ| (log)",
+            "grad": legend_title("gradient norm per layer (log)", grads),
+            "time": legend_title("gradient per time step |∂L/∂xₜ| (log)",
                            [c._ll_legend for pair in self.time_curves.values() for c in pair]),
-            "values": _title("per step", [c._ll_legend for c in self.value_curves.values()]),
+            "values": legend_title("per step", [c._ll_legend for c in self.value_curves.values()]),
         }
+        changed = False
         for key, plot in (("loss", self.loss_plot), ("metric", self.metric_plot),
                           ("grad", self.grad_plot), ("time", self.time_plot),
                           ("values", self.values_plot)):
             if self._titles.get(key) != titles[key]:
                 self._titles[key] = titles[key]
                 plot.setTitle(titles[key])
+                changed = True
+        if changed:
+            self._fit_titles()
+
+    def _metric_legend(self) -> list[tuple[str, str, str]]:
+        """Each metric's name once, in its colour (its training curve ●, its validation
+        twin ■), then what the marks mean: the legend of 12 metrics fits two lines."""
+        entries = {}
+        for name, c in self.metric_curves.items():
+            entries.setdefault(name.removeprefix("val_"), c._ll_legend[1])
+        out = [(n, color, "") for n, color in entries.items()]
+        if out:
+            out.append(("(● training, ■ validation)", "#555", ""))
+        return out
+
+    # The share of the width each plot's cell has (columns 3 : 3 : 2; gradients span two)
+    SHARES = {"loss": 3 / 8, "metric": 3 / 8, "lr": 2 / 8, "time": 2 / 8, "values": 2 / 8,
+              "grad": 6 / 8, "heat": 2 / 8}
+
+    def _plots(self) -> dict:
+        return {"loss": self.loss_plot, "metric": self.metric_plot, "lr": self.lr_plot,
+                "time": self.time_plot, "values": self.values_plot, "grad": self.grad_plot,
+                "heat": self.heat_plot}
+
+    def _fit_titles(self) -> None:
+        """A title (its legend) longer than its cell wraps onto more lines instead of
+        widening the plot and pushing its neighbours past the window's edge. The cells of a
+        row share the width by their stretch; a row whose plots still need more than the
+        width (axes and the colour bar take their room first) wraps its titles narrower."""
+        total = self.view.width()
+        plots = self._plots()
+        rows = (("loss", "metric", self._cell_key()), ("grad", "heat"))
+        for keys in rows:
+            room = total - 20 * len(keys) - 20  # the layout's margins and spacing
+            fit = 1.0
+            for _ in range(4):
+                for key in keys:
+                    self._wrap_title(plots[key], total * self.SHARES[key] * fit)
+                need = sum(plots[k].effectiveSizeHint(Qt.MinimumSize).width() for k in keys)
+                if need <= room:
+                    break
+                fit *= room / need
+
+    def _cell_key(self) -> str:
+        cell = getattr(self, "_lr_cell", self.lr_plot)
+        return {id(self.time_plot): "time", id(self.values_plot): "values"}.get(id(cell), "lr")
+
+    @staticmethod
+    def _wrap_title(plot, width: float) -> None:
+        item = plot.titleLabel.item
+        chrome = max(plot.width() - plot.vb.width(), 0.0)  # axes, colour bar
+        room = max(60.0, width - chrome - 16)
+        item.setTextWidth(-1)
+        wide = item.document().idealWidth() > room
+        if wide:
+            item.setTextWidth(room)
+            option = item.document().defaultTextOption()
+            option.setAlignment(Qt.AlignHCenter)
+            item.document().setDefaultTextOption(option)
+        if wide or getattr(plot, "_ll_wrapped", False):
+            plot._ll_wrapped = wide
+            plot.titleLabel.updateMin()
+            plot.titleLabel.resizeEvent(None)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_titles()
+        self._label_layers()
+
+    LAYER_LABEL_PX = 13  # the heatmap's row labels: one every this many pixels at least
+
+    def _label_layers(self) -> None:
+        """Name as many of the heatmap's rows as fit without overlapping (every k-th)."""
+        layers = self._layers
+        if not layers:
+            return
+        rows = max(self.heat_plot.vb.height(), 1.0) / len(layers)
+        k = max(1, math.ceil(self.LAYER_LABEL_PX / rows))
+        if getattr(self, "_layer_stride", None) == (k, tuple(layers)):
+            return
+        self._layer_stride = (k, tuple(layers))
+        self.heat_plot.getAxis("left").setTicks(
+            [[(i + 0.5, l if len(l) <= 14 else l[:13] + "…")
+              for i, l in enumerate(layers) if i % k == 0]])
 
     def titles(self) -> dict[str, str]:
         """The plots' titles as plain text (legend entries included), for tests and tools."""
@@ -333,11 +303,11 @@ class LivePlots(QWidget):
             self.warning.setText(d.warning or "")
             self.warning.setVisible(bool(d.warning))
         self._x_range(d.step, d.total_steps)
-        if _set(self.c_loss, d.loss, log=True):
+        if set_points(self.c_loss, d.loss, log=True):
             self.ranges["loss"].include(d.loss.data()[1][-64:])
-        _set(self.c_smooth, d.smooth, log=True)
+        set_points(self.c_smooth, d.smooth, log=True)
         for name, curve in (("loss", self.c_epoch), ("val_loss", self.c_val)):
-            if _set(curve, d.epoch.get(name), log=True) and name in d.epoch:
+            if set_points(curve, d.epoch.get(name), log=True) and name in d.epoch:
                 self.ranges["loss"].include(d.epoch[name].data()[1][-1:])
         self._refresh_lr(d)
         self._refresh_time(d)
@@ -351,25 +321,24 @@ class LivePlots(QWidget):
             if name not in self.metric_curves:
                 color = PALETTE[bases.index(name.removeprefix("val_")) % len(PALETTE)]
                 symbol = "s" if name.startswith("val_") else "o"
-                self.metric_curves[name] = _curve(self.metric_plot, color, symbol=symbol,
+                self.metric_curves[name] = make_curve(self.metric_plot, color, symbol=symbol,
                                                   name=name)
                 if "accuracy" in name and not self.ranges["metric"].fixed:
                     self.ranges["metric"] = Range(self.metric_plot, fixed=(0.0, 1.02))
                 self._retitle()
-            if _set(self.metric_curves[name], d.epoch[name]):
+            if set_points(self.metric_curves[name], d.epoch[name]):
                 self.ranges["metric"].include(d.epoch[name].data()[1][-1:])
         if d.layers != self._layers:
             for c in self.grad_curves.values():
                 self.grad_plot.removeItem(c)
-            self.grad_curves = {l: _curve(self.grad_plot, PALETTE[i % len(PALETTE)], name=l)
+            self.grad_curves = {l: make_curve(self.grad_plot, PALETTE[i % len(PALETTE)], name=l)
                                 for i, l in enumerate(d.layers)}
             self._layers = list(d.layers)
             self._retitle()
-            self.heat_plot.getAxis("left").setTicks(
-                [[(i + 0.5, l) for i, l in enumerate(d.layers)]])
+            self._label_layers()
         for l, c in self.grad_curves.items():
             series = d.grads.get(l)
-            if _set(c, series, log=True) and series is not None and len(series):
+            if set_points(c, series, log=True) and series is not None and len(series):
                 self.ranges["grad"].include(series.data()[1][-64:])
         heat = d.heat
         now = time.perf_counter()
@@ -420,11 +389,11 @@ class LivePlots(QWidget):
         for i, (name, series) in enumerate(d.values.items()):
             if name not in self.value_curves:
                 style = self._dash if name.startswith("D(") or ".D(" in name else None
-                self.value_curves[name] = _curve(self.values_plot, PALETTE[i % len(PALETTE)],
+                self.value_curves[name] = make_curve(self.values_plot, PALETTE[i % len(PALETTE)],
                                                  width=2 if style is None else 1, style=style,
                                                  name=name)
                 self._retitle()
-            if _set(self.value_curves[name], series):
+            if set_points(self.value_curves[name], series):
                 self.ranges["values"].include(series.data()[1][-64:])
 
     MAX_TIME_LAYERS = 3
@@ -442,8 +411,8 @@ class LivePlots(QWidget):
         for i, n in enumerate(list(d.time_last)[:self.MAX_TIME_LAYERS]):
             if n not in self.time_curves:
                 color = PALETTE[i % len(PALETTE)]
-                self.time_curves[n] = (_curve(self.time_plot, color, width=2, name=f"{n} now"),
-                                       _curve(self.time_plot, color, style=self._dash,
+                self.time_curves[n] = (make_curve(self.time_plot, color, width=2, name=f"{n} now"),
+                                       make_curve(self.time_plot, color, style=self._dash,
                                               name=f"{n} at the start"))
                 self._retitle()
             last, first = d.time_last[n], d.time_first[n]
@@ -483,23 +452,15 @@ class LivePlots(QWidget):
         for i, (name, steps, epochs) in enumerate(runs):
             color = PALETTE[(i + 3) % len(PALETTE)]
             if steps.get("step"):
-                c = _curve(self.loss_plot, color, width=2, style=self._dash, name=f"{name} loss")
-                c.setData(np.array(steps["step"]), _ema(np.array(steps["loss"])))
+                c = make_curve(self.loss_plot, color, width=2, style=self._dash, name=f"{name} loss")
+                c.setData(np.array(steps["step"]), smoothed(steps["step"], steps["loss"]))
                 self.overlays.append((self.loss_plot, c))
             for m, values in epochs.items():
                 if m in ("epoch", "step", "seconds") or m.endswith("loss") or not epochs.get("step"):
                     continue
-                c = _curve(self.metric_plot, color, width=2, style=self._dash, symbol="t",
+                c = make_curve(self.metric_plot, color, width=2, style=self._dash, symbol="t",
                            name=f"{name} {m}")
                 c.setData(np.array(epochs["step"]), np.array(values))
                 self.overlays.append((self.metric_plot, c))
         self._retitle()
 
-
-def _ema(y: np.ndarray, alpha: float = 0.1) -> np.ndarray:
-    out = np.empty_like(y)
-    acc = None
-    for i, v in enumerate(y):
-        acc = v if acc is None or not np.isfinite(acc) else (1 - alpha) * acc + alpha * v
-        out[i] = acc
-    return out

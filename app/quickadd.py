@@ -33,6 +33,10 @@ def fuzzy_score(query: str, text: str) -> float | None:
 
 
 def ranked(query: str, types: list[str]) -> list[str]:
+    """`types` matching `query`, best first; with no query, in the order given (a dropped
+    wire's list comes most likely first)."""
+    if not query.strip():
+        return list(types)
     scored = []
     for t in types:
         s = catalogue.get(t)

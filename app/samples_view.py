@@ -46,7 +46,9 @@ def describe(metrics: dict) -> str:
         return text
     if "digits" in metrics:
         return (f"{int(metrics['digits'])} of 10 digits read in the samples by a quick "
-                f"classifier, mean confidence {metrics.get('confidence', 0):.2f}")
+                f"classifier, mean confidence {metrics.get('confidence', 0):.2f}"
+                + (f", quality {metrics['quality']:.2f} (the classes' mean)"
+                   if "quality" in metrics else ""))
     return ", ".join(f"{k} {v:.3g}" for k, v in metrics.items() if isinstance(v, (int, float)))
 
 
@@ -71,10 +73,19 @@ class SamplesView(QWidget):
         self.fake = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(31, 119, 180, 170))
         self.plot.addItem(self.real)
         self.plot.addItem(self.fake)
-        self.image = pg.ImageItem()
+        self.image = pg.ImageItem(axisOrder="row-major")
         self._version = -1
         self._mode = "points"
         self._ranged = False
+
+    def clear(self) -> None:
+        """Forget the last run's samples (another run or project)."""
+        self._version = -1
+        self.real.setData([], [])
+        self.fake.setData([], [])
+        self.image.clear()
+        self._ranged = False
+        self.label.setText("Samples appear here while a generative model trains.")
 
     def refresh(self) -> bool:
         s = self.data.samples

@@ -8,7 +8,9 @@ Python holds the GIL while it loads an extension's shared libraries, and libtorc
 ~0.3 s to load and initialise: imported plainly on the background thread, that froze the
 window for 260-390 ms (measured). `_preload_libtorch` loads it first through a plain C call,
 which runs without the GIL; the import then finds it loaded. The longest stall left while
-torch imports is ~60 ms."""
+torch imports is ~60 ms.
+
+The thread is an app/background.py job; see ARCHITECTURE.md ("app/") for the layers."""
 from __future__ import annotations
 
 import ctypes
@@ -19,36 +21,42 @@ import threading
 
 from PySide6.QtCore import QObject, Signal
 
+from .background import Background, Outcome
+
 
 class _Warmup(QObject):
-    ready = Signal()
+    ready = Signal()  # on the GUI thread, once the import ended (well or not)
 
     def __init__(self):
         super().__init__()
-        self.done = threading.Event()
-        self.error: str | None = None
-        self._thread: threading.Thread | None = None
+        self.done = threading.Event()  # set on the thread as soon as the import ended
+        self.error: str | None = None  # why the import failed, if it did
+        self._job = Background(self)
+        self._started = False
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._load, name="runtime-warmup", daemon=True)
-            self._thread.start()
+        if not self._started:
+            self._started = True
+            self._job.start(self._load, self._loaded)
 
     def _load(self) -> None:
         _preload_libtorch()
         try:
             import runtime.compile  # noqa: F401  (pulls in torch)
             import runtime.summary  # noqa: F401
-        except Exception as e:  # reported by the panels that need it
+        finally:
+            self.done.set()  # a failed import too: the panels that need it report it
+
+    def _loaded(self, outcome: Outcome) -> None:
+        e = outcome.error
+        if e is not None:
             self.error = f"{type(e).__name__}: {e}"
-        self.done.set()
-        self.ready.emit()  # queued to the GUI thread's receivers
+        self.ready.emit()
 
     def finish(self, timeout: float = 60.0) -> None:
         """Wait for the import to end: the interpreter must not shut down while this
         (daemon) thread is inside torch's C++ initialisation, which can crash the exit."""
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._job.join(timeout)
 
 
 def _preload_libtorch() -> bool:

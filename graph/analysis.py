@@ -1,4 +1,4 @@
-"""Validation and shape inference: one pure pass over the graph (DESIGN.md, principle 4).
+"""Validation and shape inference: one pure pass over the graph (ARCHITECTURE.md, principle 4).
 
 `analyse(graph)` reads the graph and returns side tables: the inferred TensorType of every
 output port, and the problems found, each on the node and port it belongs to. Nothing is
@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from . import catalogue
 from .model import Edge, Graph
 from .phases import Phases, find_phases
 from .spec import ShapeContext, ShapeError, TensorType, too_many
@@ -57,12 +56,24 @@ class Analysis:
         return self.types.get((edge.src, edge.src_port))
 
 
-def analyse(graph: Graph) -> Analysis:
+def analyse(graph: Graph, given: dict[str, TensorType] | None = None,
+            overrides: dict[str, dict] | None = None,
+            absent: frozenset[str] = frozenset()) -> Analysis:
+    """`given`: the types of a block definition's Block input nodes (from an instance);
+    `overrides`: node -> params an instance sets (its exposed parameters); `absent`: optional
+    Block inputs the instance leaves unwired, whose wires inside count as not there. Without
+    `given`, a definition's Block inputs have no type and what they feed is skipped quietly."""
     a = Analysis()
     g = graph.nx
     nodes = graph.nodes()
     rank = {n: i for i, n in enumerate(nodes)}
-    specs = {n: catalogue.SPECS[g.nodes[n]["type"]] for n in nodes}
+    specs = {n: graph.spec(n) for n in nodes}
+    given = given or {}
+    overrides = overrides or {}
+
+    def params_of(n):
+        p = g.nodes[n]["params"]
+        return {**p, **overrides[n]} if n in overrides else p
 
     def add(node, port, message, severity="error"):
         a.issues.append(Issue(node, port, message, severity))
@@ -75,13 +86,16 @@ def analyse(graph: Graph) -> Analysis:
     succ: dict[str, list[str]] = {n: [] for n in nodes}
     indeg = dict.fromkeys(nodes, 0)
     for u, v, k, d in sorted(g.edges(keys=True, data=True), key=lambda t: t[3]["seq"]):
+        if u in absent:
+            continue
         incoming[v].setdefault(k[1], []).append(Edge(u, k[0], v, k[1]))
         succ[u].append(v)
         indeg[v] += 1
     # A Shared network node runs after every node of the sub-network it applies.
     applies = [n for n in nodes if specs[n].role == "apply"]
     for n in applies:
-        for m in graph.subnets.get(g.nodes[n]["params"].get("subnet"), []):
+        name = g.nodes[n]["params"].get("subnet")  # checked below: a list is not a name
+        for m in graph.subnets.get(name, []) if isinstance(name, str) else []:
             if m in succ and m != n:
                 succ[m].append(n)
                 indeg[n] += 1
@@ -120,11 +134,11 @@ def analyse(graph: Graph) -> Analysis:
     # Per node: params, port wiring.
     for n in nodes:
         spec = specs[n]
-        params = g.nodes[n]["params"]
+        params = params_of(n)
         for p in spec.params:
             why = p.check(params.get(p.name))
             if why:
-                add(n, None, f"{describe(n)}: {p.title} {why} (got {params.get(p.name)!r})")
+                add(n, None, f"{describe(n)}: {p.title} {why} (got {_shown(params.get(p.name))})")
                 bad.add(n)
         by_port = incoming[n]
         for port in spec.inputs:
@@ -144,10 +158,12 @@ def analyse(graph: Graph) -> Analysis:
                 bad.add(n)
 
     roles = {s.role for s in specs.values()}
-    if nodes and "input" not in roles:
+    if graph.owner is not None:  # a block definition: its ends are its Block nodes
+        pass
+    elif nodes and "input" not in roles:
         add(None, None, "The graph has no Input node: add one and bind it to a dataset field.",
             "warning")
-    if nodes and "output" not in roles:
+    if graph.owner is None and nodes and "output" not in roles:
         add(None, None, "The graph has no Output node: mark what the model returns.", "warning")
 
     # Shape inference in topological order.
@@ -156,6 +172,10 @@ def analyse(graph: Graph) -> Analysis:
         if n in bad:
             continue
         spec = specs[n]
+        if spec.role == "block_input":  # typed by the instance, if any
+            if n in given:
+                types[(n, spec.outputs[0].name)] = given[n]
+            continue
         ins, srcs, known = {}, {}, True
         for port in spec.inputs:
             edges = incoming[n].get(port.name, [])
@@ -169,7 +189,7 @@ def analyse(graph: Graph) -> Analysis:
                 ins[port.name], srcs[port.name] = ts[0], edges[0].src
         if not known:
             continue
-        ctx = ShapeContext(n, spec.resolved(g.nodes[n]["params"]), ins, srcs)
+        ctx = ShapeContext(n, spec.resolved(params_of(n)), ins, srcs)
         try:
             outs = (_apply_shape(graph, order, types, ctx) if spec.role == "apply"
                     else spec.shape(ctx))
@@ -215,6 +235,15 @@ def _apply_shape(graph: Graph, order: list[str], types: dict, ctx: ShapeContext)
         ctx.fail(f"applies the sub-network '{name}', which reads {want} (from "
                  f"'{io.entry[0]}'), but '{ctx.src('x')}' gives {got}", "x")
     return {"y": TensorType((got.shape[0], *out.shape[1:]), out.dtype, out.kind)}
+
+
+def _shown(value) -> str:
+    """A param's value as the file holds it, cut short when it is long (a 401-digit int)."""
+    r = repr(value)
+    if len(r) <= 60:
+        return r
+    what = f"{len(str(abs(value)))} digits" if isinstance(value, int) else f"{len(r)} characters"
+    return f"{r[:24]}… ({what})"
 
 
 def _approx(t: TensorType) -> str:

@@ -7,138 +7,38 @@ was, so an undone edit gives the same file, byte for byte.
 """
 from __future__ import annotations
 
-import builtins
-import keyword
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 import networkx as nx
 
 from . import catalogue
+from .block_edits import BlockEdits
+from .names import RESERVED, GraphError, id_problem, to_identifier  # noqa: F401 (were here)
+from .blocks import Blocks, block_name
+from .events import (EdgeAdded, EdgeRemoved, NodeAdded, NodeMoved,  # noqa: F401 (were here)
+                     NodeRemoved, NodeRenamed, NoteChanged, ParamChanged, SubnetsChanged)
+from .events import Edge, EdgeRecord, NodeRecord
 from .spec import NodeSpec
 
 
-class GraphError(ValueError):
-    """A refused edit; the message says why in words a learner understands."""
-
-
-# Names a node id may not take: they would shadow what the generated forward() uses.
-RESERVED = (set(keyword.kwlist) | set(dir(builtins))
-            | {"self", "torch", "device", "fx_pytree", "pytree", "inf", "nan", "NoneType",
-               "operator", "nn", "F", "ops", "forward"})
-_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-
-
-def id_problem(node_id: Any) -> str | None:
-    """None if `node_id` can name a node, else why not."""
-    if not isinstance(node_id, str) or not _ID.match(node_id):
-        return (f"{node_id!r} is not a valid name: use letters, digits and _, starting with a "
-                "letter (like conv1 or fc_out)")
-    if "__" in node_id:
-        return f"{node_id!r} is not a valid name: '__' is kept for generated names"
-    if node_id in RESERVED:
-        return f"{node_id!r} is a reserved Python name; choose another, such as {node_id}1"
-    return None
-
-
-def to_identifier(text: str) -> str:
-    """A best-effort valid node id from free text ("Conv 1" -> "conv_1")."""
-    s = re.sub(r"\W+", "_", text.strip().lower()).strip("_")
-    s = re.sub(r"_+", "_", s)
-    if not s or not s[0].isalpha():
-        s = "n_" + s if s else "node"
-    if s in RESERVED:
-        s += "1"
-    return s
-
-
-@dataclass(frozen=True)
-class Edge:
-    src: str
-    src_port: str
-    dst: str
-    dst_port: str
-
-    def __str__(self) -> str:
-        return f"{self.src}.{self.src_port} → {self.dst}.{self.dst_port}"
-
-
-# Events ------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class NodeAdded:
-    node: str
-
-
-@dataclass(frozen=True)
-class NodeRemoved:
-    node: str
-
-
-@dataclass(frozen=True)
-class EdgeAdded:
-    edge: Edge
-
-
-@dataclass(frozen=True)
-class EdgeRemoved:
-    edge: Edge
-
-
-@dataclass(frozen=True)
-class ParamChanged:
-    node: str
-    name: str
-    old: Any
-    new: Any
-
-
-@dataclass(frozen=True)
-class NodeMoved:
-    node: str
-    old: tuple[float, float]
-    new: tuple[float, float]
-
-
-@dataclass(frozen=True)
-class NodeRenamed:
-    old: str
-    new: str
-
-
-@dataclass(frozen=True)
-class SubnetsChanged:
-    pass
-
-
-# Records returned by removals ----------------------------------------------------------------
-
-@dataclass(frozen=True)
-class EdgeRecord:
-    edge: Edge
-    seq: int
-
-
-@dataclass(frozen=True)
-class NodeRecord:
-    node: str
-    type: str
-    params: dict
-    pos: tuple[float, float]
-    seq: int
-    edges: tuple[EdgeRecord, ...] = ()
-    subnets: tuple[tuple[str, int], ...] = ()  # (subnet name, index in it)
-
-
 @dataclass
-class Graph:
+class Graph(BlockEdits):
     """A model graph. Read freely; change only through the mutators."""
 
     _g: nx.MultiDiGraph = field(default_factory=nx.MultiDiGraph)
     _subnets: dict[str, list[str]] = field(default_factory=dict)
     _listeners: list[Callable[[Any], None]] = field(default_factory=list)
     _seq: int = 0
+    # The project's block definitions (graph/blocks.py), shared with every definition's graph
+    _blocks: Blocks = field(default_factory=Blocks)
+    _owner: str | None = None  # the block this graph defines (None: the project's graph)
+    # A flattened graph's nodes whose weights live elsewhere than their id says (a repeated
+    # block with shared weights: "stage.2.conv1" -> "stage.conv1"); graph/blocks.flatten
+    _module_paths: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self._blocks.subscribe(self._emit)
 
     # Observers --------------------------------------------------------------------------------
     def subscribe(self, fn: Callable[[Any], None]) -> Callable[[], None]:
@@ -173,7 +73,36 @@ class Graph:
         return self._node(node_id)["type"]
 
     def spec(self, node_id: str) -> NodeSpec:
-        return catalogue.get(self.node_type(node_id))
+        return self.type_spec(self.node_type(node_id))
+
+    def type_spec(self, type_id: str) -> NodeSpec:
+        """The spec of a catalogue type or of a block instance ("block:<name>")."""
+        name = block_name(type_id)
+        if name is not None:
+            return self._blocks.spec(name)
+        return catalogue.get(type_id)
+
+    def resolve_type(self, type_id: str) -> str | None:
+        """The current type id (a catalogue type, or a block this project defines), or None."""
+        name = block_name(type_id)
+        if name is not None:
+            return type_id if name in self._blocks else None
+        return catalogue.resolve_type(type_id)
+
+    def module_path(self, node_id: str) -> str:
+        """Where the node's module lives in the compiled model: its id, dotted in a
+        flattened graph ("stage2.0.conv1"), or the shared repetition's path."""
+        return self._module_paths.get(node_id, node_id)
+
+    @property
+    def blocks(self) -> Blocks:
+        """The project's block definitions (read; change them through the mutators)."""
+        return self._blocks
+
+    @property
+    def owner(self) -> str | None:
+        """The block this graph defines; None for a project's own graph."""
+        return self._owner
 
     def params(self, node_id: str) -> dict:
         """A copy of the node's params (all of them, defaults included)."""
@@ -199,6 +128,12 @@ class Graph:
                  if port is None or k[0] == port]
         return [e for _, e in sorted(items, key=lambda t: t[0])]
 
+    def feeds(self, node_id: str, role: str) -> bool:
+        """Whether an output of the node is wired to an input port with `role` (PortRole):
+        how the runtime tells an image or proposals input without naming a layer."""
+        return any(self.spec(e.dst).input(e.dst_port).role == role
+                   for e in self.out_edges(node_id))
+
     def has_edge(self, e: Edge) -> bool:
         return self._g.has_edge(e.src, e.dst, (e.src_port, e.dst_port))
 
@@ -208,7 +143,7 @@ class Graph:
 
     def new_id(self, type_id: str) -> str:
         """A fresh id from the type's prefix: conv1, conv2, ..."""
-        prefix = catalogue.get(type_id).id_prefix
+        prefix = self.type_spec(type_id).id_prefix
         n = 1
         while f"{prefix}{n}" in self._g or id_problem(f"{prefix}{n}"):
             n += 1
@@ -260,14 +195,44 @@ class Graph:
             return f"wiring '{src}' into '{dst}' would make a cycle"
         return None
 
+    def nesting_problem(self, type_id: str) -> str | None:
+        """Why an instance of `type_id` may not be placed in this graph (a block holding
+        itself, directly or through another block), else None."""
+        name = block_name(type_id)
+        if name is None or self._owner is None:
+            return None
+        if name == self._owner:
+            return f"the block '{name}' cannot contain itself"
+        if self._blocks.contains(name, self._owner):
+            return (f"the block '{self._owner}' cannot contain '{name}', which holds "
+                    f"'{self._owner}': a block cannot contain itself, even through another")
+        return None
+
+    def placement_problem(self, spec: NodeSpec) -> str | None:
+        """Why a node of `spec` may not be in this graph: a definition holds layers and its
+        own ports; Block input and output nodes belong in a definition only."""
+        if self._owner is not None and not (spec.role.layer_like or spec.role.block_port):
+            return (f"a block holds layers: {spec.title} belongs in the project's graph, "
+                    "outside the block")
+        if self._owner is None and spec.role.block_port:
+            return f"a {spec.title} belongs inside a block definition"
+        return None
+
     # Mutators -----------------------------------------------------------------------------------
     def add_node(self, type_id: str, node_id: str | None = None, params: dict | None = None,
                  pos: tuple[float, float] = (0.0, 0.0), *, check_params: bool = True) -> str:
         """Add a node; returns its id. Params not given take their defaults."""
-        tid = catalogue.resolve_type(type_id)
+        tid = self.resolve_type(type_id)
         if tid is None:
-            raise GraphError(f"unknown node type '{type_id}'")
-        spec = catalogue.SPECS[tid]
+            what = "block" if block_name(type_id) is not None else "node type"
+            raise GraphError(f"unknown {what} '{block_name(type_id) or type_id}'")
+        why = self.nesting_problem(tid)
+        if why:
+            raise GraphError(why)
+        spec = self.type_spec(tid)
+        why = self.placement_problem(spec)
+        if why:
+            raise GraphError(why)
         node_id = self.new_id(tid) if node_id is None else node_id
         why = id_problem(node_id)
         if why:
@@ -298,7 +263,7 @@ class Graph:
                 subs.append((name, members.index(node_id)))
                 members.remove(node_id)
         rec = NodeRecord(node_id, d["type"], dict(d["params"]), d["pos"], d["seq"],
-                         tuple(edge_recs), tuple(subs))
+                         tuple(edge_recs), tuple(subs), d.get("note", ""))
         self._g.remove_node(node_id)
         self._emit(NodeRemoved(node_id))
         if subs:
@@ -311,6 +276,8 @@ class Graph:
             raise GraphError(f"a node named '{rec.node}' already exists")
         self._g.add_node(rec.node, type=rec.type, params=dict(rec.params), pos=rec.pos,
                          seq=rec.seq)
+        if rec.note:
+            self._g.nodes[rec.node]["note"] = rec.note
         self._emit(NodeAdded(rec.node))
         for er in rec.edges:
             self.restore_edge(er)
@@ -358,6 +325,24 @@ class Graph:
             return
         params[name] = list(value) if isinstance(value, list) else value
         self._emit(ParamChanged(node_id, name, old, value))
+
+    def note(self, node_id: str) -> str:
+        """The node's own note: what it does here, in the words of whoever built the graph
+        (a gate of the LSTM cell: "the forget gate decides ..."); '' if none."""
+        return self._node(node_id).get("note", "")
+
+    def set_note(self, node_id: str, text: str) -> None:
+        d = self._node(node_id)
+        if not isinstance(text, str):
+            raise GraphError("a note is text")
+        old = d.get("note", "")
+        if old == text:
+            return
+        if text:
+            d["note"] = text
+        else:
+            d.pop("note", None)
+        self._emit(NoteChanged(node_id, old, text))
 
     def move_node(self, node_id: str, pos: tuple[float, float]) -> None:
         d = self._node(node_id)

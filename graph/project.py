@@ -15,17 +15,23 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from . import catalogue
 from .fileio import atomic_write_text, clean_stale
 from .model import Edge, Graph, GraphError, NodeRenamed, id_problem
 from .settings import DataSettings, TrainingSettings
 
 FORMAT = "layerloom.project"
-SCHEMA = 1
+SCHEMA = 2
 MAX_BYTES = 64 * 1024 * 1024
 
+
+def _to_2(raw: dict) -> dict:
+    """Schema 2 adds block definitions ("blocks", graph/blocks.py); a schema-1 file has none."""
+    raw.setdefault("blocks", [])
+    return raw
+
+
 # schema n -> n + 1, applied to the raw dict before validation.
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _to_2}
 
 
 class ProjectError(Exception):
@@ -49,6 +55,7 @@ class NodeRec(_Rec):
     version: int = Field(1, ge=1)
     params: dict[str, Any] = Field(default_factory=dict)
     pos: tuple[float, float] = (0.0, 0.0)
+    note: str = Field("", max_length=10_000)
 
 
 class EdgeRec(_Rec):
@@ -57,11 +64,29 @@ class EdgeRec(_Rec):
     dst: str = Field(alias="to", pattern=r"^[^.]+\.[^.]+$")
 
 
+class ExposedRec(_Rec):
+    name: str
+    targets: list[str] = Field(min_length=1)
+    default: Any = None
+    help: str = ""
+
+
+class BlockRec(_Rec):
+    name: str
+    title: str = ""
+    doc: str = ""
+    exposed: list[ExposedRec] = Field(default_factory=list)
+    loop: list[tuple[str, str]] = Field(default_factory=list)
+    nodes: list[NodeRec] = Field(default_factory=list)
+    edges: list[EdgeRec] = Field(default_factory=list)
+
+
 class ProjectRec(_Rec):
     format: str
     schema_: int = Field(alias="schema")
     name: str = "Untitled"
     description: str = ""
+    blocks: list[BlockRec] = Field(default_factory=list)
     nodes: list[NodeRec] = Field(default_factory=list)
     edges: list[EdgeRec] = Field(default_factory=list)
     subnets: dict[str, list[str]] = Field(default_factory=dict)
@@ -99,18 +124,12 @@ class Project:
 
     def to_dict(self) -> dict:
         g = self.graph
-        nodes = []
-        for n in g.nodes():
-            spec = g.spec(n)
-            params = g.params(n)
-            nodes.append({"id": n, "type": spec.type, "version": spec.version,
-                          "params": {p.name: params[p.name] for p in spec.params},
-                          "pos": [_num(v) for v in g.pos(n)]})
-        edges = [{"from": f"{e.src}.{e.src_port}", "to": f"{e.dst}.{e.dst_port}"}
-                 for e in g.edges()]
+        nodes, edges = graph_records(g)
+        blocks = [g.blocks[b].to_dict() for b in g.blocks]
         return {
             "format": FORMAT, "schema": SCHEMA, "name": self.name,
-            "description": self.description, "nodes": nodes, "edges": edges,
+            "description": self.description, **({"blocks": blocks} if blocks else {}),
+            "nodes": nodes, "edges": edges,
             "subnets": dict(sorted(g.subnets.items())),
             "training": self.training.model_dump(mode="json"),
             "data": {"dataset": self.data.dataset, "options": dict(sorted(self.data.options.items())),
@@ -124,6 +143,21 @@ class Project:
     def save(self, path: str | os.PathLike) -> None:
         """Write atomically: a failure leaves any previous file as it was."""
         atomic_write_text(path, self.to_json())
+
+
+def graph_records(g: Graph) -> tuple[list[dict], list[dict]]:
+    """A graph's nodes and edges as the file writes them."""
+    nodes = []
+    for n in g.nodes():
+        spec = g.spec(n)
+        params = spec.resolved(g.params(n))
+        nodes.append({"id": n, "type": spec.type, "version": spec.version,
+                      "params": {p.name: params[p.name] for p in spec.params},
+                      "pos": [_num(v) for v in g.pos(n)],
+                      **({"note": g.note(n)} if g.note(n) else {})})
+    edges = [{"from": f"{e.src}.{e.src_port}", "to": f"{e.dst}.{e.dst_port}"}
+             for e in g.edges()]
+    return nodes, edges
 
 
 def _num(v: float) -> float | int:
@@ -140,6 +174,22 @@ def dumps(d: dict) -> str:
         if k in ("nodes", "edges") and v:
             lines.append(f"  {key}: [")
             lines += [f"    {_compact(x)}{',' if j < len(v) - 1 else ''}" for j, x in enumerate(v)]
+            lines.append(f"  ]{comma}")
+        elif k == "blocks" and v:
+            lines.append(f"  {key}: [")
+            for j, b in enumerate(v):
+                lines.append("    {")
+                parts = list(b.items())
+                for i2, (bk, bv) in enumerate(parts):
+                    c2 = "," if i2 < len(parts) - 1 else ""
+                    if bk in ("nodes", "edges", "exposed") and bv:
+                        lines.append(f"      {json.dumps(bk)}: [")
+                        lines += [f"        {_compact(x)}{',' if m < len(bv) - 1 else ''}"
+                                  for m, x in enumerate(bv)]
+                        lines.append(f"      ]{c2}")
+                    else:
+                        lines.append(f"      {json.dumps(bk)}: {_compact(bv)}{c2}")
+                lines.append(f"    }}{',' if j < len(v) - 1 else ''}")
             lines.append(f"  ]{comma}")
         elif isinstance(v, dict) and v:
             body = json.dumps(v, indent=2, ensure_ascii=False).replace("\n", "\n  ")
@@ -227,12 +277,74 @@ def from_dict(raw: Any, source: str = "<project>") -> Project:
     project = Project(name=rec.name, description=rec.description,
                       training=rec.training, data=rec.data)
     g = project.graph
-    for i, n in enumerate(rec.nodes):
-        where = f"nodes[{i}] ('{n.id}')"
-        tid = catalogue.resolve_type(n.type)
+    _build_blocks(g, rec.blocks, source)
+    _build_graph(g, rec.nodes, rec.edges, source, "")
+    for name, members in rec.subnets.items():
+        try:
+            g.set_subnet(name, members)
+        except GraphError as err:
+            raise ProjectError(source, str(err), f"subnets.{name}") from None
+    # A binding may name a node that is gone (deleted after binding): it is kept, unused, so
+    # that undoing the deletion, or re-adding the node, binds it again. Training reports any
+    # Input or Target left unbound.
+    return project
+
+
+def _build_blocks(g: Graph, recs: list[BlockRec], source: str) -> None:
+    """The definitions, each filled after the ones it holds (a block holding itself,
+    directly or not, is refused)."""
+    from .blocks import Exposed, block_name
+    index = {}
+    for i, b in enumerate(recs):
+        where = f"blocks[{i}] ('{b.name}')"
+        if b.name in index:
+            raise ProjectError(source, f"two blocks are named '{b.name}'", where)
+        try:
+            g.add_block(b.name, b.title, b.doc)
+        except GraphError as err:
+            raise ProjectError(source, str(err), f"{where}.name") from None
+        index[b.name] = i
+    uses = {b.name: [block_name(n.type) for n in b.nodes if block_name(n.type)] for b in recs}
+    done: list[str] = []
+
+    def visit(name, path):
+        if name in done:
+            return
+        if name in path:
+            chain = " > ".join(path[path.index(name):] + [name])
+            raise ProjectError(source, f"the block '{name}' holds itself ({chain}): a block "
+                                       "cannot contain itself", f"blocks[{index[name]}]")
+        for u in uses[name]:
+            if u in uses:
+                visit(u, path + [name])
+        done.append(name)
+        b = recs[index[name]]
+        where = f"blocks[{index[name]}] ('{name}')"
+        d = g.blocks[name]
+        _build_graph(d.graph, b.nodes, b.edges, source, f"{where}.")
+        exposed = tuple(Exposed(x.name, tuple(x.targets), x.default, x.help)
+                        for x in b.exposed)
+        # an exposed parameter whose target is gone is kept: the instances say so, and the
+        # file still opens (nothing is lost)
+        g.set_block_info(name, exposed=exposed, loop=[tuple(p) for p in b.loop], check=False)
+        if d.loop_problem():
+            raise ProjectError(source, d.loop_problem(), f"{where}.loop")
+
+    for b in recs:
+        visit(b.name, [])
+
+
+def _build_graph(g: Graph, nodes: list[NodeRec], edges: list[EdgeRec], source: str,
+                 prefix: str) -> None:
+    """Nodes and wires into `g` through its mutators; `prefix` places a message ("blocks[0]
+    ('basic').")."""
+    for i, n in enumerate(nodes):
+        where = f"{prefix}nodes[{i}] ('{n.id}')"
+        tid = g.resolve_type(n.type)
         if tid is None:
-            raise ProjectError(source, f"unknown node type '{n.type}'", f"{where}.type")
-        spec = catalogue.SPECS[tid]
+            what = "block" if n.type.startswith("block:") else "node type"
+            raise ProjectError(source, f"unknown {what} '{n.type}'", f"{where}.type")
+        spec = g.type_spec(tid)
         if n.version > spec.version:
             raise ProjectError(source, f"{spec.title} version {n.version} comes from a newer "
                                        f"LayerLoom (this one knows up to {spec.version})",
@@ -242,14 +354,16 @@ def from_dict(raw: Any, source: str = "<project>") -> Project:
             params = spec.migrate(params, n.version)
         why = id_problem(n.id)
         if why:
-            raise ProjectError(source, why, f"nodes[{i}].id")
+            raise ProjectError(source, why, f"{prefix}nodes[{i}].id")
         try:
             g.add_node(tid, n.id, params, n.pos, check_params=False)
         except GraphError as err:
             raise ProjectError(source, str(err), where) from None
-    for i, e in enumerate(rec.edges):
+        if n.note:
+            g.set_note(n.id, n.note)
+    for i, e in enumerate(edges):
         (s, sp), (d, dp) = e.src.split("."), e.dst.split(".")
-        where = f"edges[{i}] ({e.src} → {e.dst})"
+        where = f"{prefix}edges[{i}] ({e.src} → {e.dst})"
         for node, port, side in ((s, sp, "from"), (d, dp, "to")):
             if node not in g:
                 raise ProjectError(source, f"there is no node '{node}'", f"{where}.{side}")
@@ -262,15 +376,6 @@ def from_dict(raw: Any, source: str = "<project>") -> Project:
         if g.has_edge(Edge(s, sp, d, dp)):
             raise ProjectError(source, "the same wire appears twice", where)
         g.connect(s, sp, d, dp, check=False)
-    for name, members in rec.subnets.items():
-        try:
-            g.set_subnet(name, members)
-        except GraphError as err:
-            raise ProjectError(source, str(err), f"subnets.{name}") from None
-    # A binding may name a node that is gone (deleted after binding): it is kept, unused, so
-    # that undoing the deletion, or re-adding the node, binds it again. Training reports any
-    # Input or Target left unbound.
-    return project
 
 
 def _names(ports) -> str:

@@ -22,6 +22,9 @@ RECIPES = {
     "adversarial": "A GAN's two-player game: each optimizer record in turn updates its own "
                    "sub-network (the discriminator, then the generator) on its own losses, "
                    "with noise drawn afresh for each.",
+    "sam": "Sharpness-Aware Minimization (Foret et al., 2021): each step takes the gradient "
+           "at w + ε, ε = ρ g / ‖g‖ (sam_rho), and applies it at w with the optimizer below: "
+           "flat minima, at twice the cost of a supervised step.",
 }
 
 
@@ -54,7 +57,7 @@ class OptimizerRecord(BaseModel):
 class TrainingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    recipe: Literal["supervised", "perceptron", "adversarial"] = "supervised"
+    recipe: Literal["supervised", "perceptron", "adversarial", "sam"] = "supervised"
     optimizer: Literal["gd", "sgd", "minibatch", "adam"] = "adam"
     lr: float = Field(1e-3, gt=0, le=10, description="Learning rate η.")
     momentum: float = Field(0.0, ge=0, lt=1, description="Momentum for gd, sgd and minibatch.")
@@ -62,6 +65,10 @@ class TrainingSettings(BaseModel):
     epochs: int = Field(10, ge=1, le=100_000)
     weight_decay: float = Field(0.0, ge=0, le=1, description="L2 regularisation strength λ.")
     clip_norm: float | None = Field(None, gt=0, description="Clip the gradient norm to τ.")
+    sam_rho: float = Field(0.05, gt=0, le=10, description=(
+        "The 'sam' recipe's radius ρ: the gradient is taken at w + ε, ε = ρ g / ‖g‖, the "
+        "worst nearby weights to first order (0.05 is the paper's usual value; larger looks "
+        "for flatter minima and may slow training). Other recipes ignore it."))
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     precision: Literal["fp32", "bf16"] = Field("fp32", description=(
         "bf16: the forward pass runs under autocast in bfloat16 (matrix products and "

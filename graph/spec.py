@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Callable, Mapping, Sequence
 
 Dim = int | str  # an int, or a symbolic size such as "N" (the batch) or "T" (a sequence's length)
@@ -82,6 +83,101 @@ class ShapeError(Exception):
         self.port = port
 
 
+class NodeRole(StrEnum):
+    """What a node is to the runtime (NodeSpec.role): the closed set. A member equals its
+    string, so files, tests and `spec.role == "loss"` read the same."""
+    LAYER = "layer"  # computes a value from its inputs
+    INPUT = "input"  # a dataset field enters the model here
+    TARGET = "target"  # a dataset field a loss compares with (training only)
+    OUTPUT = "output"  # a value the model returns (what exports and the Try panel show)
+    LOSS = "loss"  # a term of the objective
+    NOISE = "noise"  # random values drawn each step (a generator's z); not a dataset field
+    FEEDBACK = "feedback"  # a decoder's previous tokens: the target shifted in training
+    DECODE = "decode"  # the loop that feeds a decoder its own predictions (inference)
+    APPLY = "apply"  # applies a subnet again, sharing its weights (a GAN's D on G(z))
+    BLOCK_INPUT = "block_input"  # a block definition's input port (graph/blocks.py)
+    BLOCK_OUTPUT = "block_output"  # a block definition's output port
+
+    @property
+    def layer_like(self) -> bool:
+        """Whether the node may belong to a sub-network (a shared sub-network holds layers;
+        the model's ends, its losses and the nodes that apply a sub-network stay outside)."""
+        return self not in (NodeRole.INPUT, NodeRole.TARGET, NodeRole.OUTPUT, NodeRole.LOSS,
+                            NodeRole.NOISE, NodeRole.APPLY, NodeRole.BLOCK_INPUT,
+                            NodeRole.BLOCK_OUTPUT)
+
+    @property
+    def block_port(self) -> bool:
+        """Whether the node is one of a block definition's ports."""
+        return self in (NodeRole.BLOCK_INPUT, NodeRole.BLOCK_OUTPUT)
+
+
+class PortRole(StrEnum):
+    """What a port is to the runtime, the data checks and the Try panel (Port.role): the
+    closed set. Nothing outside the catalogue finds a port by its name."""
+    NONE = ""  # nothing reads the port by role
+    VALUE = "value"  # the value an Input, Target or noise node gives
+    PRED = "pred"  # a loss: the model's prediction (a discriminator's score of real samples)
+    TARGET = "target"  # a loss: what the prediction is compared with
+    LOSS = "loss"  # a loss node's output
+    FAKE = "fake"  # a GAN discriminator loss: its score of generated samples
+    FEATURES = "features"  # what a learning rule reads (the perceptron's x)
+    FEATURE_MAP = "feature_map"  # the feature map anchors are laid over
+    IMAGE = "image"  # the images a detector reads (their size clips boxes, sets strides)
+    ANCHORS = "anchors"  # anchor boxes laid over the image
+    PROPOSALS = "proposals"  # region proposals: an input (R-CNN) or an RPN's output
+    TOKEN_IDS = "token_ids"  # integer ids looked up in a table (an Embedding's input)
+    KEYS = "keys"  # an attention node's keys (from the encoder: cross-attention)
+    ATTENTION = "attention"  # an attention node's weights, queries × keys
+    DET_BOXES = "det_boxes"  # a detector's boxes, scores, labels and masks
+    DET_SCORES = "det_scores"
+    DET_LABELS = "det_labels"
+    DET_MASKS = "det_masks"
+    GT_BOXES = "gt_boxes"  # the true objects' boxes, labels and masks
+    GT_LABELS = "gt_labels"
+    GT_MASKS = "gt_masks"
+
+
+class ParamRole(StrEnum):
+    """What a parameter means to the runtime (Param.role), where it reads one: the data
+    checks, the Try panel and the anchor view find a parameter by role, never by name."""
+    NONE = ""
+    VOCABULARY = "vocabulary"  # how many token ids a table holds (an Embedding's size)
+    CLASS_AXIS = "class_axis"  # which axis of a prediction holds the class scores
+    MAX_POSITIONS = "max_positions"  # the longest sequence a positional encoding holds
+    ANCHOR_SIZES = "anchor_sizes"  # anchor sides in image pixels
+    ANCHOR_RATIOS = "anchor_ratios"  # anchor height / width ratios
+    OBJECT_IOU = "object_iou"  # IoU at or above which an anchor is an object
+    BACKGROUND_IOU = "background_iou"  # IoU below which it is background
+    KEEP_BEST_MATCH = "keep_best_match"  # each object's best anchors are objects too
+    SAMPLE_SHAPE = "sample_shape"  # one sample's shape (no batch) an Input, Target, noise gives
+    NOISE_DISTRIBUTION = "noise_distribution"  # "normal" or "uniform"
+    LOSS_WEIGHT = "loss_weight"  # a loss's factor in the total the training minimises
+    FROM_LOGITS = "from_logits"  # whether a loss reads raw scores (True) or probabilities
+    IGNORE_INDEX = "ignore_index"  # a class index a loss and its accuracy leave out
+    START_TOKEN = "start_token"  # the token id a decoder starts from
+    END_TOKEN = "end_token"  # the token id that ends a sequence
+    PAD_TOKEN = "pad_token"  # the token id after a sequence's end
+    SUBNET = "subnet"  # the sub-network a node applies again
+
+
+class OutputKind(StrEnum):
+    """What a layer's output is, where the runtime must know (NodeSpec.gives)."""
+    ANY = ""
+    PROBABILITIES = "probabilities"  # non-negative, summing to 1 over the last axis
+
+
+def _closed(obj, name: str, kind: type[StrEnum]) -> None:
+    """Turn a frozen dataclass's string field into its closed-set member (ValueError, naming
+    the allowed values, for a string outside the set: a catalogue mistake)."""
+    v = getattr(obj, name)
+    try:
+        object.__setattr__(obj, name, kind(v))
+    except ValueError:
+        raise ValueError(f"{name} {v!r} is not one of {', '.join(repr(m.value) for m in kind)}"
+                         ) from None
+
+
 @dataclass(frozen=True)
 class Port:
     """A node's input or output.
@@ -99,7 +195,7 @@ class Port:
     multi: bool = False  # several edges may enter (an input port only)
     optional: bool = False  # may be left unconnected
     doc: str = ""
-    role: str = ""
+    role: PortRole = PortRole.NONE
     path: tuple[int, ...] = ()  # outputs: where in the result this port's value is
     by_name: bool = False  # inputs: passed as a keyword argument even when wired
     # inputs: "train" when the wire exists in the training graph only (a Teacher forcing
@@ -108,6 +204,9 @@ class Port:
     # training objective leaves it out, and what it reads does not make the node
     # inference-only.
     phase: str = ""
+
+    def __post_init__(self):
+        _closed(self, "role", PortRole)
 
 
 PARAM_KINDS = ("int", "float", "bool", "choice", "shape", "dims", "padding", "str", "axes",
@@ -127,9 +226,11 @@ class Param:
     choices: tuple[str, ...] = ()
     auto: bool = False
     label: str = ""
+    role: ParamRole = ParamRole.NONE  # what the runtime reads it as (ParamRole)
 
     def __post_init__(self):
         assert self.kind in PARAM_KINDS, self.kind
+        _closed(self, "role", ParamRole)
         assert self.check(self.default) is None, (self.name, self.check(self.default))
 
     @property
@@ -165,7 +266,7 @@ class Param:
             if not isinstance(value, list) or not value or not all(
                     isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
                 return "must be a list of numbers, e.g. 0.5, 1, 2"
-            if not all(math.isfinite(v) and v > 0 for v in value):
+            if not all(_finite(v) and v > 0 for v in value):
                 return "must be positive numbers"
             return None if len(value) <= 64 else "has more than 64 numbers"
         if k == "shape" and isinstance(value, list) and any(is_symbol(v) for v in value):
@@ -200,13 +301,22 @@ class Param:
         if k == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 return "must be a number"
-            if not math.isfinite(value):
+            if not _finite(value):
                 return "must be a finite number"
         if self.min is not None and value < self.min:
             return f"must be >= {_fmt(self.min)}"
         if self.max is not None and value > self.max:
             return f"must be <= {_fmt(self.max)}"
         return None
+
+
+def _finite(v: int | float) -> bool:
+    """Whether a number is finite as a float: not NaN nor ±inf, and not an integer too large
+    for a double (a 401-digit int, which math.isfinite refuses with OverflowError)."""
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
 
 
 def _is_int(v: Any) -> bool:
@@ -287,10 +397,7 @@ class NodeSpec:
     shape: ShapeRule
     doc: Doc
     build: BuildRule | None = None
-    # "input", "target", "output", "layer", "loss", "feedback" (the decoder's previous tokens:
-    # the target shifted in training, the loop's own tokens at inference) or "decode" (the
-    # loop that feeds a decoder its own predictions)
-    role: str = "layer"
+    role: NodeRole = NodeRole.LAYER  # what the node is to the runtime (NodeRole)
     # "train": the node (and what depends on it) is in the training graph only; "infer": in
     # the inference graph only (the model that exports and that the Try panel runs)
     phase: str = ""
@@ -303,6 +410,18 @@ class NodeSpec:
     differentiable: bool = True
     sequence_input: str | None = None  # the input port a recurrent layer reads steps from
     migrate: Callable[[dict, int], dict] | None = None  # params of an older version -> this
+    gives: OutputKind = OutputKind.ANY  # what its output is, where the runtime must know
+    # CPU training may keep the node's tensors channels-last (NHWC): "gains" where its kernel
+    # is faster so, "safe" where its results were measured the same, "flat" where they are
+    # the same on flat features N × F only (Dropout: on an image its random mask would follow
+    # the memory order). "" keeps the graph in NCHW (runtime/devices.py)
+    channels_last: str = ""
+    figure: str = ""  # a drawn figure its help shows (app/panels.py names them)
+
+    def __post_init__(self):
+        _closed(self, "role", NodeRole)
+        _closed(self, "gives", OutputKind)
+        assert self.channels_last in ("", "gains", "safe", "flat"), self.channels_last
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -328,6 +447,23 @@ class NodeSpec:
             if p.role == role:
                 return p.name
         raise KeyError(f"{self.type} has no output with role {role!r}")
+
+    def param_role(self, role: str) -> str | None:
+        """The name of the parameter with `role` (ParamRole), or None if it has none."""
+        return next((p.name for p in self.params if p.role == role), None)
+
+    def role_value(self, params: Mapping[str, Any], role: str) -> Any:
+        """The value (defaults filled in) of the parameter with `role` (KeyError if none)."""
+        name = self.param_role(role)
+        if name is None:
+            raise KeyError(f"{self.type} has no parameter with role {role!r}")
+        return self.resolved(params)[name]
+
+    def out_role_or_none(self, role: str) -> str | None:
+        return next((p.name for p in self.outputs if p.role == role), None)
+
+    def in_role_or_none(self, role: str) -> str | None:
+        return next((p.name for p in self.inputs if p.role == role), None)
 
     @property
     def value_port(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .model import Graph
+from .spec import NodeRole
 
 
 class SubnetError(ValueError):
@@ -36,7 +37,7 @@ def subnet_io(graph: Graph, name: str, order: list[str]) -> SubnetIO:
     spec = graph.spec
     entries, exits = [], []
     for n in ordered:
-        if spec(n).role in ("input", "target", "noise", "loss", "output", "apply"):
+        if not spec(n).role.layer_like:
             raise SubnetError(f"the sub-network '{name}' holds {spec(n).title} '{n}': a "
                               "shared sub-network holds layers only")
         for e in graph.in_edges(n):
@@ -44,7 +45,7 @@ def subnet_io(graph: Graph, name: str, order: list[str]) -> SubnetIO:
                 entries.append((e.src, e.src_port))
         for e in graph.out_edges(n):
             if e.dst not in members and (e.src, e.src_port) not in exits and \
-                    not (spec(e.dst).role == "apply"):
+                    not (spec(e.dst).role == NodeRole.APPLY):
                 exits.append((e.src, e.src_port))
     if len(entries) != 1:
         what = ", ".join(f"'{s}'" for s, _ in entries) or "nothing"

@@ -5,7 +5,7 @@ import torch
 
 from graph.catalogue.losses import class_dim
 from graph.settings import auto_bind
-from graph.spec import TensorType
+from graph.spec import ParamRole, PortRole, TensorType
 
 from .compile import Compiled
 from .data import DataError, Dataset
@@ -87,24 +87,27 @@ def _fits(sample: tuple, want: tuple, sizes: dict, node: str, fld: str, title: s
 
 def _check_tokens(compiled: Compiled, tensors: dict[str, torch.Tensor], bind: dict,
                   dataset: str) -> None:
-    """Token ids fed straight into an Embedding must be inside its table (torch would stop
-    with an IndexError naming neither the node nor the field)."""
+    """Token ids fed straight into a lookup table (an Embedding) must be inside it (torch
+    would stop with an IndexError naming neither the node nor the field)."""
     graph = compiled.graph
     for n in compiled.analysis.order:
-        if graph.node_type(n) != "Embedding":
+        spec = graph.spec(n)
+        ids, size_param = spec.in_role_or_none(PortRole.TOKEN_IDS), \
+            spec.param_role(ParamRole.VOCABULARY)
+        if ids is None or size_param is None:
             continue
-        for e in graph.in_edges(n):
+        for e in graph.in_edges(n, ids):
             t = tensors.get(e.src)
             if t is None or t.is_floating_point() or not t.numel():
                 continue
-            size = graph.spec(n).resolved(graph.params(n))["num_embeddings"]
+            size = spec.role_value(graph.params(n), ParamRole.VOCABULARY)
             lo, hi = int(t.min()), int(t.max())
             if lo < 0 or hi >= size:
                 bad = hi if hi >= size else lo
                 where = int((t == bad).reshape(len(t), -1).any(1).nonzero()[0])
-                raise DataError(f"Embedding '{n}' has {size:,} token ids (0 to {size - 1:,}), but "
-                                f"field '{bind.get(e.src, e.src)}' of '{dataset}' holds id "
-                                f"{bad:,} (first in sample {where}): set num_embeddings to at "
+                raise DataError(f"{spec.title} '{n}' has {size:,} token ids (0 to {size - 1:,}), "
+                                f"but field '{bind.get(e.src, e.src)}' of '{dataset}' holds id "
+                                f"{bad:,} (first in sample {where}): set {size_param} to at "
                                 f"least {hi + 1:,} (the vocabulary's size)")
 
 
@@ -119,16 +122,17 @@ def _check_classes(compiled: Compiled, tensors: dict[str, torch.Tensor]) -> None
     """Class indices must be valid for the class scores they are compared with."""
     graph, analysis = compiled.graph, compiled.analysis
     for loss in compiled.losses:
-        if graph.spec(loss).type != "CategoricalCrossEntropyLoss":
-            continue
         spec = graph.spec(loss)
+        if spec.param_role(ParamRole.CLASS_AXIS) is None:  # not scores over classes
+            continue
         t_edge = graph.in_edges(loss, spec.in_role("target"))[0]
         p_edge = graph.in_edges(loss, spec.in_role("pred"))[0]
         t = tensors.get(t_edge.src)
         if t is None or t.is_floating_point() or not len(t):
             continue
         pred_t, target_t = analysis.edge_type(p_edge), analysis.edge_type(t_edge)
-        axis = class_dim(pred_t, target_t, spec.resolved(graph.params(loss))["classes"])
+        axis = class_dim(pred_t, target_t,
+                         spec.role_value(graph.params(loss), ParamRole.CLASS_AXIS))
         classes = pred_t.shape[axis]
         if not isinstance(classes, int):
             continue

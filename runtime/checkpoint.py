@@ -27,6 +27,8 @@ from safetensors.torch import load_file, save_file
 
 from graph.fileio import atomic_folder, recover_folder
 
+from .errors import first_line
+
 FORMAT = "layerloom.checkpoint"
 
 
@@ -233,7 +235,7 @@ def _check_state(path: Path, state: dict[str, torch.Tensor], pos: PositionRec) -
         try:
             torch.Generator().set_state(t)
         except RuntimeError as e:
-            raise _fail(path, f"not a random generator's state ({str(e).splitlines()[0]})",
+            raise _fail(path, f"not a random generator's state ({first_line(e)})",
                         key) from None
     order = state.get("order")
     if order is not None:

@@ -13,27 +13,24 @@ become placeholders, edges leaving it become outputs.
 """
 from __future__ import annotations
 
-import functools
-import inspect
 import operator
-import os
 from dataclasses import dataclass, field
 
 import torch
 import torch.fx as fx
 from torch import nn
 
-from graph.analysis import Analysis, Issue, analyse
+from graph.analysis import Analysis, analyse
+from graph.flatten import FlattenError, flatten, has_instances
 from graph.model import Graph
 from graph.phases import upstream
 from graph.subnets import subnet_io
-from graph.spec import BATCH, BuildContext, Call, Make, numel
+from graph.spec import BATCH, BuildContext, Call, Make, NodeRole, ParamRole
 
 from . import ops
-
-NAMESPACE = {"torch": torch, "nn": nn, "F": torch.nn.functional, "ops": ops,
-             "operator": operator}
-
+from .memory import available_memory, check_memory, format_bytes  # noqa: F401 (old path)
+from .modules import (NAMESPACE, OP_MODULES, OPS, Block, init_weights,  # noqa: F401
+                      meta_module, module_at, place, resolve)
 
 class CompileError(Exception):
     """The graph cannot be compiled; `issues` holds every problem found."""
@@ -43,32 +40,21 @@ class CompileError(Exception):
         self.issues = list(issues)
 
 
-def resolve(target: str):
-    head, *rest = target.split(".")
-    obj = NAMESPACE[head]
-    for part in rest:
-        obj = getattr(obj, part)
-    return obj
+@dataclass(frozen=True)
+class Noise:
+    """What a noise node draws each step: n × shape values from `distribution` ("normal":
+    N(0, I), "uniform": U(−1, 1)), read from its parameters by role."""
+    shape: tuple
+    distribution: str
 
+    @classmethod
+    def of(cls, graph: Graph, node: str) -> Noise:
+        spec, params = graph.spec(node), graph.params(node)
+        return cls(tuple(spec.role_value(params, ParamRole.SAMPLE_SHAPE)),
+                   spec.role_value(params, ParamRole.NOISE_DISTRIBUTION))
 
-def init_weights(module: nn.Module, scheme: str) -> None:
-    """'xavier': Glorot normal, Var(W) = 2 / (n_in + n_out), which is the seed notes'
-    N(0, 1/n_in) when n_in = n_out. 'he': Kaiming normal, W ~ N(0, 2/n_in). Biases to 0."""
-    if scheme == "default":
-        return
-    w = getattr(module, "weight", None)
-    if not isinstance(w, torch.Tensor) or w.dim() < 2:
-        return
-    with torch.no_grad():
-        if scheme == "xavier":
-            nn.init.xavier_normal_(w)
-        elif scheme == "he":
-            nn.init.kaiming_normal_(w, mode="fan_in", nonlinearity="relu")
-        else:
-            raise ValueError(f"unknown init scheme {scheme!r}")
-        b = getattr(module, "bias", None)
-        if isinstance(b, torch.Tensor):
-            b.zero_()
+    def sample(self, n: int, device=None, generator: torch.Generator | None = None):
+        return ops.sample_noise(n, self.shape, self.distribution, device, generator)
 
 
 @dataclass
@@ -89,18 +75,35 @@ class Compiled:
     # Greedy decode node -> its decoder's step: (tokens so far, *outside values) -> scores
     steps: dict[str, fx.GraphModule] = field(default_factory=dict)
     feeds: list[str] = field(default_factory=list)  # the objective's placeholders, in order
+    # a block's module path -> ("list" | "block", its definition) (graph/flatten.Flat)
+    containers: dict = field(default_factory=dict)
+
+    @property
+    def noise_inputs(self) -> list[str]:
+        """The objective's placeholders drawn as noise each step (not dataset fields)."""
+        return [n for n in self.feeds if self.graph.spec(n).role == NodeRole.NOISE]
+
+    @property
+    def generator(self) -> bool:
+        """Whether the model reads noise only (a GAN's generator)."""
+        return bool(self.inputs) and all(self.graph.spec(n).role == NodeRole.NOISE
+                                         for n in self.inputs)
+
+    def module(self, n: str) -> nn.Module | None:
+        """Node n's module (a block's inner node: at its dotted path), or None."""
+        return module_at(self.modules, self.graph.module_path(n))
 
     @property
     def module_order(self) -> list[str]:
         """Every module's name in the order forward runs them (standardisers first)."""
         return list(self.standardizers.values()) + [n for n in self.analysis.order
-                                                    if n in self.modules._modules]
+                                                    if isinstance(self.plans.get(n), Make)]
 
     @property
     def layers(self) -> list[str]:
         """Nodes with trainable parameters, in forward order."""
-        return [n for n in self.analysis.order if n in self.modules._modules
-                and any(True for _ in self.modules._modules[n].parameters())]
+        return [n for n in self.analysis.order if isinstance(self.plans.get(n), Make)
+                and any(True for _ in self.module(n).parameters())]
 
 
 def build_plan(graph: Graph, analysis: Analysis, n: str) -> Make | Call | None:
@@ -121,165 +124,41 @@ def build_plan(graph: Graph, analysis: Analysis, n: str) -> Make | Call | None:
     return spec.build(BuildContext(n, spec.resolved(graph.params(n)), ins, outs))
 
 
-def meta_module(plan: Make) -> nn.Module:
-    """The module `plan` builds, on the meta device: every parameter's shape and dtype, and no
-    memory (a 4-TiB Linear takes microseconds). torch raises RuntimeError for sizes it cannot
-    hold at all (more than 2⁶³ bytes in one tensor). Shared between equal plans: read it only."""
-    key = tuple(sorted(plan.kwargs.items()))
-    try:
-        hash(key)
-    except TypeError:  # a list among the kwargs
-        return _meta_build(plan.target, key)
-    return _meta_cached(plan.target, key)
-
-
-def _meta_build(target: str, kwargs: tuple) -> nn.Module:
-    cls = resolve(target)
-    if _takes_device(cls):  # ~3x cheaper than the device context, which sees every torch call
-        return cls(**dict(kwargs), device="meta")
-    with torch.device("meta"):
-        return cls(**dict(kwargs))
-
-
-_meta_cached = functools.lru_cache(maxsize=4096)(_meta_build)
-
-
-@functools.lru_cache(maxsize=None)
-def _takes_device(cls) -> bool:
-    try:
-        return "device" in inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-def available_memory() -> int | None:
-    """Bytes this process may still allocate: MemAvailable (Linux), capped by a cgroup v2
-    limit; else the free physical pages; None where neither is known (then nothing is checked)."""
-    free = None
-    try:
-        with open("/proc/meminfo", "rb") as f:
-            for line in f:
-                if line.startswith(b"MemAvailable:"):
-                    free = int(line.split()[1]) * 1024
-                    break
-    except (OSError, ValueError, IndexError):
-        pass
-    if free is None:
-        try:
-            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (AttributeError, ValueError, OSError):
-            return None
-    try:
-        with open("/sys/fs/cgroup/memory.max", "rb") as f:
-            limit = f.read().strip()
-        if limit != b"max":
-            with open("/sys/fs/cgroup/memory.current", "rb") as f:
-                free = min(free, int(limit) - int(f.read()))
-    except (OSError, ValueError):
-        pass
-    return max(free, 0)
-
-
-def check_memory(graph: Graph, analysis: Analysis, free: int | None = None) -> None:
-    """Refuse, before anything is allocated, a model whose weights (counted on the meta device)
-    or one sample's values on some wire would not fit in the memory this machine has free."""
-    free = available_memory() if free is None else free
-    issues: list[Issue] = []
-    weights: dict[str, tuple[int, nn.Module, Make]] = {}
-    for n in analysis.order:
-        plan = build_plan(graph, analysis, n)
-        if not isinstance(plan, Make):
-            continue
-        try:
-            module = meta_module(plan)
-        except RuntimeError as e:  # more than 2⁶³ bytes in one tensor
-            issues.append(Issue(n, None, f"{_describe(graph, n)} is too large for torch to "
-                                         f"build ({str(e).splitlines()[0]}): "
-                                         f"{_hint(graph, n, plan)}"))
-            continue
-        tensors = [*module.parameters(), *module.buffers()]
-        weights[n] = (sum(t.numel() * t.element_size() for t in tensors), module, plan)
-    if free is not None:
-        for n, (nbytes, module, plan) in weights.items():
-            if nbytes > free:
-                issues.append(Issue(n, None, f"{_describe(graph, n)} would need "
-                                             f"{_bytes(nbytes)} of weights ({_tensors(module)}); "
-                                             f"this machine has {_bytes(free)} free: "
-                                             f"{_hint(graph, n, plan)}"))
-        total = sum(w[0] for w in weights.values())
-        if not issues and total > free:
-            big = sorted(weights, key=lambda n: -weights[n][0])
-            parts = ", ".join(f"{_describe(graph, n)} {_bytes(weights[n][0])}" for n in big[:3])
-            issues.append(Issue(big[0], None, f"the model's weights would need {_bytes(total)} "
-                                              f"({parts}{', …' if len(big) > 3 else ''}); this "
-                                              f"machine has {_bytes(free)} free: use smaller "
-                                              "layers"))
-        for (n, port), t in analysis.types.items():
-            size = numel(t.sample_shape)
-            nbytes = (size or 0) * (8 if t.dtype == "int64" else 4)
-            if nbytes > free:
-                issues.append(Issue(n, None, f"{_describe(graph, n)} gives {t}: one sample alone "
-                                             f"would need {_bytes(nbytes)}; this machine has "
-                                             f"{_bytes(free)} free: use smaller sizes"))
-                break
-    if issues:
-        more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
-        raise CompileError(f"{issues[0]}{more}", issues)
-
-
-def _describe(graph: Graph, n: str) -> str:
+def describe(graph: Graph, n: str) -> str:
+    """"Linear 'fc1'": a node for a message."""
     return f"{graph.spec(n).title} '{n}'"
 
 
-def format_bytes(n: int) -> str:
-    """'8.0 GiB': a size for people."""
-    return _bytes(n)
-
-
-def _bytes(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if n < 1024:
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:,.1f} EiB"
-
-
-def _tensors(module: nn.Module) -> str:
-    """'2,147,483,647 × 512 + 2,147,483,647 = 1,101,659,110,911 floats'."""
-    ts = [*module.parameters(), *module.buffers()]
-    total = sum(t.numel() for t in ts)
-    shapes = " + ".join(" × ".join(f"{d:,}" for d in t.shape) or "1" for t in ts[:3])
-    what = "floats" if all(t.is_floating_point() for t in ts) else "values"
-    return f"{shapes}{' + …' if len(ts) > 3 else ''} = {total:,} {what}"
-
-
-def _hint(graph: Graph, n: str, plan: Make) -> str:
-    """Which size to lower: the largest one the module is built with."""
-    sizes = {k: v for k, v in plan.kwargs.items()
-             if isinstance(v, int) and not isinstance(v, bool) and v > 1}
-    if not sizes:
-        return "use smaller sizes"
-    name = max(sizes, key=sizes.get)
-    if graph.spec(n).resolved(graph.params(n)).get(name) is not None:
-        return f"lower {name}"
-    edges = graph.in_edges(n)
-    src = f" from '{edges[0].src}'" if edges else ""
-    return f"lower the size of its input{src} ({name} = {sizes[name]:,})"
-
-
-def build_modules(graph: Graph, analysis: Analysis) -> tuple[nn.Module, dict]:
-    """Instantiate each node's module (weights initialised as the node asks)."""
+def build_modules(graph: Graph, analysis: Analysis,
+                  containers: dict | None = None) -> tuple[nn.Module, dict]:
+    """Instantiate each node's module (weights initialised as the node asks), at its module
+    path (a block's inner node: nested in the block's containers)."""
     root = nn.Module()
-    plans = {}
+    plans, built = {}, {}
     for n in analysis.order:
         plan = build_plan(graph, analysis, n)
         if plan is None:
             continue
         plans[n] = plan
         if isinstance(plan, Make):
-            module = resolve(plan.target)(**plan.kwargs)
-            init_weights(module, plan.init)
-            root.add_module(n, module)
+            path = graph.module_path(n)
+            if path in built:  # a repetition sharing the first one's weights
+                if built[path] != plan:
+                    raise CompileError(f"{describe(graph, n)} shares its weights with "
+                                       f"'{path}' but would need other sizes ({plan.kwargs} "
+                                       f"against {built[path].kwargs})")
+                continue
+            if plan.target == "ops.RecurrentLoop":  # a block run per time step
+                from .loops import build_loop
+                module = build_loop(graph, analysis, n)
+            else:
+                module = resolve(plan.target)(**plan.kwargs)
+                init_weights(module, plan.init)
+            if "." in path:
+                place(root, path, module, containers or {})
+            else:
+                root.add_module(path, module)
+            built[path] = plan
     return root, plans
 
 
@@ -302,12 +181,20 @@ def compile_graph(graph: Graph, subnet: str | None = None,
     Standardize module (named `<input>_standardize`) that the trainer fits on the training
     split; it is part of the model, so exports scale raw features the same way."""
     analysis = analyse(graph)
+    containers = {}
+    if analysis.ok and has_instances(graph):  # blocks: compile their expansion
+        try:
+            flat = flatten(graph)
+        except FlattenError as e:
+            raise CompileError(str(e)) from None
+        graph, containers = flat.graph, flat.containers
+        analysis = analyse(graph)
     if not analysis.ok:
         errs = analysis.errors
         more = f" (and {len(errs) - 1} more)" if len(errs) > 1 else ""
         raise CompileError(f"{errs[0]}{more}", errs)
     check_memory(graph, analysis)
-    root, plans = build_modules(graph, analysis)
+    root, plans = build_modules(graph, analysis, containers)
     standardizers = {}
     if standardize:
         for n in standardizable(graph, analysis):
@@ -338,14 +225,14 @@ def compile_graph(graph: Graph, subnet: str | None = None,
                                       objective=False, returns=[(logits.src, logits.src_port)],
                                       order=analysis.order)
         if not external:
-            raise CompileError(f"{_describe(graph, g)} runs a decoder that reads nothing but its "
+            raise CompileError(f"{describe(graph, g)} runs a decoder that reads nothing but its "
                                "own tokens: wire the encoder's output to the decoder")
         types = [analysis.out_type(*k) for k in external]
         batch_from = next((i for i, t in enumerate(types)
                            if t is not None and t.shape and t.shape[0] == BATCH), 0)
         fb = ph.feedback[g]
-        start = graph.spec(fb).resolved(graph.params(fb))["start_token"]
-        root.get_submodule(g).bind(step, start=start, batch_from=batch_from)
+        start = graph.spec(fb).role_value(graph.params(fb), ParamRole.START_TOKEN)
+        module_at(root, graph.module_path(g)).bind(step, start=start, batch_from=batch_from)
         decoders[g], steps[g] = external, step
     model_nodes = _reaching_outputs(graph, model_nodes, members)
     model, inputs, outputs, _ = _trace(graph, root, plans, model_nodes, members, objective=False,
@@ -356,7 +243,7 @@ def compile_graph(graph: Graph, subnet: str | None = None,
             if name not in model._modules:
                 model.add_module(name, module)
     compiled = Compiled(graph, analysis, root, model, inputs, outputs, plans=plans,
-                        standardizers=standardizers, steps=steps)
+                        standardizers=standardizers, steps=steps, containers=containers)
 
     if members is None and any(graph.spec(n).role == "loss" for n in analysis.order):
         objective, placeholders, _, _ = _trace(graph, root, plans,
@@ -415,7 +302,7 @@ def _trace(graph: Graph, root: nn.Module, plans: dict, nodes: list[str], members
         if key not in values:  # an edge entering a sub-network from outside
             spec = graph.spec(edge.src)
             name = edge.src if len(spec.outputs) == 1 else f"{edge.src}_{edge.src_port}"
-            values[key] = g.placeholder(name)
+            values[key] = g.placeholder(name.replace(".", "_"))  # an fx argument: no dots
             placeholders.append(name)
             external.append(key)
         return values[key]
@@ -445,7 +332,7 @@ def _trace(graph: Graph, root: nn.Module, plans: dict, nodes: list[str], members
             outputs[n] = args[0]
             return
         if spec.role == "apply":  # the sub-network again, on this input: the same modules
-            io = subnet_io(graph, graph.params(n)["subnet"], order)
+            io = subnet_io(graph, spec.role_value(graph.params(n), ParamRole.SUBNET), order)
             inner = {io.entry: args[0]}
             for m in io.members:
                 emit(m, inner, f"{name}_{m}")
@@ -453,7 +340,8 @@ def _trace(graph: Graph, root: nn.Module, plans: dict, nodes: list[str], members
             return
         plan = plans[n]
         if isinstance(plan, Make):
-            node = g.create_node("call_module", n, tuple(args), kwargs, name=name)
+            node = g.create_node("call_module", graph.module_path(n), tuple(args), kwargs,
+                                 name=name)
         else:
             node = g.create_node("call_function", resolve(plan.target), tuple(args),
                                  {**kwargs, **plan.kwargs}, name=name)
@@ -477,8 +365,8 @@ def _trace(graph: Graph, root: nn.Module, plans: dict, nodes: list[str], members
             placeholders.append(n)
             continue
         if n in decoders:  # the decode loop: its step's outside values are its arguments
-            node = g.create_node("call_module", n, tuple(values[k] for k in decoders[n]),
-                                 name=n)
+            node = g.create_node("call_module", graph.module_path(n),
+                                 tuple(values[k] for k in decoders[n]), name=n)
             values[(n, spec.outputs[0].name)] = node
             continue
         if spec.role in ("input", "target", "noise"):
@@ -504,7 +392,7 @@ def _trace(graph: Graph, root: nn.Module, plans: dict, nodes: list[str], members
                   if graph.spec(n).role == "loss"}
         total = None
         for n, loss in losses.items():
-            w = graph.params(n)["weight"]
+            w = graph.spec(n).role_value(graph.params(n), ParamRole.LOSS_WEIGHT)
             term = loss if w == 1 else g.create_node("call_function", operator.mul, (loss, w),
                                                      name=f"{n}_weighted")
             total = term if total is None else g.create_node(
@@ -530,6 +418,10 @@ def _trace(graph: Graph, root: nn.Module, plans: dict, nodes: list[str], members
     _drop_unused_outputs(g)
     name = "Objective" if objective else ("Step" if returns is not None else "Model")
     gm = fx.GraphModule(root, g, class_name=name)
+    for child, module in list(gm._modules.items()):  # a block's own container (fx made a
+        real = root._modules.get(child)  # plain Module on the way to the inner ones)
+        if isinstance(real, (Block, nn.ModuleList)) and module is not real:
+            gm._modules[child] = real
     _plain_call(gm)
     return gm, placeholders, list(outputs), external
 

@@ -1,4 +1,4 @@
-"""The small records a training run yields (DESIGN.md, principle 5). Plain data: the CLI
+"""The small records a training run yields (ARCHITECTURE.md, principle 5). Plain data: the CLI
 prints them, the GUI plots them, `to_dict()` makes them JSON."""
 from __future__ import annotations
 
@@ -38,10 +38,12 @@ class Started(Event):
 @dataclass(frozen=True)
 class Preparing(Event):
     """Before Started, while the data is made ready: `done` of `total` items of `what`
-    (region proposals by selective search, computed once, then cached)."""
+    (region proposals by selective search, computed once, then cached). `note`: why it is
+    computed again although it was cached (the cache file was damaged), or empty."""
     what: str
     done: int
     total: int
+    note: str = ""
 
 
 @dataclass(frozen=True)

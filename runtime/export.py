@@ -1,5 +1,6 @@
-"""Export a trained model: `bundle` (safetensors + project JSON), `torchscript`, `onnx`, or
-`python` (one standalone, readable file needing only torch and safetensors).
+"""Export a trained model: `bundle` (safetensors + project JSON), `torchscript`, `onnx`,
+`pt2` (a torch.export ExportedProgram; its writer is runtime/export_pt2.py), or `python`
+(one standalone, readable file needing only torch and safetensors).
 
 Weights are read from a .safetensors file, a checkpoint folder, or a run folder (its best
 checkpoint, else its last); never by unpickling. Every file is written to a temporary name
@@ -11,44 +12,33 @@ import contextlib
 import io
 import json
 import os
-import tempfile
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from graph.fileio import atomic_folder, atomic_write_bytes, atomic_write_text, new_file_mode
+from graph.fileio import atomic_folder, atomic_write_bytes, atomic_write_text
 from graph.project import Project
 from graph.spec import BATCH, is_symbol
 
 from .codegen import example_lengths, example_shapes, standalone_file, symbolic_axes
 from .compile import CompileError, Compiled, compile_graph
+from .loop_script import has_loops, scripted_loops
+# The destination rules, and the errors, live in export_paths; imported here under their
+# old path (the CLI, the export dialog and the tests import them from runtime.export).
+from .export_paths import (DestinationError, ExistsError, ExportError,  # noqa: F401
+                           check_destination, output_paths, rename_onto, temp_beside)
 from .weights import WeightsError, load_weights, save_weights
 
 FORMATS = {
     "bundle": "a folder with the weights (safetensors) and the project (JSON)",
     "torchscript": "a TorchScript archive (.pt), loadable with torch.jit.load",
     "onnx": "an ONNX model (.onnx) for onnxruntime and other runtimes",
+    "pt2": "a torch.export ExportedProgram (.pt2), loadable with "
+           "torch.export.load(path).module()",
     "python": "a standalone Python file with the model as a plain nn.Module, and its weights",
 }
-
-
-class ExportError(Exception):
-    pass
-
-
-class DestinationError(ExportError):
-    """The output path is refused before any work: no export was written."""
-
-
-class ExistsError(DestinationError):
-    """The export would replace existing files or folders (`paths`) and `force` is off."""
-
-    def __init__(self, paths: list[Path]):
-        self.paths = list(paths)
-        names = ", ".join(str(p) for p in self.paths)
-        super().__init__(f"{names}: already exist{'s' if len(self.paths) == 1 else ''} "
-                         "(pass --force to replace)")
 
 
 def weights_file(path: str | os.PathLike) -> Path:
@@ -111,59 +101,6 @@ def dynamic_shapes(c: Compiled) -> dict[str, dict[int, "torch.export.Dim"]]:
     return out
 
 
-def output_paths(fmt: str, out: str | os.PathLike) -> list[Path]:
-    """What an export to `out` writes: the folder (bundle), the file, or for `python` the
-    .py file and its weights beside it."""
-    out = Path(out)
-    if fmt == "python":
-        py = out if out.suffix == ".py" else out.with_suffix(".py")
-        return [py, py.with_suffix(".safetensors")]
-    return [out]
-
-
-def _same(a: Path, b: Path) -> bool:
-    if a.resolve() == b.resolve():
-        return True
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-def _inside(child: Path, folder: Path) -> bool:
-    return folder.resolve() in child.resolve().parents
-
-
-def check_destination(fmt: str, out: str | os.PathLike, *, force: bool = False,
-                      project_path: str | os.PathLike | None = None,
-                      weights_path: str | os.PathLike | None = None) -> list[Path]:
-    """The one rule both front ends share: never write over the project file or the weights
-    being exported (nor, for a bundle, a folder holding them); a file export never replaces a
-    folder; anything else that exists is replaced only with `force`. Returns the paths the
-    export will write; raises DestinationError (ExistsError for what `force` would allow)."""
-    targets = output_paths(fmt, out)
-    protected = [(Path(p), what) for p, what in ((project_path, "the project file"),
-                                                 (weights_path, "the weights file"))
-                 if p is not None]
-    for t in targets:
-        if not t.parent.exists():
-            raise DestinationError(f"{t.parent}: no such folder")
-        if not t.parent.is_dir():
-            raise DestinationError(f"{t.parent}: not a folder")
-        for p, what in protected:
-            if _same(t, p):
-                raise DestinationError(f"{t}: is {what} being exported; choose another name")
-            if fmt == "bundle" and _inside(p, t):
-                raise DestinationError(f"{t}: holds {what} being exported ({p}); choose "
-                                       "another folder")
-        if fmt != "bundle" and t.is_dir():
-            raise DestinationError(f"{t}: is a folder; a {fmt} export writes a file there")
-    existing = [t for t in targets if os.path.lexists(t)]
-    if existing and not force:
-        raise ExistsError(existing)
-    return targets
-
-
 def export(project: Project, weights, fmt: str, out: str | os.PathLike, *, force: bool = False,
            project_path: str | os.PathLike | None = None) -> list[Path]:
     """Write the export; returns the files written. `project_path` is the project's file, if
@@ -176,32 +113,122 @@ def export(project: Project, weights, fmt: str, out: str | os.PathLike, *, force
     c = trained_model(project, wf)
     if not c.inputs or not c.outputs:
         raise ExportError("the model needs at least one Input and one Output node to export")
-    if fmt in ("torchscript", "onnx"):
-        traced = {node.name for node in c.model.graph.nodes}
-        nms = [n for n in c.analysis.order if n in traced
-               and any(p.role == "det_boxes" for p in c.graph.spec(n).outputs)]
-        if nms and fmt == "onnx":  # issue 13: TorchScript keeps the loop (scripted), ONNX not
-            raise ExportError("ONNX: the detector's post-processing "
-                              f"('{nms[0]}': score threshold and non-maximum suppression) "
-                              "keeps a different number of boxes for each image, a loop "
-                              "torch's ONNX exporters cannot write yet; export TorchScript, "
-                              "the python file or the bundle instead")
+    refusal = format_refusal(c, fmt)
+    if refusal is not None:
+        raise ExportError(f"{FORMAT_TITLES[fmt]}: {refusal}")
+    if fmt in ("torchscript", "onnx", "pt2"):
         for g in c.steps:  # traced: the loop runs its max_len steps (the same tokens)
-            c.modules.get_submodule(g).early_stop = False
-    return {"bundle": _bundle, "torchscript": _torchscript, "onnx": _onnx,
-            "python": _python}[fmt](project, c, Path(out))
+            c.module(g).early_stop = False
+    about = data_labels(project, project_path)
+    from .export_pt2 import _pt2  # (its own module: it imports this one's helpers)
+    return {"bundle": _bundle, "torchscript": _torchscript, "onnx": _onnx, "pt2": _pt2,
+            "python": _python}[fmt](project, c, Path(out), about)
 
 
-def _bundle(project: Project, c: Compiled, out: Path) -> list[Path]:
-    vocab = dataset_vocab(project)
+FORMAT_TITLES = {"bundle": "Bundle", "torchscript": "TorchScript", "onnx": "ONNX",
+                 "pt2": "ExportedProgram", "python": "Python file"}
+
+
+def format_refusal(c: Compiled, fmt: str) -> str | None:
+    """Why `fmt` always fails for this model (whatever its weights), or None. A detector's
+    post-processing keeps a different number of boxes per image: TorchScript keeps that loop
+    (scripted), torch's ONNX exporters cannot write it (issue 13), and torch.export cannot
+    capture it (its RoI pooling and NMS branch on how many boxes there are)."""
+    if fmt == "python":
+        return _python_refusal(c)
+    if fmt not in ("onnx", "pt2"):
+        return None
+    if has_loops(c.model):
+        return ("a recurrent loop runs its cell once per time step, and this exporter would "
+                "unroll it over the example's steps (fixing T); export the python file, "
+                "TorchScript (its loop scripted) or the bundle instead")
+    traced = {node.name for node in c.model.graph.nodes}
+    nms = [n for n in c.analysis.order if n in traced
+           and any(p.role == "det_boxes" for p in c.graph.spec(n).outputs)]
+    if not nms:
+        return None
+    what = (f"the detector's post-processing ('{nms[0]}': score threshold and non-maximum "
+            "suppression) keeps a different number of boxes for each image")
+    if fmt == "pt2":
+        return (f"{what}, and torch.export cannot capture shapes that depend on the data "
+                "(the boxes' RoI pooling and NMS); export TorchScript, the python file or "
+                "the bundle instead")
+    return (f"{what}, a loop torch's ONNX exporters cannot write yet; export TorchScript, "
+            "the python file or the bundle instead")
+
+
+def _python_refusal(c: Compiled) -> str | None:
+    """Blocks the Python file cannot write as classes yet (runtime/codegen_blocks.py)."""
+    if c.containers and has_loops(c.model):  # (codegen_loops writes a loop at the top only)
+        return ("a recurrent loop inside a block cannot be written as Python classes yet; "
+                "export TorchScript or the bundle instead")
+    if c.containers and c.steps:  # a step's blocks must run in it alone (codegen_steps)
+        from .codegen_steps import step_problem
+        from .compile import _reaching_outputs
+        model = _reaching_outputs(c.graph, c.analysis.phases.model_nodes(c.analysis.order),
+                                  None)
+        return step_problem(c, model)
+    return None
+
+
+def refused_formats(project: Project) -> dict[str, str]:
+    """The formats that always fail for the project's model, each with its reason (what the
+    export dialog does not offer). Empty when the graph does not compile: the export itself
+    then says why."""
+    try:
+        c = compile_graph(project.graph, standardize=project.data.standardize)
+    except CompileError:
+        return {}
+    return {f: r for f in FORMATS if (r := format_refusal(c, f)) is not None}
+
+
+@dataclass
+class DataLabels:
+    """What the data tells an exported model's user: the token vocabulary (token id -> text),
+    the class names (class index -> name), and for an Input, how its values were made from
+    the raw data (a picture's pixels / 255 ...). Every format carries the first two: the
+    bundle as vocab.json and classes.json, TorchScript as extra files of those names, ONNX
+    as metadata (vocab, classes), the python file as VOCAB and CLASSES and its docstring."""
+    vocab: list[str] | None = None
+    classes: list[str] | None = None
+    inputs: dict[str, str] = field(default_factory=dict)
+
+    def files(self) -> dict[str, str]:
+        """{'vocab.json': ..., 'classes.json': ...}: the JSON of those it has."""
+        return {f"{k}.json": json.dumps(v, ensure_ascii=False)
+                for k, v in (("vocab", self.vocab), ("classes", self.classes)) if v}
+
+
+def data_labels(project: Project, project_path: str | os.PathLike | None = None) -> DataLabels:
+    """The project's data's vocabulary, class names and input notes, as far as they can be
+    known without loading user data (the dataset's DatasetSpec.note reads only names; a
+    relative path is taken from the project file's folder). Data that cannot be read gives
+    no classes: the export goes on without them."""
+    from .data import DATASETS, DataError
+    spec = DATASETS.get(project.data.dataset)
+    note = None
+    if spec is not None and spec.note is not None:
+        options = {k: o.default for k, o in spec.options.items()} | dict(project.data.options)
+        base_dir = Path(project_path).resolve().parent if project_path else None
+        if all(k in spec.options and spec.options[k].check(v) for k, v in options.items()):
+            try:  # (options the dataset refuses: training says why; the export goes on)
+                note = spec.note(options, base_dir)
+            except (DataError, OSError):
+                note = None
+    inputs = {}
+    if note is not None:  # the Inputs the data binding feeds from a described field
+        inputs = {n: note.fields[f] for n, f in project.data.bind.items() if f in note.fields}
+    return DataLabels(dataset_vocab(project), note.classes if note else None, inputs)
+
+
+def _bundle(project: Project, c: Compiled, out: Path, about: DataLabels) -> list[Path]:
+    extra = about.files()
     with atomic_folder(out) as tmp:
         save_weights(c.model, tmp / "model.safetensors", {"project": "project.json"})
         project.save(tmp / "project.json")
-        if vocab is not None:
-            (tmp / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False) + "\n",
-                                            encoding="utf-8")
-    files = [out / "model.safetensors", out / "project.json"]
-    return files + ([out / "vocab.json"] if vocab is not None else [])
+        for name, text in extra.items():
+            (tmp / name).write_text(text + "\n", encoding="utf-8")
+    return [out / "model.safetensors", out / "project.json", *(out / n for n in extra)]
 
 
 def dataset_vocab(project: Project) -> list[str] | None:
@@ -210,7 +237,7 @@ def dataset_vocab(project: Project) -> list[str] | None:
     typed input and write its output. None for other data (read from the user's files)."""
     from .data import DATASETS, DataError, load_dataset
     spec = DATASETS.get(project.data.dataset)
-    if spec is None or spec.make.__module__ not in ("runtime.sequences", "runtime.seq2seq"):
+    if spec is None or spec.make.__module__ not in ("runtime.data.sequences", "runtime.data.seq2seq"):
         return None
     try:
         return load_dataset(project.data.dataset, project.data.options,
@@ -219,7 +246,7 @@ def dataset_vocab(project: Project) -> list[str] | None:
         return None
 
 
-def _torchscript(project: Project, c: Compiled, out: Path) -> list[Path]:
+def _torchscript(project: Project, c: Compiled, out: Path, about: DataLabels) -> list[Path]:
     """A trace. nn.LSTM/GRU/RNN trace to one aten op and sizes are read with size(), so the
     trace takes any batch and any sequence length; the detection functions whose loops and
     sizes depend on the data (RoI pooling, NMS) enter the trace as TorchScript functions
@@ -230,12 +257,19 @@ def _torchscript(project: Project, c: Compiled, out: Path) -> list[Path]:
         # nn.RNN's flat-weights checks convert tensors to bools: "might cause the trace to be
         # incorrect" (it does not here: the check below runs the trace at other sizes)
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-        traced = torch.jit.trace(c.model, example_inputs(c), check_trace=False)
+        model = c.model
+        if has_loops(model):  # a recurrent loop: its time loop scripted (any T)
+            try:
+                model = scripted_loops(model, example_inputs(c))
+            except Exception as e:  # noqa: BLE001: deliberate boundary: torch.jit's errors
+                raise ExportError(  # have no one class; the user gets one line
+                    f"TorchScript cannot script the recurrent loop ({type(e).__name__}: "
+                    f"{(str(e).splitlines() or [''])[0][:200]}); export the python file "
+                    "or the bundle instead") from None
+        traced = torch.jit.trace(model, example_inputs(c), check_trace=False)
         _check_trace(c, traced)
         buf = io.BytesIO()
-        vocab = dataset_vocab(project)
-        extra = {"vocab.json": json.dumps(vocab, ensure_ascii=False)} if vocab else {}
-        torch.jit.save(traced, buf, _extra_files=extra)
+        torch.jit.save(traced, buf, _extra_files=about.files())
     atomic_write_bytes(out, buf.getvalue())
     return [out]
 
@@ -246,27 +280,33 @@ def _check_trace(c: Compiled, traced) -> None:
     want, got = _flat(c.model(*args)), None
     try:
         got = _flat(traced(*args))
-    except Exception:
-        pass
+    except (RuntimeError, IndexError, ValueError, torch.jit.Error):
+        pass  # torch's errors from a trace run at sizes it did not see: a shape mismatch, an
+        # index past a size it fixed, a scripted function's torch.jit.Error (anything else is
+        # a bug, not the trace)
     if got is None or len(got) != len(want) or not all(
             g.shape == w.shape and torch.allclose(g, w, rtol=1e-4, atol=1e-5)
             for g, w in zip(got, want)):
         sizes = ", ".join(f"{k} = {v}" for k, v in {"batch": 3, **lengths}.items())
         raise ExportError(f"the TorchScript trace does not generalise: at {sizes} it differs "
-                          "from the model (the trace fixed a size); export ONNX or the "
-                          "python file instead")
+                          "from the model (the trace fixed a size); export "
+                          f"{'the' if has_loops(c.model) else 'ONNX or the'} python file "
+                          "instead")
 
 
 def _flat(out) -> list[torch.Tensor]:
     return list(out) if isinstance(out, (tuple, list)) else [out]
 
 
-def _onnx(project: Project, c: Compiled, out: Path) -> list[Path]:
+def _onnx(project: Project, c: Compiled, out: Path, about: DataLabels) -> list[Path]:
     """torch's exporter (dynamo), the batch and every size the data sets dynamic. Where that
     exporter fixes such a size (torch 2.13 unrolls nn.RNN over the example's 5 steps), the
     TorchScript-based exporter, which writes ONNX's own RNN/LSTM/GRU ops with named dynamic
-    axes. A model with a size the data sets is then run at other sizes in onnxruntime, if it is
-    installed, and must agree with the model."""
+    axes. A model with a decoding loop takes them the other way round: its decoder runs
+    max_len times over the tokens so far, and torch's exporter traces all of that with
+    symbolic sizes (25-60 s for attention_seq2seq, the TorchScript-based one 1 s). A model
+    with a size the data sets or a decoding loop is then run at other sizes in onnxruntime,
+    if it is installed, and must agree with the model."""
     try:
         import onnx  # noqa: F401
         import onnxscript  # noqa: F401
@@ -274,43 +314,40 @@ def _onnx(project: Project, c: Compiled, out: Path) -> list[Path]:
         raise ExportError("ONNX export needs the onnx and onnxscript packages "
                           "(pip install onnx onnxscript)") from None
     sequences = any(len(axes) > 1 for axes in symbolic_axes(c).values())
-    # graph.fileio's temp name scheme (with the pid), so a killed export's temp is known stale
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.{os.getpid()}.", suffix=".tmp",
-                               dir=out.parent)
-    os.close(fd)
-    try:
+    check = sequences or bool(c.steps)  # run in onnxruntime at other sizes
+    first, second = (_onnx_torchscript, _onnx_dynamo) if c.steps else \
+        (_onnx_dynamo, _onnx_torchscript)
+    with temp_beside(out) as tmp:
         try:
-            _onnx_dynamo(c, tmp)
-            if sequences:
+            try:
+                first(c, tmp)
+                if sequences:
+                    _symbolic_output_shapes(c, tmp)
+                fixed = _fixed_size(c, tmp) if check else None
+            except Exception:  # noqa: BLE001: deliberate: whatever the first exporter raises
+                if not check:  # (torch's exporters fail in many ways), the second one is tried
+                    raise
+                fixed = "the first exporter failed"
+            if fixed is not None:
+                second(c, tmp)
                 _symbolic_output_shapes(c, tmp)
-            fixed = _fixed_size(c, tmp) if sequences else None
-        except Exception:
-            if not sequences:
-                raise
-            fixed = "torch's exporter failed"
-        if fixed is not None:
-            _onnx_torchscript(c, tmp)
-            _symbolic_output_shapes(c, tmp)
-            problem = _fixed_size(c, tmp)
-            if problem is not None:
-                raise ExportError(f"ONNX export fixed a size the data sets: {problem}")
-        import onnx
-        vocab = dataset_vocab(project)
-        if vocab is not None:  # what the token ids mean, in the model's metadata
-            m = onnx.load(tmp)
-            onnx.helper.set_model_props(m, {"vocab": json.dumps(vocab, ensure_ascii=False)})
-            onnx.save(m, tmp)
-        onnx.checker.check_model(tmp)
-        os.chmod(tmp, new_file_mode(out))  # mkstemp makes it 0600
-        os.replace(tmp, out)
-    except ExportError:
-        raise
-    except Exception as e:
-        raise ExportError(f"ONNX export failed: {type(e).__name__}: {str(e).splitlines()[0]}") \
-            from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+                problem = _fixed_size(c, tmp)
+                if problem is not None:
+                    raise ExportError(f"ONNX export fixed a size the data sets: {problem}")
+            import onnx
+            props = {name[:-len(".json")]: text for name, text in about.files().items()}
+            if props:  # what the token ids and the class indices mean, in the model's metadata
+                m = onnx.load(tmp)
+                onnx.helper.set_model_props(m, props)
+                onnx.save(m, tmp)
+            onnx.checker.check_model(tmp)
+            rename_onto(tmp, out)
+        except ExportError:
+            raise
+        except Exception as e:  # noqa: BLE001: deliberate boundary: torch's exporters and onnx
+            # raise errors of many types; the user gets one line naming the type, not a trace
+            raise ExportError(f"ONNX export failed: {type(e).__name__}: "
+                              f"{str(e).splitlines()[0]}") from None
     return [out]
 
 
@@ -396,10 +433,12 @@ def _fixed_size(c: Compiled, path: str) -> str | None:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.log_severity_level = 3  # a shape warning is an error here: compared below
+    feeds = {n: a.numpy() for n, a in zip(c.inputs, args)}
     try:
         session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        got = session.run(None, {n: a.numpy() for n, a in zip(c.inputs, args)})
-    except Exception as e:
+        got = session.run(None, feeds)
+    except Exception as e:  # noqa: BLE001: deliberate: onnxruntime's errors (Fail,
+        # InvalidArgument, RuntimeException, ...) share no base class; only its calls are here
         return f"onnxruntime fails at {sizes} ({str(e).splitlines()[0][:200]})"
     with torch.no_grad():
         want = _flat(c.model(*args))
@@ -434,14 +473,15 @@ def _symbolic_output_shapes(c: Compiled, path: str) -> None:
     del model.graph.value_info[:]
     try:
         model = onnx.shape_inference.infer_shapes(model)
-    except Exception:  # the annotations are optional: runtimes infer them themselves
-        pass
+    except Exception:  # noqa: BLE001: deliberate: the annotations are optional (runtimes
+        pass  # infer them themselves), so onnx's inference failing in any way is no failure
     onnx.save_model(model, path)
 
 
-def _python(project: Project, c: Compiled, out: Path) -> list[Path]:
+def _python(project: Project, c: Compiled, out: Path, about: DataLabels) -> list[Path]:
     out, weights = output_paths("python", out)
     save_weights(c.model, weights, {"project": project.name})
     atomic_write_text(out, standalone_file(c, project.name, weights.name, module=out.stem,
-                                           vocab=dataset_vocab(project)))
+                                           vocab=about.vocab, classes=about.classes,
+                                           input_notes=about.inputs))
     return [out, weights]

@@ -46,6 +46,15 @@ def record(kind: str, pred: torch.Tensor) -> torch.Tensor:
     raise ValueError(kind)
 
 
+def truth(kind: str, target: torch.Tensor) -> torch.Tensor:
+    """The class each target holds, as the accuracy `kind` reads it: the index (or the
+    argmax of one-hot / soft targets), or for a binary accuracy whether it is above the cut."""
+    if kind in ("accuracy/argmax", "accuracy/argmax_last"):
+        axis = 1 if kind == "accuracy/argmax" else -1
+        return target.argmax(axis) if target.is_floating_point() else target
+    return target > (0.0 if kind == "accuracy/sign" else 0.5)
+
+
 def finish(kind: str, records: list[torch.Tensor], target: torch.Tensor,
            ignore: int | None = None) -> float:
     """The metric over the recorded predictions; `target` holds the same samples, in order.
@@ -56,17 +65,15 @@ def finish(kind: str, records: list[torch.Tensor], target: torch.Tensor,
     got = torch.cat(records)
     target = target[: got.shape[0]]
     if kind in ("accuracy/argmax", "accuracy/argmax_last"):
-        axis = 1 if kind == "accuracy/argmax" else -1
-        truth = target.argmax(axis) if target.is_floating_point() else target
-        hit = got == truth.reshape(got.shape)
+        classes = truth(kind, target).reshape(got.shape)
+        hit = got == classes
         if ignore is not None and not target.is_floating_point():
-            keep = truth.reshape(got.shape) != ignore
+            keep = classes != ignore
             return (hit & keep).sum().item() / max(int(keep.sum()), 1)
         return hit.float().mean().item()
     if kind == "mae":
         return (got - target.reshape(got.shape).to(got.dtype)).abs().mean().item()
-    cut = 0.0 if kind == "accuracy/sign" else 0.5
-    return (got == (target.reshape(got.shape) > cut)).float().mean().item()
+    return (got == truth(kind, target.reshape(got.shape))).float().mean().item()
 
 
 def _until_end(tokens: torch.Tensor, end: int, pad: int) -> torch.Tensor:

@@ -1,7 +1,10 @@
 """The few operations torch lacks under the name and contract a catalogue entry needs.
 
 Each is small, plain PyTorch. The standalone Python export (issue 4) copies the ones a model
-uses into the exported file, so they must stay self-contained (torch imports only).
+uses into the exported file, so they must stay self-contained (torch imports only). The
+recurrent layers are in runtime/recurrent.py, the loss functions in runtime/losses.py, the
+object detection ones in runtime/detection/: compile.OP_MODULES lists where a catalogue's
+"ops.<name>" is looked up.
 """
 from __future__ import annotations
 
@@ -66,128 +69,24 @@ class Standardize(nn.Module):
         return (x - self.mean) / self.std
 
 
-def _to_torch_state(h: torch.Tensor) -> torch.Tensor:
-    """N × (layers·directions) × H (ours, batch first) -> torch's (layers·directions) × N × H."""
-    return h.transpose(0, 1).contiguous()
-
-
-class RNN(nn.RNN):
-    """nn.RNN, batch first, with batch-first states: forward(x, h0=None) -> (y, h) with
-    y N × T × (D·H) and h N × (layers·D) × H. The weights are nn.RNN's own (same names)."""
-
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 bidirectional: bool = False, dropout: float = 0.0,
-                 nonlinearity: str = "tanh"):
-        super().__init__(input_size, hidden_size, num_layers=num_layers,
-                         nonlinearity=nonlinearity, batch_first=True, dropout=dropout,
-                         bidirectional=bidirectional)
-
-    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None):
-        y, h = super().forward(x, None if h0 is None else _to_torch_state(h0))
-        return y, h.transpose(0, 1)
-
-
-class GRU(nn.GRU):
-    """nn.GRU, batch first, with batch-first states (as RNN above)."""
-
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 bidirectional: bool = False, dropout: float = 0.0):
-        super().__init__(input_size, hidden_size, num_layers=num_layers, batch_first=True,
-                         dropout=dropout, bidirectional=bidirectional)
-
-    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None):
-        y, h = super().forward(x, None if h0 is None else _to_torch_state(h0))
-        return y, h.transpose(0, 1)
-
-
-class LSTM(nn.LSTM):
-    """nn.LSTM, batch first, with batch-first states: forward(x, h0=None, c0=None) ->
-    (y, (h, c)), the nesting torch returns; a state not given starts at zeros."""
-
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 bidirectional: bool = False, dropout: float = 0.0):
-        super().__init__(input_size, hidden_size, num_layers=num_layers, batch_first=True,
-                         dropout=dropout, bidirectional=bidirectional)
-
-    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None,
-                c0: torch.Tensor | None = None):
-        hx = None
-        if h0 is not None or c0 is not None:
-            d = 2 if self.bidirectional else 1
-            zeros = x.new_zeros(x.shape[0], self.num_layers * d, self.hidden_size)
-            hx = (_to_torch_state(zeros if h0 is None else h0),
-                  _to_torch_state(zeros if c0 is None else c0))
-        y, (h, c) = super().forward(x, hx)
-        return y, (h.transpose(0, 1), c.transpose(0, 1))
-
-
-def time_step(x: torch.Tensor, index: int = -1) -> torch.Tensor:
-    """One step of a sequence: x[:, index] (N × T × F -> N × F)."""
-    return x[:, index]
-
-
-def time_slice(x: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
-    """Steps start .. stop − 1 of a sequence: x[:, start:stop]."""
-    return x[:, start:stop]
-
-
 def add_all(xs: list[torch.Tensor]) -> torch.Tensor:
     """x₁ + x₂ + … + xₖ."""
     return functools.reduce(operator.add, xs)
 
 
+def mul_all(xs: list[torch.Tensor]) -> torch.Tensor:
+    """x₁ ⊙ x₂ ⊙ … ⊙ xₖ, element by element."""
+    return functools.reduce(operator.mul, xs)
+
+
+def one_minus(x: torch.Tensor) -> torch.Tensor:
+    """1 − x (a gate's complement)."""
+    return 1 - x
+
+
 def reshape(x: torch.Tensor, shape: list[int]) -> torch.Tensor:
     """Reshape each sample, keeping the batch dimension."""
     return x.reshape(x.shape[0], *shape)
-
-
-def _like(target: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
-    return target.reshape(pred.shape).to(pred.dtype)
-
-
-def mse_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return F.mse_loss(pred, _like(target, pred))
-
-
-def bce_loss(pred: torch.Tensor, target: torch.Tensor, from_logits: bool = False) -> torch.Tensor:
-    t = _like(target, pred)
-    if from_logits:
-        return F.binary_cross_entropy_with_logits(pred, t)
-    return F.binary_cross_entropy(pred, t)
-
-
-def cce_loss(pred: torch.Tensor, target: torch.Tensor, from_logits: bool = False,
-             eps: float = 1e-7, class_dim: int = 1,
-             ignore_index: int | None = None) -> torch.Tensor:
-    """−(1/n) Σᵢ Σⱼ yᵢⱼ log ŷᵢⱼ, with class indices or one-hot / soft targets. class_dim -1:
-    the scores are on the last axis (N × T × V, one distribution per step), averaged over
-    every step. ignore_index: a class index whose positions (padding) count for nothing."""
-    if class_dim != 1:
-        pred = pred.movedim(class_dim, 1)
-        if target.is_floating_point():
-            target = target.movedim(class_dim, 1)
-    logp = F.log_softmax(pred, 1) if from_logits else torch.log(pred.clamp(eps, 1.0))
-    if target.dtype in (torch.int64, torch.int32, torch.int16, torch.uint8):
-        if ignore_index is not None:
-            return F.nll_loss(logp, target.long(), ignore_index=ignore_index)
-        return F.nll_loss(logp, target.long())
-    return -(target.to(logp.dtype) * logp).sum(1).mean()
-
-
-def hinge_loss(pred: torch.Tensor, target: torch.Tensor, zero_one: bool = False) -> torch.Tensor:
-    """mean(max(0, 1 − y·ŷ)) with y ∈ {−1, +1} (0/1 targets mapped to ±1)."""
-    t = _like(target, pred)
-    if zero_one:
-        t = 2 * t - 1
-    return F.relu(1 - t * pred).mean()
-
-
-def huber_loss(pred: torch.Tensor, target: torch.Tensor, delta: float = 1.0) -> torch.Tensor:
-    return F.huber_loss(pred, _like(target, pred), delta=delta)
-
-
-def smooth_l1_loss(pred: torch.Tensor, target: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
-    return F.smooth_l1_loss(pred, _like(target, pred), beta=beta)
 
 
 # Attention (issue 11). Masks are bool, True where a position is masked out (a padded key, a
@@ -451,32 +350,18 @@ def detach(x: torch.Tensor) -> torch.Tensor:
     return x.detach()
 
 
-def sample_noise(n: int, shape, distribution: str = "normal", device=None) -> torch.Tensor:
+def sample_noise(n: int, shape, distribution: str = "normal", device=None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
     """A Noise node's batch: n × shape, N(0, I) or U(−1, 1), from torch's global generator
-    (seeded by the run and saved in its checkpoints)."""
+    (in training, seeded by the run and saved in its checkpoints), or from `generator`: drawn
+    where the generator is (the CPU), then moved to `device`."""
     size = (n, *shape)
+    where = device if generator is None else None
     if distribution == "uniform":
-        return torch.rand(size, device=device) * 2 - 1
-    return torch.randn(size, device=device)
-
-
-def gan_d_loss(real: torch.Tensor, fake: torch.Tensor, from_logits: bool = True) -> torch.Tensor:
-    """L_D = −mean[log D(x)] − mean[log(1 − D(G(z)))]; with logits s, log σ(s) = −softplus(−s)
-    and log(1 − σ(s)) = −softplus(s)."""
-    if from_logits:
-        return F.softplus(-real).mean() + F.softplus(fake).mean()
-    eps = 1e-7
-    return -(real.clamp(eps, 1 - eps).log().mean() + (1 - fake).clamp(eps, 1 - eps).log().mean())
-
-
-def gan_g_loss(fake: torch.Tensor, form: str = "non-saturating",
-               from_logits: bool = True) -> torch.Tensor:
-    """non-saturating: L_G = −mean[log D(G(z))]; minimax: L_G = mean[log(1 − D(G(z)))]."""
-    if from_logits:
-        return F.softplus(-fake).mean() if form == "non-saturating" else -F.softplus(fake).mean()
-    eps = 1e-7
-    p = fake.clamp(eps, 1 - eps)
-    return -p.log().mean() if form == "non-saturating" else (1 - p).log().mean()
+        z = torch.rand(size, device=where, generator=generator) * 2 - 1
+    else:
+        z = torch.randn(size, device=where, generator=generator)
+    return z if generator is None else z.to(device)
 
 
 def shift_right(target: torch.Tensor, start: int = 1) -> torch.Tensor:
@@ -532,12 +417,3 @@ class GreedyDecode(nn.Module):
 
     def extra_repr(self) -> str:
         return f"max_len={self.max_len}, start={self.start}, end={self.end}, pad={self.pad}"
-
-
-# Object detection (issue 13): the R-CNN family's functions live in runtime/detection/.
-from runtime.detection.boxes import roi_align, roi_pool, roi_warp  # noqa: E402,F401
-from runtime.detection.heads import (box_loss, decode_rois, detect, sample_rois,  # noqa: E402,F401
-                                     svm_loss)
-from runtime.detection.rpn import (RegionProposals, RPNHead, anchors,  # noqa: E402,F401
-                                   match_anchors, objectness_loss)
-from runtime.detection.masks import mask_loss, mask_rois, paste_masks  # noqa: E402,F401

@@ -143,6 +143,14 @@ class RunLogger:
         if k == "started":
             self._layers = list(ev.layers)
             self._values = list(ev.values)
+            # the metric the trainer resolved ('map50' → 'val_map50'), '' meaning val_loss
+            chosen = getattr(self.trainer, "best_metric", None)
+            if chosen and chosen != self.best_metric:
+                self.best_metric = chosen
+                self.lower_better = lower_is_better(chosen)
+                self.best = self.info.get("best_value",
+                                          math.inf if self.lower_better else -math.inf)
+            self.info["best_metric"] = self.best_metric or "val_loss"
             self.info.update(device=ev.device, device_name=ev.device_name,
                              total_steps=ev.total_steps, parameters=ev.parameters,
                              baselines=ev.baselines)
@@ -267,6 +275,16 @@ class RunInfo:
     def resumable(self) -> bool:
         return self.status in ("stopped", "failed") and \
             (self.folder / "checkpoints" / "last" / "trainer.json").exists()
+
+
+def checkpoints(run: RunInfo) -> list[tuple[str, Path]]:
+    """A run's checkpoints that hold weights, best first: ('best', folder), ('last', …)."""
+    out = []
+    for which in ("best", "last"):
+        folder = Path(run.folder) / "checkpoints" / which
+        if (folder / "model.safetensors").is_file():
+            out.append((which, folder))
+    return out
 
 
 def list_runs(root: str | Path) -> list[RunInfo]:

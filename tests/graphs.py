@@ -92,3 +92,40 @@ def small_saved_project(folder):
     p.save(folder / "small.json")
     save_weights(trained_model(p, None).model, folder / "small.safetensors")
     return p, folder / "small.json", folder / "small.safetensors"
+
+
+def basic_block(g: Graph, name: str = "basic", downsample: bool = False) -> None:
+    """A ResNet basic block definition in g's project: conv-BN-ReLU-conv-BN, plus the input
+    (or, with `downsample`, its 1 × 1 strided projection), then ReLU. Exposes `channels`
+    (both convs' out_channels) and `stride` (the first conv's, and the projection's)."""
+    from graph.blocks import Exposed
+    d = g.add_block(name, "Basic block (downsample)" if downsample else "Basic block")
+    b = d.graph
+    b.add_node("BlockInput", "x")
+    conv = {"out_channels": 8, "kernel_size": 3, "padding": 1, "bias": False}
+    b.add_node("Conv2d", "conv1", conv)
+    b.add_node("BatchNorm2d", "bn1")
+    b.add_node("ReLU", "relu1")
+    b.add_node("Conv2d", "conv2", conv)
+    b.add_node("BatchNorm2d", "bn2")
+    b.add_node("Add", "add")
+    b.add_node("ReLU", "relu2")
+    b.add_node("BlockOutput", "y")
+    b.connect("x", "out", "conv1", "x")
+    for a, c in (("conv1", "bn1"), ("bn1", "relu1"), ("relu1", "conv2"), ("conv2", "bn2"),
+                 ("bn2", "add"), ("add", "relu2"), ("relu2", "y")):
+        b.connect(a, "y", c, "x")
+    targets = ["conv1.out_channels", "conv2.out_channels"]
+    strides = ["conv1.stride"]
+    if downsample:
+        b.add_node("Conv2d", "proj", {"out_channels": 8, "kernel_size": 1, "bias": False})
+        b.add_node("BatchNorm2d", "proj_bn")
+        b.connect("x", "out", "proj", "x")
+        b.connect("proj", "y", "proj_bn", "x")
+        b.connect("proj_bn", "y", "add", "x")
+        targets.append("proj.out_channels")
+        strides.append("proj.stride")
+    else:
+        b.connect("x", "out", "add", "x")
+    g.set_block_info(name, exposed=[Exposed("channels", tuple(targets), 8),
+                                    Exposed("stride", tuple(strides), 1)])

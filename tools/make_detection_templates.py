@@ -12,10 +12,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from graph.layout import DX, DY, ROW_GAP  # noqa: E402
 from graph.model import Graph  # noqa: E402
 from graph.project import Project  # noqa: E402
 from graph.settings import DataSettings, TrainingSettings  # noqa: E402
+from tools.detection_blocks import (  # noqa: E402
+    BACKBONE_DOC, MASK_DOC, RCNN_CLASSIFY_DOC, RCNN_FEATURES_DOC, Part, make_blocks, roi_head_doc,
+    rpn_doc)
 from tools.make_recurrent_templates import wire  # noqa: E402
 
 CLASSES = 4  # background, circle, square, triangle
@@ -72,19 +74,39 @@ def _ends(g: Graph, cls: str, box: str, score: str) -> None:
         wire(g, ("detect", port), (port, "x"))
 
 
-def _rows(g: Graph, rows: list[list[str]]) -> None:
-    for r, row in enumerate(rows):
-        for i, n in enumerate(row):
-            if n:
-                g.move_node(n, (i * DX, r * (DY + ROW_GAP)))
-
-
 BACKBONE = [*_conv("conv1", 32), ("MaxPool2d", "pool1", {"kernel_size": 2}),
             *_conv("conv2", 64), ("MaxPool2d", "pool2", {"kernel_size": 2}),
             *_conv("conv3", 64)]  # 64 × 64 → 16 × 16, stride 4
 HEAD = [("Flatten", "flatten", {}), ("Linear", "fc1", {"out_features": 256}),
         ("ReLU", "fc1_relu", {}), ("Linear", "fc2", {"out_features": 256}),
         ("ReLU", "fc2_relu", {})]
+
+
+def _backbone() -> Part:
+    return Part("backbone", "Backbone (CNN)", BACKBONE_DOC, [n for _, n, _ in BACKBONE],
+                {"conv1.x": "image"}, {"conv3_relu.y": "features"})
+
+
+def _roi_head(pool: str, name: str | None = None) -> Part:
+    """The RoI head: `pool` (RoIPool or RoIAlign) named `name`, the FCs and the predictors."""
+    name = name or ("roi_pool" if pool == "RoIPool" else "roi_align")
+    return Part("roi_head", "RoI head", roi_head_doc(pool),
+                [name, *[n for _, n, _ in HEAD], "cls_score", "bbox_pred"],
+                {f"{name}.features": "features", f"{name}.rois": "rois"},
+                {"cls_score.y": "class_scores", "bbox_pred.y": "box_deltas"})
+
+
+def _rpn() -> Part:
+    return Part("rpn", "Region proposal network", rpn_doc(ANCHOR_SIZES, RATIOS),
+                ["anchors", "rpn", "proposals"],
+                {"anchors.features": "features", "rpn.features": "features",
+                 "anchors.image": "image", "proposals.image": "image"},
+                {"proposals.proposals": "proposals", "rpn.objectness": "objectness",
+                 "rpn.deltas": "deltas", "anchors.anchors": "anchors"},
+                {"rpn": "head", "anchors": "anchor_gen", "proposals": "nms"},
+                [f"nms.{p}" for p in ("pre_nms_train", "post_nms_train", "pre_nms_test",
+                                      "post_nms_test", "nms_threshold", "min_size",
+                                      "score_threshold")])
 
 
 def _fast_head(g: Graph, last: str, pool: str, params: dict) -> None:
@@ -110,21 +132,18 @@ def fast_rcnn() -> Project:
     _sources(g)
     last = _chain(g, ("image", "out"), BACKBONE)
     _fast_head(g, last, "RoIPool", {"output_size": 7, "spatial_scale": 0.25})
-    _rows(g, [["image", *[n for _, n, _ in BACKBONE], "roi_pool", *[n for _, n, _ in HEAD]],
-              ["proposals", "sample", "", "", "", "", "", "", "", "cls_score", "cls_loss",
-               "detect", "boxes"],
-              ["gt_boxes", "gt_labels", "", "", "", "", "", "", "", "bbox_pred", "box_loss",
-               "", "scores", "labels"]])
+    make_blocks(g, [_backbone(), _roi_head("RoIPool")])
     return Project(
         graph=g, name="Fast R-CNN (shapes)",
         description=(
             "Fast R-CNN (Girshick, 2015) finds circles, squares and triangles in 64 × 64 "
             "images. Selective search proposes regions once, as a step of the data "
-            "(100 per image, cached). The whole image goes through the CNN once (top row: "
-            "three 3 × 3 conv layers, two 2 × 2 max poolings: a 16 × 16 feature map, 1/4 of "
-            "the image); RoI pooling projects each proposal onto that shared map and pools "
-            "it to 7 × 7; two fully connected layers feed a softmax classifier over the 3 "
-            "classes and background and a box regressor (4 deltas per class). In training, "
+            "(100 per image, cached: the 'proposals' input). The whole image goes through the "
+            "CNN once ('Backbone': three 3 × 3 conv layers, two 2 × 2 max poolings: a 16 × 16 "
+            "feature map, 1/4 of the image); in the 'RoI head', RoI pooling projects each "
+            "proposal onto that shared map and pools it to 7 × 7, and two fully connected "
+            "layers feed a softmax classifier over the 3 classes and background and a box "
+            "regressor (4 deltas per class). Double-click a block to open it. In training, "
             "'Match & sample RoIs' labels each proposal by the object it overlaps (IoU ≥ "
             "0.5) and draws 64 per image, a quarter of them objects; the loss is the seed's "
             "multi-task L = L_cls + L_box (cross-entropy + smooth L1), one network trained "
@@ -132,7 +151,7 @@ def fast_rcnn() -> Project:
             "the best box per object. mAP@0.5 and mAP@0.5:0.95 (pycocotools) on the held-out "
             "images every epoch."),
         training=TrainingSettings(batch_size=16, epochs=8, lr=1e-3, val_split=0.2, seed=0,
-                                  best_metric="map50"),
+                                  best_metric="val_map50"),
         data=DataSettings(dataset="shapes_detect", options=dict(DATA), bind=dict(BIND)))
 
 
@@ -142,16 +161,11 @@ RATIOS = [0.5, 1.0, 2.0]
 
 def faster_rcnn() -> Project:
     g = _faster_graph()
-    _rows(g, [["image", *[n for _, n, _ in BACKBONE], "roi_align", *[n for _, n, _ in HEAD]],
-              ["gt_boxes", "", "", "", "", "", "", "", "rpn", "proposals", "sample",
-               "cls_score", "cls_loss", "detect", "boxes"],
-              ["gt_labels", "", "", "", "", "", "", "", "anchors", "anchor_match",
-               "rpn_cls_loss", "bbox_pred", "box_loss", "", "scores", "labels"],
-              ["", "", "", "", "", "", "", "", "", "", "rpn_box_loss"]])
+    make_blocks(g, [_backbone(), _rpn(), _roi_head("RoIAlign")])
     return Project(
         graph=g, name="Faster R-CNN (shapes)", description=FASTER_DESCRIPTION,
         training=TrainingSettings(batch_size=16, epochs=8, lr=1e-3, val_split=0.2, seed=0,
-                                  best_metric="map50"),
+                                  best_metric="val_map50"),
         data=DataSettings(dataset="shapes_detect",
                           options={"n_samples": DATA["n_samples"], "proposals": 0},
                           bind={k: v for k, v in BIND.items() if k != "proposals"}))
@@ -164,6 +178,20 @@ MASK_HEAD = [("RoIAlign", "mask_align", {"output_size": 14, "spatial_scale": 0.2
                                                  "stride": 2, "init": "he"}),
              ("ReLU", "mask_deconv_relu", {}),
              ("Conv2d", "mask_logits", {"out_channels": CLASSES, "kernel_size": 1})]
+
+
+def _mask_head(pool: str) -> Part:
+    inner = [n for _, n, _ in MASK_HEAD]
+    doc = MASK_DOC if pool == "RoIAlign" else MASK_DOC.replace(
+        "RoIAlign cuts each RoI out of the feature map at 14 × 14 by bilinear interpolation "
+        "(no rounding: a mask needs its pixels in place)",
+        "RoI pooling cuts each RoI out of the feature map at 14 × 14 (rounded bins: the "
+        "benchmark's comparison with RoIAlign)")
+    return Part("mask_head", "Mask head", doc, inner,
+                {"mask_align.features": "features", "mask_align.rois": "rois"},
+                {"mask_logits.y": "logits"},
+                {n: "predictor" if n == "mask_logits" else n.removeprefix("mask_")
+                 for n in inner})
 
 
 def mask_rcnn(pool: str = "RoIAlign") -> Project:
@@ -198,23 +226,17 @@ def mask_rcnn(pool: str = "RoIAlign") -> Project:
     if pool == "RoIPool":
         for n in ("roi_align", align):
             _swap_pool(g, n)
-    _rows(g, [["image", *[n for _, n, _ in BACKBONE], "roi_align", *[n for _, n, _ in HEAD]],
-              ["gt_boxes", "", "", "", "", "", "", "", "rpn", "proposals", "sample",
-               "cls_score", "cls_loss", "detect", "boxes"],
-              ["gt_labels", "", "", "", "", "", "", "", "anchors", "anchor_match",
-               "rpn_cls_loss", "bbox_pred", "box_loss", "", "scores", "labels"],
-              ["gt_masks", "", "", "", "", "", "", "", "", "", "rpn_box_loss", "mask_rois",
-               "mask_loss", "paste", "masks"],
-              ["", "", "", "", *[n for _, n, _ in MASK_HEAD]]])
+    make_blocks(g, [_backbone(), _rpn(), _roi_head(pool, "roi_align"), _mask_head(pool)])
     return Project(
         graph=g, name="Mask R-CNN (shapes)",
         description=(
             "Mask R-CNN (He et al., 2017) finds circles, squares and triangles in 64 × 64 "
-            "images and outlines each one pixel by pixel. It is Faster R-CNN (rows 1 to 3: "
-            "the shared 16 × 16 feature map, the RPN's anchors, objectness and proposals, "
-            "RoIAlign and the box head) plus a mask branch (rows 4 and 5). 'Mask RoIs' "
-            "gives the branch the sampled RoIs that matched an object in training and the "
-            "detections at inference; RoIAlign cuts each out of the feature map at 14 × 14 "
+            "images and outlines each one pixel by pixel. It is Faster R-CNN (the "
+            "'Backbone''s shared 16 × 16 feature map; the 'Region proposal network': anchors, "
+            "objectness and proposals; the 'RoI head': RoIAlign and the box head) plus a "
+            "'Mask head' (double-click a block to open it). 'Mask RoIs' gives the mask head "
+            "the sampled RoIs that matched an object in training and the detections at "
+            "inference; RoIAlign cuts each out of the feature map at 14 × 14 "
             "by bilinear interpolation (no rounding: a mask needs its pixels in place), two "
             "3 × 3 convs and a 2 × 2 transposed conv make a 28 × 28 mask per class, and "
             "only the channel of the RoI's class is scored: per-pixel binary cross-entropy "
@@ -226,7 +248,7 @@ def mask_rcnn(pool: str = "RoIAlign") -> Project:
         # 4 epochs: the mask branch costs ~50 % more per step than Faster R-CNN; at 4 epochs
         # box mAP@0.5 0.95 and mask mAP@0.5 0.92 on the held-out images, well past 0.70/0.60
         training=TrainingSettings(batch_size=16, epochs=4, lr=1e-3, val_split=0.2, seed=0,
-                                  best_metric="map50"),
+                                  best_metric="val_map50"),
         data=DataSettings(dataset="shapes_detect",
                           options={"n_samples": DATA["n_samples"], "proposals": 0},
                           bind={**{k: v for k, v in BIND.items() if k != "proposals"},
@@ -248,6 +270,7 @@ def _swap_pool(g: Graph, n: str) -> None:
 
 
 def _faster_graph() -> Graph:
+    """Faster R-CNN's flat graph (its parts are grouped into blocks by the caller)."""
     g = Graph()
     _sources(g, proposals=False)
     last = _chain(g, ("image", "out"), BACKBONE)
@@ -280,15 +303,17 @@ def _faster_graph() -> Graph:
 FASTER_DESCRIPTION = (
             "Faster R-CNN (Ren et al., 2015) finds circles, squares and triangles in 64 × 64 "
             "images with no external proposals: a Region Proposal Network makes them from "
-            "the feature map. The image goes through the CNN once (top row: a 16 × 16 map, "
-            "1/4 of the image). The 'Anchor generator' lays 9 anchors on every map cell "
+            "the feature map. The image goes through the CNN once ('Backbone': a 16 × 16 "
+            "map, 1/4 of the image). In the 'Region proposal network' block, the 'Anchor "
+            "generator' lays 9 anchors on every map cell "
             "(sizes 12, 20 and 32 pixels × aspect ratios 0.5, 1 and 2: 2,304 in all); the "
             "'RPN head' (3 × 3 conv, then 1 × 1 convs) scores each anchor's objectness and "
             "predicts the deltas that move it onto an object; 'RPN proposals' keeps the "
             "best anchors, moved, clipped and de-duplicated by NMS (300 per image in "
             "training, 100 at inference). From there on it is Fast R-CNN: 'Match & sample "
-            "RoIs' (training), RoIAlign 7 × 7 of each proposal from the shared map, two "
-            "fully connected layers, a softmax classifier and a box regressor. In training "
+            "RoIs' (training), then the 'RoI head': RoIAlign 7 × 7 of each proposal from the "
+            "shared map, two fully connected layers, a softmax classifier and a box "
+            "regressor (double-click a block to open it). In training "
             "'Match & sample anchors' labels the anchors (IoU ≥ 0.7 object, < 0.3 "
             "background) and draws 256 per image, half objects at most, for the RPN's two "
             "losses; the total is the four-part L = L_rpn_cls + L_rpn_box + L_cls + L_box, "
@@ -317,22 +342,25 @@ def rcnn() -> Project:
     wire(g, ("svm", "y"), ("svm_loss", "pred"))
     wire(g, ("sample", "labels"), ("svm_loss", "target"))
     _ends(g, "svm", "bbox_pred", "sigmoid")
-    _rows(g, [["image", "warp", *[n for _, n, _ in cnn]],
-              ["proposals", "sample", "", "", "", "", "", "", "", "", "", "", "svm",
-               "svm_loss", "detect", "boxes"],
-              ["gt_boxes", "gt_labels", "", "", "", "", "", "", "", "", "", "", "bbox_pred",
-               "box_loss", "", "scores", "labels"]])
+    make_blocks(g, [
+        Part("features", "Feature extraction (warp + CNN)", RCNN_FEATURES_DOC,
+             ["warp", *[n for _, n, _ in cnn]], {"warp.image": "image", "warp.rois": "rois"},
+             {"fc_relu.y": "features"}),
+        Part("classify", "SVMs and box regression", RCNN_CLASSIFY_DOC, ["svm", "bbox_pred"],
+             {"svm.x": "features", "bbox_pred.x": "features"},
+             {"svm.y": "class_scores", "bbox_pred.y": "box_deltas"})])
     return Project(
         graph=g, name="R-CNN (shapes)",
         description=(
             "R-CNN (Girshick et al., 2014) finds circles, squares and triangles in 64 × 64 "
             "images, in the seed's three parts. 1. Region proposals: selective search, as a "
             "step of the data (100 per image, computed once and cached). 2. Feature "
-            "extraction: each region is warped to 32 × 32 pixels whatever its shape ('RoI "
-            "warp') and goes through the CNN on its own (top row) to a 128-D feature vector. "
-            "3. Classification and box regression: one linear SVM per class, one against "
-            "the rest (multi-class hinge loss; background regions are every SVM's "
-            "negatives), and a linear regression of the box (smooth L1 on the deltas to the "
+            "extraction (a block: double-click to open it): each region is warped to 32 × 32 "
+            "pixels whatever its shape ('RoI warp') and goes through the CNN on its own to a "
+            "128-D feature vector. 3. Classification and box regression (a block too): one "
+            "linear SVM per class, one against the rest (multi-class hinge loss; background "
+            "regions are every SVM's negatives), and a linear regression of the box (smooth L1 "
+            "on the deltas to the "
             "matched object). 'Match & sample RoIs' labels the regions by IoU with the "
             "objects (≥ 0.5: that object) and draws 32 per image, a quarter objects. Here "
             "the stages train as one run, the sum of the SVM and box losses, with weight "
@@ -344,7 +372,7 @@ def rcnn() -> Project:
             "'Detections (NMS)' keeps the best box per object; mAP@0.5 and mAP@0.5:0.95 on "
             "the held-out images every epoch."),
         training=TrainingSettings(batch_size=16, epochs=8, lr=1e-3, weight_decay=1e-4,
-                                  val_split=0.2, seed=0, best_metric="map50"),
+                                  val_split=0.2, seed=0, best_metric="val_map50"),
         data=DataSettings(dataset="shapes_detect", options=dict(DATA), bind=dict(BIND)))
 
 

@@ -144,7 +144,7 @@ def gan_digits() -> Project:
                                 losses=["d_loss"], lr=1e-3, beta1=0.5),
                 OptimizerRecord(name="generator", subnet="generator", losses=["g_loss"],
                                 lr=1e-3, beta1=0.5)],
-            best_metric="confidence"),
+            best_metric="quality"),
         data=DataSettings(dataset="digits", bind={"image": "x"}))
 
 

@@ -8,6 +8,7 @@ template from the gallery, train it with F5.
   ... tools/xvfb_session.py OUT_DIR --gan         # the GAN's live samples while it trains
   ... tools/xvfb_session.py OUT_DIR --detection   # Fast R-CNN trained, its boxes tried
   ... tools/xvfb_session.py OUT_DIR --masks       # Mask R-CNN trained, its masks tried
+  ... tools/xvfb_session.py OUT_DIR --large       # Mask R-CNN opened from the gallery
 
 The script runs inside the app's process only to know where things are on the screen (the
 palette rows, the ports, the fields) and to wait; every click, drag and key press is a real
@@ -349,6 +350,15 @@ def main_gan() -> None:
         pump(1.0)
         log.append(f"{title} run: {win.status.text()} / {win.samples.label.text()}")
         shot(f"{tag}03-trained")
+        activate()
+        key("ctrl+t")  # the Try panel: z as noise, the sample as a point (or a digit)
+        for _ in range(60):
+            if win.trypanel.tryout is not None and win.trypanel._job is None:
+                break
+            pump(0.5)
+        pump(1.0)
+        log.append(f"{title} tried: {win.trypanel.text.toPlainText()!r}")
+        shot(f"{tag}04-tried")
     (OUT / "session.log").write_text("\n".join(log) + "\n")
     win.doc.undo.setClean()
     win.close()
@@ -372,6 +382,15 @@ def main_detection(template: str = "fast_rcnn", prefix: str = "f") -> None:
         pump(1.0)
     pump(1.0)
     log.append(f"{template} run: {win.status.text()}")
+    log.append(f"final metrics in the panel: {win.training.result.text()}")
+    win._show_dock("plots")
+    pump(1.0)
+    for name, plot in win.plots._plots().items():
+        if plot.isVisible():
+            r = plot.sceneBoundingRect()
+            log.append(f"plot {name}: right edge {r.right():.0f} of {win.plots.view.width()}")
+    log.append(f"metric legend: {win.plots.titles()['metric']}")
+    shot(f"{prefix}02b-plots")
     key("ctrl+t")
     for _ in range(120):
         if win.trypanel._job is None and win.trypanel.detections is not None:
@@ -393,6 +412,11 @@ def main_detection(template: str = "fast_rcnn", prefix: str = "f") -> None:
     log.append(f"sample 7: {win.trypanel.text.toPlainText()}")
     panel = win.trypanel
     if panel.anchors.isVisible():  # Faster / Mask R-CNN: a cell's anchors, by a click
+        click(glob(spin, spin.rect().center()), repeat=2)  # back to the uncluttered sample 0
+        key("ctrl+a")
+        type_text("0")
+        key("Return")
+        pump(1.5)
         click(glob(panel.anchors, panel.anchors.rect().center()))
         pump(1.5)
         shot(f"{prefix}05-anchors")
@@ -406,6 +430,33 @@ def main_detection(template: str = "fast_rcnn", prefix: str = "f") -> None:
         pump(1.5)
         shot(f"{prefix}06-anchors-picked")
         log.append(f"anchors: {panel.text.toPlainText()}")
+    (OUT / "session.log").write_text("\n".join(log) + "\n")
+    win.doc.undo.setClean()
+    win.close()
+
+
+def main_large() -> None:
+    """Mask R-CNN opened from the gallery (File > New from Template), as a user first sees
+    a large graph; then Ctrl+0 for the whole of it."""
+    pump(2.0)
+    activate()
+    open_from_gallery("Mask R-CNN (shapes)", None, "l01-gallery")
+    activate()
+    pump(1.0)
+    log.append(f"opened {win.doc.title}: zoom {win.view.zoom:.2f}, "
+               f"status '{win.zoom_label.text()}', canvas {win.view.width()} x "
+               f"{win.view.height()} in {win.width()} x {win.height()}")
+    shot("l02-opened")
+    key("ctrl+0")
+    pump(1.0)
+    log.append(f"fit: zoom {win.view.zoom:.2f}, status '{win.zoom_label.text()}'")
+    shot("l03-fit")
+    activate()
+    win.view.fit_to_view(floor=win.view.FIRST_VIEW)  # back to the first view
+    pump(0.5)
+    click(node_header("backbone"))  # a node selected: the inspector, the help
+    pump(1.0)
+    shot("l04-selected")
     (OUT / "session.log").write_text("\n".join(log) + "\n")
     win.doc.undo.setClean()
     win.close()
@@ -503,6 +554,8 @@ if __name__ == "__main__":
             main_detection()
         elif "--masks" in sys.argv:
             main_detection("mask_rcnn", "m")
+        elif "--large" in sys.argv:
+            main_large()
         elif "--recurrent" in sys.argv:
             main_recurrent()
         else:

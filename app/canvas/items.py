@@ -15,9 +15,16 @@ from graph.spec import NodeSpec, Port
 NODE_W = 150.0
 HEADER_H = 24.0
 SUB_H = 17.0
+SUB_W = NODE_W - 12  # the type's line under the name
 ROW_H = 19.0
 PORT_R = 6.0
 GRID = 10.0
+# Level of detail: below FAR zoom the small texts are unreadable, so a node shows its id
+# alone, FAR_TITLE_PX pixels tall on the screen at any zoom, on a tab of its colour that may
+# run into the gap before the next column (templates place columns 270 apart)
+FAR = 0.6
+FAR_TITLE_PX = 11.0
+TITLE_ROOM = 255.0
 
 PORT_COLORS = {"tensor": QColor("#5b8def"), "loss": QColor("#d9534f")}
 TEXT = QColor("#1f2328")
@@ -40,6 +47,30 @@ _LABEL_FONT.setPointSizeF(8.5)
 
 def _elide(text: str, font: QFont, width: float) -> str:
     return QFontMetricsF(font).elidedText(text, Qt.ElideRight, width)
+
+
+_TINY_FONT = QFont()
+_TINY_FONT.setPointSizeF(7.5)
+_TINIEST_FONT = QFont()
+_TINIEST_FONT.setPointSizeF(7.0)
+_FITTED: dict[str, tuple[QFont, str]] = {}
+
+
+def fitted_subtitle(title: str, width: float) -> tuple[QFont, str]:
+    """A node's type under its name, whole where it can be: as it is, without its
+    parenthesis ('ConvTranspose2d (up-convolution)'), in a smaller font, and cut short only
+    when none fits. Measured with some room to spare: text drawn zoomed out runs wider."""
+    if title not in _FITTED:
+        room = width * 0.94
+        short = title.split(" (")[0]
+        for font, text in ((_SMALL_FONT, title), (_SMALL_FONT, short), (_TINY_FONT, short),
+                           (_TINIEST_FONT, short)):
+            if QFontMetricsF(font).horizontalAdvance(text) <= room:
+                _FITTED[title] = (font, text)
+                break
+        else:
+            _FITTED[title] = (_TINIEST_FONT, _elide(short, _TINIEST_FONT, width))
+    return _FITTED[title]
 
 
 class PortItem(QGraphicsItem):
@@ -126,7 +157,20 @@ class NodeItem(QGraphicsItem):
         self.edges: set[EdgeItem] = set()
         self._color = QColor(spec.color)
         self.subnet: str | None = None  # the sub-network it belongs to: a tag above it
+        self.is_block = spec.type.startswith("block:")  # an instance: double-click opens it
+        self.repeat = 1  # an instance's repeat: "× N" drawn when over 1
         self._tooltip()
+
+    def set_repeat(self, n: int) -> None:
+        if n != self.repeat:
+            self.repeat = n
+            self._tooltip()
+            self.update()
+
+    @property
+    def badge_text(self) -> str:
+        """What the node shows besides its id and type: "× 4" for a repeated block."""
+        return f"× {self.repeat}" if self.repeat > 1 else ""
 
     def set_subnet(self, name: str | None) -> None:
         if name != self.subnet:
@@ -147,6 +191,10 @@ class NodeItem(QGraphicsItem):
 
     def _tooltip(self) -> None:
         text = f"{self.spec.title} '{self.node_id}'"
+        if self.badge_text:
+            text += f", applied {self.repeat} times in sequence"
+        if self.is_block:
+            text += " — double-click to open the block"
         if self.subnet:
             text += f" — in the sub-network '{self.subnet}'"
         if self.issues:
@@ -155,7 +203,7 @@ class NodeItem(QGraphicsItem):
         self.setToolTip(text)
 
     def boundingRect(self) -> QRectF:
-        return QRectF(-4, -12, NODE_W + 8, self._h + 16)
+        return QRectF(-4, -12, TITLE_ROOM + 8, self._h + 16)
 
     def shape(self) -> QPainterPath:
         p = QPainterPath()
@@ -175,6 +223,7 @@ class NodeItem(QGraphicsItem):
             painter.fillRect(QRectF(0, 0, NODE_W, HEADER_H), self._color)
             painter.setPen(QPen(SELECTED if selected else BORDER, 3 if selected else 1))
             painter.drawRect(rect)
+            self._paint_far_title(painter, lod)
             self._paint_badge(painter)
             return
         painter.setPen(QPen(SELECTED if selected else BORDER, 2.5 if selected else 1))
@@ -184,17 +233,26 @@ class NodeItem(QGraphicsItem):
         header.addRoundedRect(QRectF(0, 0, NODE_W, HEADER_H), 6, 6)
         header.addRect(QRectF(0, HEADER_H - 6, NODE_W, 6))
         painter.fillPath(header, self._color)
-        if lod < 0.35:  # zoomed far out: shapes only
+        if lod < FAR:  # zoomed out: the id, large enough to read
+            self._paint_far_title(painter, lod)
             self._paint_badge(painter)
             return
         painter.setPen(QColor("#ffffff"))
         painter.setFont(_TITLE_FONT)
-        painter.drawText(QRectF(10, 0, NODE_W - 30, HEADER_H), Qt.AlignVCenter | Qt.AlignLeft,
-                         _elide(self.node_id, _TITLE_FONT, NODE_W - 34))
+        room = NODE_W - 34 - (40 if self.badge_text else 0)
+        painter.drawText(QRectF(10, 0, room + 4, HEADER_H), Qt.AlignVCenter | Qt.AlignLeft,
+                         _elide(self.node_id, _TITLE_FONT, room))
         painter.setPen(MUTED)
+        font, text = fitted_subtitle(self.spec.title, SUB_W)
+        painter.setFont(font)
+        painter.drawText(QRectF(8, HEADER_H, SUB_W, SUB_H), Qt.AlignVCenter | Qt.AlignLeft,
+                         text)
+        if self.badge_text:  # a repeated block: "× 4" at the header's right
+            painter.setPen(QColor("#ffffff"))
+            painter.setFont(_TITLE_FONT)
+            painter.drawText(QRectF(NODE_W - 52, 0, 44, HEADER_H),
+                             Qt.AlignVCenter | Qt.AlignRight, self.badge_text)
         painter.setFont(_SMALL_FONT)
-        painter.drawText(QRectF(10, HEADER_H, NODE_W - 20, SUB_H), Qt.AlignVCenter | Qt.AlignLeft,
-                         _elide(self.spec.title, _SMALL_FONT, NODE_W - 20))
         painter.setPen(TEXT)
         for items, align, x in ((self.inputs, Qt.AlignLeft, 12.0),
                                 (self.outputs, Qt.AlignRight, NODE_W / 2)):
@@ -203,6 +261,30 @@ class NodeItem(QGraphicsItem):
                 painter.drawText(QRectF(x, y - ROW_H / 2, NODE_W / 2 - 12, ROW_H),
                                  Qt.AlignVCenter | align, port.name)
         self._paint_badge(painter)
+
+    def far_title_font(self, lod: float) -> QFont:
+        """The title's font when zoomed out: FAR_TITLE_PX screen pixels tall at `lod`."""
+        f = QFont(_TITLE_FONT)
+        f.setPixelSize(max(1, round(FAR_TITLE_PX / max(lod, 1e-3))))
+        return f
+
+    def far_title_rect(self, lod: float) -> tuple[QRectF, str]:
+        """Where the zoomed-out title goes (scene units, the node's own) and its text."""
+        f = self.far_title_font(lod)
+        fm = QFontMetricsF(f)
+        pad = fm.height() * 0.25
+        text = fm.elidedText(self.node_id, Qt.ElideRight, TITLE_ROOM - 2 * pad)
+        w = max(fm.horizontalAdvance(text) + 2 * pad, NODE_W)
+        return QRectF(0, 0, min(w, TITLE_ROOM), fm.height() + pad), text
+
+    def _paint_far_title(self, painter: QPainter, lod: float) -> None:
+        rect, text = self.far_title_rect(lod)
+        painter.setPen(Qt.NoPen)
+        painter.setBrush(self._color)
+        painter.drawRect(rect)
+        painter.setPen(QColor("#ffffff"))
+        painter.setFont(self.far_title_font(lod))
+        painter.drawText(rect, Qt.AlignCenter, text)
 
     def _paint_subnet(self, painter: QPainter) -> None:
         """The sub-network's tag: its name on a pill of its colour above the node's header,
@@ -314,12 +396,29 @@ class EdgeItem(QGraphicsPathItem):
         self._place_label()
 
     def _place_label(self) -> None:
-        if self.label:
-            mid = self.path().pointAtPercent(0.5)
-            w = QFontMetricsF(_LABEL_FONT).horizontalAdvance(self.label) + 10
-            self._label_rect = QRectF(mid.x() - w / 2, mid.y() - 17, w, 15)
-        else:
-            self._label_rect = QRectF()
+        """Above the wire's middle; where that covers one of the two nodes it joins (a
+        short wire between neighbours), further along the wire, or below it."""
+        self._label_rect = QRectF()
+        if not self.label:
+            self._bounds = self.path().boundingRect().adjusted(-3, -3, 3, 3)
+            return
+        w = QFontMetricsF(_LABEL_FONT).horizontalAdvance(self.label) + 10
+        bodies = [n.mapRectToScene(QRectF(0, 0, NODE_W, n.body_height)).adjusted(-2, -2, 2, 2)
+                  for n in (self.src.node_item, self.dst.node_item)]
+        path = self.path()
+        first = None
+        for t in (0.5, 0.35, 0.65, 0.2, 0.8):
+            mid = path.pointAtPercent(t)
+            for dy in (-17.0, 2.0):
+                rect = QRectF(mid.x() - w / 2, mid.y() + dy, w, 15)
+                first = first or rect
+                if not any(rect.intersects(b) for b in bodies):
+                    self._label_rect = rect
+                    break
+            if not self._label_rect.isNull():
+                break
+        if self._label_rect.isNull():
+            self._label_rect = first
         self._bounds = self.path().boundingRect().united(self._label_rect).adjusted(-3, -3, 3, 3)
 
     def boundingRect(self) -> QRectF:

@@ -7,6 +7,7 @@ from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene
 
 from graph import model as M
+from graph.blocks import BlockChanged
 from graph.spec import TensorType
 
 from ..document import Document, EditRefused, Editor
@@ -44,6 +45,7 @@ def shape_label(t: TensorType | None) -> str:
 class GraphScene(QGraphicsScene):
     message = Signal(str)  # a refusal or hint for the status bar
     wireDroppedOnEmpty = Signal(object, QPointF)  # (PortItem, scene pos)
+    openRequested = Signal(str)  # a block instance double-clicked: open its definition
 
     def __init__(self, doc: Document, parent=None):
         super().__init__(parent)
@@ -65,33 +67,54 @@ class GraphScene(QGraphicsScene):
         self._restack_timer.setSingleShot(True)
         self._restack_timer.setInterval(120)  # a full pass at 1,000 nodes ~65 ms: coalesced
         self._restack_timer.timeout.connect(self.restack)
-        for n in doc.graph.nodes():
+        self.graph = doc.shown_graph  # the graph shown: the project's or a definition's
+        self._unsubscribe = lambda: None
+        self._show()
+        doc.analysed.connect(self._analysed)
+        doc.shownChanged.connect(self._show)
+
+    def _show(self) -> None:
+        """Mirror the document's shown graph (again, after a definition was opened or left)."""
+        self._unsubscribe()
+        for item in list(self.edges.values()):
+            item.detach()
+            self.removeItem(item)
+        for item in list(self.nodes.values()):
+            self.removeItem(item)
+        self.nodes, self.edges = {}, {}
+        self.graph = self.doc.shown_graph
+        for n in self.graph.nodes():
             self._add_node(n)
-        for e in doc.graph.edges():
+        for e in self.graph.edges():
             self._add_edge(e)
-        self._unsubscribe = doc.graph.subscribe(self._on_event)
-        doc.analysed.connect(self.apply_analysis)
-        self.apply_analysis(doc.analysis)
+        self._unsubscribe = self.graph.subscribe(self._on_event)
+        self.apply_analysis(self.doc.shown_analysis)
+
+    def _analysed(self, _analysis) -> None:
+        self.apply_analysis(self.doc.shown_analysis)
 
     def close(self) -> None:
         self._restack_timer.stop()
         self._unsubscribe()
-        try:
-            self.doc.analysed.disconnect(self.apply_analysis)
-        except (RuntimeError, TypeError):
-            pass
+        for signal, slot in ((self.doc.analysed, self._analysed),
+                             (self.doc.shownChanged, self._show)):
+            try:
+                signal.disconnect(slot)
+            except (RuntimeError, TypeError):
+                pass
 
     # Mirroring the model ------------------------------------------------------------------------
     def _add_node(self, n: str) -> NodeItem:
-        item = NodeItem(n, self.doc.graph.spec(n))
+        item = NodeItem(n, self.graph.spec(n))
+        item.set_repeat(self.graph.params(n).get("repeat", 1) if item.is_block else 1)
         if not getattr(self, "_ports_shown", True):
             for p in (*item.inputs.values(), *item.outputs.values()):
                 p.setVisible(False)
-        x, y = self.doc.graph.pos(n)
+        x, y = self.graph.pos(n)
         item.setPos(x, y)
         self.addItem(item)
         self.nodes[n] = item
-        item.set_subnet(next((k for k, v in self.doc.graph.subnets.items() if n in v), None))
+        item.set_subnet(next((k for k, v in self.graph.subnets.items() if n in v), None))
         return item
 
     def _add_edge(self, e: M.Edge) -> EdgeItem:
@@ -144,7 +167,7 @@ class GraphScene(QGraphicsScene):
 
     def _on_event(self, ev) -> None:
         if isinstance(ev, M.SubnetsChanged):
-            of = {m: k for k, v in self.doc.graph.subnets.items() for m in v}
+            of = {m: k for k, v in self.graph.subnets.items() for m in v}
             for n, item in self.nodes.items():
                 item.set_subnet(of.get(n))
         elif isinstance(ev, M.NodeAdded):
@@ -158,6 +181,12 @@ class GraphScene(QGraphicsScene):
             item = self.edges.pop(ev.edge)
             item.detach()
             self.removeItem(item)
+        elif isinstance(ev, M.ParamChanged):
+            item = self.nodes.get(ev.node)
+            if item is not None and item.is_block and ev.name == "repeat":
+                item.set_repeat(ev.new)
+        elif isinstance(ev, BlockChanged):
+            self._refresh_instances()
         elif isinstance(ev, M.NodeMoved):
             item = self.nodes[ev.node]
             if (item.pos().x(), item.pos().y()) != ev.new:
@@ -173,6 +202,39 @@ class GraphScene(QGraphicsScene):
                                  ev.new if e.dst == ev.old else e.dst, e.dst_port)
                     edge_item.edge = new
                     self.edges[new] = edge_item
+
+    def _refresh_instances(self) -> None:
+        """A definition changed: an instance whose ports or title changed is drawn again."""
+        for n, item in list(self.nodes.items()):
+            if not item.is_block or n not in self.graph:
+                continue
+            spec = self.graph.spec(n)
+            if (spec.title, [p.name for p in spec.inputs], [p.name for p in spec.outputs]) == \
+                    (item.spec.title, list(item.inputs), list(item.outputs)):
+                continue
+            selected = item.isSelected()
+            for e in [e for e in self.edges if n in (e.src, e.dst)]:
+                edge_item = self.edges.pop(e)
+                edge_item.detach()
+                self.removeItem(edge_item)
+            self.removeItem(self.nodes.pop(n))
+            self._add_node(n).setSelected(selected)
+            for e in self.graph.in_edges(n) + self.graph.out_edges(n):
+                if self.nodes[e.src].port(e.src_port, False) and \
+                        self.nodes[e.dst].port(e.dst_port, True):
+                    self._add_edge(e)
+
+    def mouseDoubleClickEvent(self, event):
+        if event.button() == Qt.LeftButton:
+            for item in self.items(event.scenePos()):
+                node = item if isinstance(item, NodeItem) else item.parentItem()
+                if isinstance(node, NodeItem):
+                    if node.is_block:
+                        self.openRequested.emit(node.node_id)
+                        event.accept()
+                        return
+                    break
+        super().mouseDoubleClickEvent(event)
 
     def apply_analysis(self, analysis) -> None:
         """Shape labels on every wire, problem badges on every node."""
@@ -259,9 +321,11 @@ class GraphScene(QGraphicsScene):
                 item = self.nodes.get(n)
                 if item is None:
                     continue
+                if (item.pos().x(), item.pos().y()) == old:
+                    continue  # clicked, not dragged: an off-grid node stays where it is
                 new = (snap(item.pos().x(), self.snap_to_grid), snap(item.pos().y(), self.snap_to_grid))
                 if new != old:
-                    moves[n] = (self.doc.graph.pos(n), new)
+                    moves[n] = (self.graph.pos(n), new)
             self._press_pos = {}
             if moves:
                 self.editor.move(moves)  # one drag = one undo step
@@ -292,7 +356,7 @@ class GraphScene(QGraphicsScene):
         edge = self._edge_for(a, b)
         if edge is None:
             return "connect an output to an input"
-        return self.doc.graph.connect_problem(edge.src, edge.src_port, edge.dst, edge.dst_port,
+        return self.graph.connect_problem(edge.src, edge.src_port, edge.dst, edge.dst_port,
                                               replace=True)
 
     def _drag_wire(self, pos: QPointF) -> None:

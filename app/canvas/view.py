@@ -17,6 +17,7 @@ class GraphView(QGraphicsView):
     zoomChanged = Signal(float)
 
     MIN_ZOOM, MAX_ZOOM = 0.08, 4.0
+    FIRST_VIEW = 0.35  # an opened graph's least zoom: titles readable, ports there to drag
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -51,7 +52,9 @@ class GraphView(QGraphicsView):
             self.scale(factor, factor)
         self.zoomChanged.emit(self.zoom)
 
-    def fit_to_view(self, margin: float = 40.0) -> None:
+    def fit_to_view(self, margin: float = 40.0, floor: float = 0.0) -> None:
+        """The whole graph in view; with `floor`, never below that zoom: a graph too wide for
+        it shows its start (top left: the inputs) at that zoom, the rest a scroll away."""
         scene = self.scene()
         if scene is None:
             return
@@ -59,12 +62,31 @@ class GraphView(QGraphicsView):
         if rect.isEmpty():
             self.resetTransform()
             self.centerOn(0, 0)
+            self.zoomChanged.emit(self.zoom)  # 100 %: the label and the ports follow
             return
-        self.fitInView(rect.adjusted(-margin, -margin, margin, margin), Qt.KeepAspectRatio)
+        framed = rect.adjusted(-margin, -margin, margin, margin)
+        self.fitInView(framed, Qt.KeepAspectRatio)
         if self.zoom > 1.5:  # a small graph: do not blow it up
             self.set_zoom(1.5)
             self.centerOn(rect.center())
+        elif self.zoom < floor:
+            self.set_zoom(floor)
+            seen = self.mapToScene(self.viewport().rect()).boundingRect()
+            x = framed.left() + seen.width() / 2 if seen.width() < framed.width() \
+                else framed.center().x()
+            y = framed.top() + seen.height() / 2 if seen.height() < framed.height() \
+                else framed.center().y()
+            self.centerOn(x, y)
         self.zoomChanged.emit(self.zoom)
+
+    def shows_everything(self) -> bool:
+        """Whether every item of the scene is in view."""
+        scene = self.scene()
+        if scene is None:
+            return True
+        items = scene.itemsBoundingRect()
+        seen = self.mapToScene(self.viewport().rect()).boundingRect()
+        return items.isEmpty() or seen.contains(items)
 
     def center_scene_pos(self) -> QPointF:
         return self.mapToScene(self.viewport().rect().center())

@@ -1,19 +1,19 @@
-"""The layer catalogue: every node type, declared once (DESIGN.md, principle 2)."""
+"""The layer catalogue: every node type, declared once (ARCHITECTURE.md, principle 2)."""
 from __future__ import annotations
 
 from ..spec import NodeSpec
-from . import (activations, attention, conv, core, decoding, detection, gan, io, losses, merge,
-               mask, norm, recurrent, rpn)
+from . import (activations, attention, blocks, conv, core, decoding, detection, gan, io,
+               losses, merge, mask, norm, recurrent, rpn)
 
 CATEGORIES = ("Input / Output", "Core", "Activation", "Convolution", "Pooling",
               "Normalization", "Structure", "Recurrent", "Sequence", "Attention", "Generative",
-              "Detection", "Loss")
+              "Detection", "Loss", "Blocks")
 
 SPECS: dict[str, NodeSpec] = {}
 _REPLACED: dict[str, str] = {}  # old type id -> current one
 
 for _family in (io, core, activations, conv, norm, merge, recurrent, attention, decoding,
-                gan, detection, rpn, mask, losses):
+                gan, detection, rpn, mask, losses, blocks):
     for _s in _family.SPECS:
         assert _s.type not in SPECS, f"type id {_s.type!r} declared twice"
         assert _s.category in CATEGORIES, _s.category

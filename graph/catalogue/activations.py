@@ -26,14 +26,14 @@ SIGMOID = _act("Sigmoid", "Sigmoid", "torch.sigmoid", Doc(
     formula="σ(x) = 1 / (1 + e⁻ˣ)",
     use_case="The output layer for binary classification (with binary cross-entropy).",
     notes="Its slope is at most 0.25, so deep stacks of sigmoids suffer vanishing gradients: "
-          "prefer ReLU in hidden layers."))
+          "prefer ReLU in hidden layers."), channels_last="safe")
 
 TANH = _act("Tanh", "Tanh", "torch.tanh", Doc(
     summary="Squashes any number into (−1, 1), centred on zero.",
     formula="tanh(x) = (eˣ − e⁻ˣ) / (eˣ + e⁻ˣ)",
     use_case="Hidden layers, and the hidden state of RNNs and LSTMs.",
     notes="Like the sigmoid it saturates, and its gradient vanishes for large |x|; pair it with "
-          "Xavier initialisation."))
+          "Xavier initialisation."), channels_last="safe")
 
 RELU = _act("ReLU", "ReLU", "torch.relu", Doc(
     summary="Rectified linear unit: passes positive values, zeroes negative ones.",
@@ -42,7 +42,7 @@ RELU = _act("ReLU", "ReLU", "torch.relu", Doc(
              "positive inputs, the standard remedy for vanishing gradients. Example: "
              "[[5, −10], [−3, 7]] becomes [[5, 0], [0, 7]].",
     notes="Pair it with He initialisation. Neurons stuck at negative inputs stop learning "
-          "(dying ReLU): Leaky ReLU avoids that."))
+          "(dying ReLU): Leaky ReLU avoids that."), channels_last="safe")
 
 LEAKY_RELU = _act(
     "LeakyReLU", "Leaky ReLU", "F.leaky_relu",
@@ -52,7 +52,24 @@ LEAKY_RELU = _act(
                  "the negative region; GAN discriminators."),
     params=(Param("negative_slope", "float", 0.01, "Slope α for negative inputs.", min=0.0,
                   max=1.0),),
-    kwargs=lambda p: {"negative_slope": p["negative_slope"]}, prefix="lrelu")
+    kwargs=lambda p: {"negative_slope": p["negative_slope"]}, prefix="lrelu", channels_last="safe")
+
+GELU = _act(
+    "GELU", "GELU", "F.gelu",
+    Doc(summary="Gaussian error linear unit: weights each input by how likely a standard "
+                "normal value is to be below it, a smooth ReLU.",
+        formula="GELU(x) = x·Φ(x),   Φ the standard normal CDF: Φ(x) = ½ (1 + erf(x / √2))\n"
+                "tanh approximation: GELU(x) ≈ ½ x (1 + tanh(√(2/π) (x + 0.044715 x³)))",
+        use_case="Transformers: the feed-forward blocks of BERT and GPT use it between their "
+                 "two linear layers.",
+        notes="Smooth, and not monotonic near 0: it dips to about −0.17 at x ≈ −0.75 before "
+              "rising to 0 for large negative x. Compared with ReLU it passes a little of the "
+              "negative inputs and has a gradient everywhere, so no unit dies; it costs more "
+              "to compute. GELU(1) ≈ 0.8413."),
+    params=(Param("approximate", "choice", "none", "'none': the exact x·Φ(x); 'tanh': the "
+                  "tanh approximation (as in the original BERT and GPT-2).",
+                  choices=("none", "tanh")),),
+    kwargs=lambda p: {"approximate": p["approximate"]}, channels_last="safe")
 
 SOFTMAX = _act(
     "Softmax", "Softmax", "torch.softmax",
@@ -62,7 +79,7 @@ SOFTMAX = _act(
                  "cross-entropy."),
     params=(Param("dim", "int", 1, "The dimension holding the classes (1 = the first after "
                                    "the batch).", min=1),),
-    kwargs=lambda p: {"dim": p["dim"]})
+    kwargs=lambda p: {"dim": p["dim"]}, channels_last="safe", gives="probabilities")
 
 STEP = _act("Step", "Step (Heaviside)", "ops.step", Doc(
     summary="The perceptron's activation: 1 when the input is at least 0, else 0.",
@@ -72,4 +89,4 @@ STEP = _act("Step", "Step (Heaviside)", "ops.step", Doc(
           "backpropagation; use Sigmoid for a trainable version."), differentiable=False)
 
 
-SPECS = (SIGMOID, TANH, RELU, LEAKY_RELU, SOFTMAX, STEP)
+SPECS = (SIGMOID, TANH, RELU, LEAKY_RELU, GELU, SOFTMAX, STEP)

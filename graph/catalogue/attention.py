@@ -125,13 +125,13 @@ ATTENTION = NodeSpec(
     type="Attention", title="Attention (dot / general / additive)", category=CAT,
     id_prefix="attn",
     inputs=(Port("query", doc="the decoder states s_t: N × T_q × D_q, or one step N × D_q"),
-            Port("key", doc="the encoder states h_j: N × T_k × D_k (an RNN's y)"),
+            Port("key", role="keys", doc="the encoder states h_j: N × T_k × D_k (an RNN's y)"),
             Port("value", optional=True, doc="what the context sums, N × T_k × D_v; the "
                                              "encoder states h_j themselves when not wired"),
             _KEY_PADDING),
     outputs=(Port("context", path=(0,), doc="c_t = Σ_j α_tj h_j: N × T_q × D_v"),
-             Port("weights", path=(1,), doc="α_tj, a distribution over the keys for each "
-                                            "query: N × T_q × T_k")),
+             Port("weights", path=(1,), role="attention",
+                  doc="α_tj, a distribution over the keys for each query: N × T_q × T_k")),
     params=(Param("score", "choice", "dot",
                   "How e_tj = score(s_t, h_j) is computed: 'dot' s_tᵀ h_j (no weights; needs "
                   "D_q = D_k), 'general' s_tᵀ W h_j (multiplicative, Luong), 'additive' "
@@ -258,12 +258,12 @@ def _mha_build(ctx):
 MULTI_HEAD = NodeSpec(
     type="MultiHeadAttention", title="Multi-head attention", category=CAT, id_prefix="mha",
     inputs=(Port("query", doc="N × T_q × E (the sequence itself for self-attention)"),
-            Port("key", doc="N × T_k × kdim"),
+            Port("key", role="keys", doc="N × T_k × kdim"),
             Port("value", doc="N × T_k × vdim"),
             _KEY_PADDING, _ATTN_MASK),
     outputs=(Port("out", path=(0,), doc="[head_1, …, head_h] W^O: N × T_q × E"),
-             Port("weights", path=(1,), doc="each head's attention weights: N × H × T_q × "
-                                            "T_k")),
+             Port("weights", path=(1,), role="attention",
+                  doc="each head's attention weights: N × H × T_q × T_k")),
     params=(Param("num_heads", "int", 4, "Heads h: attention run h times in parallel, each "
                   "on E / h features with its own W^Q, W^K, W^V. E must be a multiple of h.",
                   min=1, max=1024),
@@ -318,7 +318,7 @@ POSITIONAL_ENCODING = NodeSpec(
                   "position (no weights). 'learned': a trained vector per position.",
                   choices=("sinusoidal", "learned")),
             Param("max_len", "int", 512, "The most positions a sequence may have: the size "
-                  "of the table.", min=1, max=1_000_000)),
+                  "of the table.", min=1, max=1_000_000, role="max_positions")),
     shape=_pe_shape,
     build=lambda ctx: Make("ops.PositionalEncoding", {"d_model": ctx.ins["x"].shape[-1],
                                                       "max_len": ctx.p["max_len"],

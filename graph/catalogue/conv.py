@@ -82,6 +82,7 @@ CONV2D = NodeSpec(
         notes="Local connectivity and parameter sharing keep the weight count small: the same "
               "filter is applied at every position. Follow it with ReLU.",
     ),
+    channels_last="gains",
 )
 
 
@@ -153,7 +154,7 @@ def _pool_shape(ctx):
     return {"y": TensorType((*t.shape[:2], *sizes))}
 
 
-def _pool(type_, title, target, doc):
+def _pool(type_, title, target, doc, **kw):
     return NodeSpec(
         type=type_, title=title, category="Pooling", id_prefix=type_[:3].lower() + "pool",
         inputs=_X, outputs=_Y,
@@ -167,7 +168,7 @@ def _pool(type_, title, target, doc):
         build=lambda ctx: Call(target, {"kernel_size": ctx.p["kernel_size"],
                                         "stride": ctx.p["stride"] or ctx.p["kernel_size"],
                                         "padding": ctx.p["padding"]}),
-        color=COLORS["Pooling"], doc=doc)
+        color=COLORS["Pooling"], doc=doc, **kw)
 
 
 MAXPOOL2D = _pool("MaxPool2d", "MaxPool2d", "F.max_pool2d", Doc(
@@ -175,12 +176,36 @@ MAXPOOL2D = _pool("MaxPool2d", "MaxPool2d", "F.max_pool2d", Doc(
     formula="MaxPool(x) = max(x₁, x₂, x₃, x₄)   for each 2 × 2 window",
     use_case="After convolution + ReLU in a CNN: halves the spatial size, keeps the strongest "
              "responses and adds some translation invariance. Example (2 × 2, stride 2): "
-             "[[1,3,2,4],[5,6,7,8],[9,2,3,1],[0,1,5,2]] → [[6,8],[9,5]]."))
+             "[[1,3,2,4],[5,6,7,8],[9,2,3,1],[0,1,5,2]] → [[6,8],[9,5]]."), channels_last="gains")
 
 AVGPOOL2D = _pool("AvgPool2d", "AvgPool2d", "F.avg_pool2d", Doc(
     summary="Down-samples each feature map by averaging every window.",
     formula="AvgPool(x) = (x₁ + x₂ + x₃ + x₄) / 4   for each 2 × 2 window",
     use_case="Smoother down-sampling than max pooling; global average pooling before a "
-             "classifier."))
+             "classifier."), channels_last="gains")
 
-SPECS = (CONV2D, CONV_TRANSPOSE2D, MAXPOOL2D, AVGPOOL2D)
+
+def _global_pool_shape(ctx):
+    t = need_rank(ctx, "x", (4,), _IMAGE)
+    need_float(ctx, "x")
+    return {"y": TensorType(t.shape[:2])}
+
+
+GLOBAL_AVGPOOL2D = NodeSpec(
+    type="GlobalAvgPool2d", title="Global average pool", category="Pooling", id_prefix="gap",
+    inputs=_X, outputs=(Port("y", doc="one value per channel: N × C"),), params=(),
+    shape=_global_pool_shape, build=lambda ctx: Call("torch.mean", {"dim": (2, 3)}),
+    color=COLORS["Pooling"],
+    doc=Doc(
+        summary="Global average pooling: averages each feature map over all its positions, "
+                "leaving one number per channel (N × C × H × W → N × C).",
+        formula="y[n, c] = (1 / (H·W)) Σᵢ Σⱼ x[n, c, i, j]",
+        use_case="The head of a ResNet: after the last residual stage, global average pooling "
+                 "turns the C feature maps into C features for the final Linear classifier, "
+                 "whatever the image's size. Example: the 2 × 2 map [[1, 2], [3, 6]] gives 3.",
+        notes="It has no weights, where Flatten → Linear would learn one per position and "
+              "channel, and it works for any H and W. The same as AvgPool2d with a window the "
+              "size of the map, then Flatten."),
+    channels_last="safe")
+
+SPECS = (CONV2D, CONV_TRANSPOSE2D, MAXPOOL2D, AVGPOOL2D, GLOBAL_AVGPOOL2D)

@@ -45,6 +45,7 @@ LINEAR = NodeSpec(
               "output): without one, stacked Linear layers are still one linear map. Init 'he' "
               "suits ReLU, 'xavier' suits tanh and sigmoid.",
     ),
+    channels_last="safe",
 )
 
 PERCEPTRON = NodeSpec(
@@ -85,6 +86,7 @@ DROPOUT = NodeSpec(
         formula="y = m ⊙ x / (1 − p),   mᵢ ~ Bernoulli(1 − p)",
         use_case="Regularisation: keeps a large network from overfitting a small dataset.",
     ),
+    channels_last="flat",
 )
 
 
@@ -106,6 +108,7 @@ FLATTEN = NodeSpec(
                  "feature map [[1,0,2,3],[4,6,5,2],[0,1,3,1],[5,2,2,0]] becomes the 16-vector "
                  "[1,0,2,3,4,6,5,2,0,1,3,1,5,2,2,0].",
     ),
+    channels_last="safe",
 )
 
 

@@ -14,7 +14,7 @@ from ._common import COLORS
 
 SEQ = "Sequence"
 
-# The token ids runtime/seq2seq.py's vocabularies use: pad 0, start 1, end 2.
+# The token ids runtime/data/seq2seq.py's vocabularies use: pad 0, start 1, end 2.
 PAD_ID, START_ID, END_ID = 0, 1, 2
 
 
@@ -34,7 +34,7 @@ TEACHER_FORCING = NodeSpec(
     outputs=(Port("tokens", doc="the decoder's previous tokens: <start>, y_1 … y_{T−1} in "
                                 "training; at inference the tokens decoded so far"),),
     params=(Param("start_token", "int", START_ID, "The token id the decoder starts from "
-                  "(the dataset's <s>).", min=0, max=10_000_000),),
+                  "(the dataset's <s>).", min=0, max=10_000_000, role="start_token"),),
     shape=_tf_shape,
     build=lambda ctx: Call("ops.shift_right", {"start": ctx.p["start_token"]}),
     color=COLORS[SEQ],
@@ -78,9 +78,9 @@ GREEDY_DECODE = NodeSpec(
     params=(Param("max_len", "int", 20, "The most tokens to produce (the end token "
                   "included).", min=1, max=100_000),
             Param("end_token", "int", END_ID, "The token id that ends a sequence (the "
-                  "dataset's </s>).", min=0, max=10_000_000),
+                  "dataset's </s>).", min=0, max=10_000_000, role="end_token"),
             Param("pad_token", "int", PAD_ID, "What fills a sequence after its end token.",
-                  min=0, max=10_000_000)),
+                  min=0, max=10_000_000, role="pad_token")),
     shape=_decode_shape,
     build=lambda ctx: Make("ops.GreedyDecode", {"max_len": ctx.p["max_len"],
                                                 "end": ctx.p["end_token"],

@@ -80,7 +80,7 @@ _FRAC = Param("positive_fraction", "float", 0.25, "At most this share of the sam
 
 MATCH = NodeSpec(
     type="MatchProposals", title="Match & sample RoIs", category=CAT, id_prefix="sample",
-    inputs=(Port("proposals", doc="the region proposals N × P × 4"),
+    inputs=(Port("proposals", role="proposals", doc="the region proposals N × P × 4"),
             Port("gt_boxes", phase="train", by_name=True, role="gt_boxes",
                  doc="training only: the objects' boxes N × K × 4"),
             Port("gt_labels", phase="train", by_name=True, role="gt_labels",
@@ -151,6 +151,7 @@ _OUT = Param("output_size", "int", 7, "Each RoI's pooled size h × w (7 × 7 in 
 
 ROI_POOL = NodeSpec(
     type="RoIPool", title="RoI pooling", category=CAT, id_prefix="roipool",
+    figure="roi-pool-vs-align",
     inputs=(Port("features", doc="the backbone's feature map N × C × H × W"),
             Port("rois", doc="RoIs R × 5, in input-image pixels")),
     outputs=(Port("y"),),
@@ -176,6 +177,7 @@ ROI_POOL = NodeSpec(
 
 ROI_ALIGN = NodeSpec(
     type="RoIAlign", title="RoIAlign", category=CAT, id_prefix="roialign",
+    figure="roi-pool-vs-align",
     inputs=(Port("features", doc="the backbone's feature map N × C × H × W"),
             Port("rois", doc="RoIs R × 5, in input-image pixels")),
     outputs=(Port("y"),),
@@ -214,7 +216,7 @@ def _warp_shape(ctx):
 
 ROI_WARP = NodeSpec(
     type="RoIWarp", title="RoI warp (crop & resize)", category=CAT, id_prefix="warp",
-    inputs=(Port("image", doc="the images N × C × H × W"),
+    inputs=(Port("image", role="image", doc="the images N × C × H × W"),
             Port("rois", doc="RoIs R × 5, in pixels")),
     outputs=(Port("y"),),
     params=(Param("output_size", "int", 32, "Each region's size after warping (227 × 227 "
@@ -306,7 +308,7 @@ DETECT = NodeSpec(
     inputs=(Port("class_scores", doc="class scores R × (C + 1)"),
             Port("deltas", doc="box deltas R × 4 (C + 1)"),
             Port("rois", doc="the RoIs they were computed for, R × 5"),
-            Port("image", doc="the images (their size clips the boxes)")),
+            Port("image", role="image", doc="the images (their size clips the boxes)")),
     outputs=(Port("boxes", path=(0,), role="det_boxes"),
              Port("scores", path=(1,), role="det_scores"),
              Port("labels", path=(2,), role="det_labels")),

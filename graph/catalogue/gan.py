@@ -29,10 +29,11 @@ NOISE = NodeSpec(
     inputs=(),
     outputs=(Port("z", role="value", doc="a fresh random batch N × size, every step"),),
     params=(Param("shape", "shape", [8], "The size of one noise sample (the latent "
-                  "vector's length, e.g. [8]; [64, 1, 1] for a convolutional generator)."),
+                  "vector's length, e.g. [8]; [64, 1, 1] for a convolutional generator).",
+                  role="sample_shape"),
             Param("distribution", "choice", "normal",
                   "normal: z ~ N(0, I). uniform: each entry ~ U(−1, 1).",
-                  choices=("normal", "uniform"))),
+                  choices=("normal", "uniform"), role="noise_distribution")),
     shape=_noise_shape, color=COLORS[GEN],
     doc=Doc(
         summary="The random input a generator turns into samples. It needs no dataset field: "
@@ -72,7 +73,8 @@ SHARED = NodeSpec(
     outputs=(Port("y", doc="what the sub-network gives for it"),),
     params=(Param("subnet", "str", "discriminator",
                   "The name of the sub-network to apply (set a node's sub-network in the "
-                  "inspector). It must read one value from outside and give one value."),),
+                  "inspector). It must read one value from outside and give one value.",
+                  role="subnet"),),
     shape=_apply_shape, color=COLORS["Structure"],
     doc=Doc(
         summary="Runs a sub-network again on another input, with the same weights (nothing "
@@ -87,7 +89,7 @@ SHARED = NodeSpec(
 FROM_LOGITS = Param("from_logits", "bool", True,
                     "On: D gives raw scores s and D(x) = σ(s) is folded into the loss "
                     "(numerically safe: log σ(s) = −softplus(−s)). Off: D ends in a Sigmoid "
-                    "and gives probabilities.")
+                    "and gives probabilities.", role="from_logits")
 
 
 def _scores(ctx, ports):

@@ -11,6 +11,7 @@ _SHAPE = Param(
     "The size of one sample, without the batch dimension: [2] for two features, "
     "[1, 28, 28] for a one-channel 28 × 28 image, [] for one number per sample, ['T', 2] "
     "for sequences of 2 features whose length T the data sets (a name stands for a size).",
+    role="sample_shape",
 )
 _DTYPE = Param(
     "dtype", "choice", "float32",
@@ -37,13 +38,14 @@ INPUT = NodeSpec(
         use_case="Every model starts here: features x₁ … xₙ for an MLP, an image for a CNN, "
                  "a sequence for an RNN. Bind it to a dataset field in the training settings.",
     ),
+    channels_last="safe",
 )
 
 TARGET = NodeSpec(
     type="Target", title="Target", category=CAT, role="target", id_prefix="target",
     inputs=(), outputs=_VALUE,
     params=(
-        Param("shape", "shape", [], _SHAPE.help),
+        Param("shape", "shape", [], _SHAPE.help, role="sample_shape"),
         Param("dtype", "choice", "int64", _DTYPE.help, choices=("float32", "int64")),
     ),
     shape=_source, color="#6c3483",
@@ -54,6 +56,7 @@ TARGET = NodeSpec(
         use_case="Class indices (shape [], int64) for classification, values for regression. "
                  "Targets are used only in training: the exported model has none.",
     ),
+    channels_last="safe",
 )
 
 OUTPUT = NodeSpec(
@@ -66,6 +69,7 @@ OUTPUT = NodeSpec(
         use_case="Mark each value the exported model should return; a model may have several "
                  "outputs (a detector's class scores and boxes).",
     ),
+    channels_last="safe",
 )
 
 SPECS = (INPUT, TARGET, OUTPUT)

@@ -10,7 +10,7 @@ SCALAR = TensorType((), "float32", kind="loss")
 
 WEIGHT = Param("weight", "float", 1.0,
                "Factor of this loss in the total that training minimises (multi-task sums).",
-               min=0.0)
+               min=0.0, role="loss_weight")
 METRIC = Param("metric", "choice", "auto",
                "What to report besides the loss: 'auto' picks accuracy for classification and "
                "mean absolute error for regression.",
@@ -18,7 +18,7 @@ METRIC = Param("metric", "choice", "auto",
 FROM_LOGITS = Param("from_logits", "bool", False,
                     "Off: the prediction is a probability (after Softmax / Sigmoid), as in the "
                     "formula. On: raw scores, with the activation folded into the loss "
-                    "(numerically safer).")
+                    "(numerically safer).", role="from_logits")
 
 
 def _pair(ctx):
@@ -45,13 +45,14 @@ CLASSES = Param("classes", "choice", "auto",
                 "N × C × H × W for images), 'last dim' (N × T × V: one distribution per time "
                 "step, as a language model gives). 'auto': the last dim for a sequence "
                 "N × T × V whose target is N × T, else dim 1.",
-                choices=("auto", "dim 1", "last dim"))
+                choices=("auto", "dim 1", "last dim"), role="class_axis")
 
 
 IGNORE_INDEX = Param("ignore_index", "int", None,
                      "A class index that counts for nothing, in the loss and the accuracy: "
                      "the padding token (0) of padded sequences, so a model is not trained "
-                     "to predict padding. Auto: none.", min=0, max=10_000_000, auto=True)
+                     "to predict padding. Auto: none.", min=0, max=10_000_000, auto=True,
+                     role="ignore_index")
 
 
 def class_dim(pred: TensorType, target: TensorType, choice: str = "auto") -> int:
@@ -87,20 +88,21 @@ def _cce_shape(ctx):
 
 
 def _loss(type_, title, op, doc, shape=_elementwise_shape, params=(), metric="mae",
-          kwargs=lambda ctx: {}, prefix="loss"):
+          kwargs=lambda ctx: {}, prefix="loss", **kw):
     return NodeSpec(
         type=type_, title=title, category=CAT, role="loss", id_prefix=prefix,
         inputs=(Port("pred", doc="the model's prediction ŷ", role="pred"),
                 Port("target", doc="the truth y", role="target")),
         outputs=(Port("loss", kind="loss", role="loss"),),
         params=(*params, WEIGHT, METRIC), shape=shape,
-        build=lambda ctx: Call(op, kwargs(ctx)), metric=metric, color=COLORS[CAT], doc=doc)
+        build=lambda ctx: Call(op, kwargs(ctx)), metric=metric, color=COLORS[CAT], doc=doc,
+        **kw)
 
 
 MSE = _loss("MSELoss", "MSE loss", "ops.mse_loss", Doc(
     summary="Mean squared error between prediction and target.",
     formula="L = (1/n) Σᵢ (yᵢ − ŷᵢ)²",
-    use_case="Regression problems."), prefix="mse")
+    use_case="Regression problems."), prefix="mse", channels_last="safe")
 
 BCE = _loss(
     "BCELoss", "Binary cross-entropy", "ops.bce_loss",
@@ -109,7 +111,7 @@ BCE = _loss(
         use_case="Binary classification, after a Sigmoid; Mask R-CNN's mask loss; a GAN's "
                  "discriminator."),
     params=(FROM_LOGITS,), metric="accuracy/binary",
-    kwargs=lambda ctx: {"from_logits": ctx.p["from_logits"]}, prefix="bce")
+    kwargs=lambda ctx: {"from_logits": ctx.p["from_logits"]}, prefix="bce", channels_last="safe")
 
 CCE = _loss(
     "CategoricalCrossEntropyLoss", "Categorical cross-entropy", "ops.cce_loss",
@@ -123,7 +125,7 @@ CCE = _loss(
                         "class_dim": class_dim(ctx.ins["pred"], ctx.ins["target"],
                                                ctx.p["classes"]),
                         **({"ignore_index": ctx.p["ignore_index"]}
-                           if ctx.p["ignore_index"] is not None else {})}, prefix="cce")
+                           if ctx.p["ignore_index"] is not None else {})}, prefix="cce", channels_last="safe")
 
 HINGE = _loss(
     "HingeLoss", "Hinge loss", "ops.hinge_loss",
@@ -135,7 +137,7 @@ HINGE = _loss(
                   "How the target encodes the two classes; 0/1 targets are mapped to −1/+1.",
                   choices=("-1/+1", "0/1")),),
     metric="accuracy/sign", kwargs=lambda ctx: {"zero_one": ctx.p["labels"] == "0/1"},
-    prefix="hinge")
+    prefix="hinge", channels_last="safe")
 
 HUBER = _loss(
     "HuberLoss", "Huber loss", "ops.huber_loss",
@@ -145,7 +147,7 @@ HUBER = _loss(
         use_case="Robust regression problems: outliers pull less than with MSE."),
     params=(Param("delta", "float", 1.0, "Where the loss turns from squared to linear (δ).",
                   min=1e-6),),
-    kwargs=lambda ctx: {"delta": ctx.p["delta"]}, prefix="huber")
+    kwargs=lambda ctx: {"delta": ctx.p["delta"]}, prefix="huber", channels_last="safe")
 
 SMOOTH_L1 = _loss(
     "SmoothL1Loss", "Smooth L1 loss", "ops.smooth_l1_loss",
@@ -154,6 +156,6 @@ SMOOTH_L1 = _loss(
                 "L = |y − ŷ| − ½ β              otherwise",
         use_case="Bounding-box regression L_box in Fast, Faster and Mask R-CNN."),
     params=(Param("beta", "float", 1.0, "Width β of the quadratic zone.", min=1e-6),),
-    kwargs=lambda ctx: {"beta": ctx.p["beta"]}, prefix="smoothl1")
+    kwargs=lambda ctx: {"beta": ctx.p["beta"]}, prefix="smoothl1", channels_last="safe")
 
 SPECS = (MSE, BCE, CCE, HINGE, HUBER, SMOOTH_L1)

@@ -142,7 +142,7 @@ PASTE_MASKS = NodeSpec(
     inputs=(Port("logits", doc="the mask head's logits M × C × S × S"),
             Port("labels", doc="each detection's class M: its channel is read"),
             Port("rois", doc="the detections as RoIs M × 5 ('Mask RoIs')"),
-            Port("image", doc="the images (their size)")),
+            Port("image", role="image", doc="the images (their size)")),
     outputs=(Port("masks", role="det_masks"),),
     params=(), shape=_paste_shape, build=lambda ctx: Call("ops.paste_masks"),
     color=COLORS[CAT],

@@ -14,7 +14,7 @@ _DOC = Doc(
 )
 
 
-def _bn(type_, ranks, what):
+def _bn(type_, ranks, what, **kw):
     def shape(ctx):
         t = need_rank(ctx, "x", ranks, what)
         need_float(ctx, "x")
@@ -35,10 +35,10 @@ def _bn(type_, ranks, what):
         build=lambda ctx: Make(f"nn.{type_}", {"num_features": ctx.ins["x"].shape[1],
                                                "eps": ctx.p["eps"],
                                                "momentum": ctx.p["momentum"]}),
-        color=COLORS["Normalization"], doc=_DOC)
+        color=COLORS["Normalization"], doc=_DOC, **kw)
 
 
 BATCHNORM1D = _bn("BatchNorm1d", (2, 3), "features N × C (or N × C × L)")
-BATCHNORM2D = _bn("BatchNorm2d", (4,), "an image-shaped input N × C × H × W")
+BATCHNORM2D = _bn("BatchNorm2d", (4,), "an image-shaped input N × C × H × W", channels_last="safe")
 
 SPECS = (BATCHNORM1D, BATCHNORM2D)

@@ -172,10 +172,10 @@ def _embedding_shape(ctx):
 
 EMBEDDING = NodeSpec(
     type="Embedding", title="Embedding", category=CAT, id_prefix="embed",
-    inputs=(Port("x", doc="token ids (int64), N × T"),), outputs=(Port("y"),),
+    inputs=(Port("x", role="token_ids", doc="token ids (int64), N × T"),), outputs=(Port("y"),),
     params=(Param("num_embeddings", "int", 128, "How many different tokens there are (the "
                   "vocabulary size): ids run from 0 to num_embeddings − 1.", min=1,
-                  max=10_000_000),
+                  max=10_000_000, role="vocabulary"),
             Param("embedding_dim", "int", 32, "Size of each token's vector.", min=1,
                   max=65536)),
     shape=_embedding_shape,

@@ -31,13 +31,15 @@ def _anchor_shape(ctx):
 
 ANCHORS = NodeSpec(
     type="AnchorGenerator", title="Anchor generator", category=CAT, id_prefix="anchors",
-    inputs=(Port("features", doc="the feature map N × C × H × W the RPN reads"),
-            Port("image", doc="the images (their size sets the stride)")),
-    outputs=(Port("anchors"),),
+    inputs=(Port("features", role="feature_map",
+                 doc="the feature map N × C × H × W the RPN reads"),
+            Port("image", role="image", doc="the images (their size sets the stride)")),
+    outputs=(Port("anchors", role="anchors"),),
     params=(Param("sizes", "numbers", [16, 32], "Anchor sides in image pixels (each the "
-                  "square root of the area): one set per size and ratio in every cell."),
+                  "square root of the area): one set per size and ratio in every cell.",
+                  role="anchor_sizes"),
             Param("aspect_ratios", "numbers", [0.5, 1.0, 2.0], "Height / width of the "
-                  "anchors (0.5 wide, 1 square, 2 tall).")),
+                  "anchors (0.5 wide, 1 square, 2 tall).", role="anchor_ratios")),
     shape=_anchor_shape,
     build=lambda ctx: Call("ops.anchors", {"sizes": list(ctx.p["sizes"]),
                                            "aspect_ratios": list(ctx.p["aspect_ratios"])}),
@@ -119,9 +121,9 @@ PROPOSALS = NodeSpec(
     id_prefix="proposals",
     inputs=(Port("objectness", doc="the RPN's objectness logits N × A"),
             Port("deltas", doc="the RPN's box deltas N × A × 4"),
-            Port("anchors", doc="the anchors A × 4"),
-            Port("image", doc="the images (their size clips the boxes)")),
-    outputs=(Port("proposals"),),
+            Port("anchors", role="anchors", doc="the anchors A × 4"),
+            Port("image", role="image", doc="the images (their size clips the boxes)")),
+    outputs=(Port("proposals", role="proposals"),),
     params=(_count("pre_nms_train", 1000, "Training: anchors of highest objectness decoded "
                    "per image before NMS (2000 in torchvision)."),
             _count("post_nms_train", 300, "Training: proposals kept per image after NMS."),
@@ -175,20 +177,21 @@ def _match_shape(ctx):
 MATCH_ANCHORS = NodeSpec(
     type="MatchAnchors", title="Match & sample anchors", category=CAT, id_prefix="anchor_match",
     phase="train",
-    inputs=(Port("anchors", doc="the anchors A × 4"),
+    inputs=(Port("anchors", role="anchors", doc="the anchors A × 4"),
             Port("gt_boxes", doc="the objects' boxes N × K × 4"),
             Port("gt_labels", doc="the objects' classes N × K (int64, −1 pads)")),
     outputs=(Port("labels", path=(0,), doc="N × A: 1 object, 0 background, −1 not drawn"),
              Port("targets", path=(1,), doc="N × A × 4: the deltas to each anchor's object")),
     params=(Param("fg_iou", "float", 0.7, "IoU with an object at or above which an anchor is "
-                  "an object.", min=0.0, max=1.0),
+                  "an object.", min=0.0, max=1.0, role="object_iou"),
             Param("bg_iou", "float", 0.3, "IoU below which (with every object) an anchor is "
-                  "background; in between, ignored.", min=0.0, max=1.0),
+                  "background; in between, ignored.", min=0.0, max=1.0, role="background_iou"),
             Param("per_image", "int", 256, "Anchors drawn per image for the RPN's losses.",
                   min=1, max=1_000_000),
             Param("positive_fraction", "float", 0.5, _FRAC.help, min=0.0, max=1.0),
             Param("low_quality", "bool", True, "Each object's best anchors are objects too, "
-                  "whatever their IoU (so that no object is left without an anchor).")),
+                  "whatever their IoU (so that no object is left without an anchor).",
+                  role="keep_best_match")),
     shape=_match_shape,
     build=lambda ctx: Call("ops.match_anchors", {
         k: ctx.p[k] for k in ("fg_iou", "bg_iou", "per_image", "positive_fraction",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
+import numpy as _np  # nms's loop outside TorchScript; the python export sets it to None
 import torch
 
 try:  # torchvision's kernels where it imports with this torch (a CUDA machine)
@@ -118,18 +118,19 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     order = torch.sort(scores, descending=True, stable=True).indices
     iou = box_iou(boxes[order], boxes[order])
     over = iou > iou_threshold
-    if torch.jit.is_scripting():  # TorchScript (an export): the same loop in torch
-        keep = torch.ones(len(order), dtype=torch.bool, device=boxes.device)
-        for i in range(len(order)):
-            if bool(keep[i]):  # (`&=` on a slice would not write back in TorchScript)
-                keep[i + 1:] = keep[i + 1:] & ~over[i, i + 1:]
-    else:  # the loop in numpy: a tenth of the time per box
-        o = over.cpu().numpy()
-        k = np.ones(len(order), dtype=bool)
-        for i in range(len(order)):  # greedy: a box suppressed itself suppresses nothing
-            if k[i]:
-                k[i + 1:] &= ~o[i, i + 1:]
-        keep = torch.from_numpy(k).to(order.device)
+    if not torch.jit.is_scripting():
+        if _np is not None:  # the loop in numpy: a tenth of the time per box
+            o = over.cpu().numpy()
+            k = _np.ones(len(order), dtype=bool)
+            for i in range(len(order)):  # greedy: a box suppressed itself suppresses nothing
+                if k[i]:
+                    k[i + 1:] &= ~o[i, i + 1:]
+            return order[torch.from_numpy(k).to(order.device)]
+    # TorchScript (an export), or the python export (torch only): the same loop in torch
+    keep = torch.ones(len(order), dtype=torch.bool, device=boxes.device)
+    for i in range(len(order)):
+        if bool(keep[i]):  # (`&=` on a slice would not write back in TorchScript)
+            keep[i + 1:] = keep[i + 1:] & ~over[i, i + 1:]
     return order[keep]
 
 

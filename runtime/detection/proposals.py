@@ -10,8 +10,11 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
+import time
+import zipfile
 import zlib
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Callable
 
@@ -82,53 +85,185 @@ def default_cache() -> Path:
         "proposals"
 
 
+class SearchStopped(Exception):
+    """The search was asked to stop (the run was stopped while preparing its data)."""
+
+
+class _Damaged(Exception):
+    pass
+
+
+CACHE_MEMBER = "proposals.npy"
+_BOXES = np.dtype("<f4")
+
+
+def _read_member_header(m) -> tuple[tuple, bool, np.dtype]:
+    version = np.lib.format.read_magic(m)
+    readers = {(1, 0): np.lib.format.read_array_header_1_0,
+               (2, 0): np.lib.format.read_array_header_2_0}
+    if version not in readers:
+        raise _Damaged(f"an .npy format version {version[0]}.{version[1]}, not ours")
+    return readers[version](m, max_header_size=1000)
+
+
+def read_cache(path: Path, n: int, count: int, height: int, width: int) -> np.ndarray:
+    """The cached proposals in `path`, checked before they are trusted: a regular file, a zip
+    holding only proposals.npy, whose header (read before any data) says n × count × 4
+    little-endian float32 in C order; exactly that many bytes, with a good CRC; every box
+    finite, x1 <= x2 and y1 <= y2, inside the height × width image (a pixel of slack), or a
+    padding row of zeros. Raises FileNotFoundError when there is none, _Damaged saying what
+    is wrong otherwise; nothing larger than what the header must say is ever allocated."""
+    from runtime.files import NotRegularFile, open_regular
+    want = (n, count, 4)
+    try:
+        fh = open_regular(path)
+    except FileNotFoundError:
+        raise
+    except NotRegularFile as e:
+        raise _Damaged(str(e)) from None
+    except (OSError, ValueError) as e:
+        raise _Damaged(f"cannot be read: {getattr(e, 'strerror', None) or e}") from None
+    with fh:
+        try:
+            z = zipfile.ZipFile(fh)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+            raise _Damaged(f"not an .npz file: {e}") from None
+        with z:
+            infos = z.infolist()
+            if [i.filename for i in infos] != [CACHE_MEMBER]:
+                names = ", ".join(repr(i.filename) for i in infos[:4])
+                raise _Damaged(f"holds {names or 'nothing'}, not only {CACHE_MEMBER!r}")
+            nbytes = n * count * 4 * _BOXES.itemsize
+            if infos[0].file_size > nbytes + 4096:  # what its zip entry says unpacked
+                raise _Damaged(f"its {CACHE_MEMBER} unpacks to {infos[0].file_size:,} bytes, "
+                               f"more than {n:,} × {count} × 4 boxes take")
+            try:
+                with z.open(infos[0]) as m:
+                    try:
+                        shape, fortran, dtype = _read_member_header(m)
+                    except ValueError as e:  # a header numpy cannot parse
+                        raise _Damaged(f"a damaged .npy header ({e})") from None
+                    if tuple(shape) != want:
+                        dims = " × ".join(str(d) for d in shape) if isinstance(
+                            shape, tuple) else repr(shape)
+                        raise _Damaged(f"holds {dims} values where {n} × {count} × 4 boxes "
+                                       "belong")
+                    if dtype != _BOXES:
+                        raise _Damaged(f"holds dtype {dtype.str}, not float32 ({_BOXES.str})")
+                    if fortran:
+                        raise _Damaged("holds an array in Fortran order, not ours")
+                    out = np.empty(want, _BOXES)
+                    view = memoryview(out).cast("B")
+                    got = 0
+                    while got < nbytes:
+                        chunk = m.read(min(nbytes - got, 1 << 20))
+                        if not chunk:
+                            break
+                        view[got:got + len(chunk)] = chunk
+                        got += len(chunk)
+                    if got < nbytes:
+                        raise _Damaged(f"cut short: {got:,} of {nbytes:,} bytes of boxes")
+                    if m.read(1):  # reading to the end also checks the CRC
+                        raise _Damaged("more data than its header says")
+            except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as e:
+                raise _Damaged(f"unreadable ({e})") from None
+    if not np.isfinite(out).all():
+        raise _Damaged("holds values that are not finite (NaN or infinity)")
+    x1, y1, x2, y2 = out[..., 0], out[..., 1], out[..., 2], out[..., 3]
+    if (x2 < x1).any() or (y2 < y1).any():
+        raise _Damaged("holds boxes with x2 < x1 or y2 < y1")
+    if out.min(initial=0) < -1 or (x2 > width + 1).any() or (y2 > height + 1).any():
+        raise _Damaged(f"holds boxes outside the image ({width} × {height})")
+    return out
+
+
+def _write_cache(path: Path, boxes: np.ndarray) -> None:
+    """Written whole or not at all: a temporary file beside it, then renamed over it (a
+    damaged file or a named pipe in its place is replaced)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    except OSError:
+        return  # an unwritable cache folder costs the next run the search again, nothing else
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, proposals=boxes)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
 def proposals_for(images: np.ndarray, count: int, mode: str = "fast", scale: float = 2.0,
                   cache_dir: str | os.PathLike | None = None,
                   progress: Callable[[int, int], None] | None = None,
-                  workers: int | None = None) -> tuple[np.ndarray, bool]:
+                  workers: int | None = None, stop: Callable[[], bool] | None = None,
+                  notice: Callable[[str], None] | None = None) -> tuple[np.ndarray, bool]:
     """N × count × 4 float32 proposals for N images (N × 3 × H × W floats in [0, 1]), each
     image's first `count` (zero rows where it has fewer); and whether they came from the
-    cache. `progress(done, total)` is called as images are searched."""
+    cache. `progress(done, total)` is called as images are searched (first with 0 done);
+    `stop()` is asked between images: when it says True the search ends within a moment,
+    raising SearchStopped, and nothing is cached. A cache file that is not exactly what we
+    wrote is computed again and written anew, and `notice` is told which file and why."""
     if mode not in MODES:
         raise ProposalError(f"proposal mode {mode!r}: one of {', '.join(MODES)}")
     folder = Path(cache_dir) if cache_dir is not None else default_cache()
     u8 = (np.clip(images, 0, 1) * 255 + 0.5).astype(np.uint8).transpose(0, 2, 3, 1)
     path = folder / f"selective_search_{_key(u8, mode, scale, count)}.npz"
-    if path.exists():
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                boxes = z["proposals"]
-            if boxes.shape == (len(images), count, 4):
-                return boxes, True
-        except Exception:  # noqa: BLE001: a damaged cache file is computed again
-            pass
+    height, width = images.shape[2], images.shape[3]
+    try:
+        return read_cache(path, len(images), count, height, width), True
+    except FileNotFoundError:
+        pass
+    except _Damaged as e:
+        if notice is not None:
+            notice(f"the proposal cache file {path} was damaged ({e}): computed again")
     _cv2()
     out = np.zeros((len(images), count, 4), np.float32)
+    total = len(images)
+    cancelled = threading.Event()
 
     def one(i):
+        if cancelled.is_set():
+            return
         b = selective_search(u8[i], mode, scale, seed=zlib.crc32(u8[i].tobytes()))[:count]
         out[i, :len(b)] = b
 
-    total = len(images)
     workers = workers or min(4, os.cpu_count() or 1)
     import cv2
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)  # one image per thread (OpenCV releases the GIL while it searches)
+    pool = ThreadPoolExecutor(workers)
     try:
-        with ThreadPoolExecutor(workers) as pool:
-            for done, _ in enumerate(pool.map(one, range(total)), 1):
-                if progress is not None and (done % 16 == 0 or done == total):
-                    progress(done, total)
+        if progress is not None:
+            progress(0, total)
+        pending: set = set()
+        queued = done = reported = 0
+        t_report = time.perf_counter()
+        while done < total:
+            while queued < total and len(pending) < 2 * workers:  # a few queued, not all
+                pending.add(pool.submit(one, queued))
+                queued += 1
+            finished, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+            for f in finished:
+                f.result()
+            done += len(finished)
+            if stop is not None and stop():
+                raise SearchStopped()
+            now = time.perf_counter()
+            if progress is not None and done > reported and (
+                    done == total or done // 16 > reported // 16 or now - t_report > 0.5):
+                progress(done, total)
+                reported, t_report = done, now
     finally:
+        cancelled.set()  # images still queued are skipped; those being searched end alone
+        pool.shutdown(wait=False, cancel_futures=True)
         cv2.setNumThreads(threads)
-    try:  # written whole or not at all
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, proposals=out)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # an unwritable cache folder costs the next run the search again, nothing else
+    _write_cache(path, out)
     return out, False
 
 

@@ -13,8 +13,12 @@ import time
 
 import torch
 
+from graph.spec import ParamRole
+
+from .. import seeds
+from ..epoch_metrics import discriminator_losses, value_names
+from ..errors import TrainingError
 from ..events import Samples
-from .base import sample_noise
 from .supervised import Supervised
 
 LIVE_EVERY_S = 0.25  # the live view's refresh: a few times a second
@@ -26,35 +30,32 @@ JUDGE_SAMPLES = 2000
 class Adversarial(Supervised):
     name = "adversarial"
 
-    def __init__(self, trainer, c, trainable, needed):
-        from ..train import TrainingError
-        if not trainer.settings.optimizers:
+    def __init__(self, ctx, c, trainable, needed):
+        if not ctx.settings.optimizers:
             raise TrainingError(
                 "The 'adversarial' recipe needs an optimizer record per player (training "
                 "settings, Optimizers): one over the discriminator's sub-network with its "
                 "loss, one over the generator's with its loss.")
-        super().__init__(trainer, c, trainable, needed)
+        super().__init__(ctx, c, trainable, needed)
         graph = c.graph
-        self.d_losses = {l: graph.spec(l).resolved(graph.params(l))["from_logits"]
-                         for l in c.losses if graph.spec(l).type == "DiscriminatorLoss"}
+        self.d_losses = {l: graph.spec(l).role_value(graph.params(l), ParamRole.FROM_LOGITS)
+                         for l in discriminator_losses(c)}
         # The generator: the model, when it reads nothing but noise.
-        self.generator_ok = bool(c.inputs) and bool(c.outputs) and all(
-            graph.spec(n).role == "noise" for n in c.inputs)
+        self.generator_ok = c.generator and bool(c.outputs)
         seed = self.s.seed
         self._fixed = {}
         if self.generator_ok:
-            g = torch.Generator().manual_seed(seed + 3)
+            g = seeds.stream(seed, seeds.LIVE_NOISE)
             t = c.analysis.edge_type(graph.in_edges(c.outputs[0])[0])
             shape = tuple(t.shape[1:]) if t is not None else ()
             n_live = LIVE_IMAGES if len(shape) > 1 else LIVE_FAKE
-            self._fixed = {"live": [sample_noise(n_live, self.noise[z], "cpu", g)
-                                    for z in c.inputs],
-                           "judge": [sample_noise(JUDGE_SAMPLES, self.noise[z], "cpu", g)
+            self._fixed = {"live": [self.noise[z].sample(n_live, "cpu", g) for z in c.inputs],
+                           "judge": [self.noise[z].sample(JUDGE_SAMPLES, "cpu", g)
                                      for z in c.inputs]}
             self.images = len(shape) > 1
         self._last_live = -1e9
         # some real samples beside the generated ones in the live view (the first Input's)
-        real = next((t for k, t in trainer.train_data.items()
+        real = next((t for k, t in ctx.train_data.items()
                      if graph.spec(k).role == "input"), None)
         n = LIVE_IMAGES if self.generator_ok and self.images else LIVE_REAL
         self.real = real[:n].cpu() if real is not None else None
@@ -72,12 +73,9 @@ class Adversarial(Supervised):
             parts[f"{pre}D(G(z))"] = fake.float().mean()
 
     def value_names(self) -> list[str]:
-        names = [f"{l}.loss" for r in self.recs for l in r.spec.losses]
-        several = len(self.d_losses) > 1
-        for l in self.d_losses:
-            pre = f"{l}." if several else ""
-            names += [f"{pre}D(x)", f"{pre}D(G(z))"]
-        return list(dict.fromkeys(names))
+        """Each record's losses, then D(x) and D(G(z)) per discriminator loss: the names
+        runtime.epoch_metrics gives a run before it starts."""
+        return value_names(self.c, self.s)
 
     def generate(self, which: str) -> torch.Tensor | None:
         """The generator's samples of a fixed noise batch (the same one every time, so the
@@ -88,12 +86,12 @@ class Adversarial(Supervised):
         was = model.training
         model.eval()
         with torch.no_grad():
-            out = model(*[z.to(self.t.device) for z in self._fixed[which]])
+            out = model(*[z.to(self.ctx.device) for z in self._fixed[which]])
         model.train(was)
         return (out[0] if isinstance(out, tuple) else out).float().cpu()
 
     def epoch_metrics(self) -> dict[str, float]:
-        judge = getattr(self.t.dataset, "judge", None)
+        judge = getattr(self.ctx.dataset, "judge", None)
         if judge is None or not self.generator_ok:
             return {}
         return judge(self.generate("judge"))
@@ -104,8 +102,8 @@ class Adversarial(Supervised):
             return []
         self._last_live = now
         fake = self.generate("live")
-        judge = getattr(self.t.dataset, "judge", None)
+        judge = getattr(self.ctx.dataset, "judge", None)
         metrics = judge(fake) if judge is not None else {}
         real = self.real.tolist() if self.real is not None else []
-        return [Samples(step, self.t.pos.epoch, real, fake.tolist(), list(fake.shape[1:]),
+        return [Samples(step, self.ctx.pos.epoch, real, fake.tolist(), list(fake.shape[1:]),
                         metrics)]

@@ -1,91 +1,69 @@
-"""What every recipe shares: the step's result, optimizers, optimizer records, noise."""
+"""What every recipe shares: the run it steps (RecipeContext), the step's result, optimizer
+records, noise."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import torch
 
-from graph.settings import OptimizerRecord
+from graph.settings import OptimizerRecord, TrainingSettings
 
-from .. import ops
-from ..compile import Compiled, objective_for
+from ..checkpoint import Position
+from ..compile import Compiled, Noise, objective_for
+from ..devices import autocast
+from ..diagnosis import non_finite_error
+from ..errors import TrainingError
+from ..optim import build_optimizer, eager_step
 
-if TYPE_CHECKING:
-    from ..train import Trainer
+
+@dataclass
+class RecipeContext:
+    """What a recipe needs of the run it steps, given by the Trainer (which a recipe never
+    sees). `pos` is the run's own position, advanced by the Trainer's loop: read, never set."""
+    settings: TrainingSettings
+    device: torch.device
+    pos: Position
+    total_steps: int  # the run's last step
+    by_layer: dict[str, list[torch.nn.Parameter]]  # layer node -> its trainable parameters
+    seq_nodes: dict[str, torch.nn.Module]  # recurrent layers: their input's gradient per step
+    train_data: dict[str, torch.Tensor]  # the training split by node (no copies)
+    dataset: object  # the run's runtime.data Dataset (a GAN's judge)
+
+    def autocast(self):
+        """The context a forward pass runs in (bf16 autocast, or nothing)."""
+        return autocast(self.settings.precision, self.device)
+
+    def non_finite(self, c: Compiled, batch, loss, by_layer, objective=None) -> TrainingError:
+        """The diagnosis of a non-finite loss, named as at the step after the position's: the
+        layer and node where it began, and what to try (`batch`: what `objective`, by default
+        the whole one, was called with)."""
+        return non_finite_error(c, batch, loss, by_layer, step=self.pos.step + 1,
+                                epoch=self.pos.epoch, lr=self.settings.lr, objective=objective)
+
+    def finite_or_raise(self, c: Compiled, args, loss, by_layer, objective=None) -> float:
+        """Read the loss (free on the CPU); a non-finite one raises with its diagnosis
+        (`args`: what `objective`, by default the whole one, was called with)."""
+        lv = loss.item()
+        if not math.isfinite(lv):
+            loss.backward()  # for the diagnosis only: no optimizer step follows
+            raise self.non_finite(c, args, loss, by_layer, objective)
+        return lv
 
 
 @dataclass
 class StepResult:
     """One step: the loss it reports (a tensor on the device), that loss as a float where it
     was read already (the CPU), the objective's output (for the metrics), and named values
-    to log beside the loss (each record's losses, D(x), …), as 0-dim tensors."""
+    to log beside the loss (each record's losses, D(x), …), as 0-dim tensors. On a log step,
+    also each layer's gradient norm (None: no GradStats) and the recurrent layers' gradient
+    per time step of their input."""
     loss: torch.Tensor
     value: float | None
     out: dict | None
     parts: dict[str, torch.Tensor] = field(default_factory=dict)
-
-
-def build_optimizer(kind: str, params, lr: float, momentum: float = 0.0,
-                    weight_decay: float = 0.0, beta1: float = 0.9) -> torch.optim.Optimizer:
-    if kind == "adam":
-        if beta1 == 0.9:  # torch's default, passed as today: the same optimizer, bit for bit
-            return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-        return torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999), weight_decay=weight_decay)
-    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-
-
-class OptimizerSet:
-    """Several optimizers saved and restored as one: their parameter groups one after the
-    other (each tagged with its record's name), parameter ids numbered through. The
-    checkpoint format stays that of one optimizer."""
-
-    def __init__(self, named: dict[str, torch.optim.Optimizer]):
-        self.named = named
-
-    @property
-    def param_groups(self) -> list[dict]:
-        return [g for o in self.named.values() for g in o.param_groups]
-
-    def state_dict(self) -> dict:
-        state, groups, base = {}, [], 0
-        for name, opt in self.named.items():
-            sd = opt.state_dict()
-            for pid, st in sd["state"].items():
-                state[pid + base] = st
-            for g in sd["param_groups"]:
-                groups.append({**g, "params": [p + base for p in g["params"]], "record": name})
-            base += sum(len(g["params"]) for g in sd["param_groups"])
-        return {"state": state, "param_groups": groups}
-
-    def check_state(self, sd: dict) -> None:
-        """ValueError unless `sd` was saved from optimizers of the same records."""
-        names = [g.get("record") for g in sd["param_groups"]]
-        want = [name for name, o in self.named.items() for _ in o.param_groups]
-        if names != want:
-            raise ValueError(f"its optimizer records are {_names(names)}, this project's "
-                             f"{_names(want)}")
-
-    def load_state_dict(self, sd: dict) -> None:
-        self.check_state(sd)
-        groups = sd["param_groups"]
-        base, i = 0, 0
-        for name, opt in self.named.items():
-            mine = groups[i:i + len(opt.param_groups)]
-            i += len(opt.param_groups)
-            ids = [p for g in mine for p in g["params"]]
-            remap = {p: p - base for p in ids}
-            state = {remap[int(p)]: st for p, st in sd["state"].items() if int(p) in remap}
-            opt.load_state_dict({"state": state, "param_groups": [
-                {k: v for k, v in g.items() if k != "record"} | {"params": [remap[p] for p in
-                                                                           g["params"]]}
-                for g in mine]})
-            base += len(ids)
-
-
-def _names(names) -> str:
-    return ", ".join(f"'{n}'" for n in dict.fromkeys(names)) or "none"
+    norms: dict[str, float] | None = None
+    time_norms: dict[str, list] = field(default_factory=dict)
 
 
 @dataclass
@@ -120,14 +98,13 @@ class Recipe:
     """One training step. `optimizer` is what checkpoints save (None: no optimizer)."""
     name = ""
 
-    def __init__(self, trainer: "Trainer", c: Compiled, trainable: list, needed: list[str]):
-        self.t = trainer
+    def __init__(self, ctx: RecipeContext, c: Compiled, trainable: list, needed: list[str]):
+        self.ctx = ctx
         self.c = c
-        self.s = trainer.settings
+        self.s = ctx.settings
         self.trainable = trainable
         self.needed = needed  # the data fields' nodes, in batch order
-        self.noise = {n: c.graph.spec(n).resolved(c.graph.params(n)) for n in c.feeds
-                      if c.graph.spec(n).role == "noise"}
+        self.noise = {n: Noise.of(c.graph, n) for n in c.noise_inputs}
         self.optimizer = None
 
     @property
@@ -155,16 +132,14 @@ class Recipe:
         out = []
         for f in feeds:
             if f in self.noise:
-                p = self.noise[f]
-                out.append(sample_noise(n, p, batch[0].device if batch else self.t.device,
-                                        generator))
+                out.append(self.noise[f].sample(n, batch[0].device if batch else
+                                                self.ctx.device, generator))
             else:
                 out.append(batch[self.needed.index(f)])
         return out
 
     def records(self) -> list[Record]:
         """The project's optimizer records, compiled (TrainingError for a bad one)."""
-        from ..train import TrainingError, eager_step
         c, out = self.c, []
         graph = c.graph
         subnets = graph.subnets
@@ -182,7 +157,7 @@ class Recipe:
                 raise TrainingError(f"{where}: there is no sub-network '{r.subnet}' (the graph "
                                     f"has {', '.join(sorted(subnets)) or 'none'})")
             members = set(subnets[r.subnet]) if r.subnet else None
-            layers = {n: ps for n, ps in self.t.by_layer.items()
+            layers = {n: ps for n, ps in self.ctx.by_layer.items()
                       if members is None or n in members}
             params = [p for ps in layers.values() for p in ps]
             if not params:
@@ -195,20 +170,3 @@ class Recipe:
         return out
 
 
-def sample_noise(n: int, params: dict, device, generator: torch.Generator | None = None):
-    if generator is None:
-        return ops.sample_noise(n, params["shape"], params["distribution"], device)
-    size = (n, *params["shape"])
-    if params["distribution"] == "uniform":
-        return (torch.rand(size, generator=generator) * 2 - 1).to(device)
-    return torch.randn(size, generator=generator).to(device)
-
-
-def finite_or_raise(trainer, c, args, loss, by_layer, objective=None) -> float:
-    """Read the loss (free on the CPU); a non-finite one raises with its diagnosis (`args`:
-    what `objective`, by default the whole one, was called with)."""
-    lv = loss.item()
-    if not math.isfinite(lv):
-        loss.backward()  # for the diagnosis only: no optimizer step follows
-        raise trainer._non_finite(c, args, loss, by_layer, objective)
-    return lv

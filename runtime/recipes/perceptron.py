@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import torch
 
+from ..epoch_metrics import target_of
+from ..errors import TrainingError
 from .base import Recipe, StepResult
 
 
 class PerceptronRule(Recipe):
     name = "perceptron"
 
-    def __init__(self, trainer, c, trainable, needed):
-        super().__init__(trainer, c, trainable, needed)
-        from ..train import TrainingError
+    def __init__(self, ctx, c, trainable, needed):
+        super().__init__(ctx, c, trainable, needed)
         g = c.graph
         if not c.taps:
             raise TrainingError("The 'perceptron' recipe trains Perceptron nodes, and the graph "
@@ -29,7 +30,7 @@ class PerceptronRule(Recipe):
                 raise TrainingError(f"Perceptron '{p}' needs features N × F.", p)
             losses = [e.dst for e in g.out_edges(p) if g.spec(e.dst).role == "loss"
                       and e.dst_port == g.spec(e.dst).in_role("pred")]
-            tgt = trainer._target_of(c, losses[0]) if losses else None
+            tgt = target_of(c, losses[0]) if losses else None
             if tgt is None:
                 raise TrainingError(f"Perceptron '{p}' needs its output compared with a Target "
                                     "by a loss node, so that the rule knows the true labels.", p)
@@ -51,6 +52,6 @@ class PerceptronRule(Recipe):
         for p, (x, y_hat) in out["taps"].items():
             y = batch[self.needed.index(self.targets[p])].reshape(y_hat.shape).to(y_hat.dtype)
             err = y - y_hat
-            mod = self.c.modules.get_submodule(p)
+            mod = self.c.module(p)
             mod.weight += lr * err.T @ x
             mod.bias += lr * err.sum(0)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import torch
 
-from .base import OptimizerSet, Recipe, StepResult, build_optimizer, finite_or_raise
+from ..diagnosis import StepGradients, grad_norms
+from ..errors import TrainingError
+from ..optim import OptimizerSet, build_optimizer, eager_step
+from .base import Recipe, StepResult
 
 
 class Supervised(Recipe):
     name = "supervised"
 
-    def __init__(self, trainer, c, trainable, needed):
-        super().__init__(trainer, c, trainable, needed)
-        from ..train import TrainingError, eager_step
+    def __init__(self, ctx, c, trainable, needed):
+        super().__init__(ctx, c, trainable, needed)
         if c.taps:
             raise TrainingError(f"Perceptron '{c.taps[0]}' learns with the perceptron "
                                 "rule, not by gradients: set the training recipe to "
@@ -37,47 +39,48 @@ class Supervised(Recipe):
     def step(self, batch, log_now, check) -> StepResult:
         if self.recs:
             return self.step_records(batch, log_now, check)
-        t, c, s = self.t, self.c, self.s
+        ctx, c, s = self.ctx, self.c, self.s
         opt = self.optimizer
         opt.zero_grad(set_to_none=True)
-        watch = t._watch_steps(t.seq_nodes) if log_now and t.seq_nodes else None
+        watch = StepGradients(ctx.seq_nodes) if log_now and ctx.seq_nodes else None
         args = self.args(c.feeds, batch) if self.noise else batch
-        with t._autocast():
+        with ctx.autocast():
             out = c.objective(*args)
         loss = out["loss"]
-        lv = finite_or_raise(t, c, args, loss, t.by_layer) if check else None
-        loss.backward()
-        if t.by_layer and log_now:
-            t.norms = t._grad_norms(t.by_layer)  # before clipping: show explosions
+        lv = ctx.finite_or_raise(c, args, loss, ctx.by_layer) if check else None
+        self.backward(loss, args, self.trainable, ctx.by_layer, check)
+        res = StepResult(loss, lv, out)
+        if ctx.by_layer and log_now:
+            res.norms = grad_norms(ctx.by_layer)  # before clipping: show explosions
         if watch is not None:
-            t.time_norms = watch.finish()
+            res.time_norms = watch.finish()
         if s.clip_norm is not None:
             torch.nn.utils.clip_grad_norm_(self.trainable, s.clip_norm)
         self._opt_step()
-        return StepResult(loss, lv, out)
+        return res
 
     def step_records(self, batch, log_now, check) -> StepResult:
         """Each active record in turn: its objective (noise drawn afresh), its backward, its
         weights' update. The reported loss is the sum of the records' losses."""
-        t, c, s = self.t, self.c, self.s
-        step = t.pos.step
+        ctx, c, s = self.ctx, self.c, self.s
+        step = ctx.pos.step
         total, value, parts, outs = None, 0.0 if check else None, {}, {}
         norms = {}
         for r in self.recs:
             if not r.active(step):
                 continue
-            r.set_lr(step, t.total_steps)
+            r.set_lr(step, ctx.total_steps)
             for p in r.params:
                 p.grad = None
             args = self.args(r.feeds, batch)
-            with t._autocast():
+            with ctx.autocast():
                 out = r.objective(*args)
             loss = out["loss"]
             if check:
-                value += finite_or_raise(t, c, args, loss, r.layers, r.objective)
-            loss.backward()
+                value += ctx.finite_or_raise(c, args, loss, r.layers, r.objective)
+            self.backward(loss, args, r.params, r.layers, check, r.objective)
             if log_now:
-                norms.update(t._grad_norms(r.layers))
+                norms.update(grad_norms(r.layers))
             if s.clip_norm is not None:
                 torch.nn.utils.clip_grad_norm_(r.params, s.clip_norm)
             r.step()
@@ -87,12 +90,16 @@ class Supervised(Recipe):
                 parts[f"{l}.loss"] = v.detach()
             self.observe(out, parts)
             outs[r.spec.name] = out
-        if log_now and norms:
-            t.norms = norms
         if total is None:  # no record updates at this step
-            total = torch.zeros((), device=t.device)
+            total = torch.zeros((), device=ctx.device)
         merged = {"preds": {k: v for o in outs.values() for k, v in o["preds"].items()}}
-        return StepResult(total, value, merged, parts)
+        return StepResult(total, value, merged, parts, norms if log_now and norms else None)
+
+    def backward(self, loss, args, params, layers, check, objective=None) -> None:
+        """The gradients the update is made of, in `params`' .grad (`loss`: what `objective`,
+        by default the whole one, gave on `args`; `layers`: `params` by node; `check`:
+        whether losses are read, as the step's). Here ∂loss/∂w; the 'sam' recipe's differ."""
+        loss.backward()
 
     def observe(self, out: dict, parts: dict) -> None:
         """Named values of a record's step to log besides its losses (none here)."""

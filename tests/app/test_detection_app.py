@@ -169,9 +169,9 @@ def test_anchors_of_a_cell_follow_the_layout_and_the_rpn_thresholds(qapp):
     p = load_project(ROOT / "templates" / "faster_rcnn.json")
     c = compile_graph(p.graph)
     grid = anchor_grid(c, torch.zeros(3, 64, 64))
-    assert grid is not None and grid.node in p.graph
+    assert grid is not None and grid.node in c.graph  # inside the RPN block: "rpn.anchor_gen"
     rows, cols, k = grid.shape
-    params = p.graph.params(grid.node)
+    params = c.graph.params(grid.node)
     assert k == len(params["sizes"]) * len(params["aspect_ratios"])
     assert grid.stride == (64 // rows, 64 // cols)
     assert (grid.fg_iou, grid.bg_iou) == (0.7, 0.3)  # the template's MatchAnchors

@@ -34,10 +34,46 @@ def random_edit(editor: Editor, rnd: random.Random) -> str:
     g = editor.g
     nodes = g.nodes()
     kind = rnd.choice(["add", "add", "connect", "connect", "rewire", "unwire", "remove",
-                       "param", "param", "move", "rename", "paste", "arrange"])
+                       "param", "param", "move", "rename", "paste", "arrange", "group",
+                       "group", "ungroup", "open", "open", "up", "repeat", "library",
+                       "rename_block", "expose", "expose"])
+    if kind in ("library", "rename_block", "expose"):
+        return block_edit(editor, rnd, kind)
     if kind == "add" or not nodes:
-        editor.add_node(rnd.choice(TYPES), (rnd.randint(-500, 500), rnd.randint(-300, 300)))
+        try:
+            editor.add_node(rnd.choice(TYPES), (rnd.randint(-500, 500), rnd.randint(-300, 300)))
+        except EditRefused:  # an Input inside a block, a Block input outside one
+            return "refused"
         return "add"
+    blocks = [n for n in nodes if g.node_type(n).startswith("block:")]
+    if kind == "group":
+        try:
+            layers = [n for n in nodes if g.spec(n).role.layer_like] or nodes
+            run = [rnd.choice(layers)]  # a layer and up to two that follow it
+            for _ in range(rnd.randint(0, 2)):
+                nxt = [e.dst for e in g.out_edges(run[-1]) if e.dst not in run
+                       and g.spec(e.dst).role.layer_like]
+                if nxt:
+                    run.append(rnd.choice(nxt))
+            editor.group(run)
+        except EditRefused:
+            return "refused"
+        return kind
+    if kind in ("ungroup", "open", "repeat") and blocks:
+        n = rnd.choice(blocks)
+        try:
+            if kind == "ungroup":
+                editor.ungroup(n)
+            elif kind == "open":
+                editor.doc.open_block(n)
+            else:
+                editor.set_param(n, "repeat", rnd.randint(1, 4))
+        except EditRefused:
+            return "refused"
+        return kind
+    if kind == "up" and editor.doc.frames:
+        editor.doc.go_to(rnd.randrange(len(editor.doc.frames)))
+        return kind
     if kind in ("connect", "rewire"):
         for _ in range(20):
             s, d = rnd.choice(nodes), rnd.choice(nodes)
@@ -54,6 +90,13 @@ def random_edit(editor: Editor, rnd: random.Random) -> str:
         editor.disconnect([rnd.choice(g.edges())])
         return kind
     if kind == "remove":
+        try:
+            editor.remove(rnd.sample(nodes, min(len(nodes), rnd.randint(1, 2))),
+                          rnd.sample(g.edges(), min(1, len(g.edges()))))
+        except EditRefused:  # a block's port wired where the block is used
+            return "refused"
+        return kind
+    if kind == "never":
         editor.remove(rnd.sample(nodes, min(len(nodes), rnd.randint(1, 2))),
                       rnd.sample(g.edges(), min(1, len(g.edges()))))
         return kind
@@ -85,6 +128,41 @@ def random_edit(editor: Editor, rnd: random.Random) -> str:
     return "arrange"
 
 
+def block_edit(editor: Editor, rnd: random.Random, kind: str) -> str:
+    """A library block inserted as the palette does, a block renamed, or an inner node's
+    parameter exposed (a new block parameter, or added to one), through app/block_commands."""
+    from app import block_commands as B
+    from graph import library
+    doc, g = editor.doc, editor.g
+    try:
+        if kind == "library":
+            entry = rnd.choice([e for e in library.shipped() if e.ok])
+            B.add_from_library(doc, entry.key, (rnd.randint(-500, 500), rnd.randint(-300, 300)))
+        elif kind == "rename_block":
+            if not len(doc.graph.blocks):
+                return "none"
+            B.rename_block(doc, rnd.choice(doc.graph.blocks.names()), f"b{rnd.randint(0, 9)}")
+        else:  # expose: inside the definition shown, else in any
+            block = g.owner or (rnd.choice(doc.graph.blocks.names()) if len(doc.graph.blocks)
+                                else None)
+            inner = doc.graph.blocks[block].graph if block else None
+            found = [(n, p.name) for n in (inner.nodes() if inner else [])
+                     for p in inner.spec(n).params]
+            if not found:
+                return "none"
+            node, param = rnd.choice(found)
+            d = doc.graph.blocks[block]
+            if d.exposed and rnd.random() < 0.4:
+                B.add_to_exposed(doc, block, rnd.choice(d.exposed).name, node, param)
+            elif d.exposed and rnd.random() < 0.2:
+                B.unexpose(doc, block, rnd.choice(d.exposed).name)
+            else:
+                B.expose(doc, block, node, param, rnd.choice(["channels", "width", "p", "k"]))
+    except EditRefused:
+        return "refused"
+    return kind
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_fifty_random_edits_undo_to_identical_json_and_redo(qapp, seed, CNN):
     doc = Document(load(CNN), CNN)
@@ -95,7 +173,7 @@ def test_fifty_random_edits_undo_to_identical_json_and_redo(qapp, seed, CNN):
     assert len(set(kinds)) >= 6, kinds  # a real mix
     edited = doc.project.to_json()
     steps = doc.undo.count()
-    assert steps >= 35
+    assert steps >= 30
     while doc.undo.canUndo():
         doc.undo.undo()
     assert doc.project.to_json() == original
@@ -103,6 +181,38 @@ def test_fifty_random_edits_undo_to_identical_json_and_redo(qapp, seed, CNN):
         doc.undo.redo()
     assert doc.project.to_json() == edited
     assert load_text(edited).to_json() == edited  # the edited project is itself a valid file
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_block_edits_undo_and_redo_byte_for_byte_wherever_the_canvas_is(qapp, seed,
+                                                                               CNN):
+    """Group, ungroup, open a definition and edit inside it, repeat: each undo step gives
+    back the JSON before it, from wherever the canvas stands, and the redos the JSON after."""
+    doc = Document(load(CNN), CNN)
+    editor = Editor(doc)
+    rnd = random.Random(100 + seed)
+    states = [doc.project.to_json()]
+    editor.group(["conv2", "relu2"])  # at least one block, opened at once for odd seeds
+    states.append(doc.project.to_json())
+    if seed % 2:
+        doc.open_block(editor.g.nodes()[-1])
+    kinds = []
+    for _ in range(60):
+        before = doc.undo.count()
+        kinds.append(random_edit(editor, rnd))
+        if doc.undo.count() > before:
+            states.append(doc.project.to_json())
+        assert doc.project.to_json() == states[-1]  # navigation changes nothing
+    assert len(set(kinds)) >= 6, kinds
+    for k in range(len(states) - 1, 0, -1):
+        if rnd.random() < 0.3 and doc.frames:
+            doc.go_to(0)
+        doc.undo.undo()
+        assert doc.project.to_json() == states[k - 1]
+    while doc.undo.canRedo():
+        doc.undo.redo()
+    assert doc.project.to_json() == states[-1]
+    assert load_text(states[-1]).to_json() == states[-1]
 
 
 def load_text(text):
@@ -222,7 +332,8 @@ os._exit(3)  # a crash: no clean-up runs
 
 
 def test_autosave_then_crash_then_restore(qtbot, answers, home, CNN, monkeypatch):
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", LAYERLOOM_HOME=str(home))
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", LAYERLOOM_HOME=str(home),
+               PYTHONFAULTHANDLER="1")  # a crash prints where it happened
     r = subprocess.run([sys.executable, "-c", CRASHER, str(CNN)], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 3, r.stderr
@@ -266,7 +377,8 @@ def run_gui(project, home, after_open: str, *flags: str):
             "def op(self, p, ask=True):\n    r = orig(self, p, ask)\n" + after_open +
             "    return r\nmw.MainWindow.open_path = op\n"
             "from app.cli import main\nsys.exit(main(['gui', *sys.argv[1:]]))\n")
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", LAYERLOOM_HOME=str(home))
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", LAYERLOOM_HOME=str(home),
+               PYTHONFAULTHANDLER="1")  # a crash prints where it happened
     return subprocess.run([sys.executable, "-c", code, str(project), *flags], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=120)
 
@@ -442,6 +554,7 @@ def test_help_has_a_guide_and_every_shortcut(win, qtbot):
                     and win.help_window.isVisible())
     text = win.help_window.text.toPlainText()
     assert "Getting started" in text and "F5" in text and "Export" in text
+    assert "folder of your own images with one subfolder per class" in text  # issue 23, 19
     win.help_window.close()
     win.a_shortcuts.trigger()
     qtbot.waitUntil(lambda: win.help_window.isVisible())
@@ -455,3 +568,24 @@ def test_help_has_a_guide_and_every_shortcut(win, qtbot):
         assert rows.get(what) == keys, (what, rows.get(what))
         assert f"{what}\n{keys}" in text
     assert "Space + drag" in text
+
+
+def test_gallery_previews_fill_their_frame_four_a_row(win, qtbot):
+    """Issue 23, item 19: wide templates were a thin strip, two previews a row."""
+    import numpy as np
+    from app.gallery import PREVIEW, TemplateGallery
+    dlg = TemplateGallery(win)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    qtbot.waitExposed(dlg)
+    rows = {}
+    for i in range(dlg.list.count()):
+        rows.setdefault(dlg.list.visualItemRect(dlg.list.item(i)).top(), []).append(i)
+    assert len(next(iter(rows.values()))) >= 4  # previews a row
+    for i in range(dlg.list.count()):
+        img = dlg.list.item(i).icon().pixmap(PREVIEW).toImage().convertToFormat(
+            dlg.list.item(i).icon().pixmap(PREVIEW).toImage().Format.Format_RGB32)
+        a = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.width(), 4)
+        drawn = np.nonzero((np.abs(a[..., :3].astype(int) - [0xf4, 0xf1, 0xee]).sum(-1) > 30)
+                           .any(1))[0]  # rows with something other than the background
+        assert drawn.max() - drawn.min() >= 0.45 * img.height(), dlg.list.item(i).text()

@@ -123,3 +123,25 @@ def test_try_the_digit_generator_shows_a_generated_image(qapp, qtbot, twin, tmp_
     assert not panel.image.isHidden() and not panel.image.pixmap().isNull()
     panel.index.setValue(5)  # another noise sample
     assert panel.text.toPlainText() != text
+
+
+def test_try_the_ring_generator_shows_noise_and_points_not_class_probabilities(qapp, qtbot,
+                                                                               twin, tmp_path):
+    """Issue 23, item 2: z is noise and the sample a point on the ring's plot."""
+    from tests.app.test_training import _tried, run_to_end
+    w = twin
+    w.open_path(project_copy(tmp_path, "gan", epochs=1), ask=False)
+    assert run_to_end(qapp, w)[-1].kind == "finished"
+    panel = _tried(qapp, qtbot, w)
+    panel.index.setValue(4)
+    text = panel.text.toPlainText()
+    assert "%" not in text.split("The 64 samples")[0], text  # nothing read as probabilities
+    assert "noise 'z': 8 values drawn from N(0, I), the same each time (sample 4 of 64)" in text
+    p = panel.tryout.sample(4).outputs["samples"]
+    assert f"generated 'samples': the point ({float(p[0]):.3f}, {float(p[1]):.3f})" in text
+    assert "modes covered" in text and "Samples view" in text
+    assert not panel.plot.isHidden() and panel.image.isHidden()
+    items = panel.plot.getPlotItem().listDataItems()
+    real, fake, chosen = (i.getData() for i in items)
+    assert len(real[0]) == 512 and len(fake[0]) == 64  # the real ring, the fixed noise's samples
+    assert (float(chosen[0][0]), float(chosen[1][0])) == pytest.approx((float(p[0]), float(p[1])))

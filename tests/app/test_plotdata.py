@@ -2,9 +2,10 @@
 import math
 
 import numpy as np
+import pytest
 
 from app.plotdata import HeatMap, LiveData, Series
-from runtime.events import EpochEnd, GradStats, Started, Step
+from runtime.events import EpochEnd, GradStats, Paused, Resumed, Started, Step
 
 
 def test_series_grows_by_doubling_and_keeps_every_point():
@@ -79,3 +80,97 @@ def test_plot_data_is_peak_decimated_past_the_limit():
         s.append(i, 0.0)
     px2, _ = s.plot_data()
     assert len(px2) <= Series.MAX_PLOT + 2 * s._bucket and px2[-1] == 200_099
+
+
+def _tensorboard(values, weight):
+    """TensorBoard's smoothing (its scalar dashboard's debiased EMA), point by point."""
+    last, out = 0.0, []
+    for i, v in enumerate(values, 1):
+        last = last * weight + (1 - weight) * v
+        out.append(last / (1 - weight ** i))
+    return out
+
+
+def test_smoothing_at_every_step_is_tensorboards():
+    from app.plotdata import smoothed
+    rng = np.random.default_rng(0)
+    y = list(np.exp(-np.arange(300) / 50) + 0.1 * rng.random(300))
+    assert np.allclose(smoothed(range(300), y), _tensorboard(y, 0.9))
+
+
+def test_the_smoothed_loss_follows_the_loss_at_any_logging_interval():
+    """Issue 23, item 3: smoothing by steps, not by logged points (at 0.1 per point logged
+    every 10 steps it lagged ~100 steps: 0.070 where the loss was 0.003)."""
+    loss = lambda s: 3.0 * 0.983 ** s  # noqa: E731  (3.0 at step 0, ~0.003 at step 400)
+    curves = {}
+    for every in (1, 10, 50):
+        d = LiveData()
+        d.feed(Started("cpu", "CPU", 2, 400, 400, 1000, 100, every, ["fc"], "supervised", 1))
+        for step in range(every, 401, every):
+            d.feed(Step(step, 1, loss(step), 0.01, 1000.0))
+        x, y = d.smooth.data()
+        curves[every] = dict(zip(x.tolist(), y.tolist()))
+        assert y[-1] < 1.5 * loss(400)  # within a few steps' lag of the loss
+    # the same curve where the logged points meet, whatever the interval
+    assert curves[10][400] == pytest.approx(curves[1][400], rel=0.1)
+    assert curves[50][400] == pytest.approx(curves[10][400], rel=0.1)
+
+
+class Clock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_the_time_left_counts_each_epochs_evaluation_and_not_the_warm_up(monkeypatch):
+    """Issue 23, item 18: a detector's ETA grew as it went (its epoch-end mAP evaluation was
+    not counted); right after a resume the ETA said 5 min for 30 s of work (the first steps
+    after a start hold the warm-up, and a pause is not training time)."""
+    import app.plotdata as pd
+    clock = Clock()
+    monkeypatch.setattr(pd.time, "perf_counter", clock)
+    d = LiveData()
+    d.feed(Started("cpu", "CPU", 4, 100, 400, 1000, 200, 10, ["fc"], "supervised", 10))
+    clock.t += 5.0  # a slow first step: warm-up
+    d.feed(Step(10, 1, 1.0, 0.01, 100.0))
+    for step in range(20, 101, 10):  # then 10 steps per second
+        clock.t += 1.0
+        d.feed(Step(step, 1, 1.0, 0.01, 100.0))
+    assert d.steps_per_s == pytest.approx(10.0)
+    assert d.eta_seconds() == pytest.approx(30.0)  # 300 steps left, no evaluation seen yet
+    clock.t += 6.0  # the evaluation at the epoch's end
+    d.feed(EpochEnd(1, 100, {"loss": 1.0}, 16.0))
+    # 300 steps at 10/s, and 3 more epoch ends plus the final evaluation at 6 s each
+    assert d.eta_seconds() == pytest.approx(30.0 + 4 * 6.0)
+    d.feed(Paused(100, 1))
+    clock.t += 120.0  # two minutes paused
+    d.feed(Resumed(100, 1))
+    clock.t += 3.0  # the first steps after the resume are slow again
+    d.feed(Step(110, 2, 1.0, 0.01, 100.0))
+    for step in range(120, 201, 10):
+        clock.t += 1.0
+        d.feed(Step(step, 2, 1.0, 0.01, 100.0))
+    assert d.steps_per_s == pytest.approx(10.0)
+    assert d.eta_seconds() == pytest.approx(20.0 + 4 * 6.0)  # epoch 2 has not ended yet
+
+
+def test_a_resumed_run_draws_the_steps_before_its_stop():
+    """Issue 23, item 18: after resuming, the plots dropped the steps before the stop."""
+    d = LiveData()
+    d.resume_from({"step": [10.0, 20.0, 30.0], "epoch": [1.0, 1.0, 1.0],
+                   "loss": [3.0, 2.0, 1.5], "lr": [0.1, 0.1, 0.1],
+                   "samples_per_s": [5.0, 5.0, 5.0]},
+                  {"epoch": [1.0], "step": [30.0], "seconds": [2.0], "loss": [1.9],
+                   "val_loss": [2.1], "accuracy": [0.5]},
+                  {"step": [10.0, 20.0, 30.0], "fc": [0.1, 0.2, 0.3]})
+    d.feed(Started("cpu", "CPU", 2, 30, 60, 1000, 200, 10, ["fc"], "supervised", 10))
+    d.feed(Step(40, 2, 1.2, 0.1, 5.0))
+    assert d.loss.data()[0].tolist() == [10, 20, 30, 40]
+    assert d.smooth.data()[1][-1] < 3.0  # the smoothing goes on from the old steps
+    assert d.epoch["val_loss"].data()[1].tolist() == [2.1]
+    assert d.grads["fc"].data()[1].tolist() == [0.1, 0.2, 0.3]
+    assert d.resumed_at == 30 and d.epochs_done == 1
+    d.feed(Started("cpu", "CPU", 2, 30, 60, 1000, 200, 10, ["fc"], "supervised", 10))
+    assert len(d.loss) == 0 and d.resumed_at is None  # the next run starts afresh

@@ -3,6 +3,7 @@ range that follows the data, nothing left over from the last project's run."""
 import math
 
 import pytest
+import pyqtgraph as pg
 
 from app.plotdata import LiveData
 from app.plots import DecadeAxis, LivePlots
@@ -34,7 +35,7 @@ def test_legends_are_in_the_titles_not_over_the_curves(plots):
     t = plots.titles()
     for name in ("per step", "smoothed", "epoch", "validation"):
         assert name in t["loss"]
-    assert "accuracy" in t["metric"] and "val_accuracy" in t["metric"]
+    assert "accuracy" in t["metric"] and "■ validation" in t["metric"]  # one entry, both marks
     assert "fc1" in t["grad"] and "fc2" in t["grad"]
     for plot in (plots.loss_plot, plots.metric_plot, plots.grad_plot):
         assert plot.legend is None  # no legend box inside the data area
@@ -52,7 +53,7 @@ def test_each_metric_has_its_own_colour_and_its_validation_twin_shares_it(plots)
     assert (legend["accuracy"][1], legend["val_accuracy"][1]) == ("●", "■")
     vals = [legend[n][0] for n in ("val_accuracy", "val_map50", "val_map", "val_ap50.circle")]
     assert len(set(vals)) == 4  # a detector's mAPs and per-class APs are told apart
-    assert "val_map50" in plots.titles()["metric"]
+    assert "map50" in plots.titles()["metric"]
 
 
 def test_a_long_list_of_layers_is_cut_short_in_the_title(plots):
@@ -158,3 +159,42 @@ def test_a_recurrent_run_shows_the_gradient_per_time_step(plots):
 def test_a_feed_forward_run_keeps_the_learning_rate(plots):
     feed_run(plots)
     assert plots.lr_plot.isVisible() and not plots.time_plot.isVisible()
+
+
+@pytest.mark.parametrize("metrics", [1, 5, 8, 12])
+@pytest.mark.parametrize("width", [1100, 1500])
+def test_every_plot_stays_inside_the_window_with_many_metrics_and_layers(qtbot, metrics, width):
+    """Issue 23, item 12: with 5-8 metrics the legend widened its plot and pushed the
+    learning rate and the heatmap past the window's edge; 16 layers' names overlapped."""
+    names = ["map50", "map", "ap50.circle", "ap50.square", "ap50.triangle", "mask_map50",
+             "mask_map", "mask_iou", "accuracy", "mae", "exact_match", "quality"][:metrics]
+    layers = [f"layer_{i}_conv" for i in range(16)]
+    p = LivePlots(LiveData())
+    qtbot.addWidget(p)
+    p.resize(width, 360)
+    p.show()
+    qtbot.waitExposed(p)
+    d = p.data
+    d.feed(Started("cpu", "CPU", 4, 100, 400, 1000, 200, 1000, layers, "supervised", 10))
+    for s in range(10, 401, 10):
+        d.feed(Step(s, 1 + s // 100, 2 * math.exp(-s / 100), 0.01, 100.0))
+        d.feed(GradStats(s, {l: 0.1 * (i + 1) for i, l in enumerate(layers)}))
+        if s % 100 == 0:
+            m = {"loss": 1.0, "val_loss": 1.1}
+            m.update({k: 0.5 for k in names})
+            m.update({f"val_{k}": 0.4 for k in names})
+            d.feed(EpochEnd(s // 100, s, m, 1.0))
+    p.refresh()
+    qtbot.wait(50)
+    edge = p.view.width()
+    for key, plot in p._plots().items():
+        if plot.isVisible():
+            assert plot.sceneBoundingRect().right() <= edge + 1, key
+    bar = p.colorbar.sceneBoundingRect()
+    assert bar.right() <= edge + 1  # the colour bar's labels are not cut off
+    title = p.titles()["metric"]
+    assert all(n in title for n in names) and "validation" in title
+    # the heatmap's row labels are far enough apart to be read
+    ticks = p.heat_plot.getAxis("left")._tickLevels[0]
+    ys = [p.heat_plot.vb.mapViewToScene(pg.Point(0, y)).y() for y, _ in ticks]
+    assert len(ticks) >= 2 and min(b - a for a, b in zip(ys, ys[1:])) >= 12

@@ -110,7 +110,10 @@ def test_start_see_points_stop_within_a_second_resume(qapp, twin, tmp_path):
     wait_until(qapp, lambda: w.trainer.state == "idle", 10, gaps)
     assert time.perf_counter() - t < 1.0
     assert events[-1].kind == "stopped" and events[-1].step >= step_at_stop
-    assert max(gaps) < 0.1, f"the event loop stalled {max(gaps) * 1e3:.0f} ms"
+    # Work done on the GUI thread (a compile, a file read) stalls it for seconds; the live
+    # plots' first paints take 100-130 ms on this 2-core machine (sampled: pyqtgraph's axes),
+    # which is not what this catches
+    assert max(gaps) < 0.25, f"the event loop stalled {max(gaps) * 1e3:.0f} ms"
     stopped = events[-1].step
     # The run is listed, resumable, and resumes where it stopped.
     item = w.training.runs.item(0)
@@ -175,7 +178,11 @@ def test_non_finite_run_stops_with_its_message_and_the_window_stays_usable(qapp,
 # the recurrent ones: val MSE <= 0.05 on the adding problem, <= 1.6 nats per character).
 TARGETS = [("perceptron", "accuracy", 1.0), ("mlp", "val_accuracy", 0.97),
            ("cnn", "val_accuracy", 0.95), ("rnn", "val_accuracy", 0.90),
+           # stages of basic blocks (issue 25) on noisy 32 x 32 shapes
+           ("resnet", "val_accuracy", 0.97),
            ("lstm", "val_loss", 0.05), ("gru", "val_loss", 0.05),
+           # the same cells wired from their gates (issue 25), the same targets
+           ("lstm_from_gates", "val_loss", 0.05), ("gru_from_gates", "val_loss", 0.05),
            ("char_lstm", "val_loss", 1.6),
            # exact match of the greedy-decoded dates (the inference graph), held-out dates
            ("encoder_decoder", "val_exact_match", 0.60),
@@ -202,7 +209,11 @@ def _reached(metric: str, value: float, target: float) -> bool:
     return value <= target if metric.endswith("loss") else value >= target
 
 
-@pytest.mark.parametrize("name, metric, target", TARGETS)
+EVERYDAY = {"perceptron", "mlp", "cnn"}  # to target in `make test`; the rest in test-all
+
+
+@pytest.mark.parametrize("name, metric, target", [
+    pytest.param(*t, marks=() if t[0] in EVERYDAY else pytest.mark.slow) for t in TARGETS])
 def test_every_template_trains_from_the_app_to_its_target(qapp, twin, tmp_path, name, metric,
                                                            target):
     w = twin
@@ -424,7 +435,7 @@ def _tried(qapp, qtbot, w):
     """Train > Try the Model by its shortcut; until the panel shows a sample."""
     from PySide6.QtCore import Qt
     _key(qtbot, w, Qt.Key_T, Qt.ControlModifier)
-    wait_until(qapp, lambda: w.trypanel._job is None and w.trypanel.tryout is not None, 60)
+    wait_until(qapp, lambda: not w.trypanel.job.busy and w.trypanel.tryout is not None, 60)
     return w.trypanel
 
 
@@ -495,22 +506,38 @@ def test_try_a_seq2seq_model_translates_typed_text_with_its_attention_heatmap(qa
     first = panel.translation.text()
     assert "greedy decoding" in first and panel.source.text()  # a validation date, translated
     assert [panel.attn_node.itemText(i) for i in range(panel.attn_node.count())] == \
-        ["cross_attention", "dec_self_attention"]  # output × input first
+        ["decoder.cross_attention", "decoder.self_attention"]  # output × input first
+    # (inside the Decoder layer block 'decoder': flat ids are dotted)
     assert [panel.attn_head.itemText(i) for i in range(panel.attn_head.count())] == \
         ["mean", "1", "2", "3", "4"]
     panel.source.clear()
     qtbot.keyClicks(panel.source, "Aug 29, 1958")
     qtbot.mouseClick(panel.translate_btn, Qt.LeftButton)
     panel.wait()
-    tr = panel._translation
+    tr = panel.trans_box.result
     assert tr.source == "Aug 29, 1958" and "“Aug 29, 1958”" in panel.translation.text()
-    img = panel._heat.image  # input positions × output positions, rows summing to 1
-    assert img.shape == (12, len(tr.output_tokens))
-    assert abs(img.sum(0) - 1).max() < 1e-4
+    img = panel.trans_box.heat.image  # output positions × input positions, rows summing to 1
+    assert img.shape == (len(tr.output_tokens), 12)
+    assert abs(img.sum(1) - 1).max() < 1e-4
     panel.attn_head.setCurrentIndex(2)  # head 2, as a user picks it
-    assert abs(panel._heat.image - tr.attention["cross_attention"][1].T).max() < 1e-6
-    assert "cross_attention: α_tj, head 2" in panel.heatmap.plotItem.titleLabel.text
+    assert abs(panel.trans_box.heat.image - tr.attention["decoder.cross_attention"][1]).max() < 1e-6
+    assert "decoder.cross_attention: α_tj, head 2" in panel.heatmap.plotItem.titleLabel.text
     panel.source.clear()
     qtbot.mouseClick(panel.translate_btn, Qt.LeftButton)
     panel.wait()
     assert "type something" in panel.status.text()  # said in the panel, nothing raised
+
+
+def test_the_try_tab_beside_a_finished_run_says_its_weights_are_ready(qapp, qtbot, twin,
+                                                                      tmp_path):
+    """Issue 23, item 13: it said "No trained weights yet" beside a finished run."""
+    w = twin
+    w.open_path(project_copy(tmp_path, "mlp", epochs=1), ask=False)
+    w.docks["summary"].raise_()  # the Try tab behind another: not tried at the run's end
+    assert "No trained weights yet" in w.trypanel.status.text()
+    assert run_to_end(qapp, w)[-1].kind == "finished"
+    w.docks["try"].raise_()
+    qapp.processEvents()
+    assert "No trained weights" not in w.trypanel.status.text()
+    assert "ready: press Load" in w.trypanel.status.text()
+    assert w.trypanel.load_btn.isEnabled()

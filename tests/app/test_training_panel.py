@@ -253,3 +253,64 @@ def test_a_csv_time_series_is_previewed_and_its_columns_chosen(win, tmp_path):
     feats = panel.findChild(QListWidget, "option_features")
     feats.item(0).setCheckState(Qt.Unchecked)  # not the day number
     assert win.doc.project.data.options["features"] == ["temp", "rain"]
+
+
+def test_best_metric_is_chosen_among_the_runs_metrics_and_refused_otherwise(mlp, qtbot):
+    """Issue 23, item 4: a best_metric that names no metric is refused with the names that
+    exist; a name without 'val_' whose validation twin exists means that twin."""
+    panel = mlp.training
+    box = panel.fields["best_metric"]
+    box.showPopup()  # the list a user opens
+    names = [box.itemText(i) for i in range(box.count())]
+    assert names == ["loss", "accuracy", "val_loss", "val_accuracy"]
+    box.hidePopup()
+    box.lineEdit().selectAll()
+    qtbot.keyClicks(box.lineEdit(), "map50")
+    qtbot.keyClick(box.lineEdit(), Qt.Key_Return)
+    assert mlp.doc.project.training.best_metric == ""
+    assert panel.error.isVisible()
+    assert ("this run reports no metric 'map50'; its metrics are loss, accuracy, val_loss, "
+            "val_accuracy") in panel.error.text()
+    box.lineEdit().selectAll()
+    qtbot.keyClicks(box.lineEdit(), "accuracy")
+    qtbot.keyClick(box.lineEdit(), Qt.Key_Return)
+    assert mlp.doc.project.training.best_metric == "accuracy"
+    assert not panel.error.isVisible()
+    mlp.doc.undo.undo()
+    assert mlp.doc.project.training.best_metric == "" and box.currentText() == ""
+
+
+def test_the_training_form_fits_its_panel_and_the_runs_list_shows_six_runs(win, qtbot):
+    """Issue 23, item 16: in the default layout the form needed both scroll bars, cut its
+    labels and showed only the dataset row; the runs list was two lines tall."""
+    win.resize(1500, 920)
+    win.open_template(TEMPLATES / "cnn.json")
+    win.docks["training"].show()
+    win.docks["training"].raise_()
+    qtbot.waitUntil(lambda: win.training.isVisible())
+    QApplication.processEvents()
+    panel = win.training
+    scroll = panel.findChild(QScrollArea)
+    assert scroll.horizontalScrollBar().maximum() == 0  # nothing sideways to scroll to
+    assert scroll.widget().width() <= scroll.viewport().width()
+    # more than the dataset row is in view: the bindings below it
+    bind = panel.findChild(QComboBox, "bind_image")
+    top = bind.mapTo(scroll.viewport(), QPoint(0, 0)).y()
+    assert 0 <= top and top + bind.height() <= scroll.viewport().height()
+    assert panel.standardize.sizeHint().width() <= scroll.viewport().width()
+    assert panel.runs.minimumHeight() >= 6 * panel.runs.fontMetrics().height()
+
+
+def test_selecting_a_node_with_many_parameters_leaves_the_canvas_where_it_is(win, qtbot):
+    """Issue 23, item 16: a node with many parameters made the inspector dock taller and
+    moved the canvas."""
+    win.resize(1500, 920)
+    win.open_template(TEMPLATES / "mask_rcnn.json")
+    QApplication.processEvents()
+    before = win.view.geometry()
+    for node in ("rpn", "anchor_match", "image", "rpn"):  # the RPN block: its NMS settings
+        win._select([node])
+        QApplication.processEvents()
+        assert win.view.geometry() == before, node
+    assert len(win.inspector._fields) > 8  # many fields, in a scrolling form
+    qtbot.waitUntil(lambda: win.inspector.scroll.verticalScrollBar().maximum() > 0)

@@ -42,7 +42,7 @@ import torch  # noqa: E402
 
 from graph.project import load  # noqa: E402
 from runtime.events import Failed, Finished  # noqa: E402
-from runtime.gan_data import mode_coverage  # noqa: E402
+from runtime.data.gan import mode_coverage  # noqa: E402
 from runtime.train import Trainer  # noqa: E402
 
 

@@ -42,7 +42,7 @@ from graph.project import load  # noqa: E402
 from runtime.data import load_dataset  # noqa: E402
 from runtime.events import Failed, Finished  # noqa: E402
 from runtime.metrics import exact_match  # noqa: E402
-from runtime.seq2seq import END_ID, PAD_ID  # noqa: E402
+from runtime.data.seq2seq import END_ID, PAD_ID  # noqa: E402
 from runtime.train import Trainer  # noqa: E402
 
 MODELS = ("encoder_decoder", "attention_seq2seq")

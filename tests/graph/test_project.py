@@ -137,7 +137,8 @@ GOOD = Project(graph=cnn_graph()).to_json()
     (GOOD.replace('"id": "relu1"', '"id": "relu 1"', 1), "nodes[2].id"),
     (GOOD.replace('"id": "relu1"', '"id": "conv1"', 1), "already exists"),
     (GOOD.replace('"version": 1', '"version": 7', 1), "Input version 7 comes from a newer"),
-    (GOOD.replace('"schema": 1,', '"schema": 1, "extra": 3,', 1), "extra: unknown field"),
+    (GOOD.replace(f'"schema": {SCHEMA},', f'"schema": {SCHEMA}, "extra": 3,', 1),
+     "extra: unknown field"),
 ])
 def test_bad_files_give_one_clear_message(tmp_path, text, expected):
     f = write(tmp_path, text)

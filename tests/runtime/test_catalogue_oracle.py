@@ -28,6 +28,7 @@ ATTENTION = {"Attention", "ScaledDotProductAttention", "MultiHeadAttention"}
 TOKENS = {"PaddingMask", "TeacherForcing"}  # read token ids N × T
 GAN_LOSSES = {"DiscriminatorLoss", "GeneratorLoss"}
 DETECTION_LOSSES = {"BoxRegressionLoss", "MultiClassHingeLoss", "ObjectnessLoss", "MaskLoss"}
+ELEMENTWISE = {"Multiply"}  # inputs that broadcast: sizes of 1 now and then, or a misfit
 # The decode loop runs a decoder compile gives it: tested with whole graphs (test_decoding.py)
 BUILDABLE = [t for t in BUILDABLE if catalogue.SPECS[t].role != "decode"]
 
@@ -210,6 +211,10 @@ def sample_inputs(spec, rnd, params=None):
                 s = list(base)
                 if spec.type == "Concat" and rnd.random() < 0.5:
                     s[1] = rnd.randint(1, 5)
+                if spec.type in ELEMENTWISE:
+                    for i in range(1, len(s)):
+                        r = rnd.random()
+                        s[i] = 1 if r < 0.3 else rnd.randint(1, 5) if r < 0.35 else s[i]
                 ts.append(TensorType(tuple(s)))
             types[port.name] = ts
             tensors[port.name] = [torch.randn([N if d == "N" else d for d in t.shape]) for t in ts]
@@ -294,3 +299,147 @@ def test_weight_init_schemes(scheme, check):
     init_weights(m, scheme)
     assert check(m.weight, 512)
     assert torch.count_nonzero(m.bias) == 0
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_compiles_to_torch_gelu_and_its_hand_values(approximate):
+    """GELU through compile gives torch's F.gelu with the chosen approximation, and the hand
+    values: GELU(1) = Φ(1) = 0.841345 exact (0.841192 by the tanh formula), GELU(0) = 0, and
+    its dip below zero near x = −0.75 (not monotonic)."""
+    import math
+
+    import torch.nn.functional as F
+
+    from graph.model import Graph
+    from runtime.compile import compile_graph
+    g = Graph()
+    g.add_node("Input", "x", {"shape": [5]})
+    g.add_node("GELU", "gelu", {"approximate": approximate})
+    g.add_node("Output", "out")
+    g.connect("x", "out", "gelu", "x")
+    g.connect("gelu", "y", "out", "x")
+    model = compile_graph(g).model
+    x = torch.randn(64, 5) * 3
+    assert torch.equal(model(x), F.gelu(x, approximate=approximate))
+    got = model(torch.tensor([[1.0, 0.0, -0.75, -3.0, 2.0]]))[0].tolist()
+
+    def hand(v):
+        if approximate == "none":
+            return v * 0.5 * (1 + math.erf(v / math.sqrt(2)))  # x·Φ(x)
+        return 0.5 * v * (1 + math.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v**3)))
+    want = [hand(v) for v in (1.0, 0.0, -0.75, -3.0, 2.0)]
+    assert got == pytest.approx(want, abs=1e-6)
+    assert got[0] == pytest.approx(0.8413447 if approximate == "none" else 0.8411920, abs=1e-6)
+    assert got[2] < got[3] < 0  # dips below zero, then back towards 0: not monotonic
+
+
+def _one_node_model(type_, shapes, params=None):
+    """Inputs of `shapes` (one sample's) into one node of `type_`, its output the model's."""
+    from graph.model import Graph
+    from runtime.compile import compile_graph
+    g = Graph()
+    g.add_node(type_, "n", params or {})
+    port = catalogue.get(type_).inputs[0].name
+    for i, shape in enumerate(shapes):
+        g.add_node("Input", f"x{i}", {"shape": list(shape)})
+        g.connect(f"x{i}", "out", "n", port)
+    g.add_node("Output", "out")
+    g.connect("n", "y", "out", "x")
+    return compile_graph(g).model
+
+
+def test_multiply_is_torchs_product_with_broadcasting_and_its_hand_value():
+    """Multiply through compile gives torch's x₁ * x₂ * x₃ (a gate N × C × 1 × 1 scales whole
+    feature maps), and [1, 2, 3] ⊙ [0.5, 0, 2] = [0.5, 0, 6] by hand."""
+    torch.manual_seed(0)
+    model = _one_node_model("Multiply", [(2, 3, 4), (2, 1, 1), (1, 3, 4)])
+    a, b, c = torch.randn(5, 2, 3, 4), torch.rand(5, 2, 1, 1), torch.randn(5, 1, 3, 4)
+    assert torch.equal(model(a, b, c), torch.mul(torch.mul(a, b), c))
+    model = _one_node_model("Multiply", [(3,), (3,)])
+    got = model(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[0.5, 0.0, 2.0]]))
+    assert got.tolist() == [[0.5, 0.0, 6.0]]
+
+
+def test_one_minus_is_torchs_rsub_and_its_hand_value():
+    torch.manual_seed(0)
+    model = _one_node_model("OneMinus", [(4, 5)])
+    x = torch.randn(6, 4, 5)
+    assert torch.equal(model(x), torch.rsub(x, 1))
+    assert model(torch.tensor([[0.25, 1.0, -2.0]])).tolist() == [[0.75, 0.0, 3.0]]
+
+
+def test_global_avg_pool_is_torchs_adaptive_pool_and_its_hand_value():
+    """N × C × H × W → N × C: torch's adaptive average pooling to 1 × 1, flattened; the
+    2 × 2 map [[1, 2], [3, 6]] averages to 3."""
+    import torch.nn.functional as F
+    torch.manual_seed(0)
+    model = _one_node_model("GlobalAvgPool2d", [(3, 5, 7)])
+    x = torch.randn(4, 3, 5, 7)
+    got = model(x)
+    assert got.shape == (4, 3)
+    assert torch.allclose(got, F.adaptive_avg_pool2d(x, 1).flatten(1), atol=1e-6)
+    x = torch.tensor([[[[1.0, 2.0], [3.0, 6.0]], [[0.0, 0.0], [-1.0, 1.0]]]])
+    assert _one_node_model("GlobalAvgPool2d", [(2, 2, 2)])(x).tolist() == [[3.0, 0.0]]
+
+
+def test_a_gate_built_gru_cell_is_torchs_gru_cell():
+    """The GRU's update from nodes: r, z = σ(Linear(x) + Linear(h)), n = tanh(Linear(x) +
+    r ⊙ Linear(h)), h′ = (1 − z) ⊙ n + z ⊙ h, with nn.GRUCell's weights, gives its h′."""
+    from graph.model import Graph
+    from runtime.compile import compile_graph
+    F_, H = 3, 4
+    g = Graph()
+    g.add_node("Input", "x", {"shape": [F_]})
+    g.add_node("Input", "h", {"shape": [H]})
+
+    def node(type_, nid, *srcs, **params):
+        g.add_node(type_, nid, params)
+        for s in srcs:
+            g.connect(s, "out" if s in ("x", "h") else "y", nid, "x")
+        return nid
+    for gate in "rzn":
+        node("Linear", f"x{gate}", "x", out_features=H)
+        node("Linear", f"h{gate}", "h", out_features=H)
+    node("Sigmoid", "r", node("Add", "r_sum", "xr", "hr"))
+    node("Sigmoid", "z", node("Add", "z_sum", "xz", "hz"))
+    node("Tanh", "n", node("Add", "n_sum", "xn", node("Multiply", "r_hn", "r", "hn")))
+    keep_n = node("Multiply", "keep_n", node("OneMinus", "one_minus_z", "z"), "n")
+    node("Add", "h_next", keep_n, node("Multiply", "keep_h", "z", "h"))
+    g.add_node("Output", "out")
+    g.connect("h_next", "y", "out", "x")
+    model = compile_graph(g).model
+    torch.manual_seed(0)
+    cell = torch.nn.GRUCell(F_, H)
+    with torch.no_grad():  # torch's rows: r, z, n
+        for i, gate in enumerate("rzn"):
+            rows = slice(i * H, (i + 1) * H)
+            for side, w, b in (("x", cell.weight_ih, cell.bias_ih),
+                               ("h", cell.weight_hh, cell.bias_hh)):
+                getattr(model, f"{side}{gate}").weight.copy_(w[rows])
+                getattr(model, f"{side}{gate}").bias.copy_(b[rows])
+        x, h = torch.randn(6, F_), torch.randn(6, H)
+        assert torch.allclose(model(x, h), cell(x, h), atol=1e-6)
+
+
+@pytest.mark.parametrize("type_, shapes, dtype, port, words", [
+    ("Multiply", [(3, 4), (2, 4)], "float32", "x", "cannot multiply N × 3 × 4 and N × 2 × 4"),
+    ("Multiply", [(3,)], "float32", "x", "needs at least two inputs on port 'x', it has 1"),
+    ("Multiply", [(3,), (3,)], "int64", "x", "needs real numbers (float32) on port 'x'"),
+    ("OneMinus", [(3,)], "int64", "x", "needs real numbers (float32) but 'x0' gives int64"),
+    ("GlobalAvgPool2d", [(3, 4)], "float32", "x",
+     "needs an image-shaped input N × C × H × W but 'x0' gives N × 3 × 4"),
+    ("GlobalAvgPool2d", [(1, 4, 4)], "int64", "x", "needs real numbers (float32)"),
+])
+def test_shape_rules_refuse_bad_inputs_naming_the_port(type_, shapes, dtype, port, words):
+    from graph.analysis import analyse
+    from graph.model import Graph
+    g = Graph()
+    g.add_node(type_, "n")
+    for i, shape in enumerate(shapes):
+        g.add_node("Input", f"x{i}", {"shape": list(shape), "dtype": dtype})
+        g.connect(f"x{i}", "out", "n", "x")
+    g.add_node("Output", "out")
+    g.connect("n", "y", "out", "x")
+    [issue] = [i for i in analyse(g).errors if i.node == "n"]
+    assert issue.port == port
+    assert words in issue.message, issue.message

@@ -79,8 +79,8 @@ def assert_safe_and_working(py: Path, name: str, tmp_path: Path) -> None:
     tree = ast.parse(py.read_text())
     assert constant(tree, "PROJECT") == name
     assert constant(tree, "WEIGHTS_FILE") == py.with_suffix(".safetensors").name
-    doc = ast.get_docstring(tree)
-    assert "PROJECT" in doc and (not name.strip() or name not in doc)
+    doc = ast.get_docstring(tree, clean=False)  # names the project, as repr() writes it
+    assert f"from the project {name!r}" in doc and "PROJECT" not in doc, doc
 
 
 @pytest.mark.parametrize("name", NAMES, ids=range(len(NAMES)))
@@ -219,3 +219,23 @@ def test_helpers_come_with_the_ops_that_use_them():
                                                                          "GRU"]
     p = load(ROOT / "templates" / "perceptron.json")
     assert used_ops(trained_model(p, None)) == ["step", "Perceptron"]
+
+
+def test_copied_helpers_read_no_module_the_file_does_not_import():
+    """The standalone file imports torch, nn, F, math, functools and operator only (it says it
+    needs only torch and safetensors): no function it may copy reads another module, except
+    the accelerations it sets to None (issue 23, item 17: nms read numpy)."""
+    import inspect
+    import textwrap
+    import types
+    from runtime.codegen import _NOT_COPIED, _ops_defs
+    imported = {"torch", "nn", "F", "math", "functools", "operator"}
+    for name, obj in _ops_defs().items():
+        if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+            continue
+        module = vars(sys.modules[obj.__module__])
+        tree = ast.parse(textwrap.dedent(inspect.getsource(obj)))
+        read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
+                and isinstance(n.ctx, ast.Load)
+                and isinstance(module.get(n.id), types.ModuleType)}
+        assert read <= imported | set(_NOT_COPIED), (name, read - imported)

@@ -10,7 +10,7 @@ from runtime.train import Trainer
 TEMPLATES = __import__("templates").FOLDER
 
 
-@pytest.mark.parametrize("name", ["blobs", "xor", "spirals", "shapes"])
+@pytest.mark.parametrize("name", ["blobs", "xor", "circles", "spirals", "shapes"])
 def test_generators_are_deterministic(name):
     a, b, c = (load_dataset(name, {"n_samples": 90}, seed=s) for s in (3, 3, 4))
     for k in a.fields:

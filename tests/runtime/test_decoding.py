@@ -12,7 +12,7 @@ from graph.model import Graph
 from graph.project import load
 from runtime import metrics as M
 from runtime import ops
-from runtime import seq2seq as s2s
+from runtime.data import seq2seq as s2s
 from runtime.compile import compile_graph
 from runtime.data import DataError, load_dataset
 from runtime.export import ExportError, export
@@ -299,8 +299,8 @@ def test_torchscript_and_onnx_hold_the_whole_decoding_loop(tmp_path, name):
 
 @pytest.mark.parametrize("name, nodes, heads", [("encoder_decoder", [], 0),
                                                 ("attention_seq2seq", ["attention"], 1),
-                                                ("transformer", ["cross_attention",
-                                                                 "dec_self_attention"], 4)])
+                                                ("transformer", ["decoder.cross_attention",
+                                                                 "decoder.self_attention"], 4)])
 def test_tryout_translates_and_gives_the_attention_weights(tmp_path, name, nodes, heads):
     from runtime.tryout import TryError, Tryout
     from runtime.weights import save_weights

@@ -106,6 +106,7 @@ def torch_only_venv(tmp_path_factory) -> Path:
     return _VENV["python"]
 
 
+@pytest.mark.slow  # builds a venv with torch (shared by the venv tests)
 def test_python_file_in_a_fresh_venv_with_only_torch_and_safetensors(trained, tmp_path,
                                                                       tmp_path_factory):
     """The standalone file needs nothing of LayerLoom: a new venv with torch and safetensors."""
@@ -204,7 +205,7 @@ def small(tmp_path):
     return small_saved_project(tmp_path)
 
 
-@pytest.mark.parametrize("fmt", ["bundle", "torchscript", "onnx", "python"])
+@pytest.mark.parametrize("fmt", ["bundle", "torchscript", "onnx", "pt2", "python"])
 def test_never_over_the_project_or_its_weights(tmp_path, fmt):
     from runtime.export import DestinationError
     p, pj, w = small(tmp_path)
@@ -228,7 +229,7 @@ def test_never_over_the_project_or_its_weights(tmp_path, fmt):
     assert sorted(f.name for f in tmp_path.iterdir()) == names
 
 
-@pytest.mark.parametrize("fmt", ["bundle", "torchscript", "onnx", "python"])
+@pytest.mark.parametrize("fmt", ["bundle", "torchscript", "onnx", "pt2", "python"])
 def test_replaces_only_with_force(tmp_path, fmt):
     from runtime.export import DestinationError, ExistsError, output_paths
     p, pj, w = small(tmp_path)
@@ -254,7 +255,7 @@ def test_replaces_only_with_force(tmp_path, fmt):
         assert folder.is_dir()
 
 
-@pytest.mark.parametrize("fmt", ["bundle", "torchscript", "onnx", "python"])
+@pytest.mark.parametrize("fmt", ["bundle", "torchscript", "onnx", "pt2", "python"])
 def test_files_get_the_usual_mode(tmp_path, fmt):
     p, pj, w = small(tmp_path)
     old = os.umask(0o022)
@@ -300,3 +301,50 @@ def test_cli_export_refuses_the_project_and_asks_for_force(tmp_path):
     r = run("--format", "torchscript", "--out", out, "--force")
     assert r.returncode == 0 and r.stdout.strip() == str(out)
     assert torch.jit.load(str(out))(torch.rand(4, 3)).shape == (4, 2)
+
+
+def test_an_image_folder_model_exports_its_classes_and_what_its_input_is(tmp_path):
+    """A CNN trained on a folder of the user's images (issue 23, item 17): every export says
+    which class each output index is (the subfolders, in the order training numbered them),
+    and the python file says how a picture becomes the input (pixels / 255, the size, the
+    colours), since nothing else tells a user of the file."""
+    from PIL import Image
+    from runtime.data import load_dataset
+    rng = torch.Generator().manual_seed(0)
+    for k, name in enumerate(["dog", "cat10", "cat2"]):
+        (tmp_path / "pictures" / name).mkdir(parents=True)
+        for i in range(2):
+            a = (torch.rand(12, 10, 4, generator=rng) * 255).to(torch.uint8).numpy()
+            Image.fromarray(a, "RGBA").save(tmp_path / "pictures" / name / f"{i}.png")
+    project = load(ROOT / "templates" / "cnn.json")
+    project.data.dataset = "images"
+    project.data.options = {"path": "pictures", "channels": 1, "height": 8, "width": 8,
+                            "fit": "crop"}
+    project.save(tmp_path / "pets.json")
+    classes = load_dataset("images", project.data.options, 0, tmp_path).classes
+    assert classes == ["cat2", "cat10", "dog"]  # natural order: what training numbers 0, 1, 2
+    save_weights(trained_model(project, None).model, tmp_path / "w.safetensors")
+
+    def out(fmt, name):
+        return export(project, tmp_path / "w.safetensors", fmt, tmp_path / name,
+                      project_path=tmp_path / "pets.json")
+    [py, _] = out("python", "pets.py")
+    r = subprocess.run([sys.executable, "-c", "import sys, json; sys.path.insert(0, sys.argv[1]);"
+                        " import pets; print(json.dumps([pets.CLASSES, pets.__doc__]))",
+                        str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    listed, doc = json.loads(r.stdout)
+    assert listed == classes and "CLASSES[i]" in doc
+    flat = " ".join(doc.split())
+    for says in ("image: N × 1 × 8 × 8", "/ 255", "8 × 8", "grey", "centre"):
+        assert says in flat, (says, doc)
+    out("bundle", "bundle")
+    assert json.loads((tmp_path / "bundle" / "classes.json").read_text()) == classes
+    [pt] = out("torchscript", "pets.pt")
+    extra = {"classes.json": ""}
+    torch.jit.load(str(pt), _extra_files=extra)
+    assert json.loads(extra["classes.json"]) == classes
+    import onnxruntime as ort
+    [onnx_file] = out("onnx", "pets.onnx")
+    meta = ort.InferenceSession(str(onnx_file)).get_modelmeta().custom_metadata_map
+    assert json.loads(meta["classes"]) == classes

@@ -247,6 +247,7 @@ def test_used_ops_bring_their_helpers(models):
     assert used_ops(models["gru"][2]) == ["_to_torch_state", "GRU", "time_step"]
 
 
+@pytest.mark.slow  # builds a venv with torch (shared by the venv tests)
 def test_python_files_in_a_fresh_venv(models, tmp_path, tmp_path_factory):
     """Every model's standalone file in a venv holding only torch and safetensors, in one
     process: its own __main__ (an example at T = 5) prints its output shapes, and the model it
@@ -305,3 +306,41 @@ def test_cli_exports_the_char_model(models, tmp_path):
     s = ort.InferenceSession(str(tmp_path / "chars.onnx"))
     args, want = cases[1]
     assert_close(s.run(None, {"chars": args[0].numpy()}), want)
+
+
+def test_onnx_of_a_decoding_loop_takes_the_fast_exporter_first(tmp_path, monkeypatch):
+    """A decoder run max_len times, each time over the tokens so far (attention_seq2seq):
+    torch's exporter traced it symbolically for 25-60 s here (each recurrent call decomposed
+    through fake tensors and sympy), the TorchScript-based one in under 2 s (issue 23, item
+    17). That one goes first, checked in onnxruntime at other sizes as always; torch's
+    exporter only where it fails."""
+    import onnxruntime as ort
+    import runtime.export as ex
+    from templates import find
+    project = load(find("attention_seq2seq").path)
+    torch.manual_seed(3)
+    c = trained_model(project, None)
+    save_weights(c.model, tmp_path / "w.safetensors")
+    used = []
+    real = {"dynamo": ex._onnx_dynamo, "torchscript": ex._onnx_torchscript}
+    for name in real:
+        monkeypatch.setattr(ex, f"_onnx_{name}", lambda c, path, _n=name:
+                            used.append(_n) or real[_n](c, path))
+    [f] = export(project, tmp_path / "w.safetensors", "onnx", tmp_path / "m.onnx")
+    assert used == ["torchscript"]
+    s = ort.InferenceSession(str(f))
+    for n, length in ((1, 4), (5, 19)):
+        x = torch.randint(3, 40, (n, length))
+        with torch.no_grad():
+            want = c.model(x)
+        assert (s.run(None, {"date": x.numpy()})[0] == want.numpy()).all()
+    used.clear()  # where the TorchScript-based exporter fails, torch's own writes it
+
+    def fail(c, path):
+        used.append("torchscript")
+        raise RuntimeError("no")
+    monkeypatch.setattr(ex, "_onnx_torchscript", fail)
+    monkeypatch.setattr(ex, "_onnx_dynamo", lambda c, path:  # (the real one: 25 s or more)
+                        used.append("dynamo") or real["torchscript"](c, path))
+    export(project, tmp_path / "w.safetensors", "onnx", tmp_path / "n.onnx")
+    assert used == ["torchscript", "dynamo"]

@@ -4,7 +4,8 @@ project's own (ProjectError from load, CompileError from compile), each with a m
 file may take 5 s.
 
 The files are seeded mutations of the shipped templates (read, never written) and of small
-generated graphs: numbers made huge, negative, zero, fractional, NaN, text or null; keys
+generated graphs: numbers made huge, negative, zero, fractional, NaN, text or null; integers
+too large for a double (401 to 4,000 digits); lists and objects where scalars go; keys
 dropped, duplicated or renamed; node types swapped; edges rewired to wrong ports or nodes;
 nodes deleted or duplicated; cycles; deep nesting; unicode; huge shapes; damaged text.
 
@@ -33,6 +34,7 @@ from graph.analysis import analyse
 from graph.model import Graph, GraphError
 from graph.project import Project, ProjectError, load, loads
 from runtime import compile as rc
+from runtime import memory
 from runtime.compile import CompileError, compile_graph
 from runtime.summary import summarise
 from tests.params import sample_value
@@ -66,7 +68,7 @@ HUGE_SHAPES = [[10**9, 10**9], [10**12], [2**31 - 1], [2**62], [2**63], [10**30]
 
 def templates() -> list[dict]:
     return [json.loads((ROOT / "templates" / f"{n}.json").read_text(encoding="utf-8"))
-            for n in ("perceptron", "mlp", "cnn", "lstm", "char_lstm")]
+            for n in ("perceptron", "mlp", "cnn", "lstm", "char_lstm", "gan")]
 
 
 def generated(rnd: random.Random) -> dict:
@@ -340,6 +342,52 @@ def m_param(d, rnd):
                                       -1, 0, 10**12, 2.5, [], [3, -1], [-1, -1], "🧠", True])
 
 
+GIANT = [10 ** 400, -10 ** 400, 9 ** 1000, 2 ** 1024, -(2 ** 1100), int("9" * 4000)]
+CONTAINERS = [[], {}, [1], [[1]], ["x"], [None], {"a": 1}, {"": []}, [1.5, 2], {"id": 3}]
+
+
+def _scalars(where) -> list:
+    return [p for p, v in _paths(where) if p and not isinstance(v, (dict, list))]
+
+
+def m_giant_int(d, rnd):
+    """An integer too large for a double (401 to 4,000 digits) where a number goes: one of a
+    node type's own params (a float param: math.isfinite overflows), or any number."""
+    nodes = [n for n in _nodes(d) if _spec(n) and _spec(n).params
+             and isinstance(n.get("params"), dict)]
+    if nodes and rnd.random() < 0.7:
+        n = rnd.choice(nodes)
+        n["params"][rnd.choice(_spec(n).params).name] = rnd.choice(GIANT)
+        return
+    leaves = [p for p, v in _paths(d) if p and isinstance(v, (int, float))
+              and not isinstance(v, bool)]
+    if leaves:
+        _set(d, rnd.choice(leaves), rnd.choice(GIANT))
+
+
+def m_container(d, rnd):
+    """A list or an object where a scalar goes: a param (a Shared network's subnet, a
+    kernel size, an activation's choice), a node's id or type, a setting."""
+    nodes = [n for n in _nodes(d) if isinstance(n.get("params"), dict)]
+    named = [n for n in nodes if _spec(n) and any(p.kind in ("str", "choice")
+                                                  for p in _spec(n).params)]
+    if named and rnd.random() < 0.4:  # a name or a choice: looked up, hashed, compared
+        n = rnd.choice(named)
+        p = rnd.choice([p for p in _spec(n).params if p.kind in ("str", "choice")])
+        n["params"][p.name] = copy.deepcopy(rnd.choice(CONTAINERS))
+        return
+    if nodes and rnd.random() < 0.7:
+        n = rnd.choice(nodes)
+        spec = _spec(n)
+        names = [p.name for p in spec.params] if spec and spec.params else list(n["params"])
+        if names:
+            n["params"][rnd.choice(names)] = copy.deepcopy(rnd.choice(CONTAINERS))
+            return
+    leaves = _scalars(d)
+    if leaves:
+        _set(d, rnd.choice(leaves), copy.deepcopy(rnd.choice(CONTAINERS)))
+
+
 def m_nesting(d, rnd):
     """A value nested 5 to 3,000 deep (written into the text by make_case: json.dumps itself
     stops near 1,000)."""
@@ -385,7 +433,7 @@ DICT_MUTATIONS = [*[m_number, m_swap_type, m_rewire, m_add_edge, m_cycle, m_dele
                     m_huge_shape, m_param, m_subnet] * 4, *[m_resize] * 12, m_huge_shape,
                   m_huge_shape, m_param, m_param, m_many_nodes, m_many_nodes,
                   m_leaf, m_drop_key, m_rename_key, m_drop_item, m_duplicate_item, m_node_id,
-                  m_nesting, m_unicode]
+                  m_nesting, m_unicode, *[m_giant_int, m_container] * 3]
 
 
 def damage_text(text: str, rnd: random.Random) -> str:
@@ -481,7 +529,7 @@ def capped_memory():
 
 
 def test_fuzz_load_check_compile(tmp_path, monkeypatch, capped_memory):
-    monkeypatch.setattr(rc, "available_memory", lambda: FREE, raising=False)
+    monkeypatch.setattr(memory, "available_memory", lambda: FREE, raising=False)
     seeds = templates()
     outcomes: dict[str, int] = {}
     failures = []
@@ -523,3 +571,28 @@ def test_an_int_literal_over_4300_digits_is_a_project_error():
     text = text.replace('"out_features": 64', '"out_features": ' + "9" * 5000, 1)
     with pytest.raises(ProjectError):
         loads(text)
+
+
+def test_every_param_of_every_template_node_given_a_giant_int_a_list_or_an_object(
+        tmp_path, monkeypatch, capped_memory):
+    """The new mutation kinds, exhaustively on the seeds: each param of each node of each
+    seed template (a Shared network's subnet included) set to a 401-digit integer, a list and
+    an object; load, check and compile refuse each with a message, never a traceback."""
+    monkeypatch.setattr(memory, "available_memory", lambda: FREE, raising=False)
+    failures, outcomes = [], {}
+    for seed in templates():
+        for i, node in enumerate(_nodes(seed)):
+            spec = _spec(node)
+            for p in spec.params if spec else ():
+                for value in (10 ** 400, -10 ** 400, ["x"], {"a": 1}):
+                    d = copy.deepcopy(seed)
+                    d["nodes"][i]["params"][p.name] = value
+                    try:
+                        outcome = run_case(json.dumps(d), None)
+                    except Exception as e:  # noqa: BLE001
+                        outcome = "BUG"
+                        failures.append(f"{seed['name']}: {node['id']}.{p.name} = "
+                                        f"{str(value)[:20]}: {type(e).__name__}: {e}")
+                    outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    assert not failures, "\n".join(failures[:10])
+    assert outcomes.get("problems found", 0) > 100, outcomes

@@ -322,3 +322,37 @@ def test_each_record_computes_only_what_its_losses_need():
     assert "d1" not in calls and "d_on_gen_d1" in calls
     _, d_feeds = objective_for(c, ["d_loss"])
     assert sorted(d_feeds) == ["x", "z"]
+
+
+@pytest.mark.parametrize("distribution, std", [("normal", 1.0), ("uniform", 3 ** -0.5)])
+def test_the_python_export_draws_z_as_the_generator_was_trained(tmp_path, monkeypatch,
+                                                                 distribution, std):
+    """The Noise node's distribution, not U(0, 1) (issue 23, item 17: the demo drew torch.rand
+    for a generator trained on N(0, I) and 3 of 8 modes appeared): draw_noise(n) draws z as
+    training did, the demo uses it, and the docstring says what z is."""
+    import runpy
+    import sys
+    from runtime.export import export
+    p = gan()
+    p.graph.set_param("z", "distribution", distribution)
+    [py, _] = export(p, None, "python", tmp_path / "generator.py")
+    spec = importlib.util.spec_from_file_location("generator", py)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    torch.manual_seed(0)
+    z = mod.draw_noise(20000)
+    assert z.shape == (20000, 8)
+    assert abs(float(z.mean())) < 0.02 and abs(float(z.std()) - std) < 0.02
+    if distribution == "uniform":
+        assert -1 <= float(z.min()) < -0.99 and 0.99 < float(z.max()) <= 1
+    says = {"normal": "z ~ N(0, I)", "uniform": "U(−1, 1)"}[distribution]
+    assert "z: N × 8" in mod.__doc__ and says in mod.__doc__ and "draw_noise(" in mod.__doc__
+    drawn = []  # what the file's own demo (__main__) draws its z with
+    for f in ("rand", "randn"):
+        real = getattr(torch, f)
+        monkeypatch.setattr(torch, f, lambda *a, _f=f, _real=real, **k:
+                            drawn.append((_f, a)) or _real(*a, **k))
+    monkeypatch.setattr(sys, "argv", [str(py)])
+    runpy.run_path(str(py), run_name="__main__")
+    shapes = [(f, tuple(a[0]) if len(a) == 1 else a) for f, a in drawn]  # (2, 8) or ((2, 8),)
+    assert shapes == [("randn" if distribution == "normal" else "rand", (2, 8))]

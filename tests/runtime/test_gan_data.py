@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from runtime.data import DataError, load_dataset
-from runtime.gan_data import make_ring, mode_coverage, ring_centres
+from runtime.data.gan import make_ring, mode_coverage, ring_centres
 
 
 def test_the_ring_has_its_points_around_eight_centres():
@@ -33,3 +33,21 @@ def test_the_real_samples_cover_every_mode_and_a_collapse_covers_one():
 def test_bad_options_are_refused_in_words():
     with pytest.raises(DataError, match="std"):
         load_dataset("ring", {"std": 0}, seed=0)
+
+
+def test_a_collapsed_digit_generator_scores_low_quality_though_confident():
+    """The gan_digits template chose its best checkpoint by confidence, which kept an epoch
+    where the generator made one crisp digit (1 of 10 read, confidence 0.90): the Try panel
+    and every export got a collapsed generator. Quality, the classes' mean, is chosen by."""
+    import json
+    from runtime.data import make_digits
+    from runtime.data.digits import judge_digits
+    from templates import FOLDER
+    real = make_digits(0).fields["x"][:500]
+    one = real[make_digits(0).fields["y"][:500] == 3][:1].repeat(500, 1, 1, 1)
+    good, collapsed = judge_digits(real), judge_digits(one)
+    assert good["digits"] == 10 and good["quality"] > 0.7
+    assert collapsed["digits"] == 1 and collapsed["confidence"] > 0.5
+    assert collapsed["quality"] < 0.1 * collapsed["confidence"] + 1e-6
+    assert json.loads((FOLDER / "gan_digits.json").read_text())["training"]["best_metric"] \
+        == "quality"

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-import runtime.imagefolder as data
+import runtime.data.images as data
 from graph.project import load
 from graph.settings import DataSettings
 from runtime.data import (DataError, image_folder_summary, images_options_for_shape,
@@ -363,8 +363,61 @@ def test_cli_out_copy_still_finds_its_images(tmp_path):
 def test_either_module_may_be_imported_first():
     import subprocess
     import sys
-    for first in ("runtime.imagefolder", "runtime.data"):
+    for first in ("runtime.data.images", "runtime.data"):
         code = f"import {first}\nfrom runtime.data import FITS, DATASETS\nassert 'images' in DATASETS"
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            cwd=Path(__file__).resolve().parents[2])
         assert r.returncode == 0, r.stderr
+
+
+# Hostile folders (issue 23, items 8 and 11) ----------------------------------------------------
+
+from tests.waiting import in_time  # noqa: E402
+
+
+def test_a_symlink_loop_at_the_top_level_is_skipped(tmp_path):
+    if not links_allowed(tmp_path):
+        pytest.skip("no symbolic links here")
+    root = squares(tmp_path / "imgs")
+    (root / "loop").symlink_to(root / "loop")  # stat() says ELOOP
+    (root / "a").symlink_to(root / "b")  # a cycle of two
+    (root / "b").symlink_to(root / "a")
+    (root / "c2" / "self.png").symlink_to(root / "c2" / "self.png")
+    assert image_folder_summary(str(root)) == {"c1": 4, "c2": 4, "c10": 4}
+    d = load_images(root, height=4, width=4)
+    assert d.classes == ["c1", "c2", "c10"] and len(d) == 12
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    (flat / "loop.png").symlink_to(flat / "loop.png")
+    with pytest.raises(DataError, match="no class subfolders"):
+        load_images(flat)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_named_pipes_are_not_read(tmp_path):
+    root = squares(tmp_path / "imgs")
+    fifo = root / "c1" / "pipe.png"
+    os.mkfifo(fifo)
+    if links_allowed(tmp_path):
+        (root / "c2" / "to-pipe.png").symlink_to(fifo)
+    os.mkfifo(root / "pipe")  # a class folder? no: not a folder
+    d = in_time(lambda: load_images(root, height=4, width=4), fifos=[fifo])
+    assert d.fields["y"].bincount().tolist() == [4, 4, 4]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_file_that_becomes_a_pipe_after_the_scan_is_refused(tmp_path, monkeypatch):
+    root = squares(tmp_path / "imgs")
+    fifo = root / "c1" / "a.png"
+    real = data._Scan.images
+
+    def swapped(self, folder):  # the file is replaced between the scan and the read
+        found = real(self, folder)
+        if folder.name == "c1":
+            fifo.unlink()
+            os.mkfifo(fifo)
+        return found
+    monkeypatch.setattr(data._Scan, "images", swapped)
+    with pytest.raises(DataError) as e:
+        in_time(lambda: load_images(root, height=4, width=4), fifos=[fifo])
+    assert str(e.value).startswith(f"{fifo}: not a regular file")

@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 GUARD = """
@@ -22,6 +24,7 @@ print("OFFLINE-OK")
 """
 
 
+@pytest.mark.slow  # every template trained a few steps in fresh processes
 def test_no_template_run_opens_a_socket():
     r = subprocess.run([sys.executable, "-c", GUARD], cwd=ROOT, capture_output=True, text=True,
                        timeout=300)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from runtime.data import DATASETS, PATH_DATASETS, DataError, load_dataset
-from runtime.sequences import UNKNOWN, VOCAB, corpus_text, decode, encode
+from runtime.data.sequences import UNKNOWN, VOCAB, corpus_text, decode, encode
 
 ROOT = Path(__file__).resolve().parents[2]
 GENERATED = ["adding", "sine", "chars", "digits_rows"]
@@ -335,8 +335,8 @@ def test_too_large_for_memory_is_refused_before_making(name, options, message):
 
 
 def test_csv_series_too_large_for_memory(tmp_path, monkeypatch):
-    import runtime.sequences
-    monkeypatch.setattr(runtime.sequences, "MAX_BYTES", 10_000)
+    import runtime.data.sequences
+    monkeypatch.setattr(runtime.data.sequences, "MAX_BYTES", 10_000)
     write(tmp_path, "a,b\n" + "1,2\n" * 200)
     with raises("series.csv: 184 × 16 × 2 values would take 23 KiB of memory (at most 9.8 KiB): "
                 "raise the stride or lower T"):
@@ -373,17 +373,17 @@ def test_a_csv_series_of_ten_thousand_rows(tmp_path):
 
 
 def test_importing_the_catalogue_loads_neither_torch_nor_the_corpus():
-    code = ("import sys\nimport runtime.sequences, runtime.data\n"
+    code = ("import sys\nimport runtime.data.sequences, runtime.data\n"
             "from runtime.data import DATASETS\n"
             "assert {'adding', 'sine', 'chars', 'digits_rows', 'csv_series'} <= set(DATASETS)\n"
             "print(' '.join(sorted(sys.modules)))")
-    for first in ("runtime.data", "runtime.sequences"):  # either import order works
+    for first in ("runtime.data", "runtime.data.sequences"):  # either import order works
         out = subprocess.run([sys.executable, "-c", code.replace(
-            "import runtime.sequences, runtime.data", f"import {first}")], cwd=ROOT,
+            "import runtime.data.sequences, runtime.data", f"import {first}")], cwd=ROOT,
             capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
         mods = set(out.stdout.split())
-        assert "runtime.sequences" in mods
+        assert "runtime.data.sequences" in mods
         assert not {m for m in mods if m.split(".")[0] in ("torch", "sklearn", "PySide6")}
         assert "pydoc_data.topics" not in mods
 

@@ -20,6 +20,7 @@ from graph.analysis import analyse
 from graph.model import Graph
 from graph.spec import BuildContext, Make, ShapeContext, ShapeError
 from runtime import compile as rc
+from runtime import memory
 from runtime.compile import CompileError, compile_graph, resolve
 from runtime.summary import node_params, summarise
 from tests.graphs import mlp_graph
@@ -127,7 +128,7 @@ def no_building(monkeypatch):
 
 
 def test_compile_refuses_a_layer_that_does_not_fit(monkeypatch, no_building):
-    monkeypatch.setattr(rc, "available_memory", lambda: 2**20, raising=False)
+    monkeypatch.setattr(memory, "available_memory", lambda: 2**20, raising=False)
     g = mlp_graph((784, 100, 10))  # fc1: 100 × 784 + 100 = 78,500 floats = 306.6 KiB
     g.set_param("fc1", "out_features", 1000)  # 785,000 floats = 3.0 MiB
     with pytest.raises(CompileError) as e:
@@ -140,7 +141,7 @@ def test_compile_refuses_a_layer_that_does_not_fit(monkeypatch, no_building):
 
 
 def test_compile_refuses_layers_that_do_not_fit_together(monkeypatch, no_building):
-    monkeypatch.setattr(rc, "available_memory", lambda: 2 * 2**20, raising=False)
+    monkeypatch.setattr(memory, "available_memory", lambda: 2 * 2**20, raising=False)
     g = mlp_graph((784, 512, 512, 10))  # 1.5 MiB + 1.0 MiB + 20 KiB
     with pytest.raises(CompileError) as e:
         compile_graph(g)
@@ -152,7 +153,7 @@ def test_compile_refuses_layers_that_do_not_fit_together(monkeypatch, no_buildin
 
 
 def test_compile_names_the_input_a_layer_is_too_big_for(monkeypatch, no_building):
-    monkeypatch.setattr(rc, "available_memory", lambda: 2**30, raising=False)
+    monkeypatch.setattr(memory, "available_memory", lambda: 2**30, raising=False)
     g = mlp_graph((10**9, 16, 10))
     with pytest.raises(CompileError) as e:
         compile_graph(g)
@@ -212,3 +213,31 @@ def test_compile_still_builds_what_fits():
     torch.manual_seed(0)
     c = compile_graph(mlp_graph((4, 8, 3)))
     assert c.model(torch.randn(2, 4)).shape == (2, 3)
+
+
+@pytest.mark.parametrize("name", ["resnet", "transformer", "lstm_from_gates"])
+def test_a_block_instance_counts_its_inner_layers(name):
+    """Issue 25: the summary counted 0 parameters for a block (or a loop's cell)."""
+    from pathlib import Path
+
+    from graph.project import load
+    from runtime.summary import summarise
+    g = load(Path(__file__).resolve().parents[2] / "templates" / f"{name}.json").graph
+    rows = summarise(g, analyse(g))
+    c = compile_graph(g)
+    assert sum(r.params for r in rows) == sum(p.numel() for p in c.modules.parameters())
+    blocks = [r for r in rows if r.type.startswith("block:")]
+    assert blocks and all(r.params > 0 for r in blocks)
+
+
+def test_shared_repetitions_count_once_in_the_summary():
+    from graph.model import Graph
+    from runtime.summary import summarise
+    from tests.graphs import basic_block
+    g = Graph()
+    basic_block(g)
+    g.add_node("Input", "img", {"shape": [8, 8, 8]})
+    g.add_node("block:basic", "s", {"repeat": 4, "share_weights": True})
+    g.connect("img", "out", "s", "x")
+    [row] = [r for r in summarise(g, analyse(g)) if r.node == "s"]
+    assert row.params == 2 * (8 * 8 * 9) + 2 * (2 * 8)

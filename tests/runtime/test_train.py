@@ -332,20 +332,36 @@ def image_layers_project() -> Project:
                                                           "bias": False}),  # BN follows
                               ("BatchNorm2d", "bn", {}), ("LeakyReLU", "lrelu", {})])
     branch = chain(g, stem, [("Conv2d", "conv2", {"out_channels": 6, "padding": "same"}),
+                             ("GELU", "gelu_tanh", {"approximate": "tanh"}),
                              ("Tanh", "tanh", {})], first_port="y")
     g.add_node("Add", "add")
     g.connect(stem, "y", "add", "x")
     g.connect(branch, "y", "add", "x")
     g.add_node("Sigmoid", "sig")
     g.connect("add", "y", "sig", "x")
+    g.add_node("OneMinus", "keep")  # a gate: add ⊙ (1 − σ(add))
+    g.connect("sig", "y", "keep", "x")
+    g.add_node("Multiply", "gated")
+    g.connect("add", "y", "gated", "x")
+    g.connect("keep", "y", "gated", "x")
     g.add_node("Concat", "cat")
     g.connect("add", "y", "cat", "x")
     g.connect("sig", "y", "cat", "x")
-    last = chain(g, "cat", [("MaxPool2d", "maxpool", {}), ("AvgPool2d", "avgpool", {}),
-                            ("ReLU", "relu", {}), ("Flatten", "flat", {}),
-                            ("Dropout", "drop", {"p": 0.2}),
-                            ("Linear", "fc", {"out_features": 10}), ("Softmax", "sm", {})],
-                 first_port="y")
+    g.connect("gated", "y", "cat", "x")
+    maps = chain(g, "cat", [("MaxPool2d", "maxpool", {}), ("AvgPool2d", "avgpool", {}),
+                            # GELU's exact (erf) kernel rounds a few values an ulp apart
+                            # in NHWC (≤ 1e-6): the same within this test's tolerance
+                            ("ReLU", "relu", {}), ("GELU", "gelu", {})], first_port="y")
+    g.add_node("GlobalAvgPool2d", "gap")
+    g.connect(maps, "y", "gap", "x")
+    g.add_node("Flatten", "flat")
+    g.connect(maps, "y", "flat", "x")
+    g.add_node("Concat", "features")
+    g.connect("flat", "y", "features", "x")
+    g.connect("gap", "y", "features", "x")
+    last = chain(g, "features", [("Dropout", "drop", {"p": 0.2}),
+                                 ("Linear", "fc", {"out_features": 10}),
+                                 ("Softmax", "sm", {})], first_port="y")
     classifier_head(g, last)
     return Project(graph=g, training=TrainingSettings(optimizer="adam", lr=0.01, batch_size=32,
                                                       epochs=1, device="cpu"),
@@ -452,3 +468,11 @@ def test_a_training_run_never_imports_torch_dynamo():
                        timeout=300, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "DYNAMO False" in r.stdout, r.stdout[-500:]
+
+
+def test_an_error_without_a_message_is_reported_not_replaced_by_index_error():
+    """The reports quote an error's first line; an exception with no message has none."""
+    from runtime.errors import first_line
+    assert first_line(RuntimeError()) == ""
+    assert first_line(ValueError("bad\nmore")) == "bad"
+    assert first_line("") == ""

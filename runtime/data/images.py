@@ -1,5 +1,9 @@
 """A folder of images, one subfolder per class (PNG, JPEG, ...), read with Pillow (imported
-only when loading): the 'images' dataset kind. Registers itself in runtime.data.DATASETS."""
+only when loading): the 'images' dataset kind (ARCHITECTURE.md, "A dataset kind").
+
+A family module of runtime/data/: registers its kind in the base's DATASETS when imported
+(runtime/data/__init__.py imports it). Light to import (numpy only).
+"""
 from __future__ import annotations
 
 import os
@@ -9,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from runtime.data import DATASETS, DataError, Dataset, DatasetSpec, Option, _int_in
+from runtime.files import NotRegularFile, open_regular
+
+from .base import DataError, DataNote, Dataset, DatasetSpec, Option, int_in, register
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -27,7 +33,7 @@ def images_options_for_shape(shape) -> dict | None:
     if not isinstance(shape, (list, tuple)) or len(shape) != 3:
         return None
     c, h, w = shape
-    ok = _int_in(1, 4096)
+    ok = int_in(1, 4096)
     if c not in (1, 3) or not ok(c) or not ok(h) or not ok(w):
         return None
     return {"channels": c, "height": h, "width": w}
@@ -100,6 +106,21 @@ class _Scan:
         return found, others
 
 
+def _is_dir(e: os.DirEntry) -> bool:
+    """e.is_dir(), False for a link that cannot be followed (a loop: ELOOP, not a folder)."""
+    try:
+        return e.is_dir()
+    except OSError:
+        return False
+
+
+def _is_file(e: os.DirEntry) -> bool:
+    try:
+        return e.is_file()
+    except OSError:
+        return False
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 'es' if noun.endswith('s') else 's'}"
 
@@ -129,10 +150,10 @@ def _scan_image_folder(path, base_dir) -> tuple[Path, _Scan, dict[str, list[Path
     root = _resolve_folder(path, base_dir)
     scan = _Scan(root)
     top = scan.entries_of(root)
-    dirs = sorted((e for e in top if scan.inside(e) and e.is_dir()),
+    dirs = sorted((e for e in top if scan.inside(e) and _is_dir(e)),
                   key=lambda e: _natural_key(e.name))
     if not dirs:
-        loose = sum(1 for e in top if e.is_file() and e.name.lower().endswith(IMAGE_SUFFIXES))
+        loose = sum(1 for e in top if _is_file(e) and e.name.lower().endswith(IMAGE_SUFFIXES))
         raise DataError(f"{root}: no class subfolders: put the images of each class in a "
                         "subfolder named after it (e.g. cat/, dog/)"
                         + (f"; the {_count(loose, 'image')} directly in it "
@@ -241,8 +262,8 @@ def _image_reader(channels: int, height: int, width: int, fit: str):
         return im if im.mode == mode else im.convert(mode)
 
     def read(f: Path) -> np.ndarray:
-        try:
-            with Image.open(f) as im:
+        try:  # a named pipe put in a file's place since the scan is refused, not waited on
+            with open_regular(f) as fh, Image.open(fh) as im:
                 if im.format == "JPEG":
                     im.draft(mode, (side, side))  # decode at 1/2, 1/4, 1/8 when that is enough
                 im.load()
@@ -259,7 +280,9 @@ def _image_reader(channels: int, height: int, width: int, fit: str):
                 raise DataError(f"{f}: the file is empty") from None
             raise DataError(f"{f}: not an image that can be read (damaged, or not really a "
                             f"{f.suffix[1:].upper() or 'picture'} file)") from None
-        except PermissionError as e:
+        except NotRegularFile as e:
+            raise DataError(f"{f}: {e}") from None
+        except (PermissionError, FileNotFoundError) as e:
             raise DataError(f"{f}: cannot be read: {e.strerror or e}") from None
         except Exception as e:  # truncated data, a bad CRC, a colour mode with no conversion
             raise DataError(f"{f}: damaged or unsupported image ({type(e).__name__}: {e})") \
@@ -275,26 +298,43 @@ def _image_reader(channels: int, height: int, width: int, fit: str):
     return read
 
 
+def images_note(options: dict, base_dir=None) -> DataNote:
+    """For an export: the classes (the subfolders' names, in the order load_images numbers
+    them, read without decoding an image) and how a picture becomes x (what load_images and
+    _image_reader do to it)."""
+    c, h, w, fit = (options[k] for k in ("channels", "height", "width", "fit"))
+    colour = ("grey (Pillow's luma: 0.299 R + 0.587 G + 0.114 B)" if c == 1 else "RGB")
+    fitted = {"stretch": f"resized to {w} × {h} (width × height; the aspect ratio not kept)",
+              "crop": f"its centre cut to the shape {w}:{h}, then resized to {w} × {h} "
+                      "(width × height)",
+              "pad": f"resized to fit inside {w} × {h} (width × height), black bars filling "
+                     "the rest"}[fit]
+    x = (f"each sample ({c} × {h} × {w}: channels × height × width) made from a picture: "
+         f"turned upright (its EXIF orientation), made {colour} with transparent parts black, "
+         f"{fitted} with a bilinear filter (Pillow's, which averages over the whole area it "
+         "shrinks), each pixel value / 255 (so 0 to 1; 16-bit grey: / 65535)")
+    return DataNote(list(image_folder_summary(options["path"], base_dir)), {"x": x})
 
 
-DATASETS["images"] = DatasetSpec(
+register(DatasetSpec(
                 "images", "Image folder (one subfolder per class)", load_images.__doc__,
                 load_images,
                 {"path": Option("", "The folder holding one subfolder of images per class "
                                     "(relative to the project's folder)."),
                  "channels": Option(3, "1 for grey, 3 for colour (RGB): the Input's first "
-                                       "dimension.", lambda v: _int_in(1, 3)(v) and v != 2,
+                                       "dimension.", lambda v: int_in(1, 3)(v) and v != 2,
                                     "1 (grey) or 3 (RGB)"),
                  "height": Option(32, "Image height after resizing: the Input's second "
-                                      "dimension.", _int_in(1, 4096), "a whole number 1 to 4,096"),
+                                      "dimension.", int_in(1, 4096), "a whole number 1 to 4,096"),
                  "width": Option(32, "Image width after resizing: the Input's third "
-                                     "dimension.", _int_in(1, 4096), "a whole number 1 to 4,096"),
+                                     "dimension.", int_in(1, 4096), "a whole number 1 to 4,096"),
                  "fit": Option("stretch", "'stretch' to the size, 'crop' the centre to its "
                                           "shape first, or 'pad' with black bars.",
                                lambda v: v in FITS, "'stretch', 'crop' or 'pad'"),
                  "limit_per_class": Option(0, "At most this many images of each class (a "
                                               "sample drawn with the seed); 0 for all.",
-                                           _int_in(0, MAX_IMAGES),
+                                           int_in(0, MAX_IMAGES),
                                            f"a whole number 0 to {MAX_IMAGES:,}")},
                 {"x": "channels × height × width image, values 0 to 1",
-                 "y": "class index (the subfolders in natural order)"})
+                 "y": "class index (the subfolders in natural order)"}, note=images_note,
+                takes_path=True))

@@ -1,8 +1,10 @@
 """Real samples for generative models (issue 12), generated from the seed, never downloaded:
-the 8-Gaussian ring, and how many of its modes a set of samples covers.
+the 8-Gaussian ring, and how many of its modes a set of samples covers. (The digits a digit
+GAN learns, and the classifier that judges its samples, are in runtime/data/digits.py.)
 
-Light to import (numpy only); adds its entries to runtime.data.DATASETS when imported, and
-runtime.data imports it.
+A family module of runtime/data/ (ARCHITECTURE.md, "A dataset kind"): registers its kind in the
+base's DATASETS when imported (runtime/data/__init__.py imports it). Light to import (numpy
+only).
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import math
 
 import numpy as np
 
-from runtime.data import DATASETS, DataError, Dataset, DatasetSpec, Option, _int_in, _num_in
+from .base import DataError, Dataset, DatasetSpec, Option, int_in, num_in, register
 
 
 def ring_centres(modes: int = 8, radius: float = 2.0) -> np.ndarray:
@@ -61,54 +63,18 @@ def mode_coverage(samples, modes: int = 8, radius: float = 2.0, std: float = 0.0
             "per_mode": per_mode.tolist()}
 
 
-_DIGIT_READER = None
-
-
-def digit_reader():
-    """A quick classifier of 8 × 8 digits (softmax regression on the pixels, fitted once to all
-    1,797 real digits, seeded): what the live view and the epoch metrics judge a digit GAN's
-    samples with. tests/benchmarks/bench_gan.py judges with the CNN template instead."""
-    global _DIGIT_READER
-    if _DIGIT_READER is None:
-        import torch
-        from runtime.data import make_digits
-        ds = make_digits(0)
-        x, y = ds.fields["x"].reshape(-1, 64), ds.fields["y"]
-        g = torch.Generator().manual_seed(0)
-        w = (torch.randn(64, 10, generator=g) * 0.01).requires_grad_()
-        b = torch.zeros(10, requires_grad=True)
-        for _ in range(200):  # plain gradient descent (torch.optim's first step imports dynamo)
-            loss = torch.nn.functional.cross_entropy(x @ w + b, y) + 1e-4 * (w * w).sum()
-            gw, gb = torch.autograd.grad(loss, (w, b))
-            with torch.no_grad():
-                w -= 1.0 * gw
-                b -= 1.0 * gb
-        _DIGIT_READER = (w.detach(), b.detach())
-    return _DIGIT_READER
-
-
-def judge_digits(samples) -> dict:
-    """'digits': how many of the 10 classes the samples are read as (by digit_reader), and
-    'confidence': the reader's mean probability of the class it reads."""
-    import torch
-    w, b = digit_reader()
-    x = torch.as_tensor(samples, dtype=torch.float32).reshape(-1, 64)
-    p = torch.softmax(x @ w + b, 1)
-    conf, cls = p.max(1)
-    return {"digits": int(torch.unique(cls).numel()), "confidence": float(conf.mean())}
-
-
 SPECS = (
     DatasetSpec("ring", "Ring of 8 Gaussians (2-D, for GANs)", make_ring.__doc__, make_ring,
-                {"n_samples": Option(10000, "Number of points.", _int_in(4, 10_000_000),
+                {"n_samples": Option(10000, "Number of points.", int_in(4, 10_000_000),
                                      "a whole number 4 to 10,000,000"),
-                 "modes": Option(8, "Number of Gaussians on the circle.", _int_in(1, 1000),
+                 "modes": Option(8, "Number of Gaussians on the circle.", int_in(1, 1000),
                                  "a whole number 1 to 1,000"),
-                 "radius": Option(2.0, "Radius of the circle.", _num_in(0.01, 1000),
+                 "radius": Option(2.0, "Radius of the circle.", num_in(0.01, 1000),
                                   "a number 0.01 to 1,000"),
                  "std": Option(0.02, "Standard deviation of each Gaussian.",
-                               _num_in(1e-4, 100), "a number 0.0001 to 100")},
-                {"x": "2 coordinates", "mode": "which Gaussian (0 to modes - 1)"}),
+                               num_in(1e-4, 100), "a number 0.0001 to 100")},
+                {"x": "2 coordinates", "mode": "which Gaussian (0 to modes - 1)"},
+                judged=("modes", "quality")),
 )
 
-DATASETS.update({s.name: s for s in SPECS})
+register(*SPECS)

@@ -7,9 +7,10 @@ predictor gets, measured on all its samples; the key's suffix names the metric: 
 squared error), '_nats' (cross-entropy, nats per token), '_accuracy'. A model worth its
 training beats them.
 
-Light to import, like runtime.data (the app reads the catalogue at start-up): numpy only;
-torch and the text corpus are loaded when a dataset is made. This module adds its entries to
-runtime.data.DATASETS when imported, and runtime.data imports it.
+A family module of runtime/data/ (ARCHITECTURE.md, "A dataset kind"): registers its kinds in
+the base's DATASETS when imported (runtime/data/__init__.py imports it). Light to import, like
+the base (the app reads the catalogue at start-up): numpy only; torch and the text corpus are
+loaded when a dataset is made.
 """
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from runtime.data import (DATASETS, DataError, Dataset, DatasetSpec, Option, _int_in, _num_in,
-                          _resolve, make_digits, read_csv_rows)
+from .base import (DataError, Dataset, DatasetSpec, Option, format_bytes, int_in, num_in,
+                   read_csv_rows, register, resolve_file)
+from .digits import make_digits
 
 MAX_BYTES = 2 ** 30  # the most memory one generated or windowed field may take (float32)
 
@@ -29,16 +31,8 @@ def _check_size(what: str, shape: tuple[int, ...], hint: str, itemsize: int = 4,
     size = math.prod(shape) * itemsize
     if size > MAX_BYTES:
         dims = " × ".join(f"{d:,}" for d in shape)
-        raise DataError(f"{what}: {dims} {unit} would take {_bytes(size)} of memory (at most "
-                        f"{_bytes(MAX_BYTES)}): {hint}")
-
-
-def _bytes(n: int) -> str:
-    for unit, size in (("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
-        if n >= size:
-            v = n / size
-            return f"{v:.1f} {unit}".replace(".0 ", " ") if v < 10 else f"{v:.0f} {unit}"
-    return f"{n} bytes"
+        raise DataError(f"{what}: {dims} {unit} would take {format_bytes(size)} of memory "
+                        f"(at most {format_bytes(MAX_BYTES)}): {hint}")
 
 
 def _tensor(a: np.ndarray):
@@ -256,7 +250,7 @@ def load_csv_series(seed: int, path: str = "", features: list | None = None, tar
     A window starts every `stride` rows. Every cell of a column used must be a finite
     number. The persistence baseline (the target's value in the window's last row) is
     reported, and a constant prediction's (the target's variance)."""
-    p = _resolve(path, base_dir)
+    p = resolve_file(path, base_dir)
     header, rows, lines = read_csv_rows(p)
     index = {h: i for i, h in enumerate(header)}
     listed = ", ".join(header)
@@ -339,12 +333,12 @@ def _column(p, rows, lines, j: int, name: str) -> np.ndarray:
 # The catalogue entries --------------------------------------------------------------------------
 
 def _samples(default: int) -> Option:
-    return Option(default, "Number of sequences.", _int_in(4, 1_000_000),
+    return Option(default, "Number of sequences.", int_in(4, 1_000_000),
                   "a whole number 4 to 1,000,000")
 
 
 def _steps(default: int, lo: int, hi: int, help: str) -> Option:
-    return Option(default, help, _int_in(lo, hi), f"a whole number {lo:,} to {hi:,}")
+    return Option(default, help, int_in(lo, hi), f"a whole number {lo:,} to {hi:,}")
 
 
 def _names(v: Any) -> bool:
@@ -360,18 +354,18 @@ SPECS: tuple[DatasetSpec, ...] = (
                 {"n_samples": _samples(5000),
                  "T": _steps(32, 2, 1000, "Window length (time steps)."),
                  "noise": Option(0.05, "Standard deviation of the noise at each step.",
-                                 _num_in(0, 1), "a number 0 to 1")},
+                                 num_in(0, 1), "a number 0 to 1")},
                 {"x": "T × 1 window", "y": "1 value: the next step"}),
     DatasetSpec("chars", "Characters (Python's help text)", make_chars.__doc__, make_chars,
                 {"T": _steps(64, 1, 4096, "Window length in characters."),
                  "n_samples": Option(0, "Number of windows, a random choice made with the seed; "
-                                        "0 for all.", _int_in(0, 1_000_000),
+                                        "0 for all.", int_in(0, 1_000_000),
                                      "a whole number 0 to 1,000,000"),
                  "stride": Option(0, "Characters between window starts; 0 for T (windows do "
-                                     "not overlap).", _int_in(0, 100_000),
+                                     "not overlap).", int_in(0, 100_000),
                                   "a whole number 0 to 100,000"),
                  "max_chars": Option(0, "Use only the first this many characters of the "
-                                        "corpus; 0 for all.", _int_in(0, 100_000_000),
+                                        "corpus; 0 for all.", int_in(0, 100_000_000),
                                      "a whole number 0 to 100,000,000")},
                 {"x": "T token ids", "y": "T token ids: the next character at each step"}),
     DatasetSpec("digits_rows", "Digits as sequences of rows (8 × 8)", make_digits_rows.__doc__,
@@ -389,7 +383,8 @@ SPECS: tuple[DatasetSpec, ...] = (
                  "horizon": _steps(1, 1, 100_000, "Rows ahead of the window's last row that "
                                                   "the target is taken from."),
                  "stride": _steps(1, 1, 100_000, "Rows between window starts.")},
-                {"x": "T × features window", "y": "1 value: the target horizon rows later"}),
+                {"x": "T × features window", "y": "1 value: the target horizon rows later"},
+                takes_path=True),
 )
 
-DATASETS.update({s.name: s for s in SPECS})
+register(*SPECS)

@@ -7,8 +7,9 @@ or end token. One vocabulary serves the source and the target: `PAD`, `START`, `
 `UNKNOWN` and the characters. It is saved with the dataset (`vocab`), the run and the
 export, so a typed input can be encoded and the decoded output read.
 
-Light to import (numpy and the standard library); adds its entries to runtime.data.DATASETS
-when imported, and runtime.data imports it.
+A family module of runtime/data/ (ARCHITECTURE.md, "A dataset kind"): registers its kinds in
+the base's DATASETS when imported (runtime/data/__init__.py imports it). Light to import (numpy
+and the standard library).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from runtime.data import DATASETS, DataError, Dataset, DatasetSpec, Option, _int_in
+from .base import DataError, Dataset, DatasetSpec, Option, int_in, register
 
 PAD, START, END, UNKNOWN = "<pad>", "<s>", "</s>", "\ufffd"
 SPECIAL = (PAD, START, END, UNKNOWN)
@@ -183,13 +184,13 @@ make_copy.__doc__ = make_symbols.__doc__
 # The catalogue entries --------------------------------------------------------------------------
 
 def _symbol_options() -> dict[str, Option]:
-    return {"n_samples": Option(10000, "Number of strings.", _int_in(4, 1_000_000),
+    return {"n_samples": Option(10000, "Number of strings.", int_in(4, 1_000_000),
                                 "a whole number 4 to 1,000,000"),
-            "min_len": Option(3, "Shortest string.", _int_in(1, 1000), "a whole number 1 to 1,000"),
-            "max_len": Option(12, "Longest string (the padded length).", _int_in(1, 1000),
+            "min_len": Option(3, "Shortest string.", int_in(1, 1000), "a whole number 1 to 1,000"),
+            "max_len": Option(12, "Longest string (the padded length).", int_in(1, 1000),
                               "a whole number 1 to 1,000"),
             "symbols": Option(10, "How many different symbols (letters a, b, …).",
-                              _int_in(2, 26), "a whole number 2 to 26")}
+                              int_in(2, 26), "a whole number 2 to 26")}
 
 
 def _fields(src: str, tgt: str) -> dict[str, Any]:
@@ -199,7 +200,7 @@ def _fields(src: str, tgt: str) -> dict[str, Any]:
 SPECS: tuple[DatasetSpec, ...] = (
     DatasetSpec("dates", "Dates to ISO format (translation)", make_dates.__doc__, make_dates,
                 {"n_samples": Option(10000, "Number of dates (each a different day).",
-                                     _int_in(4, 73_049), "a whole number 4 to 73,049")},
+                                     int_in(4, 73_049), "a whole number 4 to 73,049")},
                 _fields("S token ids: a date as people write it",
                         "11 token ids: YYYY-MM-DD and the end token")),
     DatasetSpec("reverse", "Reverse a string (sequence to sequence)", make_symbols.__doc__,
@@ -210,4 +211,4 @@ SPECS: tuple[DatasetSpec, ...] = (
                 _fields("max_len token ids", "max_len + 1 token ids: the same, then the end")),
 )
 
-DATASETS.update({s.name: s for s in SPECS})
+register(*SPECS)
