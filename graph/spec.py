@@ -210,7 +210,7 @@ class Port:
 
 
 PARAM_KINDS = ("int", "float", "bool", "choice", "shape", "dims", "padding", "str", "axes",
-               "numbers")
+               "numbers", "ints")
 
 
 @dataclass(frozen=True)
@@ -262,6 +262,12 @@ class Param:
             if any(v < 0 for v in value) or len(set(value)) != len(value):
                 return "must list each axis once, numbered from 0"
             return None if len(value) <= 16 else "has more axes than a tensor (16 at most here)"
+        if k == "ints":  # whole numbers >= 0, one per side or per axis: (0, 1, 0, 1) padding
+            if not isinstance(value, list) or not value or not all(_is_int(v) for v in value):
+                return "must be a list of whole numbers, e.g. 1, 1"
+            if any(v < 0 for v in value):
+                return "must be whole numbers >= 0"
+            return None if len(value) <= 16 else "has more than 16 numbers"
         if k == "numbers":  # a list of positive numbers: an anchor generator's aspect ratios
             if not isinstance(value, list) or not value or not all(
                     isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):

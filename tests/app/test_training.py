@@ -210,6 +210,7 @@ def _reached(metric: str, value: float, target: float) -> bool:
 
 
 EVERYDAY = {"perceptron", "mlp", "cnn"}  # to target in `make test`; the rest in test-all
+DETECTORS = {"rcnn", "fast_rcnn", "faster_rcnn", "mask_rcnn"}
 
 
 @pytest.mark.parametrize("name, metric, target", [
@@ -218,7 +219,9 @@ def test_every_template_trains_from_the_app_to_its_target(qapp, twin, tmp_path, 
                                                            target):
     w = twin
     w.open_path(project_copy(tmp_path, name), ask=False)
-    events = run_to_end(qapp, w, timeout=480)
+    # a guard against a hang, not a speed test: CI's machine ran faster_rcnn's training in
+    # about 520 s where a quiet one here takes 280 s
+    events = run_to_end(qapp, w, timeout=1200 if name in DETECTORS else 480)
     fin = events[-1]
     assert fin.kind == "finished", fin
     assert _reached(metric, fin.metrics[metric], target), fin.metrics

@@ -1,5 +1,6 @@
 """Torch is the oracle: for every catalogue entry, over sampled params and input shapes, the
 shape rule's answer equals the real output shape of the module or function it builds."""
+import importlib
 import random
 
 import pytest
@@ -11,11 +12,20 @@ from runtime.compile import init_weights, resolve
 from tests.params import sample_value
 
 N = 3
+# Input and param samplers of the torch.nn families (issue 26), by type id
+FAMILY_SAMPLERS, FAMILY_PARAMS = {}, {}
+for _name in ("oracle_nn_activations", "oracle_nn_conv", "oracle_nn_shape", "oracle_nn_cells",
+              "oracle_nn_losses"):
+    _mod = importlib.import_module(f"tests.runtime.{_name}")
+    FAMILY_SAMPLERS.update(getattr(_mod, "SAMPLERS", {}))
+    FAMILY_PARAMS.update(getattr(_mod, "PARAMS", {}))
 BUILDABLE = sorted(t for t, s in catalogue.SPECS.items() if s.build is not None)
 
 
-def random_shape(rnd):
-    rank = rnd.choice([2, 2, 3, 4, 4])
+def random_shape(rnd, ranks=(2, 2, 3, 4, 4)):
+    rank = rnd.choice(ranks)
+    if rank == 5:
+        return ("N", rnd.randint(1, 4), *(rnd.randint(1, 7) for _ in range(3)))
     if rank == 2:
         return ("N", rnd.randint(1, 9))
     if rank == 3:
@@ -147,11 +157,24 @@ def sample_detection(spec, rnd, params):
     return types, tensors
 
 
+def ranks_of(spec) -> tuple[int, ...]:
+    """The ranks a random input takes: a '1d' layer reads N × C × L (or C × L), a '3d' one
+    N × C × D × H × W, the rest ranks 2 to 4."""
+    if spec.type.endswith("1d"):
+        return (2, 3, 3, 3)
+    if spec.type.endswith("3d"):
+        return (4, 5, 5, 5)
+    return (2, 2, 3, 4, 4)
+
+
 def sample_inputs(spec, rnd, params=None):
     """(types by port, tensors by port) for one trial. Optional ports are wired half the
-    time; token ids go into an Embedding, sequences and states into recurrent layers."""
+    time; token ids go into an Embedding, sequences and states into recurrent layers. A
+    family module's own samplers (tests/runtime/oracle_*.py, SAMPLERS) come first."""
     types, tensors = {}, {}
     params = params or {}
+    if spec.type in FAMILY_SAMPLERS:
+        return FAMILY_SAMPLERS[spec.type](spec, rnd, params)
     if spec.type == "Embedding":
         shape = ("N", rnd.randint(1, 7)) if rnd.random() < 0.8 else ("N",)
         types["x"] = TensorType(shape, "int64")
@@ -219,7 +242,7 @@ def sample_inputs(spec, rnd, params=None):
             types[port.name] = ts
             tensors[port.name] = [torch.randn([N if d == "N" else d for d in t.shape]) for t in ts]
         else:
-            t = TensorType(random_shape(rnd))
+            t = TensorType(random_shape(rnd, ranks_of(spec)))
             if spec.type == "Reshape":
                 t = TensorType(("N", 2, 3, 4))
             types[port.name] = t
@@ -228,6 +251,8 @@ def sample_inputs(spec, rnd, params=None):
 
 
 def sample_params(spec, rnd):
+    if spec.type in FAMILY_PARAMS:
+        return spec.resolved(FAMILY_PARAMS[spec.type](spec, rnd))
     params = spec.resolved({p.name: sample_value(p, rnd) for p in spec.params})
     if spec.type == "Reshape":
         params["shape"] = rnd.choice([[24], [-1], [4, 6], [2, -1, 3], [6, 2, 2], [1, 24]])

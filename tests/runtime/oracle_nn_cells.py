@@ -1,0 +1,4 @@
+"""The catalogue oracle's samplers for graph/catalogue/nn_cells.py: SAMPLERS[type] (spec, rnd,
+params) -> (types by port, tensors by port); PARAMS[type] (spec, rnd) -> params."""
+SAMPLERS = {}
+PARAMS = {}
