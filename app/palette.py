@@ -27,6 +27,13 @@ GROUPS = (("project", "In this project"), ("shipped", "Shipped library"),
           ("user", "Your library"))
 
 
+RECENT = "Recently used"
+RECENT_KEY = "palette/recent"
+MAX_RECENT = 8
+CATEGORY_ROLE = Qt.UserRole + 6  # a top-level item's category (its text carries a count)
+OPEN_CATEGORIES = ("Input / Output", "Core")  # unfolded at first
+
+
 def swatch(color: str, size: int = 12) -> QIcon:
     pm = QPixmap(size, size)
     pm.fill(Qt.transparent)
@@ -85,25 +92,83 @@ class Palette(QWidget):
         layout.addWidget(self.tree)
         self.items: dict[str, QTreeWidgetItem] = {}
         self.blocks_item: QTreeWidgetItem | None = None
+        # The types this user placed last, at the top (kept in the app's settings)
+        self.recent_item = self._category_item(RECENT)
+        self.recent: list[str] = []
+        self.categories: dict[str, QTreeWidgetItem] = {}
         for cat, specs in catalogue.by_category().items():
-            parent_item = QTreeWidgetItem(self.tree, [cat])
+            parent_item = self._category_item(cat)
+            self.categories[cat] = parent_item
             if cat == BLOCKS:
                 self.blocks_item = parent_item
-            parent_item.setFlags(Qt.ItemIsEnabled)
-            f = parent_item.font(0)
-            f.setBold(True)
-            parent_item.setFont(0, f)
+            else:
+                parent_item.setText(0, f"{cat} ({len(specs)})")
             for s in specs:
-                it = QTreeWidgetItem(parent_item, [s.title])
-                it.setData(0, TYPE_ROLE, s.type)
-                it.setIcon(0, swatch(s.color))
-                it.setToolTip(0, f"{s.title}: {s.doc.summary}")
-                it.setFlags(Qt.ItemIsEnabled | Qt.ItemIsSelectable | Qt.ItemIsDragEnabled)
-                self.items[s.type] = it
+                self.items[s.type] = self._type_item(parent_item, s)
         self._init_blocks()
-        self.tree.expandAll()
+        # Some 200 types: the categories start folded, but for the everyday ones (a click
+        # unfolds one; typing in the filter unfolds every match)
+        self._unfolded = {RECENT, *OPEN_CATEGORIES, BLOCKS}
+        self._fold()
+        self._load_recent()
         self.filter.textChanged.connect(self.apply_filter)
         self.tree.itemDoubleClicked.connect(self._double_clicked)
+
+    def _category_item(self, title: str) -> QTreeWidgetItem:
+        item = QTreeWidgetItem(self.tree, [title])
+        item.setData(0, CATEGORY_ROLE, title)
+        item.setFlags(Qt.ItemIsEnabled)
+        f = item.font(0)
+        f.setBold(True)
+        item.setFont(0, f)
+        return item
+
+    @staticmethod
+    def _type_item(parent: QTreeWidgetItem, s) -> QTreeWidgetItem:
+        it = QTreeWidgetItem(parent, [s.title])
+        it.setData(0, TYPE_ROLE, s.type)
+        it.setIcon(0, swatch(s.color))
+        it.setToolTip(0, f"{s.title} ({s.type}): {s.doc.summary}")
+        it.setFlags(Qt.ItemIsEnabled | Qt.ItemIsSelectable | Qt.ItemIsDragEnabled)
+        return it
+
+    def _fold(self) -> None:
+        """Unfold the categories the user left open (or the everyday ones), fold the rest."""
+        for i in range(self.tree.topLevelItemCount()):
+            cat = self.tree.topLevelItem(i)
+            cat.setExpanded(cat.data(0, CATEGORY_ROLE) in self._unfolded)
+            for j in range(cat.childCount()):  # the Blocks section's groups
+                cat.child(j).setExpanded(True)
+
+    # Recently used ----------------------------------------------------------------------
+    def note_used(self, type_id: str) -> None:
+        """A node of `type_id` was placed: it goes to the top of "Recently used"."""
+        if catalogue.resolve_type(type_id) is None:
+            return
+        type_id = catalogue.resolve_type(type_id)
+        self.recent = [type_id, *(t for t in self.recent if t != type_id)][:MAX_RECENT]
+        self._show_recent()
+        try:
+            from .window_files import settings
+            settings().setValue(RECENT_KEY, ",".join(self.recent))
+        except Exception:  # noqa: BLE001 (settings that cannot be written: kept for now)
+            pass
+
+    def _load_recent(self) -> None:
+        try:
+            from .window_files import settings
+            saved = str(settings().value(RECENT_KEY, "") or "")
+        except Exception:  # noqa: BLE001
+            saved = ""
+        self.recent = [catalogue.resolve_type(t) for t in saved.split(",")
+                       if t and catalogue.resolve_type(t)][:MAX_RECENT]
+        self._show_recent()
+
+    def _show_recent(self) -> None:
+        self.recent_item.takeChildren()
+        for t in self.recent:
+            self._type_item(self.recent_item, catalogue.get(t))
+        self.apply_filter(getattr(self, "_filter", ""))
 
     def apply_filter(self, text: str) -> None:
         def show(it) -> bool:
@@ -125,11 +190,24 @@ class Palette(QWidget):
                 visible += n
             return visible
 
+        if text.strip() and not getattr(self, "_filter", "").strip():
+            # remember what the user had unfolded, to fold back to it when the filter clears
+            self._unfolded = {self.tree.topLevelItem(i).data(0, CATEGORY_ROLE)
+                              for i in range(self.tree.topLevelItemCount())
+                              if self.tree.topLevelItem(i).isExpanded()}
         self._filter = text
         for i in range(self.tree.topLevelItemCount()):
             cat = self.tree.topLevelItem(i)
-            cat.setHidden(walk(cat) == 0 and not (cat is self.blocks_item and not text.strip()))
-        self.tree.expandAll()
+            keep = cat is self.blocks_item and not text.strip()
+            cat.setHidden(walk(cat) == 0 and not keep)
+        if text.strip():
+            self.tree.expandAll()
+        elif hasattr(self, "_unfolded"):
+            self._fold()
+
+    def recent_types(self) -> list[str]:
+        return [self.recent_item.child(i).data(0, TYPE_ROLE)
+                for i in range(self.recent_item.childCount())]
 
     def visible_types(self) -> list[str]:
         return [t for t, it in self.items.items() if not it.isHidden() and not it.parent().isHidden()]

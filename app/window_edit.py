@@ -58,6 +58,7 @@ class GraphEditing:
             node = self.editor.add_node(type_id, (x, y))
         if self.block_refusals.commit(edit, "Not added: "):
             self._select([node])
+            self.palette.note_used(type_id)
         return node
 
     def _open_quick(self, pos: QPointF, port) -> None:
