@@ -120,8 +120,8 @@ GOOD = Project(graph=cnn_graph()).to_json()
     ("{\"format\": \"layerloom.project\"}", "schema: a whole number >= 1 is needed"),
     ("{\"format\": \"layerloom.project\", \"schema\": 99}", "newer LayerLoom (file schema 99; "
                                                          f"this version reads up to {SCHEMA})"),
-    (GOOD.replace('"type": "Conv2d"', '"type": "Conv3d"', 1),
-     "nodes[1] ('conv1').type: unknown node type 'Conv3d'"),
+    (GOOD.replace('"type": "Conv2d"', '"type": "Conv4d"', 1),
+     "nodes[1] ('conv1').type: unknown node type 'Conv4d'"),
     (GOOD.replace('"kernel_size": 3', '"kernal_size": 3', 1),
      "nodes[1] ('conv1'): Conv2d has no parameter 'kernal_size'"),
     (GOOD.replace('"pos": [0, 0]', '"pos": ["a", 0]', 1),
