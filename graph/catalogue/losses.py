@@ -447,8 +447,7 @@ TORCH = tuple(_torch_loss(*row) for row in (
                  "0.7.")),
 ))
 
-# Losses of three inputs, ready but not registered: tests/graph/test_catalogue.py holds every
-# "Loss" node to the ports pred, target. Add MULTI_INPUT to SPECS once that test allows them.
+# torch's losses of three inputs: the first is the prediction (role pred), at most one target
 MULTI_INPUT = tuple(_torch_loss(*row) for row in (
     ("GaussianNLLLoss", "Gaussian NLL loss", "gaussian_nll_loss", "gaussnll", "mae", _gaussian,
      (Param("full", "bool", False, "Add the constant ½ log 2π."),
@@ -496,4 +495,4 @@ MULTI_INPUT = tuple(_torch_loss(*row) for row in (
                  "d(a, p) = 1, d(a, n) = 1.5, margin 1 give 0.5.")),
 ))
 
-SPECS = (MSE, BCE, CCE, HINGE, HUBER, SMOOTH_L1, *TORCH)
+SPECS = (MSE, BCE, CCE, HINGE, HUBER, SMOOTH_L1, *TORCH, *MULTI_INPUT)

@@ -50,6 +50,9 @@ def test_losses_carry_weight_and_metric():
                 assert [p.name for p in s.inputs] == ["pred", "labels", "rois", "matched",
                                                       "gt_masks"]
                 assert "target" not in roles  # no accuracy metric: mask mAP instead
+            elif s.type in ("GaussianNLLLoss", "CosineEmbeddingLoss", "MarginRankingLoss",
+                            "TripletMarginLoss"):  # torch.nn's losses of three inputs
+                assert roles[0] == "pred" and roles.count("target") <= 1 and len(roles) == 3
             elif s.category == "Loss" and s.type not in ("DiscriminatorLoss", "GeneratorLoss"):
                 assert [p.name for p in s.inputs] == ["pred", "target"]
             else:  # a GAN's losses judge the discriminator's scores: no target
