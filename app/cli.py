@@ -1,4 +1,4 @@
-"""The `layerloom` command: gui (the default), templates, check, train.
+"""The `layerloom` command: gui (the default), templates, check, train, export, import.
 
 Heavy imports (torch) happen inside the commands that need them, so `layerloom templates`
 answers at once.
@@ -343,6 +343,11 @@ def cmd_export(args) -> int:
     return EXIT_OK
 
 
+def _cmd_import(args) -> int:
+    from .cli_import import cmd_import
+    return cmd_import(args)
+
+
 def cmd_gui(args) -> int:
     from .gui import run
     return run(args.file, train=args.train)
@@ -380,6 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--force", action="store_true",
                    help="replace an existing file or folder at PATH (never the project or the "
                         "weights being exported)")
+    from .cli_import import add_parser as add_import
+    add_import(sub)
     return p
 
 
@@ -391,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         if v is not None and v < 1:
             parser.error(f"--{flag.replace('_', '-')} must be at least 1")
     handlers = {"templates": cmd_templates, "check": cmd_check, "train": cmd_train,
-                "gui": cmd_gui, "export": cmd_export}
+                "gui": cmd_gui, "export": cmd_export, "import": _cmd_import}
     if args.command is None:  # `layerloom` alone opens the app
         args = parser.parse_args(["gui"])
     if args.command == "gui" and args.train and not args.file:

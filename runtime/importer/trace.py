@@ -1,0 +1,346 @@
+"""A PyTorch module -> a list of Ops, each a catalogue node to be (issue 26, item 3).
+
+torch.fx traces the module symbolically. Standard torch.nn modules with a node type
+(graph/catalogue/coverage.py) stay leaves; the user's own modules are traced through, and
+each op keeps the chain of user modules it ran in (fx's nn_module_stack), from which
+build.py makes block definitions. Functions and tensor methods map through FUNCTIONS: a
+fixed table, never eval. Anything else stops the import with an ImportProblem naming the
+operation and its source line: no partial graph.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import operator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.fx as fx
+from torch import nn
+
+from graph import catalogue
+from graph.catalogue.coverage import NODE_FOR
+from graph.catalogue.torch_functions import FUNCTIONS, INPUT, reshape_node
+
+from .source import ImportProblem
+
+
+@dataclass(frozen=True)
+class Value:
+    """What flows on a wire: an op's output, or a part of it (`path` into a tuple result)."""
+    op: str
+    path: tuple[int, ...] = ()
+
+
+@dataclass
+class Op:
+    name: str  # the fx node's name
+    type: str  # catalogue type id
+    params: dict
+    inputs: list[tuple[str, Value]]  # (port, value); a multi port appears once per value
+    scope: tuple[tuple[str, type], ...]  # the user modules it runs in: (path, class), outer first
+    module: str | None = None  # a leaf module's path in the original model
+    label: str = ""  # a readable name for its node id ("conv1", "add")
+    line: str = ""  # where in the source it comes from
+
+
+@dataclass
+class Traced:
+    ops: list[Op]
+    outputs: list[Value]  # what the model returns, in order
+    inputs: list[str]  # the placeholders' names, in order
+    leaves: dict[str, nn.Module] = field(default_factory=dict)  # module path -> module
+
+
+def _is_user_class(cls: type) -> bool:
+    return not cls.__module__.startswith("torch.")
+
+
+class _Tracer(fx.Tracer):
+    """Leaves: the torch.nn modules that have a node type; everything else is traced into."""
+
+    def __init__(self):
+        super().__init__()
+        self.record_stack_traces = True
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return type(m).__name__ in NODE_FOR and type(m) is getattr(nn, type(m).__name__, None)
+
+
+_TORCH = str(Path(torch.__file__).parent)
+
+
+def _line(node: fx.Node) -> str:
+    """The user's source line an fx node came from: 'file.py, line 12: x = a + b' (the last
+    frame outside torch's own files)."""
+    trace = node.meta.get("stack_trace") or ""
+    lines = [ln.strip() for ln in trace.strip().splitlines()]
+    for i in range(len(lines) - 1, -1, -1):
+        if not lines[i].startswith("File "):
+            continue
+        try:
+            file = lines[i].split('"')[1]
+            lineno = lines[i].split("line ")[1].split(",")[0]
+        except IndexError:
+            continue
+        if file.startswith(_TORCH):
+            continue
+        code = lines[i + 1] if i + 1 < len(lines) and not lines[i + 1].startswith("File ") else ""
+        return f"{Path(file).name}, line {lineno}: {code}".rstrip(": ")
+    return ""
+
+
+def _scope(node: fx.Node, leaf: bool) -> tuple[tuple[str, type], ...]:
+    stack = list((node.meta.get("nn_module_stack") or {}).values())
+    if leaf and stack:
+        stack = stack[:-1]  # the leaf module itself is the op, not a scope
+    return tuple((path, cls) for path, cls in stack if _is_user_class(cls))
+
+
+# ----------------------------------------------------------------------------------------
+# Modules -> params
+
+def _plain(v):
+    """A module attribute as a project param value: uniform tuples to one int, tuples to
+    lists, sizes to lists."""
+    if isinstance(v, torch.Size):
+        v = tuple(v)
+    if isinstance(v, tuple):
+        if v and all(x == v[0] for x in v) and isinstance(v[0], (int, float)):
+            return v[0]
+        return list(v)
+    return v
+
+
+def _defaults(cls: type) -> dict:
+    try:
+        sig = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):
+        return {}
+    return {k: p.default for k, p in sig.parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+# attributes torch keeps that are not constructor arguments, or that say nothing here
+_IGNORED = {"training", "inplace", "device", "dtype", "batch_first", "_reversed_padding_repeated_twice"}
+
+
+def module_params(spec, module: nn.Module, where: str) -> dict:
+    """The node params that make `module`: every spec param with a same-named attribute; a
+    constructor argument the node has no param for must be at torch's default, else the
+    import stops naming it."""
+    params = {}
+    names = {p.name for p in spec.params}
+    for p in spec.params:
+        if p.name == "bias" and p.kind == "bool":
+            params["bias"] = getattr(module, "bias", None) is not None
+        elif hasattr(module, p.name) and not callable(getattr(module, p.name)):
+            v = _plain(getattr(module, p.name))
+            if p.auto:
+                continue  # taken from the input (checked when the graph is analysed)
+            if p.kind in ("int", "float", "bool", "choice", "str", "padding") and isinstance(v, list):
+                raise ImportProblem(
+                    f"{where}: {type(module).__name__}'s {p.name} is {tuple(v)}: the "
+                    f"{spec.type} node has one {p.name} for every axis")
+            params[p.name] = v
+    for k, default in _defaults(type(module)).items():
+        if k in names or k in _IGNORED or k == "bias" or not hasattr(module, k):
+            continue
+        v = getattr(module, k)
+        if callable(v) or isinstance(v, (torch.Tensor, nn.Module)):
+            continue
+        if _plain(v) != _plain(default) and not (isinstance(default, (int, float)) and
+                                                  isinstance(_plain(v), (int, float)) and
+                                                  math.isclose(_plain(v), default)):
+            raise ImportProblem(f"{where}: {type(module).__name__}({k}={_plain(v)!r}): the "
+                                f"{spec.type} node has no {k} (only torch's default, "
+                                f"{default!r})")
+    for p in spec.params:
+        if p.name in params:
+            why = p.check(params[p.name])
+            if why:
+                raise ImportProblem(f"{where}: {type(module).__name__}'s {p.name} = "
+                                    f"{params[p.name]!r}: the {spec.type} node's {p.name} {why}")
+    return params
+
+
+def _name_of(target) -> str:
+    """An fx target's qualified name, as torch_functions.FUNCTIONS keys it: "torch.relu",
+    "F.relu", "Tensor.relu", "operator.add"."""
+    if isinstance(target, str):
+        return f"Tensor.{target}"
+    mod = getattr(target, "__module__", "") or ""
+    name = getattr(target, "__name__", repr(target))
+    if mod.startswith("torch.nn.functional"):
+        return f"F.{name}"
+    if mod in ("_operator", "operator"):
+        return f"operator.{name}"
+    return f"torch.{name}" if mod.startswith("torch") or mod == "" else f"{mod}.{name}"
+
+
+_SYMBOLS = {"operator.add": "+", "operator.mul": "*", "operator.sub": "-",
+            "operator.truediv": "/", "operator.matmul": "@", "operator.getitem": "[ ]"}
+
+
+def _say(target) -> str:
+    """How the user wrote it: 'torch.cumsum', 'x.cumsum', '-'."""
+    name = _name_of(target)
+    return _SYMBOLS.get(name, name)
+
+
+# ----------------------------------------------------------------------------------------
+
+def trace(model: nn.Module, input_names: list[str]) -> Traced:
+    tracer = _Tracer()
+    try:
+        graph = tracer.trace(model)
+    except Exception as e:  # noqa: BLE001 (fx: control flow on data, and the like)
+        raise ImportProblem(f"torch.fx cannot trace the model: {type(e).__name__}: "
+                            f"{str(e).splitlines()[0] if str(e) else ''}") from None
+    leaves = dict(model.named_modules())
+    ops: list[Op] = []
+    values: dict[str, object] = {}  # fx node name -> Value, a constant, or a list of them
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+    if len(placeholders) != len(input_names):
+        names = ", ".join(n.target for n in placeholders)
+        raise ImportProblem(f"the model's forward takes {len(placeholders)} input(s) ({names}); "
+                            f"{len(input_names)} --input given")
+    outputs: list[Value] = []
+    for node in graph.nodes:
+        where = _line(node) or node.name
+        if node.op == "placeholder":
+            values[node.name] = Value(node.name)
+            ops.append(Op(node.name, INPUT, {}, [], (), label=node.target))
+            continue
+        if node.op == "output":
+            out = node.args[0]
+            items = list(out) if isinstance(out, (tuple, list)) else [out]
+            for it in items:
+                v = values.get(it.name) if isinstance(it, fx.Node) else None
+                if not isinstance(v, Value):
+                    raise ImportProblem(f"the model returns {type(it).__name__} values that "
+                                        "are not tensors of the graph (a dict, a constant)")
+                outputs.append(v)
+            continue
+        if node.op == "get_attr":
+            raise ImportProblem(f"{where}: the model reads its own tensor '{node.target}' "
+                                "directly (an nn.Parameter or buffer used outside a layer): no "
+                                "node holds a bare parameter yet")
+        if node.op == "call_function" and node.target is operator.getitem:
+            src, index = node.args
+            base = values.get(src.name) if isinstance(src, fx.Node) else None
+            if isinstance(base, Value) and isinstance(index, int):
+                values[node.name] = Value(base.op, (*base.path, index))
+                continue
+            raise ImportProblem(f"{where}: indexing or slicing a tensor ({_say(node.target)}"
+                                f" with {index!r}) has no node yet")
+        if node.op == "call_method" and node.target == "size":
+            values[node.name] = ("size", node.args, node.kwargs)
+            continue
+        if node.op == "call_module":
+            module = leaves[node.target]
+            type_id = NODE_FOR[type(module).__name__]
+            spec = catalogue.get(type_id)
+            params = module_params(spec, module, f"{node.target} ({where})")
+            wired = [a for a in node.args]
+            if node.kwargs:
+                raise ImportProblem(f"{where}: {node.target} is called with keyword arguments "
+                                    f"({', '.join(node.kwargs)}): not mapped yet")
+            ports = [p.name for p in spec.inputs]
+            inputs = []
+            for i, a in enumerate(wired):
+                v = values.get(a.name) if isinstance(a, fx.Node) else None
+                if not isinstance(v, Value) or i >= len(ports):
+                    raise ImportProblem(f"{where}: {node.target}'s argument {i + 1} is not a "
+                                        "tensor the graph computes")
+                inputs.append((ports[i], v))
+            ops.append(Op(node.name, type_id, params, inputs, _scope(node, True),
+                          module=node.target, label=node.target.rsplit(".", 1)[-1], line=where))
+            values[node.name] = Value(node.name)
+            leaves[node.target] = module
+            continue
+        if node.op in ("call_function", "call_method"):
+            ops.append(_function_op(node, values, where))
+            values[node.name] = Value(node.name)
+            continue
+        raise ImportProblem(f"{where}: fx operation {node.op} is not mapped")
+    used = {op.module for op in ops if op.module}
+    counts = {}
+    for op in ops:
+        if op.module:
+            counts[op.module] = counts.get(op.module, 0) + 1
+    for path, n in counts.items():
+        if n > 1 and any(True for _ in leaves[path].parameters()):
+            raise ImportProblem(f"the layer '{path}' is applied {n} times (shared weights): "
+                                "not imported yet")
+    return Traced(ops, outputs, input_names, {p: leaves[p] for p in used})
+
+
+def _function_op(node: fx.Node, values: dict, where: str) -> Op:
+    target = node.target
+    entry = FUNCTIONS.get(_name_of(target))
+    args = list(node.args)
+    if node.op == "call_method" and target in ("view", "reshape"):
+        return _reshape_op(node, values, where)
+    if entry is None:
+        raise ImportProblem(f"{where}: {_say(target)} has no node: the import stops "
+                            "(nothing was written)")
+    type_id, get_params, wired = entry
+    consts = [None if isinstance(a, fx.Node) else a for a in args]
+    params = get_params(consts, dict(node.kwargs))
+    if params is None:
+        raise ImportProblem(f"{where}: {_say(target)} with these arguments "
+                            f"({', '.join(repr(a) for a in consts[1:])}) has no node")
+    inputs: list[tuple[str, Value]] = []
+    spec = catalogue.get(type_id)
+    port = spec.inputs[0].name
+    if wired == "list":  # torch.cat([a, b], 1)
+        items = args[0]
+        for a in items:
+            v = values.get(a.name) if isinstance(a, fx.Node) else None
+            if not isinstance(v, Value):
+                raise ImportProblem(f"{where}: {_say(target)} of a value that is not a tensor")
+            inputs.append((port, v))
+    elif wired == "binary":
+        if len(args) != 2 or not all(isinstance(a, fx.Node) for a in args) or node.kwargs:
+            raise ImportProblem(f"{where}: {_say(target)} with a constant "
+                                f"({', '.join(repr(a) for a in args if not isinstance(a, fx.Node))})"
+                                " has no node yet: only tensor + tensor")
+        for a in args:
+            v = values.get(a.name)
+            if not isinstance(v, Value):
+                raise ImportProblem(f"{where}: {_say(target)} of a value that is not a tensor")
+            inputs.append((port, v))
+    else:  # "first"
+        a = args[0]
+        v = values.get(a.name) if isinstance(a, fx.Node) else None
+        if not isinstance(v, Value):
+            raise ImportProblem(f"{where}: {_say(target)} of a value that is not a tensor")
+        inputs.append((port, v))
+        if any(isinstance(x, fx.Node) for x in args[1:]) or any(
+                isinstance(x, fx.Node) for x in node.kwargs.values()):
+            raise ImportProblem(f"{where}: {_say(target)} with a computed argument has no "
+                                "node yet")
+    label = getattr(target, "__name__", str(target)).strip("_")
+    return Op(node.name, type_id, params, inputs, _scope(node, False), label=label, line=where)
+
+
+def _reshape_op(node: fx.Node, values: dict, where: str) -> Op:
+    """x.view(x.size(0), -1) and x.reshape(n, a, b): the batch stays, the rest is constant."""
+    args = list(node.args)
+    x = args[0]
+    v = values.get(x.name) if isinstance(x, fx.Node) else None
+    dims = args[1:] if len(args) > 2 or not isinstance(args[1], (list, tuple)) else list(args[1])
+    if not isinstance(v, Value) or not dims:
+        raise ImportProblem(f"{where}: Tensor.{node.target} of a value that is not a tensor")
+    first, rest = dims[0], dims[1:]
+    batch = (isinstance(first, fx.Node) and isinstance(values.get(first.name), tuple)
+             and values[first.name][0] == "size" and tuple(values[first.name][1][1:]) == (0,))
+    if not batch or not all(isinstance(d, int) for d in rest) or not rest:
+        raise ImportProblem(f"{where}: Tensor.{node.target} to a shape that does not keep the "
+                            "batch first (write x.view(x.size(0), ...)) has no node yet")
+    type_id, params = reshape_node(list(rest))
+    port = catalogue.get(type_id).inputs[0].name
+    return Op(node.name, type_id, params, [(port, v)], _scope(node, False),
+              label=type_id.lower(), line=where)

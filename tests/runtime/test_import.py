@@ -1,0 +1,137 @@
+"""`layerloom import` (issue 26): PyTorch modules from the zoo come back as graphs that
+compute what they computed, user modules as blocks, with clear refusals."""
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from graph.project import load
+from runtime.importer import ImportProblem, import_model, import_source, parse_input
+from tests.zoo import nets
+
+ZOO = Path(nets.__file__)
+LAYERLOOM = Path(sys.executable).with_name("layerloom")
+
+
+def _equal_after_reload(tmp_path, imported, model, inputs):
+    """The saved project and weights, loaded again and compiled, equal the original."""
+    from runtime.compile import compile_graph
+    from runtime.weights import load_weights
+    path, weights = imported.save(tmp_path / "m.json")
+    c = compile_graph(load(path).graph)
+    load_weights(c.modules, weights)
+    c.model.eval()
+    xs = [i.example(torch.Generator().manual_seed(7)) for i in inputs]
+    with torch.no_grad():
+        assert torch.allclose(c.model(*xs), model.eval()(*xs), atol=1e-5)
+    return path, weights
+
+
+@pytest.mark.parametrize("name, shape", [("MLP", "x=3,4"), ("ResNet", "x=2,3,16,16"),
+                                         ("LeNet", "x=2,1,28,28")])
+def test_zoo_module_imports_equal_and_reloads_equal(tmp_path, name, shape):
+    torch.manual_seed(0)
+    model = getattr(nets, name)()
+    for m in model.modules():  # batch norm with statistics of its own, not 0 and 1
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+    inputs = [parse_input(shape)]
+    r = import_model(model, inputs)
+    assert r.max_abs_diff <= 1e-5
+    _equal_after_reload(tmp_path, r, model, inputs)
+
+
+def test_resnet_stages_arrive_as_basic_blocks_with_torch_weight_names():
+    model = nets.ResNet()
+    r = import_model(model, [parse_input("x=2,3,16,16")])
+    g = r.project.graph
+    inst = {n: g.node_type(n) for n in g.nodes() if g.node_type(n).startswith("block:")}
+    assert sorted(inst) == ["layer1_0", "layer1_1", "layer2_0", "layer2_1"]
+    # layer1's two blocks are one definition; layer2's first (with its downsample) another
+    assert inst["layer1_0"] == inst["layer1_1"] != inst["layer2_0"]
+    down = g.blocks[inst["layer2_0"][len("block:"):]].graph
+    assert {"downsample_0", "downsample_1", "conv1", "conv2"} <= set(down.nodes())
+    assert r.blocks == 3  # layer2_1 has other sizes than layer1's blocks
+    keys = set(r.compiled.modules.state_dict())
+    assert "layer2_0.downsample_0.weight" in keys and "layer1_1.bn2.running_var" in keys
+
+
+def test_python_export_of_an_imported_project_equals_the_original(tmp_path):
+    from runtime.export import export
+    model = nets.ResNet().eval()
+    inputs = [parse_input("x=2,3,16,16")]
+    r = import_model(model, inputs)
+    path, weights = r.save(tmp_path / "resnet.json")
+    files = export(load(path), weights, "python", tmp_path / "resnet_model.py",
+                   project_path=path)
+    py = next(Path(f) for f in files if str(f).endswith(".py"))
+    spec = importlib.util.spec_from_file_location("exported_resnet", py)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    exported = mod.load(next(Path(f) for f in files if str(f).endswith(".safetensors")))
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(exported(x), model(x), atol=1e-5)
+
+
+def test_an_unmapped_operation_is_named_with_its_line_and_nothing_is_written(tmp_path):
+    with pytest.raises(ImportProblem) as e:
+        import_model(nets.Unmapped(), [parse_input("x=2,4")])
+    line = next(i for i, text in enumerate(ZOO.read_text().splitlines(), 1)
+                if "torch.cumsum" in text)
+    assert "torch.cumsum" in str(e.value) and f"nets.py, line {line}" in str(e.value)
+
+
+def test_refusals_say_what_is_wrong():
+    with pytest.raises(ImportProblem, match="cannot trace"):
+        import_model(nets.DataDependent(), [parse_input("x=2,4")])
+    with pytest.raises(ImportProblem, match=r"x \[2, 5, 16, 16\].*3 channels"):
+        import_model(nets.ResNet(), [parse_input("x=2,5,16,16")])
+    with pytest.raises(ImportProblem, match=r"forward takes \(x\): no --input for x"):
+        import_model(nets.MLP(), [parse_input("y=2,4")])
+    with pytest.raises(ImportProblem, match="has no 'Nope'; it defines .*LeNet"):
+        import_source(f"{ZOO}:Nope", [parse_input("x=2,4")])
+    with pytest.raises(ImportProblem, match=r"Broken: building it failed \(nets.py, line \d+\): "
+                                            "ValueError: no weights file here"):
+        import_source(f"{ZOO}:Broken", [parse_input("x=2,4")])
+    with pytest.raises(ImportProblem, match="no such file"):
+        import_source("/nowhere/model.py:Net", [parse_input("x=2,4")])
+    for bad in ("x", "x=", "x=2,a", "x=0,3", "x=2:float16", "x=2:float32:5"):
+        with pytest.raises(ImportProblem, match="--input"):
+            parse_input(bad)
+    assert parse_input("ids=2,16:int64:1000").high == 1000
+
+
+def test_a_function_returning_a_module_with_init_arguments():
+    r = import_source(f"{ZOO}:make_mlp", [parse_input("x=2,4")], init='{"hidden": 5}')
+    assert r.project.graph.params("fc1")["out_features"] == 5
+    with pytest.raises(ImportProblem, match="--init: not JSON"):
+        import_source(f"{ZOO}:make_mlp", [parse_input("x=2,4")], init="{hidden: 5}")
+
+
+def test_cli_import_writes_the_project_and_weights_and_refuses_clearly(tmp_path):
+    out = tmp_path / "mlp.json"
+    cmd = [str(LAYERLOOM), "import", f"{ZOO}:MLP", "--input", "x=2,4", "--out", str(out),
+           "--json"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    figures = json.loads(r.stdout.strip().splitlines()[-1])
+    assert figures["nodes"] == 6 and figures["blocks"] == 0 and figures["unmapped"] == []
+    assert figures["max_abs_diff"] <= 1e-5 and figures["seconds"] > 0
+    assert "Imported MLP: 6 nodes" in r.stdout
+    assert out.exists() and out.with_suffix(".safetensors").exists()
+    again = subprocess.run(cmd, capture_output=True, text=True)  # no --force
+    assert again.returncode == 2 and "exists: pass --force" in again.stderr
+    bad = subprocess.run([*cmd[:2], f"{ZOO}:Unmapped", *cmd[3:], "--force"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "torch.cumsum" in bad.stderr
+    assert "Traceback" not in bad.stderr + again.stderr
+    assert load(out).graph.nodes() == ["x", "fc1", "relu", "drop", "fc2", "output"]
+    helptext = subprocess.run([str(LAYERLOOM), "import", "--help"], capture_output=True,
+                              text=True).stdout
+    assert "RUNS IT" in helptext and "trust" in helptext
