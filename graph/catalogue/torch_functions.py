@@ -133,3 +133,20 @@ def reshape_node(sample_shape: list[int]) -> tuple[str, dict]:
     if list(sample_shape) == [-1]:
         return "Flatten", {}
     return "Reshape", {"shape": list(sample_shape)}
+
+
+def getitem_node(index, state: bool = False) -> tuple[str, dict] | None:
+    """x[:, i] -> a Time step, x[:, a:b] -> a Time slice; on a recurrent layer's final state
+    h (torch: layers × N × H; the node's: N × layers × H), h[i] -> the Time step i of the
+    node's. None: no node for this index."""
+    if state:
+        return ("TimeStep", {"index": index}) if isinstance(index, int) else None
+    if not (isinstance(index, tuple) and len(index) == 2 and index[0] == slice(None)):
+        return None
+    i = index[1]
+    if isinstance(i, int) and not isinstance(i, bool):
+        return "TimeStep", {"index": i}
+    if isinstance(i, slice) and i.step in (None, 1) and all(
+            v is None or isinstance(v, int) for v in (i.start, i.stop)):
+        return "TimeSlice", {"start": i.start or 0, "stop": i.stop}
+    return None

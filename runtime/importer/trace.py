@@ -21,7 +21,7 @@ from torch import nn
 
 from graph import catalogue
 from graph.catalogue.coverage import NODE_FOR
-from graph.catalogue.torch_functions import FUNCTIONS, INPUT, reshape_node
+from graph.catalogue.torch_functions import FUNCTIONS, INPUT, getitem_node, reshape_node
 
 from .source import ImportProblem
 
@@ -43,6 +43,7 @@ class Op:
     module: str | None = None  # a leaf module's path in the original model
     label: str = ""  # a readable name for its node id ("conv1", "add")
     line: str = ""  # where in the source it comes from
+    reads_state: bool = False  # indexes a recurrent layer's final state (h[-1])
 
 
 @dataclass
@@ -123,7 +124,13 @@ def _defaults(cls: type) -> dict:
 
 
 # attributes torch keeps that are not constructor arguments, or that say nothing here
-_IGNORED = {"training", "inplace", "device", "dtype", "batch_first", "_reversed_padding_repeated_twice"}
+_IGNORED = {"training", "inplace", "device", "dtype", "batch_first",
+            "_reversed_padding_repeated_twice"}
+
+
+def _has_bias(module: nn.Module) -> bool:
+    b = getattr(module, "bias", None)
+    return b if isinstance(b, bool) else b is not None
 
 
 def module_params(spec, module: nn.Module, where: str) -> dict:
@@ -134,9 +141,12 @@ def module_params(spec, module: nn.Module, where: str) -> dict:
     names = {p.name for p in spec.params}
     for p in spec.params:
         if p.name == "bias" and p.kind == "bool":
-            params["bias"] = getattr(module, "bias", None) is not None
+            params["bias"] = _has_bias(module)
         elif hasattr(module, p.name) and not callable(getattr(module, p.name)):
-            v = _plain(getattr(module, p.name))
+            raw = getattr(module, p.name)
+            if p.kind in ("ints", "dims", "shape", "numbers", "axes"):
+                raw = list(raw) if isinstance(raw, (tuple, list, torch.Size)) else [raw]
+            v = _plain(raw) if not isinstance(raw, list) else raw
             if p.auto:
                 continue  # taken from the input (checked when the graph is analysed)
             if p.kind in ("int", "float", "bool", "choice", "str", "padding") and isinstance(v, list):
@@ -144,8 +154,18 @@ def module_params(spec, module: nn.Module, where: str) -> dict:
                     f"{where}: {type(module).__name__}'s {p.name} is {tuple(v)}: the "
                     f"{spec.type} node has one {p.name} for every axis")
             params[p.name] = v
+    if getattr(module, "batch_first", True) is not True and "batch_first" not in names:
+        raise ImportProblem(f"{where}: {type(module).__name__}(batch_first=False): the "
+                            f"{spec.type} node reads the batch first; build the module with "
+                            "batch_first=True")
     for k, default in _defaults(type(module)).items():
-        if k in names or k in _IGNORED or k == "bias" or not hasattr(module, k):
+        if k in names or k in _IGNORED or not hasattr(module, k):
+            continue
+        if k == "bias":
+            if _has_bias(module) != bool(default):
+                raise ImportProblem(f"{where}: {type(module).__name__}(bias="
+                                    f"{_has_bias(module)}): the {spec.type} node has no "
+                                    "bias setting (only torch's default)")
             continue
         v = getattr(module, k)
         if callable(v) or isinstance(v, (torch.Tensor, nn.Module)):
@@ -207,11 +227,13 @@ def trace(model: nn.Module, input_names: list[str]) -> Traced:
         raise ImportProblem(f"the model's forward takes {len(placeholders)} input(s) ({names}); "
                             f"{len(input_names)} --input given")
     outputs: list[Value] = []
+    by_name: dict[str, Op] = {}
     for node in graph.nodes:
         where = _line(node) or node.name
         if node.op == "placeholder":
             values[node.name] = Value(node.name)
             ops.append(Op(node.name, INPUT, {}, [], (), label=node.target))
+            by_name[node.name] = ops[-1]
             continue
         if node.op == "output":
             out = node.args[0]
@@ -230,11 +252,22 @@ def trace(model: nn.Module, input_names: list[str]) -> Traced:
         if node.op == "call_function" and node.target is operator.getitem:
             src, index = node.args
             base = values.get(src.name) if isinstance(src, fx.Node) else None
-            if isinstance(base, Value) and isinstance(index, int):
-                values[node.name] = Value(base.op, (*base.path, index))
+            if isinstance(base, Value) and isinstance(index, int) and _is_tuple(by_name[base.op], base):
+                values[node.name] = Value(base.op, (*base.path, index))  # a part of a result
                 continue
-            raise ImportProblem(f"{where}: indexing or slicing a tensor ({_say(node.target)}"
-                                f" with {index!r}) has no node yet")
+            state = isinstance(base, Value) and _is_state(by_name[base.op], base)
+            made = getitem_node(index, state) if isinstance(base, Value) else None
+            if made is None:
+                raise ImportProblem(f"{where}: indexing or slicing a tensor (with {index!r}) "
+                                    "has no node (x[:, i] and x[:, a:b] have)")
+            type_id, params = made
+            port = catalogue.get(type_id).inputs[0].name
+            ops.append(Op(node.name, type_id, params, [(port, Value(base.op, base.path))],
+                          _scope(node, False), label=type_id.lower(), line=where,
+                          reads_state=state))
+            by_name[node.name] = ops[-1]
+            values[node.name] = Value(node.name)
+            continue
         if node.op == "call_method" and node.target == "size":
             values[node.name] = ("size", node.args, node.kwargs)
             continue
@@ -257,14 +290,22 @@ def trace(model: nn.Module, input_names: list[str]) -> Traced:
                 inputs.append((ports[i], v))
             ops.append(Op(node.name, type_id, params, inputs, _scope(node, True),
                           module=node.target, label=node.target.rsplit(".", 1)[-1], line=where))
+            by_name[node.name] = ops[-1]
             values[node.name] = Value(node.name)
             leaves[node.target] = module
             continue
         if node.op in ("call_function", "call_method"):
             ops.append(_function_op(node, values, where))
+            by_name[node.name] = ops[-1]
             values[node.name] = Value(node.name)
             continue
         raise ImportProblem(f"{where}: fx operation {node.op} is not mapped")
+    for op in ops:
+        for port, v in op.inputs:
+            if not op.reads_state:
+                _check_whole(by_name[v.op], v, op.line or op.name)
+    for v in outputs:
+        _check_whole(by_name[v.op], v, "the model's result")
     used = {op.module for op in ops if op.module}
     counts = {}
     for op in ops:
@@ -275,6 +316,41 @@ def trace(model: nn.Module, input_names: list[str]) -> Traced:
             raise ImportProblem(f"the layer '{path}' is applied {n} times (shared weights): "
                                 "not imported yet")
     return Traced(ops, outputs, input_names, {p: leaves[p] for p in used})
+
+
+def _ports_of(op: Op, v: Value) -> list:
+    """The output ports of `op` that `v` (a path into its result) covers."""
+    spec = catalogue.get(op.type)
+    if len(spec.outputs) == 1:
+        return list(spec.outputs) if not v.path else []
+    return [p for i, p in enumerate(spec.outputs) if (p.path or (i,))[:len(v.path)] == v.path]
+
+
+def _is_tuple(op: Op, v: Value) -> bool:
+    """Whether `v` is a tuple of several ports (so indexing it picks a part of the result)."""
+    if len(catalogue.get(op.type).outputs) == 1:
+        return False
+    ports = _ports_of(op, v)
+    return len(ports) > 1 or (len(ports) == 1 and len(ports[0].path or (0,)) > len(v.path))
+
+
+def _is_state(op: Op, v: Value) -> bool:
+    """A recurrent layer's final state: torch lays it out layers × N × H, the node N ×
+    layers × H."""
+    spec = catalogue.get(op.type)
+    ports = _ports_of(op, v)
+    return (spec.sequence_input is not None and len(ports) == 1
+            and ports[0] is not spec.outputs[0] and len(ports[0].path or (0,)) == len(v.path))
+
+
+def _check_whole(op: Op, v: Value, where: str) -> None:
+    if _is_tuple(op, v):
+        raise ImportProblem(f"{where}: uses {op.module or op.name}'s whole result (a tuple) "
+                            "where one tensor is needed")
+    if _is_state(op, v):
+        raise ImportProblem(f"{where}: uses {op.module or op.name}'s final state as torch "
+                            "lays it out (layers × N × H) where the node gives it batch first "
+                            "(N × layers × H): index it, h[-1], to take the last layer's")
 
 
 def _function_op(node: fx.Node, values: dict, where: str) -> Op:

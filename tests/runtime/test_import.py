@@ -31,18 +31,31 @@ def _equal_after_reload(tmp_path, imported, model, inputs):
     return path, weights
 
 
-@pytest.mark.parametrize("name, shape", [("MLP", "x=3,4"), ("ResNet", "x=2,3,16,16"),
-                                         ("LeNet", "x=2,1,28,28")])
-def test_zoo_module_imports_equal_and_reloads_equal(tmp_path, name, shape):
+# The zoo: (class, example input, blocks made)
+ZOO_CASES = [("MLP", "x=3,4", 0), ("ResNet", "x=2,3,16,16", 3), ("LeNet", "x=2,1,28,28", 0),
+             ("MobileNetish", "x=2,3,16,16", 2), ("UNet", "x=2,1,16,16", 2),
+             ("GRUClassifier", "tokens=2,7:int64:50", 0),
+             ("LSTMLanguageModel", "tokens=2,9:int64:40", 0), ("PreNormMLP", "x=3,6", 1),
+             ("DCGANGenerator", "z=2,32,1,1", 0), ("VGGish", "x=2,3,16,16", 0),
+             ("Conv1dNet", "x=2,4,20", 0)]
+
+
+def _zoo(name):
     torch.manual_seed(0)
     model = getattr(nets, name)()
     for m in model.modules():  # batch norm with statistics of its own, not 0 and 1
-        if isinstance(m, torch.nn.BatchNorm2d):
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
             m.running_mean.uniform_(-1, 1)
             m.running_var.uniform_(0.5, 2)
+    return model.eval()
+
+
+@pytest.mark.parametrize("name, shape, blocks", ZOO_CASES)
+def test_zoo_module_imports_equal_and_reloads_equal(tmp_path, name, shape, blocks):
+    model = _zoo(name)
     inputs = [parse_input(shape)]
     r = import_model(model, inputs)
-    assert r.max_abs_diff <= 1e-5
+    assert r.max_abs_diff <= 1e-5 and r.blocks == blocks
     _equal_after_reload(tmp_path, r, model, inputs)
 
 
@@ -61,10 +74,13 @@ def test_resnet_stages_arrive_as_basic_blocks_with_torch_weight_names():
     assert "layer2_0.downsample_0.weight" in keys and "layer1_1.bn2.running_var" in keys
 
 
-def test_python_export_of_an_imported_project_equals_the_original(tmp_path):
+@pytest.mark.parametrize("name, shape, blocks", [
+    pytest.param(*c, marks=() if c[0] == "ResNet" else pytest.mark.slow) for c in ZOO_CASES])
+def test_python_export_of_an_imported_project_equals_the_original(tmp_path, name, shape,
+                                                                   blocks):
     from runtime.export import export
-    model = nets.ResNet().eval()
-    inputs = [parse_input("x=2,3,16,16")]
+    model = _zoo(name)
+    inputs = [parse_input(shape)]
     r = import_model(model, inputs)
     path, weights = r.save(tmp_path / "resnet.json")
     files = export(load(path), weights, "python", tmp_path / "resnet_model.py",
@@ -74,9 +90,10 @@ def test_python_export_of_an_imported_project_equals_the_original(tmp_path):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     exported = mod.load(next(Path(f) for f in files if str(f).endswith(".safetensors")))
-    x = torch.randn(2, 3, 16, 16)
+    exported.eval()
+    xs = [i.example(torch.Generator().manual_seed(3)) for i in inputs]
     with torch.no_grad():
-        assert torch.allclose(exported(x), model(x), atol=1e-5)
+        assert torch.allclose(exported(*xs), model(*xs), atol=1e-5)
 
 
 def test_an_unmapped_operation_is_named_with_its_line_and_nothing_is_written(tmp_path):

@@ -108,3 +108,168 @@ class Broken(nn.Module):
     def __init__(self):
         super().__init__()
         raise ValueError("no weights file here")
+
+
+class MobileNetish(nn.Module):
+    """MobileNetV2's inverted residual: 1 × 1 expand, 3 × 3 depthwise (groups), 1 × 1 project,
+    ReLU6, a residual where the shapes allow; adaptive pooling and a Flatten module."""
+
+    def __init__(self, c=8, classes=5):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, c, 3, 2, 1, bias=False), nn.BatchNorm2d(c),
+                                  nn.ReLU6())
+        self.block1 = InvertedResidual(c, c, 1)
+        self.block2 = InvertedResidual(c, 2 * c, 2)
+        self.pool = nn.AdaptiveAvgPool2d((1, 1))
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.1), nn.Linear(2 * c, classes))
+
+    def forward(self, x):
+        return self.head(self.pool(self.block2(self.block1(self.stem(x)))))
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, cin, cout, stride, expand=4):
+        super().__init__()
+        hidden = cin * expand
+        self.use_res = stride == 1 and cin == cout
+        self.conv = nn.Sequential(
+            nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(),
+            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
+            nn.BatchNorm2d(hidden), nn.ReLU6(),
+            nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        return x + self.conv(x) if self.use_res else self.conv(x)
+
+
+class UNet(nn.Module):
+    """A two-level U-Net: convs down, max-pool, transposed conv up, concatenation of the
+    skip."""
+
+    def __init__(self, c=8):
+        super().__init__()
+        self.down1 = DoubleConv(1, c)
+        self.pool = nn.MaxPool2d(2)
+        self.down2 = DoubleConv(c, 2 * c)
+        self.up = nn.ConvTranspose2d(2 * c, c, 2, stride=2)
+        self.dec = DoubleConv(2 * c, c)
+        self.out = nn.Conv2d(c, 2, 1)
+
+    def forward(self, x):
+        a = self.down1(x)
+        b = self.down2(self.pool(a))
+        return self.out(self.dec(torch.cat([self.up(b), a], dim=1)))
+
+
+class DoubleConv(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout),
+                                 nn.ReLU(), nn.Conv2d(cout, cout, 3, padding=1),
+                                 nn.BatchNorm2d(cout), nn.ReLU())
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class GRUClassifier(nn.Module):
+    """Embedding + GRU, the last layer's final state to a linear classifier."""
+
+    def __init__(self, vocab=50, dim=16, hidden=24, classes=4):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, dim)
+        self.gru = nn.GRU(dim, hidden, num_layers=2, batch_first=True)
+        self.fc = nn.Linear(hidden, classes)
+
+    def forward(self, tokens):
+        _, h = self.gru(self.emb(tokens))
+        return self.fc(h[-1])
+
+
+class LSTMLanguageModel(nn.Module):
+    """A 2-layer LSTM language model: a next-token distribution at every step."""
+
+    def __init__(self, vocab=40, dim=16, hidden=32):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, dim)
+        self.lstm = nn.LSTM(dim, hidden, num_layers=2, batch_first=True, dropout=0.1)
+        self.drop = nn.Dropout(0.1)
+        self.out = nn.Linear(hidden, vocab)
+
+    def forward(self, tokens):
+        y, _ = self.lstm(self.emb(tokens))
+        return self.out(self.drop(y))
+
+
+class PreNormMLP(nn.Module):
+    """Residual MLP blocks, pre-norm: x + W2 GELU(W1 LN(x))."""
+
+    def __init__(self, d=16, blocks=3, classes=3):
+        super().__init__()
+        self.inp = nn.Linear(6, d)
+        self.blocks = nn.ModuleList(ResidualMLP(d) for _ in range(blocks))
+        self.norm = nn.LayerNorm(d)
+        self.out = nn.Linear(d, classes)
+
+    def forward(self, x):
+        x = self.inp(x)
+        for b in self.blocks:
+            x = b(x)
+        return self.out(self.norm(x))
+
+
+class ResidualMLP(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.ln = nn.LayerNorm(d)
+        self.fc1 = nn.Linear(d, 4 * d)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(4 * d, d)
+
+    def forward(self, x):
+        return x + self.fc2(self.act(self.fc1(self.ln(x))))
+
+
+class DCGANGenerator(nn.Module):
+    """DCGAN's generator: z (N × 32 × 1 × 1) up to a 1 × 16 × 16 image."""
+
+    def __init__(self, z=32, c=16):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(z, 2 * c, 4, 1, 0, bias=False), nn.BatchNorm2d(2 * c), nn.ReLU(),
+            nn.ConvTranspose2d(2 * c, c, 4, 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(),
+            nn.ConvTranspose2d(c, 1, 4, 2, 1, bias=False), nn.Tanh())
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class VGGish(nn.Module):
+    """VGG's pattern: a features Sequential of conv-ReLU-pool, adaptive pooling, flatten, a
+    classifier Sequential."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2, 2),
+            nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2, 2))
+        self.avgpool = nn.AdaptiveAvgPool2d((2, 2))
+        self.classifier = nn.Sequential(nn.Linear(64, 32), nn.ReLU(True), nn.Dropout(),
+                                        nn.Linear(32, 10))
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+class Conv1dNet(nn.Module):
+    """A 1-d CNN over sequences (N × C × L): conv, batch norm, pooling, a global max."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv1d(4, 8, 5, padding=2), nn.BatchNorm1d(8), nn.ELU(),
+                                 nn.MaxPool1d(2), nn.Conv1d(8, 8, 3, dilation=2),
+                                 nn.SiLU(), nn.AdaptiveMaxPool1d(1), nn.Flatten(),
+                                 nn.Linear(8, 2))
+
+    def forward(self, x):
+        return self.net(x)
