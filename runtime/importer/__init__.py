@@ -17,7 +17,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .source import ImportProblem, InputSpec, load_module, parse_input  # noqa: F401
+from .source import ImportProblem, InputSpec, load_module, parse_input
+
+__all__ = ["ImportProblem", "InputSpec", "Imported", "import_model", "import_source",
+           "load_module", "parse_input", "verify"]
 
 TOLERANCE = 1e-4
 

@@ -61,12 +61,22 @@ def test_drag_palette_entry_onto_canvas_adds_a_node(win, qtbot):
 
 
 def test_palette_filter_and_double_click(win):
-    win.palette.filter.setText("pool")
-    assert set(win.palette.visible_types()) == {"MaxPool2d", "AvgPool2d", "GlobalAvgPool2d",
-                                                "RoIPool", "RoIAlign"}
-    win.palette.filter.setText("cross entropy")
-    assert set(win.palette.visible_types()) == {"BCELoss", "CategoricalCrossEntropyLoss", "ObjectnessLoss",
-                                                   "MaskLoss"}
+    from graph import catalogue
+
+    def shown_for(text):
+        win.palette.filter.setText(text)
+        shown = set(win.palette.visible_types())
+        # exactly the types whose title, id, category or summary hold every word
+        assert shown == {t for t, s in catalogue.SPECS.items()
+                         if all(w in f"{s.title} {s.type} {s.category} {s.doc.summary}".lower()
+                                for w in text.split())}
+        return shown
+    assert {"MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "RoIPool", "RoIAlign",
+            "AdaptiveAvgPool1d", "MaxPool3d"} <= shown_for("pool")
+    assert "Linear" not in shown_for("pool")
+    assert {"BCELoss", "CategoricalCrossEntropyLoss", "ObjectnessLoss", "MaskLoss",
+            "CrossEntropyLoss"} <= shown_for("cross entropy")
+    assert "MSELoss" not in shown_for("cross entropy")
     win.palette.filter.setText("")
     win.palette.tree.itemDoubleClicked.emit(win.palette.items["ReLU"], 0)
     assert win.doc.graph.nodes() == ["relu1"]
