@@ -162,6 +162,8 @@ class MainWindow(FileHandling, GraphEditing, TrainingHandling, QMainWindow):
         self.a_save = self._act("&Save", self.save, QKeySequence.Save, f)
         self.a_save_as = self._act("Save &As…", self.save_as, QKeySequence.SaveAs, f)
         self.a_export = self._act("&Export…", self.export_dialog, "Ctrl+E", f)
+        self.a_import = self._act("&Import PyTorch Model…", self.import_dialog, None, f,
+                                  "A model from a .py file as a project (the file runs)")
         self.a_properties = self._act("Project &Properties…", self.project_properties, None, f,
                                       "The project's name and description")
         f.addSeparator()
@@ -364,6 +366,10 @@ class MainWindow(FileHandling, GraphEditing, TrainingHandling, QMainWindow):
                                                      if part else ""))
         if self.scene is not None:
             self.scene.set_zoom_detail(z)
+
+    def import_dialog(self) -> None:
+        from .import_dialog import open_import
+        open_import(self)
 
     def show_message(self, text: str) -> None:
         self.status.setText(text)

@@ -11,10 +11,10 @@ from __future__ import annotations
 # Not layers: containers, base classes, wrappers, and the lazy variants (a lazy module is its
 # eager twin whose sizes are set by the first input, which every node does with `auto` sizes).
 NOT_LAYERS = {
-    "Module": "the base class", "Container": "a deprecated container",
+    "Module": "the base class of every layer", "Container": "a deprecated container",
     "Sequential": "a container: a chain of nodes (or a block) is what it holds",
     "ModuleList": "a container: a block with repeat holds a list of layers",
-    "ModuleDict": "a container", "ParameterList": "a container of parameters",
+    "ModuleDict": "a container of named layers", "ParameterList": "a container of parameters",
     "ParameterDict": "a container of parameters",
     "RNNBase": "the base class of RNN, LSTM and GRU",
     "RNNCellBase": "the base class of the cells",
@@ -60,7 +60,8 @@ NODE_FOR.update({
 LEFT_OUT = {
     "MaxUnpool1d": "needs the indices a MaxPool returns beside its values (return_indices): "
                    "no pooling node gives them yet",
-    "MaxUnpool2d": "as MaxUnpool1d", "MaxUnpool3d": "as MaxUnpool1d",
+    "MaxUnpool2d": "needs a pooling's indices, as MaxUnpool1d",
+    "MaxUnpool3d": "needs a pooling's indices, as MaxUnpool1d",
     "TransformerEncoder": "a stack of TransformerEncoderLayer: a block instance with repeat "
                           "(graph/blocks.py) is that stack, each layer editable",
     "TransformerDecoder": "a stack of TransformerDecoderLayer: a block with repeat, as above",

@@ -170,8 +170,10 @@ def verify(original: nn.Module, imported: nn.Module, inputs: list[InputSpec],
     return worst
 
 
-def import_source(source: str, inputs: list[InputSpec], init: str | None = None) -> Imported:
+def import_source(source: str, inputs: list[InputSpec], init: str | None = None,
+                  module=None) -> Imported:
+    """`path/file.py:NAME` (`module`: that file already run) or `path/model.onnx`."""
     if source.endswith(".onnx"):
         raise ImportProblem(f"{source}: ONNX files are not imported yet (PyTorch .py files are)")
-    model, name = load_module(source, init)
+    model, name = load_module(source, init, module)
     return import_model(model, inputs, name)

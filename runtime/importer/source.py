@@ -73,24 +73,12 @@ def _where(e: BaseException, path: Path) -> str:
     return f" ({path.name}, line {frames[-1].lineno})" if frames else ""
 
 
-def load_module(source: str, init: str | None = None) -> tuple[nn.Module, str]:
-    """`path/file.py:NAME` -> (the module, built and in eval mode, its class's name)."""
-    file, colon, name = source.rpartition(":")
-    if not colon or not file.endswith(".py"):
-        raise ImportProblem(f"{source}: write path/file.py:NAME (a class or a function that "
-                            "returns an nn.Module), or give an .onnx file")
+def run_file(file: str):
+    """Run a .py file as a module (its top level runs: the caller has said so to the user);
+    ImportProblem naming the file and line if it fails."""
     path = Path(file).resolve()
     if not path.is_file():
         raise ImportProblem(f"{file}: no such file")
-    kwargs = {}
-    if init:
-        try:
-            kwargs = json.loads(init)
-        except json.JSONDecodeError as e:
-            raise ImportProblem(f"--init: not JSON ({e.msg}, at character {e.pos})") from None
-        if not isinstance(kwargs, dict):
-            raise ImportProblem("--init: give a JSON object of keyword arguments, e.g. "
-                                '{"num_classes": 10}')
     mod_name = f"layerloom_import_{abs(hash(str(path)))}"
     spec = importlib.util.spec_from_file_location(mod_name, path)
     module = importlib.util.module_from_spec(spec)
@@ -107,12 +95,37 @@ def load_module(source: str, init: str | None = None) -> tuple[nn.Module, str]:
                             f"{type(e).__name__}: {e}") from None
     finally:
         sys.path.remove(str(path.parent))
+    return module
+
+
+def candidates(module) -> list[str]:
+    """What a file defines that may give a model: its nn.Module classes and its functions."""
+    own = module.__name__
+    return sorted(n for n, v in vars(module).items()
+                  if not n.startswith("_") and getattr(v, "__module__", None) == own
+                  and (inspect.isclass(v) and issubclass(v, nn.Module) or inspect.isfunction(v)))
+
+
+def load_module(source: str, init: str | None = None, module=None) -> tuple[nn.Module, str]:
+    """`path/file.py:NAME` -> (the module, built and in eval mode, its class's name). `module`:
+    the file already run (run_file)."""
+    file, colon, name = source.rpartition(":")
+    if not colon or not file.endswith(".py"):
+        raise ImportProblem(f"{source}: write path/file.py:NAME (a class or a function that "
+                            "returns an nn.Module), or give an .onnx file")
+    kwargs = {}
+    if init:
+        try:
+            kwargs = json.loads(init)
+        except json.JSONDecodeError as e:
+            raise ImportProblem(f"--init: not JSON ({e.msg}, at character {e.pos})") from None
+        if not isinstance(kwargs, dict):
+            raise ImportProblem("--init: give a JSON object of keyword arguments, e.g. "
+                                '{"num_classes": 10}')
+    module = module or run_file(file)
+    path = Path(file).resolve()
     if not name.isidentifier() or not hasattr(module, name):
-        found = sorted(n for n, v in vars(module).items()
-                       if not n.startswith("_") and (inspect.isclass(v) and issubclass(v, nn.Module)
-                                                     and v.__module__ == mod_name
-                                                     or inspect.isfunction(v)
-                                                     and v.__module__ == mod_name))
+        found = candidates(module)
         raise ImportProblem(f"{file}: has no {name!r}"
                             + (f"; it defines {', '.join(found)}" if found else ""))
     target = getattr(module, name)
