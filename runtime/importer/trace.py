@@ -147,8 +147,8 @@ def module_params(spec, module: nn.Module, where: str) -> dict:
             if p.kind in ("ints", "dims", "shape", "numbers", "axes"):
                 raw = list(raw) if isinstance(raw, (tuple, list, torch.Size)) else [raw]
             v = _plain(raw) if not isinstance(raw, list) else raw
-            if p.auto:
-                continue  # taken from the input (checked when the graph is analysed)
+            # an auto param gets the module's value too: 'auto' may mean another value than
+            # the module has (a MaxPool's stride = its window), and a size set is checked
             if p.kind in ("int", "float", "bool", "choice", "str", "padding") and isinstance(v, list):
                 raise ImportProblem(
                     f"{where}: {type(module).__name__}'s {p.name} is {tuple(v)}: the "

@@ -33,7 +33,7 @@ def _equal_after_reload(tmp_path, imported, model, inputs):
 
 # The zoo: (class, example input, blocks made)
 ZOO_CASES = [("MLP", "x=3,4", 0), ("ResNet", "x=2,3,16,16", 3), ("LeNet", "x=2,1,28,28", 0),
-             ("MobileNetish", "x=2,3,16,16", 2), ("UNet", "x=2,1,16,16", 2),
+             ("MobileNetish", "x=2,3,16,16", 2), ("UNet", "x=2,1,16,16", 3),
              ("GRUClassifier", "tokens=2,7:int64:50", 0),
              ("LSTMLanguageModel", "tokens=2,9:int64:40", 0), ("PreNormMLP", "x=3,6", 1),
              ("DCGANGenerator", "z=2,32,1,1", 0), ("VGGish", "x=2,3,16,16", 0),
