@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from dataclasses import dataclass, field
 
 from graph.blocks import type_of
 from graph.catalogue.torch_functions import (BLOCK_INPUT, BLOCK_OUTPUT, INPUT, OUTPUT,
                                              input_params)
-from graph.layout import layered_positions
+from graph.layout import layered_positions, wrap_for_aspect
 from graph.model import Graph
 from graph.names import RESERVED, id_problem
 
@@ -152,8 +153,7 @@ def build_graph(traced: Traced, inputs: list[InputSpec]) -> Built:
         if key not in made:
             name = _ident(scope[-1][1].__name__, names)
             made[key] = name
-            d = g.add_block(name, scope[-1][1].__name__,
-                            f"Imported from {scope[-1][1].__module__}.{scope[-1][1].__qualname__}")
+            d = g.add_block(name, name, _origin(scope[-1][1]))
             _fill(d.graph, p, nodes)
         p.definition = made[key]
     nodes = {n: (type_of(parts[prm].definition), {}) if t == "<child>" else (t, prm)
@@ -172,6 +172,14 @@ def build_graph(traced: Traced, inputs: list[InputSpec]) -> Built:
     return Built(g, paths, len(made), counts)
 
 
+def _origin(cls: type) -> str:
+    """'Imported from nets.py: class BasicBlock' (the file, not the name it was run under)."""
+    import sys
+    file = getattr(sys.modules.get(cls.__module__), "__file__", None)
+    where = Path(file).name if file else cls.__module__
+    return f"Imported from {where}: class {cls.__qualname__}."
+
+
 def _with_children(p: _Part, parts: dict) -> dict:
     """The scope's nodes with its children's instances, as ("<child>", child scope): the
     caller puts the child's definition in."""
@@ -187,7 +195,8 @@ def _fill(g: Graph, p: _Part, nodes: dict) -> None:
         g.add_node(t, n, prm, check_params=False)
     for src, sp, dst, dp in p.edges:
         g.connect(src, sp, dst, dp, check=False)
-    for n, xy in layered_positions(g).items():
+    # a long chain wraps onto rows, so that the graph fitted to a window stays readable
+    for n, xy in layered_positions(g, wrap=wrap_for_aspect(g, 1.6)).items():
         g.move_node(n, xy)
 
 
