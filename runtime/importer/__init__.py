@@ -174,6 +174,7 @@ def import_source(source: str, inputs: list[InputSpec], init: str | None = None,
                   module=None) -> Imported:
     """`path/file.py:NAME` (`module`: that file already run) or `path/model.onnx`."""
     if source.endswith(".onnx"):
-        raise ImportProblem(f"{source}: ONNX files are not imported yet (PyTorch .py files are)")
+        from .onnx_import import import_onnx
+        return import_onnx(source, inputs)
     model, name = load_module(source, init, module)
     return import_model(model, inputs, name)
