@@ -417,3 +417,44 @@ class GreedyDecode(nn.Module):
 
     def extra_repr(self) -> str:
         return f"max_len={self.max_len}, start={self.start}, end={self.end}, pad={self.pad}"
+
+
+class LearnedTensor(nn.Module):
+    """A bare learned tensor (a ViT's class token or position embeddings): forward() gives
+    it. Held as `weight` (an nn.Parameter, or a buffer when `learn` is off), so its saved
+    key is <node>.weight. init: 'zeros', 'ones', 'normal' N(0, std²), 'uniform' [−std, std]."""
+
+    def __init__(self, shape: list[int], init: str = "zeros", std: float = 0.02,
+                 learn: bool = True):
+        super().__init__()
+        self.init, self.std = init, std
+        value = torch.empty(list(shape))
+        if learn:
+            self.weight = nn.Parameter(value)
+        else:
+            self.register_buffer("weight", value)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            if self.init == "zeros":
+                self.weight.zero_()
+            elif self.init == "ones":
+                self.weight.fill_(1.0)
+            elif self.init == "normal":
+                self.weight.normal_(0.0, self.std)
+            elif self.init == "uniform":
+                self.weight.uniform_(-self.std, self.std)
+            else:
+                raise ValueError(f"unknown init {self.init!r}")
+
+    def forward(self) -> torch.Tensor:
+        return self.weight
+
+    def extra_repr(self) -> str:
+        return f"shape={list(self.weight.shape)}, init={self.init!r}, std={self.std}"
+
+
+def expand_to_batch(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """x (1 × …) repeated, as a view, for each of the N samples of `like`: N × …."""
+    return x.expand([like.shape[0]] + list(x.shape[1:]))

@@ -4,13 +4,13 @@ torch.fx traces the module symbolically. Standard torch.nn modules with a node t
 (graph/catalogue/coverage.py) stay leaves; the user's own modules are traced through, and
 each op keeps the chain of user modules it ran in (fx's nn_module_stack), from which
 build.py makes block definitions. Functions and tensor methods map through FUNCTIONS: a
-fixed table, never eval. Anything else stops the import with an ImportProblem naming the
+fixed table, never eval. A tensor the model reads directly (a ViT's class token, an
+nn.Parameter or buffer outside a layer) becomes a Parameter node holding it; the layers'
+own params, call keywords and torch containers traced as their children: layers.py. Anything else stops the import with an ImportProblem naming the
 operation and its source line: no partial graph.
 """
 from __future__ import annotations
 
-import inspect
-import math
 import operator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +21,10 @@ from torch import nn
 
 from graph import catalogue
 from graph.catalogue.coverage import NODE_FOR
-from graph.catalogue.torch_functions import FUNCTIONS, INPUT, getitem_node, reshape_node
+from graph.catalogue.torch_functions import (FUNCTIONS, INPUT, PARAMETER, getitem_node,
+                                             parameter_params, reshape_node)
 
+from .layers import TensorHolder, call_keywords, chained, module_params, tensor_at
 from .source import ImportProblem
 
 
@@ -44,6 +46,7 @@ class Op:
     label: str = ""  # a readable name for its node id ("conv1", "add")
     line: str = ""  # where in the source it comes from
     reads_state: bool = False  # indexes a recurrent layer's final state (h[-1])
+    spoiled: frozenset = frozenset()  # output ports that differ from torch's at this call
 
 
 @dataclass
@@ -67,6 +70,11 @@ class _Tracer(fx.Tracer):
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         return type(m).__name__ in NODE_FOR and type(m) is getattr(nn, type(m).__name__, None)
+
+    def call_module(self, m: nn.Module, forward, args, kwargs):
+        """torch containers whose forward cannot be traced (nn.TransformerEncoder's fast-path
+        checks) run as their children in a row (torch_functions.CHAINS)."""
+        return super().call_module(m, chained(m, forward), args, kwargs)
 
 
 _TORCH = str(Path(torch.__file__).parent)
@@ -99,92 +107,6 @@ def _scope(node: fx.Node, leaf: bool) -> tuple[tuple[str, type], ...]:
     return tuple((path, cls) for path, cls in stack if _is_user_class(cls))
 
 
-# ----------------------------------------------------------------------------------------
-# Modules -> params
-
-def _plain(v):
-    """A module attribute as a project param value: uniform tuples to one int, tuples to
-    lists, sizes to lists."""
-    if isinstance(v, torch.Size):
-        v = tuple(v)
-    if isinstance(v, tuple):
-        if v and all(x == v[0] for x in v) and isinstance(v[0], (int, float)):
-            return v[0]
-        return list(v)
-    return v
-
-
-def _defaults(cls: type) -> dict:
-    try:
-        sig = inspect.signature(cls.__init__)
-    except (TypeError, ValueError):
-        return {}
-    return {k: p.default for k, p in sig.parameters.items()
-            if p.default is not inspect.Parameter.empty}
-
-
-# attributes torch keeps that are not constructor arguments, or that say nothing here
-_IGNORED = {"training", "inplace", "device", "dtype", "batch_first",
-            "_reversed_padding_repeated_twice"}
-
-
-def _has_bias(module: nn.Module) -> bool:
-    b = getattr(module, "bias", None)
-    return b if isinstance(b, bool) else b is not None
-
-
-def module_params(spec, module: nn.Module, where: str) -> dict:
-    """The node params that make `module`: every spec param with a same-named attribute; a
-    constructor argument the node has no param for must be at torch's default, else the
-    import stops naming it."""
-    params = {}
-    names = {p.name for p in spec.params}
-    for p in spec.params:
-        if p.name == "bias" and p.kind == "bool":
-            params["bias"] = _has_bias(module)
-        elif hasattr(module, p.name) and not callable(getattr(module, p.name)):
-            raw = getattr(module, p.name)
-            if p.kind in ("ints", "dims", "shape", "numbers", "axes"):
-                raw = list(raw) if isinstance(raw, (tuple, list, torch.Size)) else [raw]
-            v = _plain(raw) if not isinstance(raw, list) else raw
-            # an auto param gets the module's value too: 'auto' may mean another value than
-            # the module has (a MaxPool's stride = its window), and a size set is checked
-            if p.kind in ("int", "float", "bool", "choice", "str", "padding") and isinstance(v, list):
-                raise ImportProblem(
-                    f"{where}: {type(module).__name__}'s {p.name} is {tuple(v)}: the "
-                    f"{spec.type} node has one {p.name} for every axis")
-            params[p.name] = v
-    if getattr(module, "batch_first", True) is not True and "batch_first" not in names:
-        raise ImportProblem(f"{where}: {type(module).__name__}(batch_first=False): the "
-                            f"{spec.type} node reads the batch first; build the module with "
-                            "batch_first=True")
-    for k, default in _defaults(type(module)).items():
-        if k in names or k in _IGNORED or not hasattr(module, k):
-            continue
-        if k == "bias":
-            if _has_bias(module) != bool(default):
-                raise ImportProblem(f"{where}: {type(module).__name__}(bias="
-                                    f"{_has_bias(module)}): the {spec.type} node has no "
-                                    "bias setting (only torch's default)")
-            continue
-        v = getattr(module, k)
-        if callable(v) or isinstance(v, (torch.Tensor, nn.Module)):
-            continue
-        if _plain(v) != _plain(default) and not (isinstance(default, (int, float)) and
-                                                  isinstance(_plain(v), (int, float)) and
-                                                  math.isclose(_plain(v), default)):
-            raise ImportProblem(f"{where}: {type(module).__name__}({k}={_plain(v)!r}): the "
-                                f"{spec.type} node has no {k} (only torch's default, "
-                                f"{default!r})")
-    for p in spec.params:
-        if p.name in params:
-            why = p.check(params[p.name])
-            if why:
-                raise ImportProblem(f"{where}: {type(module).__name__}'s {p.name} = "
-                                    f"{params[p.name]!r}: the {spec.type} node's {p.name} {why}")
-    return params
-
-
 def _name_of(target) -> str:
     """An fx target's qualified name, as torch_functions.FUNCTIONS keys it: "torch.relu",
     "F.relu", "Tensor.relu", "operator.add"."""
@@ -215,6 +137,8 @@ def trace(model: nn.Module, input_names: list[str]) -> Traced:
     tracer = _Tracer()
     try:
         graph = tracer.trace(model)
+    except ImportProblem:
+        raise
     except Exception as e:  # noqa: BLE001 (fx: control flow on data, and the like)
         raise ImportProblem(f"torch.fx cannot trace the model: {type(e).__name__}: "
                             f"{str(e).splitlines()[0] if str(e) else ''}") from None
@@ -245,13 +169,26 @@ def trace(model: nn.Module, input_names: list[str]) -> Traced:
                                         "are not tensors of the graph (a dict, a constant)")
                 outputs.append(v)
             continue
-        if node.op == "get_attr":
-            raise ImportProblem(f"{where}: the model reads its own tensor '{node.target}' "
-                                "directly (an nn.Parameter or buffer used outside a layer): no "
-                                "node holds a bare parameter yet")
+        if node.op == "get_attr":  # a tensor of its own: an nn.Parameter or a buffer
+            tensor = tensor_at(model, node.target, where)
+            leaves[node.target] = TensorHolder(tensor)
+            ops.append(Op(node.name, PARAMETER,
+                          parameter_params(list(tensor.shape), isinstance(tensor, nn.Parameter)),
+                          [], _scope(node, False), module=node.target,
+                          label=node.target.rsplit(".", 1)[-1], line=where))
+            by_name[node.name] = ops[-1]
+            values[node.name] = Value(node.name)
+            continue
+        if node.op == "call_function" and node.target is getattr and node.args[1:] == ("shape",):
+            values[node.name] = ("size", node.args[:1], {})  # x.shape, as x.size()
+            continue
         if node.op == "call_function" and node.target is operator.getitem:
             src, index = node.args
             base = values.get(src.name) if isinstance(src, fx.Node) else None
+            if isinstance(base, tuple) and base[0] == "size" and len(base[1]) == 1 \
+                    and isinstance(index, int):
+                values[node.name] = ("size", (*base[1], index), {})  # x.shape[0]
+                continue
             if isinstance(base, Value) and isinstance(index, int) and _is_tuple(by_name[base.op], base):
                 values[node.name] = Value(base.op, (*base.path, index))  # a part of a result
                 continue
@@ -276,20 +213,22 @@ def trace(model: nn.Module, input_names: list[str]) -> Traced:
             type_id = NODE_FOR[type(module).__name__]
             spec = catalogue.get(type_id)
             params = module_params(spec, module, f"{node.target} ({where})")
-            wired = [a for a in node.args]
-            if node.kwargs:
-                raise ImportProblem(f"{where}: {node.target} is called with keyword arguments "
-                                    f"({', '.join(node.kwargs)}): not mapped yet")
+            by_keyword, spoiled = call_keywords(spec, module, node, where)
             ports = [p.name for p in spec.inputs]
             inputs = []
-            for i, a in enumerate(wired):
+            for i, (port, a) in enumerate([*zip(ports, node.args), *by_keyword]):
                 v = values.get(a.name) if isinstance(a, fx.Node) else None
                 if not isinstance(v, Value) or i >= len(ports):
-                    raise ImportProblem(f"{where}: {node.target}'s argument {i + 1} is not a "
+                    raise ImportProblem(f"{where}: {node.target}'s argument {port} is not a "
                                         "tensor the graph computes")
-                inputs.append((ports[i], v))
+                inputs.append((port, v))
+            if len(node.args) > len(ports):
+                raise ImportProblem(f"{where}: {node.target} is called with "
+                                    f"{len(node.args)} arguments; its node takes "
+                                    f"{len(ports)} inputs")
             ops.append(Op(node.name, type_id, params, inputs, _scope(node, True),
-                          module=node.target, label=node.target.rsplit(".", 1)[-1], line=where))
+                          module=node.target, label=node.target.rsplit(".", 1)[-1], line=where,
+                          spoiled=frozenset(spoiled)))
             by_name[node.name] = ops[-1]
             values[node.name] = Value(node.name)
             leaves[node.target] = module
@@ -304,8 +243,10 @@ def trace(model: nn.Module, input_names: list[str]) -> Traced:
         for port, v in op.inputs:
             if not op.reads_state:
                 _check_whole(by_name[v.op], v, op.line or op.name)
+            _check_spoiled(by_name[v.op], v, op.line or op.name)
     for v in outputs:
         _check_whole(by_name[v.op], v, "the model's result")
+        _check_spoiled(by_name[v.op], v, "the model's result")
     used = {op.module for op in ops if op.module}
     counts = {}
     for op in ops:
@@ -353,6 +294,14 @@ def _check_whole(op: Op, v: Value, where: str) -> None:
                             "(N × layers × H): index it, h[-1], to take the last layer's")
 
 
+def _check_spoiled(op: Op, v: Value, where: str) -> None:
+    used = {p.name for p in _ports_of(op, v)} & op.spoiled
+    if used:
+        raise ImportProblem(f"{where}: uses {op.module or op.name}'s {', '.join(sorted(used))}, "
+                            f"which torch computes otherwise at this call's settings than the "
+                            f"{op.type} node gives it")
+
+
 def _function_op(node: fx.Node, values: dict, where: str) -> Op:
     target = node.target
     entry = FUNCTIONS.get(_name_of(target))
@@ -363,11 +312,15 @@ def _function_op(node: fx.Node, values: dict, where: str) -> Op:
         raise ImportProblem(f"{where}: {_say(target)} has no node: the import stops "
                             "(nothing was written)")
     type_id, get_params, wired = entry
+    if wired == "batch" and len(args) == 2 and isinstance(args[1], (list, tuple)):
+        args = [args[0], *args[1]]  # x.expand((n, -1, -1)) as x.expand(n, -1, -1)
     consts = [None if isinstance(a, fx.Node) else a for a in args]
     params = get_params(consts, dict(node.kwargs))
     if params is None:
         raise ImportProblem(f"{where}: {_say(target)} with these arguments "
                             f"({', '.join(repr(a) for a in consts[1:])}) has no node")
+    if isinstance(params, tuple):  # these arguments make another node than the entry's
+        type_id, params = params
     inputs: list[tuple[str, Value]] = []
     spec = catalogue.get(type_id)
     port = spec.inputs[0].name
@@ -388,6 +341,15 @@ def _function_op(node: fx.Node, values: dict, where: str) -> Op:
             if not isinstance(v, Value):
                 raise ImportProblem(f"{where}: {_say(target)} of a value that is not a tensor")
             inputs.append((port, v))
+    elif wired == "batch":  # x.expand(y.shape[0], -1, ...): x, and y for its batch size
+        v = values.get(args[0].name) if isinstance(args[0], fx.Node) else None
+        n = values.get(args[1].name) if isinstance(args[1], fx.Node) else None
+        like = (values.get(n[1][0].name) if isinstance(n, tuple) and n[0] == "size" and
+                len(n[1]) == 2 and n[1][1] == 0 and isinstance(n[1][0], fx.Node) else None)
+        if not isinstance(v, Value) or not isinstance(like, Value):
+            raise ImportProblem(f"{where}: {_say(target)} to a size other than another "
+                                "tensor's batch (y.shape[0], -1, ...) has no node")
+        inputs += [(port, v), (spec.inputs[1].name, like)]
     else:  # "first"
         a = args[0]
         v = values.get(a.name) if isinstance(a, fx.Node) else None

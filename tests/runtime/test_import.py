@@ -37,7 +37,8 @@ ZOO_CASES = [("MLP", "x=3,4", 0), ("ResNet", "x=2,3,16,16", 3), ("LeNet", "x=2,1
              ("GRUClassifier", "tokens=2,7:int64:50", 0),
              ("LSTMLanguageModel", "tokens=2,9:int64:40", 0), ("PreNormMLP", "x=3,6", 1),
              ("DCGANGenerator", "z=2,32,1,1", 0), ("VGGish", "x=2,3,16,16", 0),
-             ("Conv1dNet", "x=2,4,20", 0)]
+             ("Conv1dNet", "x=2,4,20", 0), ("ViT", "x=2,3,16,16", 1),
+             ("TransformerClassifier", "tokens=2,7:int64:50", 0)]
 
 
 def _zoo(name):
@@ -152,3 +153,90 @@ def test_cli_import_writes_the_project_and_weights_and_refuses_clearly(tmp_path)
     helptext = subprocess.run([str(LAYERLOOM), "import", "--help"], capture_output=True,
                               text=True).stdout
     assert "RUNS IT" in helptext and "trust" in helptext
+
+
+# What the ViT and TransformerEncoder imports rest on -------------------------------------------
+
+class _Weights(torch.nn.Module):
+    """Reads nn.MultiheadAttention's weights with need_weights=False: torch gives None."""
+
+    def __init__(self):
+        super().__init__()
+        self.attn = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+
+    def forward(self, x):
+        return self.attn(x, x, x, need_weights=False)[1]
+
+
+class _Masked(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.enc = torch.nn.TransformerEncoder(
+            torch.nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 1)
+
+    def forward(self, x):
+        mask = torch.nn.Transformer.generate_square_subsequent_mask(3)
+        return self.enc(x, mask=mask, is_causal=True)
+
+
+class _Buffer(torch.nn.Module):
+    """A buffer read directly, a learned scale, flatten(1) and a swap of the last two axes."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("shift", torch.randn(1, 4, 3))
+        self.scale = torch.nn.Parameter(torch.randn(1, 4, 3))
+
+    def forward(self, x):
+        y = (x.permute(0, 2, 1) + self.shift) * self.scale
+        return torch.flatten(y.swapaxes(-1, -2), 1)
+
+
+def test_imports_refuse_what_a_node_computes_otherwise_and_keep_buffers_fixed():
+    with pytest.raises(ImportProblem, match="uses attn's weights, which torch computes "
+                                            "otherwise"):
+        import_model(_Weights(), [parse_input("x=2,3,8")])
+    with pytest.raises(ImportProblem, match="TransformerEncoder is called with"):
+        import_model(_Masked(), [parse_input("x=2,3,8")])
+    torch.manual_seed(0)
+    r = import_model(_Buffer(), [parse_input("x=2,3,4")])
+    assert r.max_abs_diff == 0
+    g = r.project.graph
+    types = {n: g.node_type(n) for n in g.nodes()}
+    assert types["shift"] == types["scale"] == "Parameter"
+    assert g.params("shift")["learn"] is False and g.params("scale")["learn"] is True
+    assert g.params("permute")["dims"] == [0, 2, 1]
+    assert "Transpose" in types.values() and "Flatten" in types.values()
+    assert [n for n, _ in r.compiled.modules.named_buffers()] == ["shift.weight"]
+
+
+class _Encoder(torch.nn.Module):
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, src):
+        return self.encoder(src)
+
+
+def test_torchs_transformer_encoder_with_a_final_norm_gelu_and_pre_norm_layers():
+    """nn.TransformerEncoder is imported as its layers in a row, then its norm; each layer's
+    settings (gelu, norm_first, eps, sizes) are read where torch keeps them."""
+    torch.manual_seed(0)
+    layer = torch.nn.TransformerEncoderLayer(8, 2, 12, dropout=0.0, activation="gelu",
+                                             layer_norm_eps=1e-6, norm_first=True,
+                                             batch_first=True)
+    enc = torch.nn.TransformerEncoder(layer, 3, norm=torch.nn.LayerNorm(8),
+                                      enable_nested_tensor=False)
+    r = import_model(_Encoder(enc), [parse_input("src=2,5,8")])
+    assert r.max_abs_diff <= 1e-5
+    g = r.project.graph
+    assert [g.node_type(n) for n in g.nodes()] == [
+        "Input", *["TransformerEncoderLayer"] * 3, "LayerNorm", "Output"]
+    p = g.params("encoder_layers_2")
+    assert (p["nhead"], p["dim_feedforward"], p["activation"], p["norm_first"],
+            p["layer_norm_eps"], p["dropout"]) == (2, 12, "gelu", True, 1e-6, 0.0)
+    post = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(8, 2), 1,
+                                       enable_nested_tensor=False)
+    with pytest.raises(ImportProblem, match=r"batch_first=False"):
+        import_model(_Encoder(post), [parse_input("src=2,5,8")])

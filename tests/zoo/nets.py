@@ -273,3 +273,61 @@ class Conv1dNet(nn.Module):
 
     def forward(self, x):
         return self.net(x)
+
+
+class ViTBlock(nn.Module):
+    """A pre-norm Transformer encoder block as ViT writes it: x + attention(LayerNorm(x)),
+    then x + MLP(LayerNorm(x)), the MLP with GELU."""
+
+    def __init__(self, dim, heads, mlp_ratio=2):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(),
+                                 nn.Linear(mlp_ratio * dim, dim))
+
+    def forward(self, x):
+        h = self.norm1(x)
+        x = x + self.attn(h, h, h, need_weights=False)[0]
+        return x + self.mlp(self.norm2(x))
+
+
+class ViT(nn.Module):
+    """A small Vision Transformer: stride-p patch embedding, a learned class token in front,
+    learned position embeddings, pre-norm encoder blocks, the class token's features into a
+    LayerNorm and a linear head."""
+
+    def __init__(self, image=16, patch=4, channels=3, dim=32, depth=2, heads=4, classes=10):
+        super().__init__()
+        tokens = (image // patch) ** 2
+        self.patch_embed = nn.Conv2d(channels, dim, patch, patch)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, tokens + 1, dim))
+        nn.init.trunc_normal_(self.cls_token, std=0.02)  # timm's initialisation
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        self.blocks = nn.Sequential(*[ViTBlock(dim, heads) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, classes)
+
+    def forward(self, x):
+        x = self.patch_embed(x).flatten(2).transpose(1, 2)  # N × T × D
+        cls = self.cls_token.expand(x.shape[0], -1, -1)
+        x = torch.cat((cls, x), dim=1) + self.pos_embed
+        x = self.blocks(x)
+        return self.head(self.norm(x[:, 0]))
+
+
+class TransformerClassifier(nn.Module):
+    """torch's own nn.TransformerEncoder (two post-norm layers) over embedded tokens, the
+    mean over the sequence, a linear classifier."""
+
+    def __init__(self, vocab=50, dim=32, heads=4, ff=64, layers=2, classes=3):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.encoder = nn.TransformerEncoder(
+            nn.TransformerEncoderLayer(dim, heads, ff, batch_first=True), num_layers=layers)
+        self.fc = nn.Linear(dim, classes)
+
+    def forward(self, tokens):
+        return self.fc(self.encoder(self.embed(tokens)).mean(1))
