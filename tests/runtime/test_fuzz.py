@@ -90,7 +90,8 @@ def generated(rnd: random.Random) -> dict:
             nid = g.add_node(t, None, params)
         except GraphError:
             continue
-        for _ in range(2 if spec.inputs and spec.inputs[0].multi else 1):
+        # two wires into a multi port, none into a node without inputs (a Parameter)
+        for _ in range(0 if not spec.inputs else 2 if spec.inputs[0].multi else 1):
             src = rnd.choice(made) if rnd.random() < 0.3 else prev
             sport = catalogue.SPECS[g.node_type(src)].outputs[0].name
             try:
