@@ -5,12 +5,15 @@ import json
 import sys
 from pathlib import Path
 
-HELP = ("import a PyTorch model (path/file.py:NAME) as an editable project; IMPORTING A .py "
-        "FILE RUNS IT, so import only code you trust")
+HELP = ("import a PyTorch model (path/file.py:NAME) or an ONNX file as an editable project; "
+        "IMPORTING A .py FILE RUNS IT, so import only code you trust")
 
 EPILOG = """SOURCE is path/file.py:NAME, where NAME is an nn.Module class that can be built without
 arguments, or a function returning an nn.Module (--init passes keyword arguments as JSON).
 The file is run to build the model: import only code you trust.
+SOURCE may also be path/model.onnx: it is read, not run; its external data is read only from
+its own folder; its inputs are matched to --input by name, else in order; the graph is
+checked against onnxruntime.
 --input NAME=SHAPE[:DTYPE[:HIGH]] gives each forward argument's example shape, batch first:
 x=1,3,32,32 (float32), or tokens=2,16:int64:1000 (token ids below 1000).
 It writes PROJECT.json and PROJECT.safetensors (the module's weights under the graph's names)
@@ -22,7 +25,7 @@ def add_parser(sub) -> None:
     import argparse
     i = sub.add_parser("import", help=HELP, description=HELP + ".", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    i.add_argument("source", metavar="SOURCE", help="path/file.py:NAME")
+    i.add_argument("source", metavar="SOURCE", help="path/file.py:NAME or path/model.onnx")
     i.add_argument("--input", action="append", required=True, metavar="NAME=SHAPE",
                    help="an example input, batch first: x=1,3,32,32 or ids=2,16:int64:1000")
     i.add_argument("--init", metavar="JSON", help="keyword arguments for NAME, as JSON")

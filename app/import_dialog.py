@@ -1,4 +1,4 @@
-"""File > Import PyTorch Model… (issue 26, item 2): a model from a .py file as a project.
+"""File > Import PyTorch Model… and Import ONNX… (issue 26, item 2): a model as a project.
 
 The dialog says first that importing runs the file. "Read the file" runs it on a background
 thread and lists the nn.Module classes and functions it defines; the user picks one, gives
@@ -24,20 +24,28 @@ WARNING = ("Importing a .py file runs it: its top level, and the constructor of 
            "pick. Import only code you trust.")
 
 
+ONNX_NOTE = ("An ONNX file is read, not run; its external data is read only from its own "
+             "folder. The graph is checked against onnxruntime.")
+
+
 class ImportDialog(QDialog):
-    def __init__(self, parent=None, path: str | None = None):
+    """onnx=True: File > Import ONNX… (a .onnx file: no model to pick; its inputs are read
+    from the file)."""
+
+    def __init__(self, parent=None, path: str | None = None, onnx: bool = False):
         super().__init__(parent)
-        self.setWindowTitle("Import PyTorch Model")
+        self.onnx = onnx
+        self.setWindowTitle("Import ONNX Model" if onnx else "Import PyTorch Model")
         self.resize(640, 480)
         self.job = Background(self)
         self.module = None  # the file, run
         self.result = None  # runtime.importer.Imported, once done
         self.saved: Path | None = None
-        warn = QLabel(WARNING)
+        warn = QLabel(ONNX_NOTE if onnx else WARNING)
         warn.setWordWrap(True)
         warn.setStyleSheet("color: #a04000; font-weight: bold")
         self.file = QLineEdit(path or "")
-        self.file.setPlaceholderText("path/to/model.py")
+        self.file.setPlaceholderText("path/to/model.onnx" if onnx else "path/to/model.py")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         self.read = QPushButton("Read the file")
@@ -58,8 +66,12 @@ class ImportDialog(QDialog):
         self.out = QLineEdit()
         form = QFormLayout()
         form.addRow("File", file_row)
-        form.addRow("Model", self.name)
-        form.addRow("Arguments", self.init)
+        if not onnx:
+            form.addRow("Model", self.name)
+            form.addRow("Arguments", self.init)
+        else:
+            self.name.hide()
+            self.init.hide()
         form.addRow("Inputs", self.inputs)
         form.addRow("Save as", self.out)
         self.report = QPlainTextEdit(readOnly=True)
@@ -79,7 +91,9 @@ class ImportDialog(QDialog):
 
     # The file ---------------------------------------------------------------------------
     def _browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "A PyTorch model", "", "Python (*.py)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "An ONNX model" if self.onnx else "A PyTorch model", "",
+            "ONNX (*.onnx)" if self.onnx else "Python (*.py)")
         if path:
             self.file.setText(path)
             self.read_file()
@@ -93,13 +107,30 @@ class ImportDialog(QDialog):
             return False
         if not self.out.text().strip():
             self.out.setText(str(Path(file).with_suffix(".json")))
-        self.say(f"Running {file}…")
         self.read.setEnabled(False)
+        if self.onnx:
+            from runtime.importer.onnx_import import input_hints
+            self.say(f"Reading {file}…")
+            return self.job.start(lambda: input_hints(file), self._onnx_read)
+        self.say(f"Running {file}…")
 
         def work():
             module = run_file(file)
             return module, candidates(module)
         return self.job.start(work, self._read_done)
+
+    def _onnx_read(self, outcome) -> None:
+        from runtime.importer import ImportProblem
+        self.read.setEnabled(True)
+        try:
+            hints = outcome.get()
+        except ImportProblem as e:
+            self.say(f"Cannot read it: {e}")
+            return
+        self.inputs.setText("  ".join(hints))
+        self.go.setEnabled(True)
+        self.say("Its inputs are filled in from the file (an unknown size as 1, the batch "
+                 "first): check them, then Import.")
 
     def _read_done(self, outcome) -> None:
         from runtime.importer import ImportProblem
@@ -147,8 +178,10 @@ class ImportDialog(QDialog):
         self.go.setEnabled(False)
         self.say(f"Importing {name}…")
 
+        source = file if self.onnx else f"{file}:{name}"
+
         def work():
-            r = import_source(f"{file}:{name}", inputs, init, module)
+            r = import_source(source, inputs, init, module)
             r.save(out)
             return r
         self._out = out
@@ -180,11 +213,11 @@ class ImportDialog(QDialog):
         return self.job.wait(timeout)
 
 
-def open_import(window) -> None:
-    """File > Import PyTorch Model…: the dialog; on Open, the imported project."""
+def open_import(window, onnx: bool = False) -> None:
+    """File > Import PyTorch Model… (or Import ONNX…): the dialog; on Open, the project."""
     if not window.maybe_save():
         return
-    dlg = ImportDialog(window)
+    dlg = ImportDialog(window, onnx=onnx)
     window.importer = dlg  # tests and the screenshot script reach it here
     dlg.setAttribute(Qt.WA_DeleteOnClose, False)
     if dlg.exec() == QDialog.Accepted and dlg.saved:

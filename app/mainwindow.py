@@ -164,6 +164,8 @@ class MainWindow(FileHandling, GraphEditing, TrainingHandling, QMainWindow):
         self.a_export = self._act("&Export…", self.export_dialog, "Ctrl+E", f)
         self.a_import = self._act("&Import PyTorch Model…", self.import_dialog, None, f,
                                   "A model from a .py file as a project (the file runs)")
+        self.a_import_onnx = self._act("Import O&NNX…", lambda: self.import_dialog(True),
+                                       None, f, "A model from an .onnx file as a project")
         self.a_properties = self._act("Project &Properties…", self.project_properties, None, f,
                                       "The project's name and description")
         f.addSeparator()
@@ -367,9 +369,9 @@ class MainWindow(FileHandling, GraphEditing, TrainingHandling, QMainWindow):
         if self.scene is not None:
             self.scene.set_zoom_detail(z)
 
-    def import_dialog(self) -> None:
+    def import_dialog(self, onnx: bool = False) -> None:
         from .import_dialog import open_import
-        open_import(self)
+        open_import(self, onnx)
 
     def show_message(self, text: str) -> None:
         self.status.setText(text)

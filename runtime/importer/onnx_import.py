@@ -470,3 +470,19 @@ def import_onnx(path: str | Path, inputs: list[InputSpec]):
     name = path.stem
     project = Project(graph=g, name=name, description=f"Imported from the ONNX file {path.name}.")
     return Imported(project, compiled, name, diff, seconds, built.blocks, built.nodes_by_type)
+
+
+def input_hints(path: str | Path) -> list[str]:
+    """One `--input` per graph input, from the file ('x=1,3,32,32', an unknown size as 1,
+    ':int64' for token ids): what the import dialog fills in for the user to check."""
+    model = read_model(path)
+    hints = []
+    for i, onnx_in in enumerate(_graph_inputs(model)):
+        t = onnx_in.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1
+                for d in t.shape.dim]
+        name = onnx_in.name if onnx_in.name.isidentifier() else f"input{i + 1}"
+        dtype = _DTYPES.get(t.elem_type, "float32")
+        hints.append(f"{name}={','.join(map(str, dims))}"
+                     + (f":{dtype}" if dtype != "float32" else ""))
+    return hints

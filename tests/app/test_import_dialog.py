@@ -53,3 +53,24 @@ def test_a_refused_import_is_said_in_the_dialog_and_writes_nothing(win, qtbot, t
     qtbot.addWidget(bad)
     assert bad.read_file() and bad.wait()
     assert "no such file" in bad.report.toPlainText() and not bad.go.isEnabled()
+
+
+def test_import_onnx_from_the_dialog_with_inputs_read_from_the_file(win, qtbot, tmp_path):
+    import torch
+    model = nets.LeNet().eval()
+    path = tmp_path / "lenet.onnx"
+    torch.onnx.export(model, (torch.randn(1, 1, 28, 28),), str(path), input_names=["image"],
+                      dynamo=False)
+    assert win.a_import_onnx.text() == "Import O&NNX…"
+    dlg = ImportDialog(win, str(path), onnx=True)
+    qtbot.addWidget(dlg)
+    assert not dlg.name.isVisible() and "read, not run" in dlg.findChildren(QLabel)[0].text()
+    assert dlg.read_file() and dlg.wait()
+    assert dlg.inputs.text() == "image=1,1,28,28"
+    dlg.out.setText(str(tmp_path / "lenet.json"))
+    assert dlg.start_import() and dlg.wait()
+    text = dlg.report.toPlainText()
+    assert text.startswith("Imported") and (tmp_path / "lenet.safetensors").exists(), text
+    win.open_path(dlg.saved, ask=False)
+    assert {"Conv2d", "Linear", "LogSoftmax"} <= {win.doc.graph.node_type(n)
+                                                  for n in win.doc.graph.nodes()}
