@@ -62,8 +62,9 @@ LEFT_OUT = {
                    "no pooling node gives them yet",
     "MaxUnpool2d": "needs a pooling's indices, as MaxUnpool1d",
     "MaxUnpool3d": "needs a pooling's indices, as MaxUnpool1d",
-    "TransformerEncoder": "a stack of TransformerEncoderLayer: a block instance with repeat "
-                          "(graph/blocks.py) is that stack, each layer editable",
+    "TransformerEncoder": "a stack of TransformerEncoderLayer: the importer brings it in as "
+                          "its layers in a row (then its norm), each editable; a block with "
+                          "repeat draws the same stack",
     "TransformerDecoder": "a stack of TransformerDecoderLayer: a block with repeat, as above",
     "Transformer": "an encoder stack and a decoder stack: the transformer template wires them "
                    "from blocks",
