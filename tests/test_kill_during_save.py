@@ -109,6 +109,7 @@ def kill(proc) -> None:
             pipe.close()
 
 
+@pytest.mark.slow  # the full tier (make test-all); the everyday tier < 10 min
 def test_saves_killed_at_random_points_leave_whole_files_and_no_temps(tmp_path):
     rng = random.Random(9)
     run = tmp_path / "runs" / "model" / "20260101-000000"

@@ -3,6 +3,7 @@ validation image in the Try panel (Ctrl+T), the truth beside them, the proposals
 Mask R-CNN's instance masks, translucent, one colour per instance."""
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt
 
 from graph.project import load
@@ -25,6 +26,7 @@ def _colour_share(img, colour) -> float:
     return hits / ((img.width() // 2) * (img.height() // 2))
 
 
+@pytest.mark.slow  # the full tier (make test-all); the everyday tier < 10 min
 def test_try_panel_draws_detections_truth_and_proposals(qapp, qtbot, twin, tmp_path):
     from app.detection_view import PREDICTED, TRUE, picture
     w = twin
@@ -85,6 +87,7 @@ def test_instance_masks_are_translucent_one_colour_per_instance(qapp):
     assert img.pixelColor(1, 1 + 18 * 4).name() == "#0000ff"  # outside every mask
 
 
+@pytest.mark.slow  # the full tier (make test-all); the everyday tier < 10 min
 def test_mask_rcnn_in_the_app_draws_its_masks(qapp, qtbot, twin, tmp_path):
     w = twin
     p = load(ROOT / "templates" / "mask_rcnn.json")

@@ -458,6 +458,7 @@ def test_try_the_model_shows_a_validation_image_its_class_and_the_prediction(qap
     assert panel.gen_box.isHidden()  # not a text model
 
 
+@pytest.mark.slow  # the full tier (make test-all); the everyday tier < 10 min
 def test_try_the_character_model_generates_text_from_a_prompt(qapp, qtbot, twin, tmp_path):
     from PySide6.QtCore import Qt
     w = twin

@@ -59,7 +59,7 @@ def test_refused_edits_say_why_and_change_nothing():
         (lambda: g.set_param("conv1", "kernel_size", 0), "kernel size must be >= 1"),
         (lambda: g.set_param("conv1", "padding", "full"), "padding must be"),
         (lambda: g.set_param("conv1", "size", 3), "has no parameter 'size'"),
-        (lambda: g.add_node("Conv3d"), "unknown node type"),
+        (lambda: g.add_node("Conv4d"), "unknown node type"),
         (lambda: g.add_node("ReLU", "conv1"), "already exists"),
         (lambda: g.rename_node("conv1", "relu1"), "already exists"),
         (lambda: g.add_node("Linear", params={"out_features": -1}), "must be >= 1"),

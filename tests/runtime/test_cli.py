@@ -28,7 +28,13 @@ def test_templates_lists_name_and_path():
         assert Path(path).is_file() and load(path).name == name
 
 
-@pytest.mark.parametrize("name", [t.key for t in __import__("templates").list_templates()])
+# Each is a process of its own (4-5 s): five every day, the rest in the full tier
+CHECK_EVERYDAY = {"mlp", "cnn", "resnet", "transformer", "lstm_from_gates"}
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(t.key, marks=() if t.key in CHECK_EVERYDAY else pytest.mark.slow)
+    for t in __import__("templates").list_templates()])
 def test_check_templates(name):
     r = cli("check", TEMPLATES / f"{name}.json")
     assert r.returncode == 0, r.stdout + r.stderr

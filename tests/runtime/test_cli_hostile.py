@@ -76,6 +76,7 @@ def fresh_cache(tmp_path: Path) -> dict:
     return dict(os.environ, LAYERLOOM_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
 
 
+@pytest.mark.slow  # the full tier (make test-all); the everyday tier < 10 min
 def test_train_no_progress_survives_the_selective_search(tmp_path):
     p, env = detector(tmp_path, 8), fresh_cache(tmp_path)
     r = layerloom("train", p, "--max-steps", "1", "--device", "cpu", "--no-progress", env=env)
@@ -96,6 +97,7 @@ def test_train_no_progress_survives_the_selective_search(tmp_path):
 
 # 7. a damaged proposal cache is ours: named, computed again, said so -------------------------
 
+@pytest.mark.slow  # the full tier (make test-all); the everyday tier < 10 min
 def test_train_says_the_damaged_proposal_cache_was_computed_again(tmp_path):
     import numpy as np
     p, env = detector(tmp_path, 8), fresh_cache(tmp_path)
@@ -164,6 +166,7 @@ def interrupt(cmd: list, words: str, env=None) -> tuple[float, subprocess.Popen,
     return took, proc, out.text, err.text
 
 
+@pytest.mark.slow  # the full tier (make test-all); the everyday tier < 10 min
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child is POSIX")
 def test_ctrl_c_during_the_selective_search_stops_within_a_second(tmp_path):
     if not LAYERLOOM.exists():

@@ -275,6 +275,7 @@ def test_files_get_the_usual_mode(tmp_path, fmt):
         os.umask(old)
 
 
+@pytest.mark.slow  # the full tier (make test-all); the everyday tier < 10 min
 def test_cli_export_refuses_the_project_and_asks_for_force(tmp_path):
     p, pj, w = small(tmp_path)
     before = pj.read_bytes()

@@ -168,7 +168,8 @@ def test_a_trace_that_fixes_a_size_is_refused(models, tmp_path, monkeypatch):
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", [  # two every day, the rest in the full tier
+    pytest.param(n, marks=() if i < 2 else pytest.mark.slow) for i, n in enumerate(MODELS)])
 def test_onnx_has_dynamic_batch_and_length_in_onnxruntime(models, name, tmp_path, capfd):
     import onnx
     import onnxruntime as ort
@@ -293,6 +294,7 @@ with open("outputs.json", "w") as f:
             assert_close([torch.tensor(o) for o in got[f"{name}/{i}"]], want)
 
 
+@pytest.mark.slow  # the full tier (make test-all); the everyday tier < 10 min
 def test_cli_exports_the_char_model(models, tmp_path):
     """`layerloom export templates/char_lstm.json --format onnx`, as a user runs it."""
     _, w, c, cases = models["char_lstm"]

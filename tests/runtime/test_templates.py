@@ -11,7 +11,14 @@ from templates import list_templates
 TEMPLATES = list_templates()
 
 
-@pytest.mark.parametrize("template", TEMPLATES, ids=[t.key for t in TEMPLATES])
+# The detectors' few steps take 30-70 s each here: in the full tier (their app runs to target
+# are there too)
+DETECTORS = {"rcnn", "fast_rcnn", "faster_rcnn", "mask_rcnn"}
+
+
+@pytest.mark.parametrize("template", [
+    pytest.param(t, id=t.key, marks=pytest.mark.slow if t.key in DETECTORS else ())
+    for t in TEMPLATES])
 def test_every_template_trains_a_few_steps_with_a_falling_loss(template):
     p = load(template.path)
     # The perceptron rule learns one example at a time, each step's error 0 or 1: judged
