@@ -79,11 +79,10 @@ def _inputs_for(model_args: list[str], inputs: list[InputSpec]) -> list[InputSpe
 
 
 def import_model(model: nn.Module, inputs: list[InputSpec], name: str = "") -> Imported:
-    from graph.analysis import analyse
     from graph.project import Project
-    from runtime.compile import CompileError, compile_graph, module_at
+    from runtime.compile import module_at
 
-    from .build import build_graph
+    from .build import build_graph, compile_built
     from .trace import trace
 
     t0 = time.perf_counter()
@@ -99,13 +98,7 @@ def import_model(model: nn.Module, inputs: list[InputSpec], name: str = "") -> I
     traced = trace(model, [i.name for i in inputs])
     built = build_graph(traced, inputs)
     g = built.graph
-    analysis = analyse(g)
-    if analysis.errors:
-        raise ImportProblem(f"the imported graph does not check: {analysis.errors[0]}")
-    try:
-        compiled = compile_graph(g)
-    except CompileError as e:
-        raise ImportProblem(f"the imported graph does not compile: {e}") from None
+    compiled = compile_built(built)
     with torch.no_grad():
         for src_path, dst_path in built.paths.items():
             src = traced.leaves[src_path]

@@ -210,3 +210,17 @@ def _port(op: Op, v: Value) -> str:
             return port.name
     raise ImportProblem(f"{op.line or op.name}: part {list(v.path)} of {op.type}'s result has "
                         "no port of its own")
+
+
+def compile_built(built: Built):
+    """The imported graph analysed and compiled (runtime.compile.Compiled); ImportProblem,
+    in words, if it does not check or compile (an importer's mistake: nothing is written)."""
+    from graph.analysis import analyse
+    from runtime.compile import CompileError, compile_graph
+    analysis = analyse(built.graph)
+    if analysis.errors:
+        raise ImportProblem(f"the imported graph does not check: {analysis.errors[0]}")
+    try:
+        return compile_graph(built.graph)
+    except CompileError as e:
+        raise ImportProblem(f"the imported graph does not compile: {e}") from None

@@ -429,12 +429,10 @@ def verify_onnx(session, compiled, specs: list[InputSpec], input_names: list[str
 
 
 def import_onnx(path: str | Path, inputs: list[InputSpec]):
-    from graph.analysis import analyse
     from graph.project import Project
-    from runtime.compile import CompileError, compile_graph
 
     from . import TOLERANCE, Imported
-    from .build import build_graph
+    from .build import build_graph, compile_built
     try:
         importlib.import_module("onnxruntime")
     except ImportError:
@@ -447,13 +445,7 @@ def import_onnx(path: str | Path, inputs: list[InputSpec]):
     traced, weights = _map(model, specs, _shapes(model, specs, names), path.name)
     built = build_graph(traced, specs)
     g = built.graph
-    analysis = analyse(g)
-    if analysis.errors:
-        raise ImportProblem(f"the imported graph does not check: {analysis.errors[0]}")
-    try:
-        compiled = compile_graph(g)
-    except CompileError as e:
-        raise ImportProblem(f"the imported graph does not compile: {e}") from None
+    compiled = compile_built(built)
     _load_weights(compiled, built.paths, weights)
     compiled.model.eval()
     try:
