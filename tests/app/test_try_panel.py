@@ -19,6 +19,24 @@ def _bright(img) -> list[tuple[int, int]]:
     return list(zip(xs.tolist(), ys.tolist()))
 
 
+def _settled_grab(qapp, qtbot, plot):
+    """The plot's picture once the layout has settled: the new title resizes the view box,
+    which frames the image again, over several turns of the event loop on a busy machine
+    (CI once mapped a cell two rows off after one wait of 50 ms). Grabs until two in a row
+    are the same picture with the same view box, so that the picture and the mapping agree."""
+    prev = None
+    for _ in range(80):
+        qapp.processEvents()
+        img = plot.grab().toImage()
+        vb = plot.getViewBox()
+        key = (vb.viewRect().getRect(), vb.sceneBoundingRect().getRect())
+        if prev is not None and key == prev[1] and img == prev[0]:
+            return img
+        prev = (img, key)
+        qtbot.wait(25)
+    raise AssertionError("the heatmap's layout did not settle in 2 s")
+
+
 @pytest.mark.parametrize("t, j", [(3, 6), (0, 8), (4, 0)])
 def test_attention_heatmap_draws_output_positions_as_rows_one_square_cell_per_label(qapp, qtbot,
                                                                                      t, j):
@@ -35,9 +53,7 @@ def test_attention_heatmap_draws_output_positions_as_rows_one_square_cell_per_la
     panel._translated(Translation("Aug 29 58", "1958", src, out, {"attn": alpha}))
     qapp.processEvents()
     assert panel.trans_box.heat.image.shape == (len(out), len(src))  # rows t, columns j
-    panel.heatmap.grab()  # the layout settles (the new title resizes the view box, which
-    qtbot.wait(50)  # frames the image again): the picture and the mapping then agree
-    img = panel.heatmap.grab().toImage()
+    img = _settled_grab(qapp, qtbot, panel.heatmap)
     bright = _bright(img)
     assert bright, "the brightest cell is not drawn"
     xs, ys = [p[0] for p in bright], [p[1] for p in bright]
