@@ -86,13 +86,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    import faulthandler
-    faulthandler.dump_traceback_later(300, exit=True)
-    s.start()
-    try:
-        main()
-    except Exception as e:
-        import traceback
-        s.log.append("FAILED: " + "".join(traceback.format_exception(e)))
-        (s.OUT / "session.log").write_text("\n".join(s.log) + "\n")
-        raise SystemExit(1)
+    s.run_script(main)

@@ -1,10 +1,12 @@
-"""Import as a user meets it, in a real window driven by xdotool (issue 26): the import
-dialog (as File > Import PyTorch Model… opens it) given the zoo's file by typing, read, the
-ResNet picked, its input typed, imported; the report looked at; the project opened with its
-blocks; one BasicBlock instance opened.
+"""Import as a user meets it, in a real window driven by xdotool (issue 26): File > Import
+PyTorch Model… clicked in the menu bar, the zoo's file typed in, read, the ResNet picked,
+its input typed, imported, the report looked at, Open clicked; the project with its blocks;
+one BasicBlock instance opened by a double-click.
 
   xvfb-run -a -s '-screen 0 1600x1000x24' .venv/bin/python tools/xvfb_import.py OUT_DIR
 
+The dialog is modal: the click on the menu entry returns only once it closes, so what is
+done inside it runs from timers (xvfb_session.later) while its own event loop turns.
 Needs what tools/xvfb_session.py needs (xvfb, imagemagick, xdotool).
 """
 from __future__ import annotations
@@ -19,45 +21,78 @@ sys.path.insert(0, str(ROOT))
 from tools import xvfb_session as s  # noqa: E402
 
 
-def field(dlg, widget, text: str) -> None:
-    s.click(s.glob(widget, widget.rect().center()), repeat=3)
-    s.key("ctrl+a")
-    s.type_text(text)
-    s.pump(0.3)
+def typed(widget, text: str) -> list:
+    """An xdotool chain: triple-click into `widget`, select all, type `text`."""
+    return ["mousemove", *s.glob(widget, widget.rect().center()), "click", "--repeat", 3, 1,
+            "key", "ctrl+a", "type", "--delay", 20, text]
+
+
+def center(widget) -> list:
+    return ["mousemove", *s.glob(widget, widget.rect().center()), "click", 1]
+
+
+def drive_dialog(tmp: Path) -> None:
+    """Steps inside the modal dialog, each once the one before has shown its effect."""
+    from PySide6.QtWidgets import QApplication
+
+    from app.import_dialog import ImportDialog
+    steps = []
+
+    def step():
+        dlg = QApplication.activeModalWidget()
+
+        if not isinstance(dlg, ImportDialog):
+            s.later(300, step)
+            return
+        zoo, out = str(ROOT / "tests" / "zoo" / "nets.py"), str(tmp / "resnet.json")
+        # xdotool's `type` takes the rest of its command line: one chain per field
+        if not steps:
+            steps.append("file")
+            s.xdo_async(*typed(dlg.file, zoo))
+        elif steps[-1] == "file" and dlg.file.text() == zoo:
+            steps.append("read")
+            s.xdo_async(*center(dlg.read))
+        elif steps[-1] == "read" and dlg.name.count():
+            steps.append("inputs")
+            s.log.append(f"read: {dlg.report.toPlainText()[:160]!r}")
+            dlg.name.setCurrentText("ResNet")  # the list's choice (a popup is not shot)
+            s.xdo_async(*typed(dlg.inputs, "x=2,3,32,32"))
+        elif steps[-1] == "inputs" and dlg.inputs.text() == "x=2,3,32,32":
+            steps.append("out")
+            s.xdo_async(*typed(dlg.out, out))
+        elif steps[-1] == "out" and dlg.out.text() == out:
+            steps.append("import")
+            s.xdo_async(*center(dlg.go))
+        elif steps[-1] == "import" and dlg.go.text() == "Open":
+            steps.append("imported")
+            s.log.append(f"report: {dlg.report.toPlainText()!r}")
+            import subprocess
+            subprocess.run(["import", "-window", "root", str(s.OUT / "i01-report.png")])
+            s.xdo_async(*center(dlg.go))  # Open: the window opens the project
+            return
+        s.later(300, step)
+    s.later(500, step)
 
 
 def main() -> None:
-    from app.import_dialog import ImportDialog
     tmp = Path(tempfile.mkdtemp())
     s.pump(1.5)
     s.activate()
-    dlg = ImportDialog(s.win)  # what File > Import PyTorch Model… shows (it runs it modal)
-    dlg.move(300, 150)
-    dlg.show()
-    s.pump(1.0)
-    field(dlg, dlg.file, str(ROOT / "tests" / "zoo" / "nets.py"))
-    s.click(s.glob(dlg.read, dlg.read.rect().center()))
-    dlg.wait(60)
+    bar = s.win.menuBar()
+    file_menu = next(a for a in bar.actions() if a.text() == "&File")
+    s.click(s.glob(bar, bar.actionGeometry(file_menu).center()))
     s.pump(0.5)
-    s.log.append(f"read: {dlg.report.toPlainText()!r}")
-    dlg.name.setCurrentText("ResNet")  # the list's choice (a combo popup is not screenshot)
-    s.pump(0.3)
-    field(dlg, dlg.inputs, "x=2,3,32,32")
-    field(dlg, dlg.out, str(tmp / "resnet.json"))
-    s.click(s.glob(dlg.go, dlg.go.rect().center()))
-    dlg.wait(120)
-    s.pump(0.8)
-    s.log.append(f"report: {dlg.report.toPlainText()!r}")
-    s.shot("i01-report")
-    s.click(s.glob(dlg.go, dlg.go.rect().center()))  # Open
-    s.pump(0.5)
-    s.win.open_path(dlg.saved, ask=False)  # what open_import does on Open
+    menu = file_menu.menu()
+    s.log.append(f"File menu open: {menu.isVisible()}")
+    drive_dialog(tmp)
+    s.click(s.glob(menu, menu.actionGeometry(s.win.a_import).center()))  # back when closed
     s.pump(1.5)
     s.key("ctrl+0")
     s.pump(1.0)
     g = s.win.doc.graph
-    s.log.append(f"opened: {len(g)} nodes, blocks {list(g.blocks)}, "
-                 f"instances {[n for n in g.nodes() if g.node_type(n).startswith('block:')]}")
+    s.log.append(f"opened {s.win.doc.path}: {len(g)} nodes, blocks {list(g.blocks)}, "
+                 f"instances {[n for n in g.nodes() if g.node_type(n).startswith('block:')]}; "
+                 f"status '{s.win.statusBar().currentMessage()}'")
     s.click(s.node_header("layer2_0"))
     s.pump(0.8)
     s.shot("i02-graph")
@@ -73,13 +108,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    import faulthandler
-    faulthandler.dump_traceback_later(300, exit=True)
-    s.start()
-    try:
-        main()
-    except Exception as e:
-        import traceback
-        s.log.append("FAILED: " + "".join(traceback.format_exception(e)))
-        (s.OUT / "session.log").write_text("\n".join(s.log) + "\n")
-        raise SystemExit(1)
+    s.run_script(main, hang_after=100)

@@ -167,6 +167,21 @@ def later(delay_ms: int, action) -> None:
     QTimer.singleShot(delay_ms, action)
 
 
+def run_script(main_fn, hang_after: int = 300) -> None:
+    """The __main__ of a screenshot script: start the window, run `main_fn`, and on a failure
+    keep what was seen in OUT/session.log (exit 1); a hang says where after `hang_after` s."""
+    import faulthandler
+    faulthandler.dump_traceback_later(hang_after, exit=True)
+    start()
+    try:
+        main_fn()
+    except Exception as e:
+        import traceback
+        log.append("FAILED: " + "".join(traceback.format_exception(e)))
+        (OUT / "session.log").write_text("\n".join(log) + "\n")
+        raise SystemExit(1)
+
+
 def xdo_async(*args) -> None:
     subprocess.Popen(["xdotool", *map(str, args)])
 
