@@ -128,13 +128,20 @@ def _runs(model: nn.Module, inputs: list[InputSpec]) -> None:
     xs = [i.example(torch.Generator().manual_seed(0)) for i in inputs]
     with torch.no_grad():
         try:
-            model(*xs)
+            out = model(*xs)
         except Exception as e:  # noqa: BLE001 (the user's module)
             first = (str(e).splitlines() or [""])[0]
             raise ImportProblem(
                 f"the module does not accept inputs of shape "
                 f"{'; '.join(f'{i.name} {list(i.shape)} {i.dtype}' for i in inputs)}: "
                 f"{type(e).__name__}: {first}") from None
+    outs = list(out) if isinstance(out, (tuple, list)) else [out]
+    bad = [k for k, o in enumerate(outs, 1) if isinstance(o, torch.Tensor)
+           and o.is_floating_point() and not torch.isfinite(o).all()]
+    if bad:  # nothing to compare the graph with: say so, rather than a difference of nan
+        raise ImportProblem(f"the module's output {bad[0]} holds NaN or infinite values on the "
+                            "example inputs (are its weights finite?): the import cannot be "
+                            "checked, so it is refused")
 
 
 def verify(original: nn.Module, imported: nn.Module, inputs: list[InputSpec],

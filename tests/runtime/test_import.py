@@ -123,6 +123,11 @@ def test_refusals_say_what_is_wrong():
         with pytest.raises(ImportProblem, match="--input"):
             parse_input(bad)
     assert parse_input("ids=2,16:int64:1000").high == 1000
+    nan = nets.MLP()
+    with torch.no_grad():
+        nan.fc2.weight[0, 0] = float("nan")
+    with pytest.raises(ImportProblem, match="output 1 holds NaN or infinite values"):
+        import_model(nan, [parse_input("x=2,4")])
 
 
 def test_a_function_returning_a_module_with_init_arguments():
