@@ -1,4 +1,5 @@
 """The Trainer: one training loop for the CLI and the GUI, as a stream of events.
+(Its epoch loop, with the sums a log window and an epoch report, is runtime/train_loop.py.)
 
     trainer = Trainer(project)
     for event in trainer.run():      # Started, Step, GradStats, EpochEnd, …, Finished
@@ -14,9 +15,7 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -37,10 +36,10 @@ from .devices import (available_devices, check_precision, device_name, pick_devi
                       to_channels_last, use_channels_last)
 from .errors import TrainingError, first_line
 from .evaluation import Evaluator
-from .events import (EpochEnd, Event, Failed, Finished, GradStats, Paused, Preparing, Resumed,
-                     Started, Step, Stopped)
+from .events import Event, Failed, Preparing, Started, Stopped
 from .optim import eager_step, load_optimizer_state, spare_dynamo_import  # noqa: F401
-from .recipes import RECIPES, RecipeContext, StepResult
+from .recipes import RECIPES, RecipeContext
+from .train_loop import EpochLoop, _Run
 
 # Also importable from here, as before they moved: devices.py's, optim.py's, errors.py's names
 __all__ = ["Trainer", "TrainingError", "available_devices", "device_name", "eager_step",
@@ -57,77 +56,7 @@ def split(n: int, seed: int, val_split: float, name: str = "the dataset"):
     return perm[:n_val], perm[n_val:]
 
 
-@dataclass
-class _Run:
-    """The data and schedule of a run, once prepared: the data fields' nodes in batch order
-    (`needed`), the two splits' tensors on the device in that order, the batch size and the
-    number of steps an epoch takes, and whether the loss is read at every step (`on_host`)."""
-    needed: list[str]
-    train: list[torch.Tensor]
-    val: list[torch.Tensor]
-    n_val: int
-    batch_size: int = 0
-    steps_per_epoch: int = 0
-    on_host: bool = True
-    evaluator: Evaluator | None = None
-
-
-class _Sums:
-    """Step losses and named values summed over a stretch of steps: over a log window each
-    step counts once, over an epoch each counts its samples. `on_host`: the loss was read at
-    each step, and is summed as a float (no tensor ops per step); else it stays a tensor on
-    the device, read back (a sync) by loss_mean() only."""
-
-    def __init__(self, dev: torch.device, on_host: bool, per_sample: bool):
-        self.dev, self.on_host, self.per_sample = dev, on_host, per_sample
-        self.reset()
-
-    def reset(self) -> None:
-        self.loss = 0.0 if self.on_host else torch.zeros((), device=self.dev)
-        self.n = 0  # steps, or samples
-        self.parts: dict[str, list] = {}  # name -> [sum, steps or samples]
-
-    def add(self, res: StepResult, nb: int) -> None:
-        w = nb if self.per_sample else 1
-        for k, v in res.parts.items():
-            p = self.parts.setdefault(k, [0.0, 0])
-            p[0], p[1] = p[0] + (v * nb if self.per_sample else v), p[1] + w
-        if self.on_host:
-            self.loss += res.value * nb if self.per_sample else res.value
-        else:
-            d = res.loss.detach()
-            self.loss += d * nb if self.per_sample else d
-        self.n += w
-
-    def loss_mean(self) -> float:
-        return (self.loss if self.on_host else self.loss.item()) / max(self.n, 1)
-
-    def values(self) -> dict[str, float]:
-        return {k: float(v / n) for k, (v, n) in self.parts.items()}
-
-
-class _Window:
-    """What the next Step event reports: the steps since the last one, the samples they took
-    and when they began; and the samples of the whole run."""
-
-    def __init__(self, dev: torch.device, on_host: bool, t0: float):
-        self.sums = _Sums(dev, on_host, per_sample=False)
-        self.t0, self.samples, self.samples_run = t0, 0, 0
-
-    def add(self, res: StepResult, nb: int) -> None:
-        self.sums.add(res, nb)
-        self.samples += nb
-        self.samples_run += nb
-
-    def restart_clock(self, now: float) -> None:  # after a pause: the rate from `now` on
-        self.t0, self.samples = now, 0
-
-    def restart(self, now: float) -> None:  # after a Step event: a new window
-        self.sums.reset()
-        self.restart_clock(now)
-
-
-class Trainer:
+class Trainer(EpochLoop):
     def __init__(self, project: Project, *, base_dir: str | Path | None = None,
                  device: str | None = None, epochs: int | None = None,
                  max_steps: int | None = None, log_every: int = 10,
@@ -316,107 +245,6 @@ class Trainer:
                                   seq_nodes, dict(zip(run.needed, run.train)), dataset)
         return RECIPES[self.settings.recipe](self._ctx, c, trainable, run.needed)
 
-    def _train(self, run: _Run) -> Iterator[Event]:
-        """The steps from the run's position to its end, epoch by epoch; then Finished."""
-        s, pos = self.settings, self.pos
-        t_start = time.perf_counter()
-        window = _Window(self.device, run.on_host, t_start)
-        done = pos.step >= self.total_steps
-        while pos.epoch <= s.epochs and not done:
-            outcome = yield from self._epoch(run, window)
-            if outcome == "stopped":
-                return
-            done = outcome == "done"
-            if done or pos.next_index < self._n_train:
-                break
-            pos.epoch += 1
-            self._order = None
-        pos.epoch = min(pos.epoch, s.epochs)
-        final = run.evaluator.evaluate(run.train)
-        final.update(run.evaluator.validated(run.val))
-        final.update(self.recipe.epoch_metrics())
-        seconds = time.perf_counter() - t_start
-        yield Finished(pos.step, pos.epoch, seconds, final.get("loss", math.nan), final,
-                       window.samples_run / max(seconds, 1e-9), str(self.device))
-
-    def _epoch(self, run: _Run, window: _Window) -> Iterator[Event]:
-        """The steps of the epoch in progress, from the run's position, then its EpochEnd.
-        Returns 'stopped' (by the user), 'done' (the run's last step was taken) or None."""
-        c, recipe, pos, dev = self.compiled, self.recipe, self.pos, self.device
-        n_train, batch_size, ev = self._n_train, run.batch_size, run.evaluator
-        t_epoch = time.perf_counter()
-        c.objective.train()
-        if self._order is None or pos.next_index >= n_train:
-            self._order = torch.randperm(n_train, generator=self._shuffle)
-            pos.next_index = 0
-        order = self._order.to(dev)
-        first = i = pos.next_index
-        sums = _Sums(dev, run.on_host, per_sample=True)
-        records = ev.new_records()
-        done = False
-        while i < n_train:
-            if (yield from self._hold(window)):
-                return "stopped"
-            idx = order[i:i + batch_size]
-            batch = [t[idx] for t in run.train]
-            nb = min(batch_size, n_train - i)
-            log_now = self._is_log_step(self.total_steps, i + batch_size >= n_train)
-            # on the CPU reading the loss is free: it is checked at each step
-            res = recipe.step(batch, log_now, run.on_host)
-            window.add(res, nb)
-            sums.add(res, nb)
-            pos.step += 1
-            i += batch_size
-            pos.next_index = min(i, n_train)
-            pos.samples_total += nb
-            ev.record(records, res.out)
-            last = pos.step >= self.total_steps
-            if log_now:
-                yield from self._log(window, batch, res)
-            yield from recipe.events(pos.step, last)
-            if last:
-                done = True
-                break
-        mets = {"loss": sums.loss_mean(), **sums.values()}
-        seen = order[first:first + sums.n]  # the training samples this epoch went through
-        mets.update(ev.trained(records, run.train, seen))
-        mets.update(ev.validated(run.val))
-        mets.update(recipe.epoch_metrics())
-        yield EpochEnd(pos.epoch, pos.step, mets, time.perf_counter() - t_epoch)
-        return "done" if done else None
-
-    def _hold(self, window: _Window) -> Iterator[Event]:
-        """Before a step: wait while paused (Paused, then Resumed); True, after Stopped, when
-        the run is to stop."""
-        pos = self.pos
-        if self._pause.is_set() and not self._stop.is_set():
-            yield Paused(pos.step, pos.epoch)
-            while self._pause.is_set() and not self._stop.is_set():
-                self._pause_wait()
-            window.restart_clock(time.perf_counter())
-            yield Resumed(pos.step, pos.epoch)
-        if self._stop.is_set():
-            yield Stopped(pos.step, pos.epoch)
-            return True
-        return False
-
-    def _log(self, window: _Window, batch, res: StepResult) -> Iterator[Event]:
-        """At a log step: the mean loss of the window (a sync on a GPU), checked; Step, and
-        GradStats when the recipe measured the gradients."""
-        pos = self.pos
-        mean = window.sums.loss_mean()  # the sync point
-        if not math.isfinite(mean):
-            raise self._ctx.non_finite(self.compiled, batch, res.loss, self._ctx.by_layer)
-        now = time.perf_counter()
-        rate = window.samples / max(now - window.t0, 1e-9)
-        yield Step(pos.step, pos.epoch, mean, self.recipe.lr, rate, window.sums.values())
-        if res.norms is not None:
-            yield GradStats(pos.step, res.norms, res.time_norms)
-        window.restart(now)
-
-    def _pause_wait(self) -> None:
-        time.sleep(0.02)  # paused: the stop flag is checked again within 20 ms
-
     def _restore(self, loaded, modules, opt) -> None:
         """Continue a checkpointed run: weights, optimizer, position, random states."""
         try:
@@ -492,8 +320,3 @@ class Trainer:
         if "error" in box:
             raise box["error"]
         return box["dataset"]
-
-    def _is_log_step(self, total: int, epoch_end: bool) -> bool:
-        """Whether the step about to be taken reports its loss (and gradient norms)."""
-        step = self.pos.step + 1
-        return step % self.log_every == 0 or step >= total or epoch_end
