@@ -134,7 +134,9 @@ class Project:
             "training": self.training.model_dump(mode="json"),
             "data": {"dataset": self.data.dataset, "options": dict(sorted(self.data.options.items())),
                      "bind": dict(sorted(self.data.bind.items())),
-                     **({"standardize": True} if self.data.standardize else {})},
+                     **({"standardize": True} if self.data.standardize else {}),
+                     **({"augment": self.data.augment.model_dump(mode="json")}
+                        if self.data.augment != type(self.data.augment)() else {})},
         }
 
     def to_json(self) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 OPTIMIZERS = {
     "gd": "Gradient descent: one update per pass over the whole training set (full batch).",
@@ -87,6 +87,88 @@ class TrainingSettings(BaseModel):
         "…nats), higher for the rest (accuracy, exact_match, modes, quality)."))
 
 
+class CropSettings(BaseModel):
+    """Random resized crop: a region of `scale` × the image's area, with aspect ratio (width
+    / height) in `ratio`, cut out and resized back to the image's size."""
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    scale: tuple[float, float] = Field((0.6, 1.0), description=(
+        "The crop's share of the image's area: low, high (0 < low ≤ high ≤ 1)."))
+    ratio: tuple[float, float] = Field((0.75, 4 / 3), description=(
+        "The crop's aspect ratio, width / height: low, high (0 < low ≤ high)."))
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        lo, hi = self.scale
+        if not 0 < lo <= hi <= 1:
+            raise ValueError(f"scale: low and high must satisfy 0 < low ≤ high ≤ 1 (got {lo}, "
+                             f"{hi})")
+        lo, hi = self.ratio
+        if not 0 < lo <= hi <= 10:
+            raise ValueError(f"ratio: low and high must satisfy 0 < low ≤ high ≤ 10 (got {lo}, "
+                             f"{hi})")
+        return self
+
+
+class NormalizeValues(BaseModel):
+    """Per-channel normalisation with given values: y_c = (x_c − mean_c) / std_c."""
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    mean: list[float] = Field(min_length=1, max_length=64)
+    std: list[float] = Field(min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _matching(self):
+        if len(self.mean) != len(self.std):
+            raise ValueError(f"mean has {len(self.mean)} values and std {len(self.std)}: "
+                             "give one of each per channel")
+        if any(not v > 0 for v in self.std):
+            raise ValueError("std: every value must be greater than 0")
+        return self
+
+
+class AugmentSettings(BaseModel):
+    """Augmentation of the training images (random, applied per batch on the device, never
+    to validation data) and their normalisation (part of the model: exports take raw
+    images). Everything off by default."""
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    random_resized_crop: CropSettings | None = Field(None, description=(
+        "Cut a random region (share of the area in scale, aspect in ratio) and resize it to "
+        "the image's size (none: no crop)."))
+    hflip: float = Field(0.0, ge=0, le=1, description="Probability of a left-right flip.")
+    vflip: float = Field(0.0, ge=0, le=1, description="Probability of an up-down flip.")
+    rotation: float = Field(0.0, ge=0, le=180, description=(
+        "Rotate by an angle drawn uniformly from ±this many degrees."))
+    brightness: float = Field(0.0, ge=0, le=1, description=(
+        "Colour jitter: brightness factor drawn from [1 − b, 1 + b] (pixels in [0, 1])."))
+    contrast: float = Field(0.0, ge=0, le=1, description=(
+        "Colour jitter: contrast factor drawn from [1 − c, 1 + c]."))
+    saturation: float = Field(0.0, ge=0, le=1, description=(
+        "Colour jitter: saturation factor drawn from [1 − s, 1 + s] (RGB images only)."))
+    hue: float = Field(0.0, ge=0, le=0.5, description=(
+        "Colour jitter: hue shift drawn from [−h, h] of a full turn (RGB images only)."))
+    normalize: NormalizeValues | Literal["from data"] | None = Field(None, description=(
+        "Normalise each channel, y = (x − mean) / std, inside the model (so exports take raw "
+        "images): 'from data' fits mean and std on the training split; or given lists "
+        "(one value per channel); none: no normalisation."))
+
+    @property
+    def random(self) -> bool:
+        """Whether any random transform is on (normalisation alone is not augmentation)."""
+        return (self.random_resized_crop is not None or self.hflip > 0 or self.vflip > 0
+                or self.rotation > 0 or self.colour)
+
+    @property
+    def colour(self) -> bool:
+        return any(v > 0 for v in (self.brightness, self.contrast, self.saturation, self.hue))
+
+    @property
+    def geometric(self) -> bool:
+        return (self.random_resized_crop is not None or self.hflip > 0 or self.vflip > 0
+                or self.rotation > 0)
+
+
 class DataSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -99,6 +181,9 @@ class DataSettings(BaseModel):
         "exports scale raw features the same way. Features of very different sizes (e.g. "
         "areas in the thousands beside ratios near 0.1) otherwise saturate the first layer "
         "and training stalls at the majority class."))
+    augment: AugmentSettings = Field(default_factory=AugmentSettings, description=(
+        "Augmentation of the training images, and their normalisation (graph/settings.py "
+        "AugmentSettings; runtime/augment.py)."))
 
 
 def auto_bind(inputs: list[str], targets: list[str], fields: list[str],
