@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, field_validator, model_serializer,
+                      model_validator)
 
 OPTIMIZERS = {
     "gd": "Gradient descent: one update per pass over the whole training set (full batch).",
@@ -85,6 +86,30 @@ class TrainingSettings(BaseModel):
         "The epoch metric the 'best' checkpoint is chosen by ('' = val_loss, or loss "
         "without a validation split). Lower is better for losses and errors (…loss, …mae, "
         "…nats), higher for the rest (accuracy, exact_match, modes, quality)."))
+    initial_weights: str = Field("", max_length=1000, description=(
+        "The weights the model starts from instead of its initialisation: a .safetensors "
+        "file, relative to the project file's folder (or absolute), such as the one "
+        "`layerloom import` writes beside the project ('' = a fresh initialisation). Every "
+        "weight of the model must be in it, under the graph's names and shapes; weights "
+        "outside the model (a GAN's discriminator, a loss's own) and the standardizers' "
+        "fitted values are taken from it when it holds them, else initialised or fitted as "
+        "usual. A resumed run ignores it (its checkpoint wins)."))
+
+    @field_validator("initial_weights")
+    @classmethod
+    def _weights_file(cls, v: str) -> str:
+        if v and (not v.lower().endswith(".safetensors") or any(c in v for c in "\0\n\r")):
+            raise ValueError("must be the path of a .safetensors file ('' = start from a "
+                             "fresh initialisation)")
+        return v
+
+    @model_serializer(mode="wrap")
+    def _omit_unset(self, handler):
+        """Project files write initial_weights only when set (templates stay as they are)."""
+        d = handler(self)
+        if isinstance(d, dict) and not d.get("initial_weights"):
+            d.pop("initial_weights", None)
+        return d
 
 
 class CropSettings(BaseModel):
