@@ -174,12 +174,26 @@ def standardizable(graph: Graph, analysis: Analysis) -> list[str]:
     return out
 
 
+def normalizable(graph: Graph, analysis: Analysis) -> list[str]:
+    """The Inputs whose samples are float images (C × H × W): what data.augment.normalize
+    normalises per channel."""
+    out = []
+    for n in analysis.order:
+        if graph.spec(n).role == "input":
+            t = analysis.out_type(n, graph.spec(n).value_port)
+            if t is not None and t.dtype != "int64" and len(t.sample_shape) == 3:
+                out.append(n)
+    return out
+
+
 def compile_graph(graph: Graph, subnet: str | None = None,
-                  standardize: bool = False) -> Compiled:
+                  standardize: bool = False, normalize=None) -> Compiled:
     """Check the graph, build its modules, and trace the model and objective graphs. With
     `standardize`, each feature-vector Input (see `standardizable`) is z-scored by a
     Standardize module (named `<input>_standardize`) that the trainer fits on the training
-    split; it is part of the model, so exports scale raw features the same way."""
+    split; it is part of the model, so exports scale raw features the same way. With
+    `normalize` (data.augment.normalize), each image Input (see `normalizable`) is normalised
+    per channel by a Normalize module (`<input>_normalize`), kept with the standardizers."""
     analysis = analyse(graph)
     containers = {}
     if analysis.ok and has_instances(graph):  # blocks: compile their expansion
@@ -204,6 +218,21 @@ def compile_graph(graph: Graph, subnet: str | None = None,
             features = analysis.out_type(n, graph.spec(n).value_port).sample_shape[0]
             plans[name] = Make("ops.Standardize", {"num_features": features})
             root.add_module(name, ops.Standardize(features))
+            standardizers[n] = name
+    if normalize is not None:  # data.augment.normalize: 'from data', or given mean/std lists
+        for n in normalizable(graph, analysis):
+            name, channels = f"{n}_normalize", analysis.out_type(
+                n, graph.spec(n).value_port).sample_shape[0]
+            while name in graph or name in standardizers.values():
+                name += "_"
+            given = {} if normalize == "from data" else {"mean": list(normalize.mean),
+                                                         "std": list(normalize.std)}
+            if given and len(given["mean"]) != channels:
+                raise CompileError(f"data.augment.normalize: {len(given['mean'])} mean and std "
+                                   f"values given, but the Input '{n}' has {channels} "
+                                   f"channel{'s' * (channels != 1)}: give one per channel")
+            plans[name] = Make("ops.Normalize", {"channels": channels, **given})
+            root.add_module(name, ops.Normalize(channels, **given))
             standardizers[n] = name
 
     members = set(graph.subnets[subnet]) if subnet is not None else None

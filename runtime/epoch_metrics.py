@@ -144,7 +144,8 @@ def project_metric_names(project) -> list[str] | None:
     problems are said elsewhere)."""
     from .compile import CompileError, compile_graph
     try:
-        c = compile_graph(project.graph, standardize=project.data.standardize)
+        c = compile_graph(project.graph, standardize=project.data.standardize,
+                          normalize=project.data.augment.normalize)
     except (CompileError, RuntimeError, ValueError):  # its problems, or torch refusing a size
         return None
     if c.objective is None:

@@ -63,7 +63,8 @@ def weights_file(path: str | os.PathLike) -> Path:
 
 def trained_model(project: Project, weights: str | os.PathLike | None) -> Compiled:
     try:
-        c = compile_graph(project.graph, standardize=project.data.standardize)
+        c = compile_graph(project.graph, standardize=project.data.standardize,
+                          normalize=project.data.augment.normalize)
     except CompileError as e:
         raise ExportError(f"the graph has problems: {e}") from None
     if weights is not None:
@@ -176,7 +177,8 @@ def refused_formats(project: Project) -> dict[str, str]:
     export dialog does not offer). Empty when the graph does not compile: the export itself
     then says why."""
     try:
-        c = compile_graph(project.graph, standardize=project.data.standardize)
+        c = compile_graph(project.graph, standardize=project.data.standardize,
+                          normalize=project.data.augment.normalize)
     except CompileError:
         return {}
     return {f: r for f in FORMATS if (r := format_refusal(c, f)) is not None}

@@ -69,6 +69,31 @@ class Standardize(nn.Module):
         return (x - self.mean) / self.std
 
 
+class Normalize(nn.Module):
+    """Per-channel image normalisation: y_c = (x_c − mean_c) / std_c over N × C × H × W.
+    Given values (data.augment.normalize lists) stay; otherwise fit() takes each channel's
+    mean and standard deviation over the training split. Buffers saved with the weights, so
+    an exported model takes raw images."""
+
+    def __init__(self, channels: int, mean: list | None = None, std: list | None = None):
+        super().__init__()
+        self.channels, self.fixed = channels, mean is not None
+        self.register_buffer("mean", torch.tensor(mean or [0.0] * channels).view(-1, 1, 1))
+        self.register_buffer("std", torch.tensor(std or [1.0] * channels).view(-1, 1, 1))
+
+    @torch.no_grad()
+    def fit(self, x: torch.Tensor) -> None:
+        if self.fixed:
+            return
+        x = x.to(self.mean.dtype).transpose(0, 1).reshape(self.channels, -1)
+        std = x.std(1, unbiased=False)
+        self.mean.copy_(x.mean(1).view(-1, 1, 1))
+        self.std.copy_(torch.where(std > 1e-12, std, torch.ones_like(std)).view(-1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
 def add_all(xs: list[torch.Tensor]) -> torch.Tensor:
     """x₁ + x₂ + … + xₖ."""
     return functools.reduce(operator.add, xs)

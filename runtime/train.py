@@ -28,7 +28,8 @@ from graph.settings import TrainingSettings
 from . import epoch_metrics as EM
 from . import seeds
 from .binding import bind_data
-from .compile import CompileError, Compiled, compile_graph
+from .augment import make_augmenter
+from .compile import CompileError, Compiled, compile_graph, standardizable
 from .data import DataError, load_dataset
 from . import checkpoint as ckpt
 from .checkpoint import Position
@@ -39,7 +40,9 @@ from .evaluation import Evaluator
 from .events import Event, Failed, Preparing, Started, Stopped
 from .optim import eager_step, load_optimizer_state, spare_dynamo_import  # noqa: F401
 from .recipes import RECIPES, RecipeContext
+from .start_weights import load_start, node_of, project_start, weights_path
 from .train_loop import EpochLoop, _Run
+from .weights import WeightsError
 
 # Also importable from here, as before they moved: devices.py's, optim.py's, errors.py's names
 __all__ = ["Trainer", "TrainingError", "available_devices", "device_name", "eager_step",
@@ -61,9 +64,12 @@ class Trainer(EpochLoop):
                  device: str | None = None, epochs: int | None = None,
                  max_steps: int | None = None, log_every: int = 10,
                  sync_every_step: bool | None = None, resume_from: str | Path | None = None,
-                 stop_event=None, pause_event=None):
+                 stop_event=None, pause_event=None,
+                 initial_weights: str | Path | None = None):
         """`stop_event` / `pause_event`: objects with is_set() / wait() (threading.Event, or
-        multiprocessing.Event when the run lives in another process)."""
+        multiprocessing.Event when the run lives in another process). `initial_weights`: the
+        weights to start from (a .safetensors file, a checkpoint or a run folder), instead of
+        the project's training.initial_weights (runtime/start_weights.py)."""
         self.project = project
         overrides = {k: v for k, v in (("device", device), ("epochs", epochs)) if v is not None}
         self.settings: TrainingSettings = project.training.model_copy(update=overrides)
@@ -73,6 +79,9 @@ class Trainer(EpochLoop):
         # None: read the loss every step on the CPU (free there), only at log steps elsewhere.
         self.sync_every_step = sync_every_step
         self.resume_from = resume_from
+        self.initial_weights = initial_weights
+        self.started_from: Path | None = None  # the starting weights' file, once loaded
+        self._fitted_from_file: set[str] = set()  # standardizers the file's values fill
         self.compiled: Compiled | None = None
         self.device = torch.device("cpu")
         self._stop = stop_event if stop_event is not None else threading.Event()
@@ -151,6 +160,8 @@ class Trainer(EpochLoop):
         s = self.settings
         torch.manual_seed(s.seed)
         self.compiled = c = self._compile()
+        if self.resume_from is None:  # a resumed run: its checkpoint wins
+            self._start_from(c)
         self.device = dev = pick_device(s.device)
         check_precision(s.precision, dev)
         dataset = yield from self._load_dataset()
@@ -160,6 +171,8 @@ class Trainer(EpochLoop):
                                                          "data was being prepared")
             return
         run = self._prepare_data(c, dataset)
+        run.augment = make_augmenter(self.project.data.augment, c, run.needed, run.train,
+                                     s.seed, self.pos)
         self._schedule(run)
         self.recipe = recipe = self._make_recipe(c, run, dataset)
         self._opt = opt = recipe.optimizer
@@ -183,7 +196,14 @@ class Trainer(EpochLoop):
 
     def _compile(self) -> Compiled:
         """The project's graph compiled, refused when there is nothing it could train."""
-        c = compile_graph(self.project.graph, standardize=self.project.data.standardize)
+        data = self.project.data
+        c = compile_graph(self.project.graph, standardize=data.standardize,
+                          normalize=data.augment.normalize)
+        if data.augment.normalize is not None and not set(c.standardizers) - set(
+                standardizable(c.graph, c.analysis)):
+            raise TrainingError("data.augment.normalize: normalisation works per channel on "
+                                "images (an Input of C × H × W floats), and this graph has "
+                                "none: set it to none.")
         if self.project.data.standardize and not c.standardizers:
             raise TrainingError("data.standardize: standardisation scales feature vectors "
                                 "(an Input of N × F floats), and this graph has none: turn it "
@@ -192,6 +212,21 @@ class Trainer(EpochLoop):
             raise TrainingError("Nothing to train: add a loss node (e.g. Categorical "
                                 "cross-entropy) wired from the model's output and a Target.")
         return c
+
+    def _start_from(self, c: Compiled) -> None:
+        """The starting weights (the override, else the project's), loaded into the freshly
+        compiled modules before the data is prepared and the optimizer made."""
+        path = self.initial_weights
+        if path is None:
+            path = project_start(self.project, self.base_dir)
+        if path is None:
+            return
+        try:
+            self._fitted_from_file = load_start(c, path)
+            self.started_from = weights_path(path)
+        except WeightsError as e:
+            raise TrainingError(f"The starting weights do not fit: {e}", node_of(str(e))) \
+                from None
 
     def _prepare_data(self, c: Compiled, dataset) -> _Run:
         """The dataset bound to the graph's data nodes and split; both splits and the model on
@@ -206,6 +241,8 @@ class Trainer(EpochLoop):
         val = [tensors[k][val_idx].to(dev) for k in needed]
         self._n_train = len(train_idx)
         for node, name in c.standardizers.items():  # fitted on the training split only
+            if node in self._fitted_from_file:  # (unless the starting weights held them)
+                continue
             c.modules.get_submodule(name).to(dev).fit(train[needed.index(node)])
         modules = c.modules.to(dev)
         c.model.to(dev)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
@@ -34,6 +34,7 @@ class _Run:
     steps_per_epoch: int = 0
     on_host: bool = True
     evaluator: Evaluator | None = None
+    augment: Callable[[list], list] | None = None  # training batches only (runtime/augment.py)
 
 
 class _Sums:
@@ -137,6 +138,8 @@ class EpochLoop:
                 return "stopped"
             idx = order[i:i + batch_size]
             batch = [t[idx] for t in run.train]
+            if run.augment is not None:  # the training batch only, never validation's
+                batch = run.augment(batch)
             nb = min(batch_size, n_train - i)
             log_now = self._is_log_step(self.total_steps, i + batch_size >= n_train)
             # on the CPU reading the loss is free: it is checked at each step

@@ -69,7 +69,8 @@ class Tryout(DetectionMode, TextMode, TranslateMode, BoundaryMode):
         self.project = project
         try:
             self.compiled = c = compile_graph(project.graph,
-                                              standardize=project.data.standardize)
+                                              standardize=project.data.standardize,
+                                              normalize=project.data.augment.normalize)
         except (CompileError, RuntimeError, ValueError) as e:  # torch's complaints too
             raise TryError(f"the graph cannot be compiled: {e}") from None
         try:
