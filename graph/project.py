@@ -136,7 +136,9 @@ class Project:
                      "bind": dict(sorted(self.data.bind.items())),
                      **({"standardize": True} if self.data.standardize else {}),
                      **({"augment": self.data.augment.model_dump(mode="json")}
-                        if self.data.augment != type(self.data.augment)() else {})},
+                        if self.data.augment != type(self.data.augment)() else {}),
+                     **({"workers": self.data.workers} if self.data.workers != "auto" else {}),
+                     **({"cache": True} if self.data.cache else {})},
         }
 
     def to_json(self) -> str:

@@ -209,6 +209,21 @@ class DataSettings(BaseModel):
     augment: AugmentSettings = Field(default_factory=AugmentSettings, description=(
         "Augmentation of the training images, and their normalisation (graph/settings.py "
         "AugmentSettings; runtime/augment.py)."))
+    workers: int | Literal["auto"] = Field("auto", description=(
+        "DataLoader worker processes reading streamed data (runtime/data/stream.py): 'auto' "
+        "takes min(4, CPUs − 1); 0 reads in the training process. Data held in memory "
+        "needs none."))
+    cache: bool = Field(False, description=(
+        "Keep the decoded samples of streamed data in memory (in each worker process, up to "
+        "a budget), so later epochs decode nothing: for data that fits memory once "
+        "decoded, read from slow files."))
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers_in_range(cls, v):
+        if isinstance(v, bool) or (isinstance(v, int) and not 0 <= v <= 64):
+            raise ValueError("workers: 'auto' or a whole number 0 to 64")
+        return v
 
 
 def auto_bind(inputs: list[str], targets: list[str], fields: list[str],

@@ -16,6 +16,7 @@ import numpy as np
 from runtime.files import NotRegularFile, open_regular
 
 from .base import DataError, DataNote, Dataset, DatasetSpec, Option, int_in, register
+from .stream import STREAMING_OPTION, ImageFiles, streamed, wants_stream
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -170,7 +171,8 @@ def _scan_image_folder(path, base_dir) -> tuple[Path, _Scan, dict[str, list[Path
 
 
 def load_images(seed: int, path: str = "", channels: int = 3, height: int = 32, width: int = 32,
-                fit: str = "stretch", limit_per_class: int = 0, base_dir=None) -> Dataset:
+                fit: str = "stretch", limit_per_class: int = 0, streaming: str = "auto",
+                base_dir=None) -> Dataset:
     """Your own images: a folder with one subfolder per class (its name is the class name;
     classes in natural order: 'class2' before 'class10'), PNG, JPEG, BMP, GIF, WebP or TIFF
     files in each (subfolders included). Field x: N × channels × height × width floats in
@@ -197,23 +199,27 @@ def load_images(seed: int, path: str = "", channels: int = 3, height: int = 32, 
         raise DataError(f"{root}: {n:,} images, more than the {MAX_IMAGES:,} one dataset "
                         "loads: set limit_per_class to take a sample of each class")
     size = n * channels * height * width * 4
+    note = f"; {_count(scan.links_out, 'link')} leading out of the folder not followed" \
+        if scan.links_out else ""
+    name = scan.real_root.name or str(root)  # a path such as "." has no name of its own
+    about = (f"{name}: {_count(n, 'image')} in {_count(len(classes), 'class')}, "
+             f"{channels} × {height} × {width} ({fit}){note}")
+    if wants_stream(streaming, size):  # decoded per sample (runtime/data/stream.py)
+        from functools import partial
+        return streamed(name, ImageFiles(files, labels, (channels, height, width), partial(
+            _image_reader, channels, height, width, fit)), about, classes)
     if size > MAX_IMAGE_BYTES:
         raise DataError(f"{root}: {n:,} images of {channels} × {height} × {width} would take "
                         f"{size / 2 ** 30:.1f} GiB of memory (at most "
-                        f"{MAX_IMAGE_BYTES / 2 ** 30:.0f} GiB): use smaller images or set "
-                        "limit_per_class")
+                        f"{MAX_IMAGE_BYTES / 2 ** 30:.0f} GiB): use smaller images, set "
+                        "limit_per_class, or set streaming to 'auto' or 'on'")
     x = np.empty((n, channels, height, width), np.float32)
     read = _image_reader(channels, height, width, fit)
     for i, f in enumerate(files):
         x[i] = read(f)
     np.divide(x, 255, out=x)  # the reader gives 0-255
     import torch
-    note = f"; {_count(scan.links_out, 'link')} leading out of the folder not followed" \
-        if scan.links_out else ""
-    name = scan.real_root.name or str(root)  # a path such as "." has no name of its own
-    return Dataset(name, {"x": torch.from_numpy(x), "y": torch.tensor(labels)},
-                   f"{name}: {_count(n, 'image')} in {_count(len(classes), 'class')}, "
-                   f"{channels} × {height} × {width} ({fit}){note}", classes)
+    return Dataset(name, {"x": torch.from_numpy(x), "y": torch.tensor(labels)}, about, classes)
 
 
 def _size(f: Path) -> int | None:
@@ -334,7 +340,8 @@ register(DatasetSpec(
                  "limit_per_class": Option(0, "At most this many images of each class (a "
                                               "sample drawn with the seed); 0 for all.",
                                            int_in(0, MAX_IMAGES),
-                                           f"a whole number 0 to {MAX_IMAGES:,}")},
+                                           f"a whole number 0 to {MAX_IMAGES:,}"),
+                 "streaming": STREAMING_OPTION},
                 {"x": "channels × height × width image, values 0 to 1",
                  "y": "class index (the subfolders in natural order)"}, note=images_note,
                 takes_path=True))

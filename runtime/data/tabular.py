@@ -12,14 +12,18 @@ import numpy as np
 
 from .base import (DataError, Dataset, DatasetSpec, Option, read_csv_rows, register,
                    resolve_file)
+from .stream import STREAMING_OPTION, wants_stream
 
 
 def load_csv(seed: int, path: str = "", label: str = "", features: list | None = None,
-             label_kind: str = "class", base_dir=None) -> Dataset:
+             label_kind: str = "class", streaming: str = "auto", base_dir=None) -> Dataset:
     """Numeric feature columns -> field x (N × F), the label column -> field y (class indices
     for label_kind 'class', values for 'value')."""
     import torch
     p = resolve_file(path, base_dir)
+    from .stream_sources import csv_bytes, stream_csv
+    if wants_stream(streaming, csv_bytes(p)):  # rows read by offset (stream_sources.py)
+        return stream_csv(p, label, features, label_kind, _natural)
     header, rows, lines = read_csv_rows(p)
     index = {h: i for i, h in enumerate(header)}
     if label not in index:
@@ -69,10 +73,13 @@ def _natural(v: str):
     return (0, float(v), v) if _is_float(v) else (1, 0.0, v)
 
 
-def load_npz(seed: int, path: str = "", base_dir=None) -> Dataset:
+def load_npz(seed: int, path: str = "", streaming: str = "auto", base_dir=None) -> Dataset:
     """Every array in the .npz is a field (float arrays as float32, integers as int64)."""
     import torch
     p = resolve_file(path, base_dir)
+    from .stream_sources import npz_bytes, stream_npz
+    if wants_stream(streaming, npz_bytes(p)):  # memory-mapped (stream_sources.py)
+        return stream_npz(p)
     arrays = _read_npz(p)
     if not arrays:
         raise DataError(f"{p}: holds no arrays")
@@ -126,10 +133,12 @@ SPECS: tuple[DatasetSpec, ...] = (
                                     lambda v: v is None or (isinstance(v, list) and all(
                                         isinstance(c, str) for c in v)), "a list of column names"),
                  "label_kind": Option("class", "'class' for categories, 'value' for numbers.",
-                                      lambda v: v in ("class", "value"), "'class' or 'value'")},
+                                      lambda v: v in ("class", "value"), "'class' or 'value'"),
+                 "streaming": STREAMING_OPTION},
                 {"x": "feature columns", "y": "label column"}, takes_path=True),
     DatasetSpec("npz", "NumPy .npz file", load_npz.__doc__, load_npz,
-                {"path": Option("", "The .npz file (relative to the project's folder).")},
+                {"path": Option("", "The .npz file (relative to the project's folder)."),
+                 "streaming": STREAMING_OPTION},
                 {}, takes_path=True),
 )
 
