@@ -38,6 +38,8 @@ FORMATS = {
     "pt2": "a torch.export ExportedProgram (.pt2), loadable with "
            "torch.export.load(path).module()",
     "python": "a standalone Python file with the model as a plain nn.Module, and its weights",
+    "script": "a folder with a training script (train.py: the data, the losses, the optimizer, "
+              "DDP under torchrun), the model's Python file and a SLURM example",
 }
 
 
@@ -110,7 +112,8 @@ def export(project: Project, weights, fmt: str, out: str | os.PathLike, *, force
     if fmt not in FORMATS:
         raise ExportError(f"unknown format '{fmt}' (one of: {', '.join(FORMATS)})")
     wf = weights_file(weights) if weights is not None else None
-    check_destination(fmt, out, force=force, project_path=project_path, weights_path=wf)
+    check_destination("bundle" if fmt == "script" else fmt, out, force=force,  # (folders)
+                      project_path=project_path, weights_path=wf)
     c = trained_model(project, wf)
     if not c.inputs or not c.outputs:
         raise ExportError("the model needs at least one Input and one Output node to export")
@@ -121,13 +124,18 @@ def export(project: Project, weights, fmt: str, out: str | os.PathLike, *, force
         for g in c.steps:  # traced: the loop runs its max_len steps (the same tokens)
             c.module(g).early_stop = False
     about = data_labels(project, project_path)
+    if fmt == "script":  # (its own module; it reads the data and the project's path)
+        from .export_script import _script
+        return _script(project, c, Path(out), about, weights_given=wf is not None,
+                       project_path=project_path)
     from .export_pt2 import _pt2  # (its own module: it imports this one's helpers)
     return {"bundle": _bundle, "torchscript": _torchscript, "onnx": _onnx, "pt2": _pt2,
             "python": _python}[fmt](project, c, Path(out), about)
 
 
 FORMAT_TITLES = {"bundle": "Bundle", "torchscript": "TorchScript", "onnx": "ONNX",
-                 "pt2": "ExportedProgram", "python": "Python file"}
+                 "pt2": "ExportedProgram", "python": "Python file",
+                 "script": "Training script"}
 
 
 def format_refusal(c: Compiled, fmt: str) -> str | None:
