@@ -92,7 +92,7 @@ def build_graph(traced: Traced, inputs: list[InputSpec]) -> Built:
         if op.type == INPUT:
             spec = specs[op.label]
             p.ids[op.name] = _ident(op.label, p.taken)
-            p.nodes[p.ids[op.name]] = (INPUT, input_params(list(spec.shape[1:]), spec.dtype))
+            p.nodes[p.ids[op.name]] = (INPUT, input_params(spec.sample_shape(), spec.dtype))
             continue
         label = p.local(op.module) if op.module else op.label
         p.ids[op.name] = _ident(label, p.taken)

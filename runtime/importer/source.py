@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from graph.spec import is_symbol
+
 
 class ImportProblem(Exception):
     """The import cannot go on; the message says why, in words."""
@@ -28,6 +30,14 @@ class InputSpec:
     shape: tuple[int, ...]  # batch first
     dtype: str = "float32"  # or "int64": token ids below `high`
     high: int = 2
+    # a name per size, where the size is named (`T=7`: the sequence length, free to vary);
+    # the Input node keeps the name, the examples use the size
+    names: tuple[str | None, ...] = ()
+
+    def sample_shape(self) -> list:
+        """The Input node's sample shape: the sizes after the batch, named ones by name."""
+        names = self.names or (None,) * len(self.shape)
+        return [n or s for s, n in zip(self.shape[1:], names[1:])]
 
     def example(self, generator: torch.Generator | None = None) -> torch.Tensor:
         if self.dtype == "int64":
@@ -36,17 +46,26 @@ class InputSpec:
 
 
 def parse_input(text: str) -> InputSpec:
-    """NAME=SHAPE[:DTYPE[:HIGH]], e.g. x=1,3,32,32 or tokens=2,16:int64:1000."""
+    """NAME=SHAPE[:DTYPE[:HIGH]], e.g. x=1,3,32,32 or tokens=2,16:int64:1000; a size after
+    the batch may be named, SYMBOL=SIZE (x=1,T=7,2: a sequence of any length T, 7 in the
+    examples)."""
     name, eq, rest = text.partition("=")
     name = name.strip()
     if not eq or not name.isidentifier():
         raise ImportProblem(f"--input {text!r}: write NAME=SHAPE, e.g. x=1,3,32,32")
     parts = rest.split(":")
+    dims = [s.strip() for s in parts[0].split(",") if s.strip()]
+    names = tuple(d.partition("=")[0].strip() if "=" in d else None for d in dims)
     try:
-        shape = tuple(int(s) for s in parts[0].split(",") if s.strip())
+        shape = tuple(int(d.partition("=")[2] if "=" in d else d) for d in dims)
     except ValueError:
         raise ImportProblem(f"--input {text!r}: the shape must be whole numbers separated by "
-                            "commas, batch first, e.g. 1,3,32,32") from None
+                            "commas, batch first, e.g. 1,3,32,32 (a size may be named: "
+                            "1,T=7,2)") from None
+    bad = [n for n in names if n is not None and not is_symbol(n)]
+    if bad or names[:1] != (None,) * min(1, len(names)):
+        raise ImportProblem(f"--input {text!r}: a named size is a capital letter, maybe with a "
+                            f"digit or two (T, L, T2), after the batch; not {(bad or ['the batch'])[0]!r}")
     if not shape or any(s < 1 for s in shape):
         raise ImportProblem(f"--input {text!r}: every size must be at least 1, batch first")
     dtype = parts[1].strip() if len(parts) > 1 and parts[1].strip() else "float32"
@@ -64,7 +83,7 @@ def parse_input(text: str) -> InputSpec:
             raise ImportProblem(f"--input {text!r}: HIGH must be at least 1")
     if len(parts) > 3:
         raise ImportProblem(f"--input {text!r}: write NAME=SHAPE[:DTYPE[:HIGH]]")
-    return InputSpec(name, shape, dtype, high)
+    return InputSpec(name, shape, dtype, high, names if any(names) else ())
 
 
 def _where(e: BaseException, path: Path) -> str:

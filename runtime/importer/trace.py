@@ -25,6 +25,7 @@ from graph.catalogue.torch_functions import (FUNCTIONS, INPUT, PARAMETER, getite
                                              parameter_params, reshape_node)
 
 from .layers import TensorHolder, call_keywords, chained, module_params, tensor_at
+from .own_export import own_node_type
 from .source import ImportProblem
 
 
@@ -47,6 +48,7 @@ class Op:
     line: str = ""  # where in the source it comes from
     reads_state: bool = False  # indexes a recurrent layer's final state (h[-1])
     spoiled: frozenset = frozenset()  # output ports that differ from torch's at this call
+    own: bool = False  # a copy of LayerLoom's own class: its outputs are the node's, as they are
 
 
 @dataclass
@@ -61,6 +63,14 @@ def _is_user_class(cls: type) -> bool:
     return not cls.__module__.startswith("torch.")
 
 
+def node_type_of(m: nn.Module) -> str | None:
+    """The node type a module is a leaf of: a torch.nn class with a node, or a copy of a
+    runtime class a node builds (a project's own Python export: own_export.py)."""
+    if type(m).__name__ in NODE_FOR and type(m) is getattr(nn, type(m).__name__, None):
+        return NODE_FOR[type(m).__name__]
+    return own_node_type(m)
+
+
 class _Tracer(fx.Tracer):
     """Leaves: the torch.nn modules that have a node type; everything else is traced into."""
 
@@ -69,7 +79,7 @@ class _Tracer(fx.Tracer):
         self.record_stack_traces = True
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return type(m).__name__ in NODE_FOR and type(m) is getattr(nn, type(m).__name__, None)
+        return node_type_of(m) is not None
 
     def call_module(self, m: nn.Module, forward, args, kwargs):
         """torch containers whose forward cannot be traced (nn.TransformerEncoder's fast-path
@@ -210,7 +220,7 @@ def trace(model: nn.Module, input_names: list[str]) -> Traced:
             continue
         if node.op == "call_module":
             module = leaves[node.target]
-            type_id = NODE_FOR[type(module).__name__]
+            type_id = node_type_of(module)
             spec = catalogue.get(type_id)
             params = module_params(spec, module, f"{node.target} ({where})")
             by_keyword, spoiled = call_keywords(spec, module, node, where)
@@ -228,7 +238,8 @@ def trace(model: nn.Module, input_names: list[str]) -> Traced:
                                     f"{len(ports)} inputs")
             ops.append(Op(node.name, type_id, params, inputs, _scope(node, True),
                           module=node.target, label=node.target.rsplit(".", 1)[-1], line=where,
-                          spoiled=frozenset(spoiled)))
+                          spoiled=frozenset(spoiled),
+                          own=own_node_type(module) is not None))
             by_name[node.name] = ops[-1]
             values[node.name] = Value(node.name)
             leaves[node.target] = module
@@ -280,7 +291,7 @@ def _is_state(op: Op, v: Value) -> bool:
     layers × H."""
     spec = catalogue.get(op.type)
     ports = _ports_of(op, v)
-    return (spec.sequence_input is not None and len(ports) == 1
+    return (not op.own and spec.sequence_input is not None and len(ports) == 1
             and ports[0] is not spec.outputs[0] and len(ports[0].path or (0,)) == len(v.path))
 
 

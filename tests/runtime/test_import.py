@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from graph.project import load
+from graph.spec import NodeRole
 from runtime.importer import ImportProblem, import_model, import_source, parse_input
 from tests.zoo import nets
 
@@ -245,3 +246,15 @@ def test_torchs_transformer_encoder_with_a_final_norm_gelu_and_pre_norm_layers()
                                        enable_nested_tensor=False)
     with pytest.raises(ImportProblem, match=r"batch_first=False"):
         import_model(_Encoder(post), [parse_input("src=2,5,8")])
+
+
+def test_a_named_size_stays_a_symbol_in_the_input_node():
+    spec = parse_input("x=2,T=7,4")
+    assert spec.shape == (2, 7, 4) and spec.sample_shape() == ["T", 4]
+    r = import_model(nets.GRUClassifier(), [parse_input("tokens=2,T=9:int64:50")])
+    entry = next(n for n in r.project.graph.nodes()
+                 if r.project.graph.spec(n).role == NodeRole.INPUT)
+    assert r.project.graph.params(entry)["shape"] == ["T"]
+    for bad, says in [("x=N=2,3", "'N'"), ("x=2,t=3", "'t'"), ("x=2,T=a", "named: 1,T=7,2")]:
+        with pytest.raises(ImportProblem, match=says):
+            parse_input(bad)
