@@ -24,6 +24,7 @@ FORMATS = {  # mirrors runtime.export.FORMATS without importing torch here
     "torchscript": ("TorchScript (.pt)", ".pt"),
     "pt2": ("ExportedProgram, torch.export (.pt2)", ".pt2"),
     "bundle": ("Bundle folder (safetensors + project JSON)", ""),
+    "script": ("Training script folder (train.py for torchrun, model.py, SLURM example)", ""),
 }
 WRAP = 80  # a sentence wraps at about this many characters; a path is never broken
 

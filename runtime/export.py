@@ -143,7 +143,7 @@ def format_refusal(c: Compiled, fmt: str) -> str | None:
     post-processing keeps a different number of boxes per image: TorchScript keeps that loop
     (scripted), torch's ONNX exporters cannot write it (issue 13), and torch.export cannot
     capture it (its RoI pooling and NMS branch on how many boxes there are)."""
-    if fmt == "python":
+    if fmt in ("python", "script"):  # (the script holds the python file)
         return _python_refusal(c)
     if fmt not in ("onnx", "pt2"):
         return None

@@ -245,7 +245,7 @@ def test_a_recurrent_loop_is_offered_in_the_formats_that_work(qtbot, tmp_path):
     items = dlg.format.model()
     offered = {dlg.format.itemData(i) for i in range(dlg.format.count())
                if items.item(i).isEnabled()}
-    assert offered == {"python", "torchscript", "bundle"}
+    assert offered == {"python", "torchscript", "bundle", "script"}
     assert dlg.format.currentData() == "python"
     for fmt in ("onnx", "pt2"):
         why = dlg.format.itemData(dlg.format.findData(fmt), Qt.ToolTipRole)
