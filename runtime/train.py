@@ -225,8 +225,9 @@ class Trainer(EpochLoop):
             self._fitted_from_file = load_start(c, path)
             self.started_from = weights_path(path)
         except WeightsError as e:
-            raise TrainingError(f"The starting weights do not fit: {e}", node_of(str(e))) \
-                from None
+            where = ("training.initial_weights" if self.initial_weights is None
+                     else "the starting weights")
+            raise TrainingError(f"{where}: {e}", node_of(str(e))) from None
 
     def _prepare_data(self, c: Compiled, dataset) -> _Run:
         """The dataset bound to the graph's data nodes and split; both splits and the model on
