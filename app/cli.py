@@ -180,6 +180,22 @@ def _fallback_folder(stem: str) -> Path:
     raise last
 
 
+def _start_weights(project, base_dir: Path, weights: str | None):
+    """The starting weights (--weights, else the project's training.initial_weights) checked
+    against the graph before any work: their file, None when there are none, or the problem
+    in words (a str) naming the file and the node at fault."""
+    from runtime.start_weights import check_start, project_start
+    from runtime.weights import WeightsError
+    path = weights if weights is not None else project_start(project, base_dir)
+    if path is None:
+        return None
+    where = "--weights" if weights is not None else "training.initial_weights"
+    try:
+        return check_start(project, path)
+    except WeightsError as e:
+        return f"{where}: {e}"
+
+
 def cmd_train(args) -> int:
     project = _load(args.file)
     created: list[Path] = []
@@ -195,8 +211,14 @@ def cmd_train(args) -> int:
     from runtime.train import Trainer
 
     torch.set_num_threads(training_threads(_STARTED))
-    trainer = Trainer(project, base_dir=Path(args.file).resolve().parent, device=args.device,
-                      epochs=args.epochs, max_steps=args.max_steps)
+    base_dir = Path(args.file).resolve().parent
+    start = _start_weights(project, base_dir, args.weights)
+    if isinstance(start, str):
+        print(f"error: {start}", file=sys.stderr)
+        _remove_empty(created)
+        return EXIT_UNREADABLE
+    trainer = Trainer(project, base_dir=base_dir, device=args.device, epochs=args.epochs,
+                      max_steps=args.max_steps, initial_weights=args.weights)
     out = sys.stderr if args.json else sys.stdout
     previous = signal.getsignal(signal.SIGINT)
 
@@ -239,6 +261,9 @@ def cmd_train(args) -> int:
                   f"{_count(ev.n_val)} validation samples, {_count(ev.parameters)} parameters, "
                   f"{ev.epochs} epochs × {ev.steps_per_epoch} steps ({ev.recipe})", file=out)
             result["device"] = ev.device
+            if trainer.started_from is not None:
+                result["initial_weights"] = str(trainer.started_from)
+                print(f"starting from the weights in {trainer.started_from}", file=out)
             if ev.baselines:
                 result["baselines"] = ev.baselines
                 print("baselines (what a trivial model scores): "
@@ -373,6 +398,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
     t.add_argument("--out", metavar="DIR", help="write the trained weights (safetensors) and a "
                                                 "copy of the project here")
+    t.add_argument("--weights", metavar="W",
+                   help="start from these weights (a .safetensors file, a checkpoint or a run "
+                        "folder) instead of the project's training.initial_weights or a fresh "
+                        "initialisation")
     t.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     x = sub.add_parser("export", help="export a trained model")
