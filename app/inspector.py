@@ -35,7 +35,7 @@ class _TextBox(QPlainTextEdit):
 def format_value(p: Param, v) -> str:
     if v is None:
         return AUTO
-    if p.kind in ("shape", "dims", "axes", "ints"):
+    if p.kind in ("shape", "dims", "axes", "ints", "intlist"):
         return ", ".join(str(x) for x in v)
     if p.kind == "numbers":
         return ", ".join(f"{x:g}" for x in v)
@@ -62,7 +62,7 @@ def parse_value(p: Param, text: str):
             return int(t)
         except ValueError:
             raise ValueError("must be a whole number") from None
-    if p.kind in ("shape", "dims", "axes", "ints"):
+    if p.kind in ("shape", "dims", "axes", "ints", "intlist"):
         import re
         body = t.replace("[", "").replace("]", "").replace("'", "").replace('"', "")
         parts = [x.strip() for x in re.split(r"[,×]|\s+x\s+|(?<=\d)x(?=\d)", body) if x.strip()]

@@ -210,7 +210,7 @@ class Port:
 
 
 PARAM_KINDS = ("int", "float", "bool", "choice", "shape", "dims", "padding", "str", "axes",
-               "numbers", "ints")
+               "numbers", "ints", "intlist")
 
 
 @dataclass(frozen=True)
@@ -267,6 +267,10 @@ class Param:
                 return "must be a list of whole numbers, e.g. 1, 1"
             if any(v < 0 for v in value):
                 return "must be whole numbers >= 0"
+            return None if len(value) <= 16 else "has more than 16 numbers"
+        if k == "intlist":  # whole numbers, negative too: dims counted from the end, shifts
+            if not isinstance(value, list) or not value or not all(_is_int(v) for v in value):
+                return "must be a list of whole numbers, e.g. 1, -1"
             return None if len(value) <= 16 else "has more than 16 numbers"
         if k == "numbers":  # a list of positive numbers: an anchor generator's aspect ratios
             if not isinstance(value, list) or not value or not all(

@@ -13,12 +13,12 @@ from torch import nn
 
 from graph.spec import Make
 
-from . import losses, ops, recurrent
+from . import losses, ops, recurrent, tensor_ops
 from .detection import boxes, heads, masks, rpn
 
 # The modules that define what a catalogue entry names "ops.<name>" (a Make's or a Call's
 # target). A name is looked up where it is defined, never through a module that imports it.
-OP_MODULES = (ops, recurrent, losses, boxes, heads, rpn, masks)
+OP_MODULES = (ops, recurrent, losses, tensor_ops, boxes, heads, rpn, masks)
 
 
 def _op_table() -> dict[str, object]:

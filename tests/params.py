@@ -30,6 +30,8 @@ def sample_value(p: Param, rnd: random.Random):
         return [rnd.randint(1, 6) for _ in range(rnd.randint(1, 3))]
     if k == "ints":
         return [rnd.randint(0, 2) for _ in range(rnd.choice([1, 2, 4, 6]))]
+    if k == "intlist":
+        return [rnd.randint(-3, 3) for _ in range(rnd.randint(1, 3))]
     if k == "numbers":
         return [round(rnd.uniform(0.25, 4.0), 2) for _ in range(rnd.randint(1, 3))]
     if k == "axes":

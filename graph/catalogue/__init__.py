@@ -4,18 +4,18 @@ from __future__ import annotations
 from ..spec import NodeSpec
 from . import (activations, attention, blocks, conv, core, decoding, detection, gan, io,
                losses, merge, mask, nn_activations, nn_cells, nn_conv, nn_params, nn_shape, norm,
-               recurrent, rpn)
+               recurrent, rpn, tensor_ops, tensor_shape_ops)
 
 CATEGORIES = ("Input / Output", "Core", "Activation", "Convolution", "Pooling",
               "Normalization", "Structure", "Recurrent", "Sequence", "Attention", "Generative",
-              "Detection", "Loss", "Blocks")
+              "Detection", "Loss", "Tensor operations", "Blocks")
 
 SPECS: dict[str, NodeSpec] = {}
 _REPLACED: dict[str, str] = {}  # old type id -> current one
 
 for _family in (io, core, activations, nn_activations, conv, nn_conv, norm, nn_shape, nn_params,
                 merge, recurrent, nn_cells, attention, decoding, gan, detection, rpn, mask, losses,
-                blocks):
+                tensor_ops, tensor_shape_ops, blocks):
     for _s in _family.SPECS:
         assert _s.type not in SPECS, f"type id {_s.type!r} declared twice"
         assert _s.category in CATEGORIES, _s.category
