@@ -82,6 +82,13 @@ class ExportDialog(QDialog):
         for r in reversed(list_runs(runs_root)):
             for which, ck in checkpoints(r):  # both: a user may want the last epoch's
                 self.weights.addItem(f"{r.name} · {which} ({r.status})", str(ck))
+        runs_listed = self.weights.count()
+        from runtime.start_weights import project_start
+        base = self.project_path.parent if self.project_path else default_dir
+        start = project_start(project, base)  # the project's starting weights: the default
+        if start is not None:  # only while no run exists (listed after the runs)
+            self.weights.addItem(f"starting weights · {project.training.initial_weights}",
+                                 str(start))
         form.addRow("weights", _with_button(self.weights, "File…", self._choose_weights))
         stem = "".join(c if c.isalnum() else "_" for c in project.name.lower()).strip("_") or "model"
         self.out = QLineEdit(str(default_dir / f"{stem}"))
@@ -111,6 +118,9 @@ class ExportDialog(QDialog):
         if self.weights.count() == 0:
             self._say("No trained weights yet: train the model first (or choose a "
                       ".safetensors file).")
+        elif not runs_listed:
+            self._say("No run yet: the project's starting weights "
+                      f"({project.training.initial_weights}) are exported, as they are.")
         self._job = Background(self, tick_ms=100)  # the export runs on its thread
         self._started = 0.0
 

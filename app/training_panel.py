@@ -5,12 +5,14 @@ resume one, or overlay its curves). See ARCHITECTURE.md ("How a value flows", st
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 from typing import Literal, get_args, get_origin
 
 import annotated_types as at
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QProgressBar, QPushButton, QScrollArea, QSpinBox,
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
+                               QLabel, QLineEdit, QProgressBar, QPushButton, QScrollArea, QSpinBox,
                                QVBoxLayout, QWidget)
 
 from graph.settings import OPTIMIZERS, RECIPES, TrainingSettings
@@ -131,7 +133,7 @@ class TrainingPanel(QWidget):
         self.hp_form = QFormLayout(hp_box)
         self.fields: dict[str, QWidget] = {}
         for name, field in TrainingSettings.model_fields.items():
-            if name == "optimizers":  # a table of its own, below
+            if name in ("optimizers", "initial_weights"):  # rows of their own
                 continue
             w = self._setting_widget(name, field)
             label = QLabel(LABELS.get(name, name.replace("_", " ")))
@@ -141,6 +143,7 @@ class TrainingPanel(QWidget):
             w.setObjectName(name)
             self.hp_form.addRow(label, w)
             self.fields[name] = w
+        self._start_row(TrainingSettings.model_fields["initial_weights"].description or "")
         self.body.addWidget(hp_box)
         self.records = RecordsEditor()
         self.records.changed.connect(lambda recs: self._commit("training", "optimizers", recs))
@@ -212,6 +215,7 @@ class TrainingPanel(QWidget):
             self.records.set_records(
                 t.optimizers, [n for n in g.nodes() if g.spec(n).role == "loss"],
                 sorted(g.subnets))
+            self._show_start()
             self._fit_width()
         finally:
             self._updating = False
@@ -249,6 +253,52 @@ class TrainingPanel(QWidget):
         w.setPlaceholderText("off" if optional else "")
         w.editingFinished.connect(lambda n=name, w=w, o=optional: self._setting_text(n, w.text(), o))
         return w
+
+    # Starting weights ------------------------------------------------------------------------------
+    def _start_row(self, tip: str) -> None:
+        """'Starts from: P.safetensors' (training.initial_weights), with Choose… and Clear."""
+        row = QWidget()
+        h = QHBoxLayout(row)
+        h.setContentsMargins(0, 0, 0, 0)
+        self.start_label = QLabel()
+        self.start_label.setObjectName("start_weights")
+        self.start_label.setWordWrap(True)
+        self.start_label.setToolTip(tip)
+        self.start_choose = QPushButton("Choose…")
+        self.start_choose.setToolTip("Start training from the weights in a .safetensors file")
+        self.start_choose.clicked.connect(self._choose_start)
+        self.start_clear = QPushButton("Clear")
+        self.start_clear.setToolTip("Start from a fresh initialisation")
+        self.start_clear.clicked.connect(lambda: self._setting("initial_weights", ""))
+        h.addWidget(self.start_label, 1)
+        h.addWidget(self.start_choose)
+        h.addWidget(self.start_clear)
+        self.hp_form.addRow(row)
+
+    def _show_start(self) -> None:
+        v = self.doc.project.training.initial_weights if self.doc else ""
+        self.start_label.setText(f"Starts from: {v}" if v else
+                                 "Starts from: a fresh initialisation")
+        self.start_clear.setEnabled(bool(v) and self.state == "idle")
+
+    def ask_weights_file(self) -> str:
+        """The .safetensors file to start from, or '' (replaced in tests)."""
+        folder = str(self.doc.path.parent) if self.doc and self.doc.path else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Start from the weights in", folder,
+                                              "safetensors (*.safetensors)")
+        return path
+
+    def _choose_start(self) -> None:
+        path = self.ask_weights_file()
+        if not path or self.doc is None:
+            return
+        if self.doc.path is not None:  # inside the project's folder: relative, so the
+            folder = self.doc.path.parent.resolve()  # folder may move with its weights
+            try:
+                path = Path(path).resolve().relative_to(folder).as_posix()
+            except ValueError:
+                path = os.path.abspath(path)
+        self._setting("initial_weights", path)
 
     def set_devices(self, devices: list[dict]) -> None:
         """Only what this machine has, with the GPU's name and memory."""
@@ -326,8 +376,9 @@ class TrainingPanel(QWidget):
         for w in self.fields.values():
             w.setEnabled(not running)
         self.data_box.set_running(running)
-        for w in (self.resume_run_btn, self.records):
+        for w in (self.resume_run_btn, self.records, self.start_choose):
             w.setEnabled(not running)
+        self._show_start()
         records = bool(self.doc and self.doc.project.training.optimizers)
         for name in RECORD_REPLACES:
             self.fields[name].setEnabled(not running and not records)

@@ -6,10 +6,11 @@ weights as a heatmap (output position × input position, per head); for a classi
 points, its decision boundary around the validation points.
 
 The model is the chosen run's checkpoint (saved at least every 10 s while it trains, so this
-works during a run too); loading it and generating run in a thread (runtime.tryout,
-app/background.py). Each mode is its own module (ARCHITECTURE.md, "A Try-panel mode"):
-app/try_sample.py, app/detection_view.py, app/try_text.py, app/try_translate.py,
-app/try_boundary.py."""
+works during a run too), or the project's starting weights (training.initial_weights: an
+imported module's own weights), listed last and so chosen when no run exists yet; loading
+it and generating run in a thread (runtime.tryout, app/background.py). Each mode is its
+own module (ARCHITECTURE.md, "A Try-panel mode"): app/try_sample.py, app/detection_view.py,
+app/try_text.py, app/try_translate.py, app/try_boundary.py."""
 from __future__ import annotations
 
 import random
@@ -71,6 +72,7 @@ class TryPanel(QWidget):
         self.detections = None  # the Detections shown (a detector's sample)
         self.job = Background(self)  # loading, generating, translating: one at a time
         self._project = self._base_dir = None
+        self._start_file: str | None = None  # the starting weights' file, when listed
 
         outer = QHBoxLayout(self)
         left = QVBoxLayout()
@@ -167,12 +169,22 @@ class TryPanel(QWidget):
             chosen = run_weights(r)  # its best, else its last
             if chosen is not None:
                 self.weights.addItem(f"{r.name} · {chosen[0]} ({r.status})", str(chosen[1]))
+        runs_listed = self.weights.count()
+        from runtime.start_weights import project_start
+        start = project_start(project, base_dir) if project is not None else None
+        self._start_file = str(start) if start is not None else None
+        if start is not None:  # after the runs: the default only while there is none
+            self.weights.addItem(f"starting weights · {project.training.initial_weights}",
+                                 self._start_file)
         i = self.weights.findData(current)
         self.weights.setCurrentIndex(i if i >= 0 else 0)
         self.load_btn.setEnabled(self.weights.count() > 0 and not self.job.busy)
         if not self.weights.count():
             self.status.setText("No trained weights yet: train the model (F5), then try it "
                                 "here.")
+        elif not runs_listed and self.tryout is None and not self.job.busy:
+            self.status.setText("No run yet: Load tries the model with its starting weights "
+                                f"({project.training.initial_weights}).")
         elif self.tryout is None and not self.job.busy:
             self.status.setText("Trained weights are ready: press Load (Ctrl+T loads the "
                                 "newest run's).")
@@ -221,9 +233,13 @@ class TryPanel(QWidget):
         bounded = _answers(tryout.classifier_2d)
         self.bound_box.clear()
         self.bound_box.setVisible(bounded)
-        self.status.setText(f"{Path(tryout.weights).parent.name} of run "
-                            f"{Path(tryout.weights).parents[2].name}: {len(tryout):,} "
-                            "validation samples.")
+        if self._start_file is not None and str(tryout.weights) == self._start_file:
+            self.status.setText(f"The starting weights ({Path(tryout.weights).name}), before "
+                                f"any training: {len(tryout):,} validation samples.")
+        else:
+            self.status.setText(f"{Path(tryout.weights).parent.name} of run "
+                                f"{Path(tryout.weights).parents[2].name}: {len(tryout):,} "
+                                "validation samples.")
         self.show_sample()
         if seq2seq:  # the first validation sample's input, translated with its attention
             s = tryout.sample(self.index.value())
