@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .fileio import atomic_write_text, clean_stale
 from .model import Edge, Graph, GraphError, NodeRenamed, id_problem
+from .search import SearchEntry, check_search
 from .settings import DataSettings, TrainingSettings
 
 FORMAT = "layerloom.project"
@@ -92,6 +93,7 @@ class ProjectRec(_Rec):
     subnets: dict[str, list[str]] = Field(default_factory=dict)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     data: DataSettings = Field(default_factory=DataSettings)
+    search: list[SearchEntry] = Field(default_factory=list)  # graph/search.py
 
 
 # The project --------------------------------------------------------------------------------
@@ -103,6 +105,7 @@ class Project:
     description: str = ""
     training: TrainingSettings = field(default_factory=TrainingSettings)
     data: DataSettings = field(default_factory=DataSettings)
+    search: list[SearchEntry] = field(default_factory=list)  # a sweep's space (graph/search.py)
 
     def __post_init__(self):
         self.graph.subscribe(self._on_graph_event)
@@ -139,6 +142,7 @@ class Project:
                         if self.data.augment != type(self.data.augment)() else {}),
                      **({"workers": self.data.workers} if self.data.workers != "auto" else {}),
                      **({"cache": True} if self.data.cache else {})},
+            **({"search": [e.to_dict() for e in self.search]} if self.search else {}),
         }
 
     def to_json(self) -> str:
@@ -175,7 +179,7 @@ def dumps(d: dict) -> str:
     for i, (k, v) in enumerate(items):
         comma = "," if i < len(items) - 1 else ""
         key = json.dumps(k)
-        if k in ("nodes", "edges") and v:
+        if k in ("nodes", "edges", "search") and v:
             lines.append(f"  {key}: [")
             lines += [f"    {_compact(x)}{',' if j < len(v) - 1 else ''}" for j, x in enumerate(v)]
             lines.append(f"  ]{comma}")
@@ -279,7 +283,7 @@ def from_dict(raw: Any, source: str = "<project>") -> Project:
 
     # Phase 2: build the graph through its mutators.
     project = Project(name=rec.name, description=rec.description,
-                      training=rec.training, data=rec.data)
+                      training=rec.training, data=rec.data, search=list(rec.search))
     g = project.graph
     _build_blocks(g, rec.blocks, source)
     _build_graph(g, rec.nodes, rec.edges, source, "")
@@ -288,6 +292,9 @@ def from_dict(raw: Any, source: str = "<project>") -> Project:
             g.set_subnet(name, members)
         except GraphError as err:
             raise ProjectError(source, str(err), f"subnets.{name}") from None
+    bad = check_search(g, rec.training, rec.search)
+    if bad:
+        raise ProjectError(source, bad[1], bad[0])
     # A binding may name a node that is gone (deleted after binding): it is kept, unused, so
     # that undoing the deletion, or re-adding the node, binds it again. Training reports any
     # Input or Target left unbound.
