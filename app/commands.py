@@ -226,6 +226,8 @@ class SetSetting(Step):
             return f"Set the {SETTING_WORDS.get(key, key.replace('_', ' '))} to {_words(new)}"
         if key == "standardize":
             return "Standardise the features" if new else "Stop standardising the features"
+        if key == "augment":
+            return "Change the augmentation"
         if key == "dataset":
             return f"Use the dataset '{new}'" if new else "Choose no dataset"
         if key == "bind":

@@ -1,7 +1,8 @@
 """The training panel's data form (ARCHITECTURE.md, "Recipes for adding things": a dataset
 kind): the dataset, its options (a form built from the dataset spec's `Option`s: a CSV's
 columns as lists to choose from, an image folder's channels and fit), a preview of the user's
-file or what a generated set holds, "standardise features", and the binding of its fields to
+file or what a generated set holds, "standardise features", the augmentation of training
+images (augment_form.py: its settings and a preview grid), and the binding of its fields to
 the Input and Target nodes. Every change is an undo step (Editor.set_setting)."""
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
 from graph.settings import DataSettings, auto_bind
 from graph.spec import NodeRole, ParamRole
 
+from .augment_form import AugmentBox
 from .data_preview import CSV_KINDS, dataset_fields, image_summary, preview_rows
 from .document import Document, Editor
 from .widgets import Refusals, fit_forms, fmt_value, guard_wheel, narrow_combo
@@ -58,10 +60,15 @@ class DataForm(QGroupBox):
         self.standardize.toggled.connect(
             lambda on: None if self._updating else self._commit("standardize", on))
         self.form.addRow(self.standardize)
+        self.augment = AugmentBox(
+            self.refusals.commit, lambda: self.doc and self.doc.project.data.augment,
+            lambda a: self.editor.set_setting("data", "augment", a),
+            lambda: (self.doc.project, self.base_dir))
         self.bind_host = QWidget()
         self.bind_form = QFormLayout(self.bind_host)
         self.bind_form.setContentsMargins(0, 0, 0, 0)
         self.form.addRow(self.bind_host)
+        self.form.addRow(self.augment)  # below the binding: that stays in view
 
     def set_document(self, doc: Document, editor: Editor) -> None:
         if self.doc is not None:
@@ -91,11 +98,12 @@ class DataForm(QGroupBox):
             self._build_binding()
             self._refresh_preview()
             self.standardize.setChecked(data.standardize)
+            self.augment.load(data.augment)
         finally:
             self._updating = False
 
     def forms(self) -> tuple[QFormLayout, ...]:
-        return (self.form, self.options_form, self.bind_form)
+        return (self.form, self.options_form, self.bind_form, self.augment.form)
 
     def fit_width(self) -> None:
         """Never wider than the panel (widgets.fit_forms)."""
@@ -105,6 +113,7 @@ class DataForm(QGroupBox):
         """While a run trains, its data stays as it started."""
         for w in (self.dataset, self.options_host, self.bind_host, self.standardize):
             w.setEnabled(not running)
+        self.augment.set_running(running)
 
     def _graph_changed(self, _analysis) -> None:
         if not self._updating:

@@ -80,3 +80,22 @@ def image_summary(options: dict, base_dir: Path | None) -> str:
     return (f"{len(counts)} classes, {sum(counts.values()):,} images: {shown}{more}. "
             f"Each image becomes {options.get('channels', 3)} × {options.get('height', 32)}"
             f" × {options.get('width', 32)} (field x), its class index field y.")
+
+
+def augment_grid(samples, cell: int = 56, gap: int = 3):
+    """The augmentation preview's picture (H × W × 3 uint8, numpy): one row per training
+    sample, one column per way it was augmented (`samples`: ways × k × C × H × W floats in
+    [0, 1]), each image scaled up by whole pixels to about `cell` pixels; grey between."""
+    import numpy as np
+    ways, k, ch, h, w = samples.shape
+    f = max(1, cell // max(h, w))
+    x = np.clip(samples, 0, 1)
+    x = x[:, :, :3] if ch >= 3 else np.repeat(x[:, :, :1], 3, axis=2)
+    x = (x * 255 + 0.5).astype(np.uint8).repeat(f, axis=3).repeat(f, axis=4)
+    ch_, cw = h * f, w * f
+    out = np.full((k * (ch_ + gap) + gap, ways * (cw + gap) + gap, 3), 96, np.uint8)
+    for j in range(ways):
+        for i in range(k):
+            top, left = gap + i * (ch_ + gap), gap + j * (cw + gap)
+            out[top:top + ch_, left:left + cw] = x[j, i].transpose(1, 2, 0)
+    return np.ascontiguousarray(out)
