@@ -35,6 +35,7 @@ class Imported:
     blocks: int
     nodes_by_type: dict[str, int]
     unmapped: list[str] = field(default_factory=list)
+    tracer: str = "fx"  # or "torch.export", where fx could not trace the model
 
     @property
     def nodes(self) -> int:
@@ -46,11 +47,13 @@ class Imported:
         return (f"Imported {self.name}: {self.nodes} nodes ({kinds}); "
                 f"{self.blocks} block definition{'s' if self.blocks != 1 else ''}; "
                 f"largest difference from the original {self.max_abs_diff:.3g} "
-                f"(refused above {TOLERANCE:g}); {self.seconds:.2f} s")
+                f"(refused above {TOLERANCE:g}); {self.seconds:.2f} s"
+                + ("" if self.tracer == "fx" else f"; traced with {self.tracer}"))
 
     def summary(self) -> dict:
         return {"nodes": self.nodes, "blocks": self.blocks, "unmapped": self.unmapped,
-                "max_abs_diff": self.max_abs_diff, "seconds": round(self.seconds, 3)}
+                "max_abs_diff": self.max_abs_diff, "seconds": round(self.seconds, 3),
+                "tracer": self.tracer}
 
     def save(self, path: str | Path) -> tuple[Path, Path]:
         """The project file and its weights beside it (PROJECT.safetensors), each written
@@ -83,7 +86,6 @@ def import_model(model: nn.Module, inputs: list[InputSpec], name: str = "") -> I
     from runtime.compile import module_at
 
     from .build import build_graph, compile_built
-    from .trace import trace
 
     t0 = time.perf_counter()
     name = name or type(model).__name__
@@ -95,7 +97,7 @@ def import_model(model: nn.Module, inputs: list[InputSpec], name: str = "") -> I
         args = [i.name for i in inputs]
     inputs = _inputs_for(args, inputs)
     _runs(model, inputs)
-    traced = trace(model, [i.name for i in inputs])
+    traced, tracer = _trace(model, inputs)
     built = build_graph(traced, inputs)
     g = built.graph
     compiled = compile_built(built)
@@ -120,7 +122,25 @@ def import_model(model: nn.Module, inputs: list[InputSpec], name: str = "") -> I
                             f"from the original {diff:.3g} (above {TOLERANCE:g}); nothing was "
                             "written")
     project = Project(graph=g, name=name, description=f"Imported from the PyTorch module {name}.")
-    return Imported(project, compiled, name, diff, seconds, built.blocks, built.nodes_by_type)
+    return Imported(project, compiled, name, diff, seconds, built.blocks, built.nodes_by_type,
+                    tracer=tracer)
+
+
+def _trace(model: nn.Module, inputs: list[InputSpec]):
+    """(Traced, tracer): torch.fx first; where it cannot trace (Python control flow on the
+    inputs), torch.export on the example inputs (export_trace.py)."""
+    from .trace import trace
+    try:
+        return trace(model, [i.name for i in inputs]), "fx"
+    except ImportProblem as e:
+        if not str(e).startswith("torch.fx cannot trace"):
+            raise
+        fx_problem = str(e)
+    from .export_trace import TRACER, export_trace
+    try:
+        return export_trace(model, inputs), TRACER
+    except ImportProblem as e:
+        raise ImportProblem(f"{fx_problem}; {e}") from None
 
 
 def _runs(model: nn.Module, inputs: list[InputSpec]) -> None:

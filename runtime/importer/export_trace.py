@@ -1,0 +1,454 @@
+"""A PyTorch module -> the same Traced as trace.py, through torch.export (issue 26, item 3).
+
+torch.fx traces symbolically, so Python control flow on an input (`if x.dim() == 3:`, a loop
+over x.size(1), `if mask is None` with a config read at call time) stops it. torch.export
+(non-strict) runs the forward on the example inputs' shapes instead, and records ATen
+operations. This turns its graph into trace.py's `Op`s, so build.py, the weights' copy and the
+check are the same:
+
+- the ATen nodes that one call of a torch.nn module with a node type ran (the outermost such
+  entry of a node's `nn_module_stack`) become ONE op for that module: its inputs the values
+  made outside the call, its output the value used outside (which part of the module's
+  result it is comes from a forward hook), its weights through `leaves`;
+- the user's own modules in the stack (outer entries, the root left out) are its scope, so
+  blocks appear as with fx;
+- the other ATen operations translate to the torch names FUNCTIONS keys
+  (graph/catalogue/aten_names.py) and map through trace.py's own function mapping; a
+  parameter or buffer read outside a layer becomes a Parameter node, as fx's get_attr.
+
+The batch axis is exported as dynamic where every input has the same batch of at least 2, so
+that x.view(x.size(0), -1) reads as it does under fx; where torch.export refuses that, the
+shapes are exported fixed, and a view's first size equal to the batch is taken as the batch.
+Anything unmapped stops the import with an ImportProblem naming the operation and its line.
+"""
+from __future__ import annotations
+
+import logging
+import operator
+import traceback
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.fx as fx
+from torch import nn
+from torch.utils import _pytree as pytree
+
+from graph import catalogue
+from graph.catalogue.aten_names import ATEN_NAMES, CHECKS, IDENTITIES, RESHAPES, SLICES
+from graph.catalogue.coverage import NODE_FOR
+from graph.catalogue.torch_functions import INPUT, PARAMETER, getitem_node, parameter_params
+
+from .layers import TensorHolder, module_params, tensor_at
+from .source import ImportProblem, InputSpec
+from .trace import (Op, Traced, Value, _check_spoiled, _check_whole, _function_op, _is_state,
+                    _is_tuple, _is_user_class, _line, _reshape_op)
+
+TRACER = "torch.export"
+_HERE = str(Path(__file__).resolve())
+_TORCH = str(Path(torch.__file__).parent)
+_BIG = 2 ** 62  # an end of slice at or past this is "to the end"
+
+
+def _is_leaf(m: nn.Module) -> bool:
+    return type(m).__name__ in NODE_FOR and type(m) is getattr(nn, type(m).__name__, None)
+
+
+def _user_line(e: BaseException) -> str:
+    """The user's line an exception was raised at: 'file.py, line 12: code'."""
+    for fr in reversed(traceback.extract_tb(e.__traceback__)):
+        file = str(Path(fr.filename).resolve()) if fr.filename else ""
+        if file and not file.startswith(_TORCH) and file != _HERE and "site-packages" not in file:
+            return f"{Path(file).name}, line {fr.lineno}: {(fr.line or '').strip()}".rstrip(": ")
+    return ""
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+@contextmanager
+def _quiet():
+    """torch's own loggers and warnings silenced while it exports: a refusal is said once,
+    as an ImportProblem, not as torch's graph dump on stderr."""
+    loggers = [logging.getLogger(n) for n in list(logging.root.manager.loggerDict)
+               if n.startswith("torch")]
+    saved = [lg.disabled for lg in loggers]
+    for lg in loggers:
+        lg.disabled = True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, was in zip(loggers, saved):
+            lg.disabled = was
+
+
+@dataclass
+class _Call:
+    """One call of a leaf module, as a forward hook saw it: which of its tensor arguments
+    are the same tensor (first-seen numbering: (0, 0, 0) for attn(x, x, x)), and the path
+    and shape of each tensor in its result, in order."""
+    args: tuple[int, ...]
+    parts: list[tuple[tuple, tuple]]
+
+
+def export(model: nn.Module, xs: list[torch.Tensor]):
+    """(the ExportedProgram, {leaf module path: its _Calls in order}, whether the batch is
+    dynamic): dynamic batch first, fixed shapes where that is refused."""
+    from torch.export import Dim
+    results: dict[str, list[_Call]] = {}
+    hooks = []
+    for path, m in model.named_modules():
+        if path and _is_leaf(m):
+            def hook(mod, args, kwargs, out, path=path):
+                seen: list[int] = []
+                for a in pytree.tree_leaves((args, kwargs)):
+                    if isinstance(a, torch.Tensor):
+                        seen.append(id(a))
+                first = {i: k for k, i in reversed(list(enumerate(dict.fromkeys(seen))))}
+                parts = [(tuple(getattr(k, "idx", 0) for k in kp), tuple(leaf.shape))
+                         for kp, leaf in pytree.tree_flatten_with_path(out)[0]
+                         if isinstance(leaf, torch.Tensor)]
+                results.setdefault(path, []).append(_Call(tuple(first[i] for i in seen), parts))
+            hooks.append(m.register_forward_hook(hook, with_kwargs=True))
+    batches = {x.shape[0] if x.dim() else None for x in xs}
+    tries = []
+    if len(batches) == 1 and (next(iter(batches)) or 0) >= 2:
+        batch = Dim("batch")
+        tries.append(tuple({0: batch} for _ in xs))
+    tries.append(None)
+    try:
+        for k, dynamic in enumerate(tries):
+            results.clear()
+            try:
+                with _quiet():
+                    ep = torch.export.export(model, tuple(xs), dynamic_shapes=dynamic,
+                                             strict=False)
+                return ep, results, dynamic is not None
+            except Exception as e:  # noqa: BLE001 (the user's module, under torch.export)
+                if k == len(tries) - 1:
+                    where = _user_line(e)
+                    raise ImportProblem(
+                        f"torch.export cannot trace the model either"
+                        f"{' (' + where + ')' if where else ''}: {type(e).__name__}: "
+                        f"{_first_line(e)}") from None
+    finally:
+        for h in hooks:
+            h.remove()
+
+
+class _Node:
+    """What trace.py's function mapping reads of an fx node, for an ATen node translated to
+    the torch call it came from."""
+
+    def __init__(self, node: fx.Node, name: str, args, kwargs, stack: dict):
+        self.name = node.name
+        self.args, self.kwargs = tuple(args), dict(kwargs)
+        self.meta = {"nn_module_stack": stack, "stack_trace": node.meta.get("stack_trace")}
+        where, _, attr = name.partition(".")
+        if where == "Tensor":
+            self.op, self.target = "call_method", attr
+        else:
+            self.op = "call_function"
+            module = {"F": "torch.nn.functional", "operator": "operator"}.get(where, "torch")
+            self.target = type(attr, (), {})
+            self.target.__module__, self.target.__name__ = module, attr
+
+
+def _without_defaults(node: fx.Node) -> tuple[list, dict]:
+    """The node's arguments with trailing ones at the ATen schema's defaults dropped, so that
+    aten.max_pool2d(x, [2, 2], [], 0, 1, False) reads as F.max_pool2d(x, [2, 2])."""
+    args, kwargs = list(node.args), dict(node.kwargs)
+    schema = getattr(node.target, "_schema", None)
+    if schema is None:
+        return args, kwargs
+    formal = schema.arguments
+    while len(args) > 1 and len(args) <= len(formal):
+        f = formal[len(args) - 1]
+        if not f.has_default_value() or args[-1] != f.default_value:
+            break
+        args.pop()
+    for f in formal:
+        if f.name in kwargs and f.has_default_value() and kwargs[f.name] == f.default_value:
+            del kwargs[f.name]
+    return args, kwargs
+
+
+def _shape(node) -> tuple | None:
+    val = node.meta.get("val") if isinstance(node, fx.Node) else None
+    return tuple(val.shape) if isinstance(val, torch.Tensor) else None
+
+
+def export_trace(model: nn.Module, inputs: list[InputSpec],
+                 unmapped: dict | None = None) -> Traced:
+    """Traced, as trace.trace gives it. `unmapped` (a dict): every operation with no node is
+    counted there by name instead of stopping at the first (then the result is not for
+    build.py: the benchmark's list of what is missing)."""
+    xs = [i.example(torch.Generator().manual_seed(0)) for i in inputs]
+    ep, results, dynamic = export(model, xs)
+    sig = ep.graph_signature
+    modules = dict(model.named_modules())
+    reads = {**sig.inputs_to_parameters, **sig.inputs_to_buffers,
+             **sig.inputs_to_lifted_tensor_constants}
+    learned = set(sig.inputs_to_parameters)
+    user = list(sig.user_inputs)
+    if len(user) != len(inputs):
+        raise ImportProblem(f"the model's forward takes {len(user)} tensor input(s) under "
+                            f"torch.export; {len(inputs)} --input given")
+    batch = inputs[0].shape[0] if inputs and not dynamic else None
+    graph = ep.graph
+    nodes = list(graph.nodes)
+
+    def stack_of(node: fx.Node) -> list[tuple[str, str, nn.Module]]:
+        out = []
+        for key, (path, _cls) in (node.meta.get("nn_module_stack") or {}).items():
+            m = modules.get(path)
+            if path and m is not None:
+                out.append((key, path, m))
+        return out
+
+    def leaf_of(node: fx.Node):
+        for key, path, m in stack_of(node):
+            if _is_leaf(m):
+                return key, path, m
+        return None
+
+    def scope_of(node: fx.Node) -> dict:
+        scope = {}
+        for _key, path, m in stack_of(node):
+            if _is_leaf(m):
+                break
+            if _is_user_class(type(m)):
+                scope[path] = (path, type(m))
+        return scope
+
+    groups: dict[str, list[fx.Node]] = {}
+    group_of: dict[str, str] = {}
+    for node in nodes:
+        if node.op == "call_function":
+            leaf = leaf_of(node)
+            if leaf:
+                groups.setdefault(leaf[0], []).append(node)
+                group_of[node.name] = leaf[0]
+
+    ops: list[Op] = []
+    by_name: dict[str, Op] = {}
+    values: dict[str, object] = {}
+    leaves: dict[str, nn.Module] = {}
+    done: set[str] = set()
+    calls_seen: dict[str, int] = {}
+    dummy = fx.Graph()
+
+    def add(op: Op, value: Value | None = None) -> None:
+        ops.append(op)
+        by_name[op.name] = op
+        values[op.name] = value or Value(op.name)
+
+    def tensor_arg(a, where: str, user_node: fx.Node) -> None:
+        """A parameter or buffer read outside a layer: a Parameter node, made at first use."""
+        if not isinstance(a, fx.Node) or a.op != "placeholder" or a.name in values \
+                or a.name not in reads:
+            return
+        target = reads[a.name]
+        t = ep.constants[target] if target in ep.constants else tensor_at(model, target, where)
+        leaves[target] = TensorHolder(t)
+        add(Op(a.name, PARAMETER, parameter_params(list(t.shape), a.name in learned), [],
+               tuple(scope_of(user_node).values()), module=target,
+               label=target.rsplit(".", 1)[-1], line=where))
+
+    def problem(msg: str, name: str) -> None:
+        if unmapped is None:
+            raise ImportProblem(msg)
+        unmapped[name] = unmapped.get(name, 0) + 1
+
+    for i, name in enumerate(user):
+        add(Op(name, INPUT, {}, [], (), label=inputs[i].name))
+
+    for node in nodes:
+        if node.op != "call_function" or node.name in done:
+            continue
+        where = _line(node) or node.name
+        if node.name in group_of:
+            leaf = leaf_of(node)
+            k = calls_seen[leaf[1]] = calls_seen.get(leaf[1], -1) + 1
+            made = results.get(leaf[1], [])
+            _leaf_op(node, groups[group_of[node.name]], leaf, scope_of(node),
+                     made[k] if k < len(made) else None, values, reads, add, done, leaves,
+                     where, problem)
+            continue
+        name = str(node.target)
+        for a in pytree.tree_leaves((node.args, node.kwargs)):
+            tensor_arg(a, where, node)
+        val = node.meta.get("val")
+        if name in CHECKS or val is None:
+            continue
+        if name == "aten.sym_size.int":
+            values[node.name] = ("size", tuple(node.args), {})
+            continue
+        if not isinstance(val, torch.Tensor) and not (
+                isinstance(val, (list, tuple)) and val
+                and all(isinstance(t, torch.Tensor) for t in val)):  # arithmetic of sizes
+            values[node.name] = ("symint", node.name)
+            continue
+        src = node.args[0] if node.args else None
+        if name in IDENTITIES and isinstance(src, fx.Node) and isinstance(
+                src.meta.get("val"), torch.Tensor) and src.meta["val"].dtype == val.dtype \
+                and src.meta["val"].device == val.device and isinstance(values.get(src.name), Value):
+            values[node.name] = values[src.name]
+            continue
+        stack = scope_of(node)
+        try:
+            if node.target is operator.getitem:  # a part of a tuple result (torch.chunk's)
+                base = values.get(src.name) if isinstance(src, fx.Node) else None
+                if not (isinstance(base, Value) and isinstance(node.args[1], int)
+                        and _is_tuple(by_name[base.op], base)):
+                    raise ImportProblem(f"{where}: taking item {node.args[1]!r} of "
+                                        f"{src} has no node")
+                values[node.name] = Value(base.op, (*base.path, node.args[1]))
+            elif name in SLICES:
+                _slice(node, values, by_name, stack, add, where)
+            elif name in RESHAPES:
+                args = list(node.args)
+                if batch is not None and isinstance(args[1], (list, tuple)) and args[1] \
+                        and args[1][0] == batch and (_shape(src) or (None,))[0] == batch:
+                    size = dummy.placeholder(f"batch_of_{src.name}")
+                    values[size.name] = ("size", (src, 0), {})
+                    args[1] = [size, *args[1][1:]]
+                add(_reshape_op(_Node(node, "Tensor.view", args, {}, stack), values, where))
+            elif name in ATEN_NAMES:
+                args, kwargs = _without_defaults(node)
+                add(_function_op(_Node(node, ATEN_NAMES[name], args, kwargs, stack), values,
+                                 where))
+            else:
+                raise ImportProblem(f"{where}: {name.rsplit('.', 1)[0]} (as torch.export "
+                                    "names it) has no node: the import stops (nothing was "
+                                    "written)")
+        except ImportProblem as e:
+            problem(str(e), name)
+            values[node.name] = Value(node.name)
+
+    outputs: list[Value] = []
+    for it in pytree.tree_leaves(next(n for n in nodes if n.op == "output").args[0]):
+        v = values.get(it.name) if isinstance(it, fx.Node) else None
+        if not isinstance(v, Value):
+            raise ImportProblem("the model returns values that are not tensors of the graph "
+                                "(a constant, a size)")
+        outputs.append(v)
+    if unmapped:
+        raise ImportProblem(f"torch.export: {sum(unmapped.values())} operation(s) have no node: "
+                            + ", ".join(f"{k} × {n}" for k, n in sorted(unmapped.items())))
+    for op in ops:
+        for _port, v in op.inputs:
+            if not op.reads_state:
+                _check_whole(by_name[v.op], v, op.line or op.name)
+            _check_spoiled(by_name[v.op], v, op.line or op.name)
+    for v in outputs:
+        _check_whole(by_name[v.op], v, "the model's result")
+        _check_spoiled(by_name[v.op], v, "the model's result")
+    counts: dict[str, int] = {}
+    for op in ops:
+        if op.module:
+            counts[op.module] = counts.get(op.module, 0) + 1
+    for path, n in counts.items():
+        if n > 1 and any(True for _ in leaves[path].parameters()):
+            raise ImportProblem(f"the layer '{path}' is applied {n} times (shared weights): "
+                                "not imported yet")
+    return Traced(ops, outputs, [i.name for i in inputs], leaves)
+
+
+def _slice(node: fx.Node, values: dict, by_name: dict, stack: dict, add, where: str) -> None:
+    """x[:, a:b] and x[:, i] (as fx's getitem); a whole-range slice passes through."""
+    args = list(node.args) + [None] * 5
+    src, dim = args[0], args[1] or 0
+    shape = _shape(src) or ()
+    base = values.get(src.name) if isinstance(src, fx.Node) else None
+    if not isinstance(base, Value):
+        raise ImportProblem(f"{where}: slicing a value that is not a tensor has no node")
+    if dim < 0:
+        dim += len(shape)
+    if str(node.target) == "aten.slice.Tensor":
+        start, end, step = args[2] or 0, args[3], args[4] or 1
+        if end is not None and (end >= _BIG or (shape and end >= shape[dim])):
+            end = None
+        if start == 0 and end is None and step == 1:
+            values[node.name] = base
+            return
+        index = slice(start or None, end, step if step != 1 else None)
+    else:
+        index = args[2]
+    made = getitem_node((slice(None), index)) if dim == 1 else None
+    state = _is_state(by_name[base.op], base) if dim == 0 and isinstance(index, int) else False
+    if state:
+        made = getitem_node(index, True)
+    if made is None:
+        raise ImportProblem(f"{where}: indexing or slicing along axis {dim} (with "
+                            f"{index!r}) has no node (x[:, i] and x[:, a:b] have)")
+    type_id, params = made
+    port = catalogue.get(type_id).inputs[0].name
+    add(Op(node.name, type_id, params, [(port, base)], tuple(stack.values()),
+           label=type_id.lower(), line=where, reads_state=state))
+
+
+def _leaf_op(node, group, leaf, scope, call, values, reads, add, done, leaves, where,
+             problem) -> None:
+    """One call of a torch.nn module with a node type: one op, whatever ATen it ran. `call`
+    (the hook's record, or None) says which argument is which and which part of the
+    module's result each value used outside is."""
+    key, path, module = leaf
+    names = {n.name for n in group}
+    done |= names
+    own = {p for p, target in reads.items() if target.startswith(path + ".")}
+    ins: list[fx.Node] = []  # the tensors made outside the call, in order of first use
+    for n in group:
+        for a in pytree.tree_leaves((n.args, n.kwargs)):
+            if isinstance(a, fx.Node) and a.name not in names and a.name not in own \
+                    and isinstance(a.meta.get("val"), torch.Tensor) and a not in ins:
+                ins.append(a)
+    if call is not None and call.args and len(ins) == max(call.args) + 1:
+        ins = [ins[k] for k in call.args]  # attn(x, x, x): the one tensor on three ports
+    outs = [n for n in group if any(u.name not in names for u in n.users)]
+    type_id = NODE_FOR[type(module).__name__]
+    spec = catalogue.get(type_id)
+    ports = [p.name for p in spec.inputs]
+    try:
+        params = module_params(spec, module, f"{path} ({where})")
+        if len(ins) > len(ports):
+            raise ImportProblem(f"{where}: {path} is given {len(ins)} tensors; its node takes "
+                                f"{len(ports)} inputs")
+        inputs = []
+        for port, a in zip(ports, ins):
+            v = values.get(a.name)
+            if not isinstance(v, Value):
+                raise ImportProblem(f"{where}: {path}'s argument {port} is not a tensor the "
+                                    "graph computes")
+            inputs.append((port, v))
+    except ImportProblem as e:
+        problem(str(e), f"{type(module).__name__} (a layer)")
+        for n in outs:
+            values[n.name] = Value(n.name)
+        return
+    name = outs[0].name if outs else group[-1].name
+    leaves[path] = module
+    add(Op(name, type_id, params, inputs, tuple(scope.values()), module=path,
+           label=path.rsplit(".", 1)[-1], line=where))
+    parts = call.parts if call is not None else []
+    for n in outs:
+        values[n.name] = Value(name, _part_of(n, names, parts))
+
+
+def _part_of(n: fx.Node, names: set, parts: list) -> tuple:
+    """Which part of a leaf module's result node `n` is: item i of the tuple an ATen call
+    gave (aten.lstm's output, h, c) is the module's i-th tensor; else the one of its shape."""
+    if n.target is operator.getitem and isinstance(n.args[0], fx.Node) \
+            and n.args[0].name in names and isinstance(n.args[1], int) \
+            and n.args[1] < len(parts):
+        return parts[n.args[1]][0]
+    if len(parts) == 1:
+        return parts[0][0]
+    like = [p for p, shape in parts if shape == _shape(n)]
+    return like[0] if like else ()
