@@ -3,6 +3,7 @@ weights: an MLP 784-512-512-10 at batch 128, the CNN template at batch 128 and t
 template (adding problem, T = 50) at batch 64.
 
 Run:  python tests/benchmarks/bench_compile.py [--rounds R] [--steps S] [--device cpu|cuda]
+(--device cuda without a CUDA device: the last line is {"skipped": "no CUDA", ...}.)
 
 Both models take identical steps (forward, loss, backward, SGD) in alternating rounds in one
 process; each round's compiled/hand-written time ratio is recorded, and the medians reported.
@@ -134,6 +135,9 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        print(json.dumps({"skipped": "no CUDA", "device": args.device}))
+        return
     dev = torch.device(args.device)
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} threads, "

@@ -106,7 +106,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
-        print(json.dumps({"skipped": "no CUDA device"}))
+        print(json.dumps({"skipped": "no CUDA", "device": args.device}))
         return
     name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
     results: dict[str, list[dict]] = {"fp32": [], "bf16": []}
