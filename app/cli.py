@@ -376,6 +376,11 @@ def _cmd_import(args) -> int:
     return cmd_import(args)
 
 
+def _cmd_sweep(args) -> int:
+    from .cli_sweep import cmd_sweep
+    return cmd_sweep(args)
+
+
 def cmd_gui(args) -> int:
     from .gui import run
     return run(args.file, train=args.train)
@@ -422,6 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "weights being exported)")
     from .cli_import import add_parser as add_import
     add_import(sub)
+    from .cli_sweep import add_parser as add_sweep
+    add_sweep(sub)
     return p
 
 
@@ -433,7 +440,8 @@ def main(argv: list[str] | None = None) -> int:
         if v is not None and v < 1:
             parser.error(f"--{flag.replace('_', '-')} must be at least 1")
     handlers = {"templates": cmd_templates, "check": cmd_check, "train": cmd_train,
-                "gui": cmd_gui, "export": cmd_export, "import": _cmd_import}
+                "gui": cmd_gui, "export": cmd_export, "import": _cmd_import,
+                "sweep": _cmd_sweep}
     if args.command is None:  # `layerloom` alone opens the app
         args = parser.parse_args(["gui"])
     if args.command == "gui" and args.train and not args.file:
