@@ -179,6 +179,11 @@ def _without_defaults(node: fx.Node) -> tuple[list, dict]:
     return args, kwargs
 
 
+def _same(a, b) -> bool:
+    """Two shapes alike, a symbolic batch included (compared by name: no guard on it)."""
+    return a is not None and b is not None and [str(d) for d in a] == [str(d) for d in b]
+
+
 def _shape(node) -> tuple | None:
     val = node.meta.get("val") if isinstance(node, fx.Node) else None
     return tuple(val.shape) if isinstance(val, torch.Tensor) else None
@@ -200,7 +205,6 @@ def export_trace(model: nn.Module, inputs: list[InputSpec],
     if len(user) != len(inputs):
         raise ImportProblem(f"the model's forward takes {len(user)} tensor input(s) under "
                             f"torch.export; {len(inputs)} --input given")
-    batch = inputs[0].shape[0] if inputs and not dynamic else None
     graph = ep.graph
     nodes = list(graph.nodes)
 
@@ -249,13 +253,48 @@ def export_trace(model: nn.Module, inputs: list[InputSpec],
         by_name[op.name] = op
         values[op.name] = value or Value(op.name)
 
-    def tensor_arg(a, where: str, user_node: fx.Node) -> None:
-        """A parameter or buffer read outside a layer: a Parameter node, made at first use."""
-        if not isinstance(a, fx.Node) or a.op != "placeholder" or a.name in values \
-                or a.name not in reads:
-            return
+    def state(a: fx.Node) -> torch.Tensor:
         target = reads[a.name]
-        t = ep.constants[target] if target in ep.constants else tensor_at(model, target, where)
+        return ep.constants[target] if target in ep.constants else tensor_at(model, target,
+                                                                              a.name)
+
+    # Constants: the buffers, and what is computed from them alone (a buffer sliced, a mask
+    # of ones, positions from arange) is computed here once, and is a fixed Parameter node
+    # where something else reads it
+    consts: dict[str, object] = {}
+    for node in nodes:
+        if node.op == "placeholder" and node.name in reads and node.name not in learned:
+            consts[node.name] = state(node)
+        elif node.op == "call_function" and node.name not in group_of \
+                and str(node.target) not in CHECKS and node.meta.get("val") is not None:
+            args = pytree.tree_leaves((node.args, node.kwargs))
+            if all(a.name in consts for a in args if isinstance(a, fx.Node)):
+                real = pytree.tree_map(lambda a: consts[a.name] if isinstance(a, fx.Node)
+                                       else a, (node.args, node.kwargs))
+                try:
+                    with torch.no_grad():
+                        consts[node.name] = node.target(*real[0], **real[1])
+                except Exception:  # noqa: BLE001 (then it is mapped as any other)
+                    pass
+
+    def use(a, where: str, user_node: fx.Node) -> None:
+        """A parameter, buffer or constant read outside a layer: a Parameter node (fixed, but
+        for an nn.Parameter), made at first use."""
+        if not isinstance(a, fx.Node) or a.name in values:
+            return
+        if a.op == "placeholder" and a.name in reads:
+            target = reads[a.name]
+            t = state(a)
+        elif a.name in consts and isinstance(consts[a.name], torch.Tensor):
+            target, t = f"constant_{a.name}", consts[a.name]
+            if not t.is_floating_point():
+                problem(f"{_line(a) or where}: a constant {str(t.dtype)[6:]} tensor computed "
+                        f"by {str(a.target).rsplit('.', 1)[0]} has no node (a Parameter node "
+                        "holds floating-point values)", f"{a.target} (an integer constant)")
+                values[a.name] = Value(a.name)
+                return
+        else:
+            return
         leaves[target] = TensorHolder(t)
         add(Op(a.name, PARAMETER, parameter_params(list(t.shape), a.name in learned), [],
                tuple(scope_of(user_node).values()), module=target,
@@ -264,7 +303,7 @@ def export_trace(model: nn.Module, inputs: list[InputSpec],
     def problem(msg: str, name: str) -> None:
         if unmapped is None:
             raise ImportProblem(msg)
-        unmapped[name] = unmapped.get(name, 0) + 1
+        unmapped.setdefault(name, []).append(msg)
 
     for i, name in enumerate(user):
         add(Op(name, INPUT, {}, [], (), label=inputs[i].name))
@@ -274,6 +313,13 @@ def export_trace(model: nn.Module, inputs: list[InputSpec],
             continue
         where = _line(node) or node.name
         if node.name in group_of:
+            names = {n.name for n in groups[group_of[node.name]]}
+            for n in groups[group_of[node.name]]:
+                for a in pytree.tree_leaves((n.args, n.kwargs)):
+                    if isinstance(a, fx.Node) and a.name not in names and (
+                            a.name in consts or (a.name in reads and not reads[a.name]
+                                                 .startswith(leaf_of(node)[1] + "."))):
+                        use(a, where, node)
             leaf = leaf_of(node)
             k = calls_seen[leaf[1]] = calls_seen.get(leaf[1], -1) + 1
             made = results.get(leaf[1], [])
@@ -282,8 +328,10 @@ def export_trace(model: nn.Module, inputs: list[InputSpec],
                      where, problem)
             continue
         name = str(node.target)
+        if node.name in consts:
+            continue
         for a in pytree.tree_leaves((node.args, node.kwargs)):
-            tensor_arg(a, where, node)
+            use(a, where, node)
         val = node.meta.get("val")
         if name in CHECKS or val is None:
             continue
@@ -306,19 +354,25 @@ def export_trace(model: nn.Module, inputs: list[InputSpec],
             if node.target is operator.getitem:  # a part of a tuple result (torch.chunk's)
                 base = values.get(src.name) if isinstance(src, fx.Node) else None
                 if not (isinstance(base, Value) and isinstance(node.args[1], int)
-                        and _is_tuple(by_name[base.op], base)):
+                        and base.op in by_name and _is_tuple(by_name[base.op], base)):
                     raise ImportProblem(f"{where}: taking item {node.args[1]!r} of "
                                         f"{src} has no node")
                 values[node.name] = Value(base.op, (*base.path, node.args[1]))
             elif name in SLICES:
                 _slice(node, values, by_name, stack, add, where)
-            elif name in RESHAPES:
+            elif name in RESHAPES or name == "aten.expand.default" and _same(
+                    _shape(node), _shape(src)):
+                before, after = _shape(src), _shape(node)
+                if _same(before, after) and isinstance(values.get(src.name), Value):
+                    values[node.name] = values[src.name]  # x.view(-1, T) of an N × T
+                    continue
                 args = list(node.args)
-                if batch is not None and isinstance(args[1], (list, tuple)) and args[1] \
-                        and args[1][0] == batch and (_shape(src) or (None,))[0] == batch:
+                if before and after and _same(before[:1], after[:1]) and all(
+                        isinstance(d, int) for d in after[1:]):
+                    # the first axis stays (contiguous rows: each sample's stay its own)
                     size = dummy.placeholder(f"batch_of_{src.name}")
                     values[size.name] = ("size", (src, 0), {})
-                    args[1] = [size, *args[1][1:]]
+                    args[1] = [size, *after[1:]]
                 add(_reshape_op(_Node(node, "Tensor.view", args, {}, stack), values, where))
             elif name in ATEN_NAMES:
                 args, kwargs = _without_defaults(node)
@@ -334,14 +388,17 @@ def export_trace(model: nn.Module, inputs: list[InputSpec],
 
     outputs: list[Value] = []
     for it in pytree.tree_leaves(next(n for n in nodes if n.op == "output").args[0]):
+        if isinstance(it, fx.Node):
+            use(it, "the model's result", it)
         v = values.get(it.name) if isinstance(it, fx.Node) else None
         if not isinstance(v, Value):
             raise ImportProblem("the model returns values that are not tensors of the graph "
                                 "(a constant, a size)")
         outputs.append(v)
     if unmapped:
-        raise ImportProblem(f"torch.export: {sum(unmapped.values())} operation(s) have no node: "
-                            + ", ".join(f"{k} × {n}" for k, n in sorted(unmapped.items())))
+        raise ImportProblem(f"torch.export: {sum(map(len, unmapped.values()))} operation(s) "
+                            "have no node: " + ", ".join(f"{k} × {len(n)}"
+                                                        for k, n in sorted(unmapped.items())))
     for op in ops:
         for _port, v in op.inputs:
             if not op.reads_state:
@@ -367,7 +424,7 @@ def _slice(node: fx.Node, values: dict, by_name: dict, stack: dict, add, where: 
     src, dim = args[0], args[1] or 0
     shape = _shape(src) or ()
     base = values.get(src.name) if isinstance(src, fx.Node) else None
-    if not isinstance(base, Value):
+    if not isinstance(base, Value) or base.op not in by_name:
         raise ImportProblem(f"{where}: slicing a value that is not a tensor has no node")
     if dim < 0:
         dim += len(shape)
