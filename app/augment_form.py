@@ -186,7 +186,8 @@ class AugmentBox(QGroupBox):
                                       f"{outcome.error}</span>")
             self.grid.hide()
             return
-        pixels = augment_grid(outcome.value)
+        room = max(8 * WAYS, self.contentsRect().width() - 24)  # never wider than the panel
+        pixels = augment_grid(outcome.value, cell=min(56, (room - 3 * (WAYS + 1)) // WAYS))
         h, w, _ = pixels.shape
         image = QImage(pixels.data, w, h, 3 * w, QImage.Format_RGB888).copy()
         self.grid.setPixmap(QPixmap.fromImage(image))

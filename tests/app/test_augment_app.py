@@ -82,6 +82,7 @@ def test_preview_shows_distinct_augmented_images(cnn, qtbot):
         assert len(set(row)) == WAYS  # one sample, 8 different augmentations
     assert len({row[0] for row in cells}) == SAMPLES  # different samples
     assert "augmented 8 ways" in b.preview_note.text()
+    assert w <= b.contentsRect().width()  # never wider than the panel
 
 
 def test_preview_refused_in_words_for_a_table(win, qtbot, tmp_path):
