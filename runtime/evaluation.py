@@ -59,16 +59,22 @@ class Evaluator:
     # A whole split ---------------------------------------------------------------------------
     def validated(self, val) -> dict[str, float]:
         """The validation split's loss and metrics, named 'val_…' (none without samples)."""
-        if not val[0].shape[0]:
+        if not _count(val):
             return {}
         return {f"val_{k}": v for k, v in self.evaluate(val, decode=True).items()}
 
     def evaluate(self, tensors, decode: bool = False) -> dict[str, float]:
         """The loss and metrics over `tensors`; with `decode`, also the exact match of each
         decoder's greedy decoding (the inference graph) against its target, and a detector's
-        mAP from its inference model's detections."""
+        mAP from its inference model's detections. `tensors`: the split's tensors, or its
+        batches (runtime/loader.SplitBatches: streamed data, read batch by batch)."""
         c = self.c
         res = self._objective(tensors)
+        if decode and not isinstance(tensors, (list, tuple)):
+            from .detection.metrics import detectors
+            if not (c.steps or detectors(c)):
+                return res
+            tensors = tensors.whole(max(self.s.batch_size, 256))  # they read the split whole
         if decode and c.steps:
             res.update(self._decoded(tensors, self.needed))
         if decode:  # a detector's mAP, from its inference model's detections
@@ -114,8 +120,13 @@ class Evaluator:
         obj = c.objective
         was_training = obj.training
         obj.eval()
-        n = tensors[0].shape[0]
+        n = _count(tensors)
         bs = max(self.s.batch_size, 256)
+        if isinstance(tensors, (list, tuple)):
+            batches = ([t[i:i + bs] for t in tensors] for i in range(0, n, bs))
+            targets = tensors
+        else:  # streamed: the targets the metrics compare with, gathered as the batches pass
+            batches, kept = tensors.batches(bs), {k: [] for k in self.loss_target.values()}
         total = torch.zeros((), device=self.device)
         per_loss = {l: torch.zeros((), device=self.device) for l in c.losses}
         records: dict[str, list] = {l: [] for l in kinds}
@@ -123,9 +134,11 @@ class Evaluator:
         # Noise of its own generator: the same every evaluation, and the run's untouched
         gen = seeds.stream(self.s.seed, seeds.EVAL_NOISE) if noise else None
         with torch.no_grad():
-            for i in range(0, n, bs):
-                batch = [t[i:i + bs] for t in tensors]
+            for batch in batches:
                 nb = batch[0].shape[0]
+                if not isinstance(tensors, (list, tuple)):
+                    for k, v in kept.items():
+                        v.append(batch[k])
                 with self.autocast():
                     out = obj(*(self.recipe.args(c.feeds, batch, gen) if noise else batch))
                 total += out["loss"] * nb
@@ -134,10 +147,18 @@ class Evaluator:
                 for l, kind in kinds.items():
                     records[l].append(M.record(kind, out["preds"][l]))
         obj.train(was_training)
+        if not isinstance(tensors, (list, tuple)):
+            targets = [torch.cat(kept[k]) if kept.get(k) else None
+                       for k in range(len(self.needed))]
         res = {"loss": total.item() / max(n, 1)}
         if len(c.losses) > 1:
             res.update({f"{l}.loss": v.item() / max(n, 1) for l, v in per_loss.items()})
-        res.update(EM.named(c, {l: M.finish(kinds[l], records[l], tensors[self.loss_target[l]],
+        res.update(EM.named(c, {l: M.finish(kinds[l], records[l], targets[self.loss_target[l]],
                                             ignored(c, l))
                                 for l in kinds}, kinds))
         return res
+
+
+def _count(tensors) -> int:
+    """The samples of a split: its tensors' first dimension, or its batches' `n`."""
+    return tensors[0].shape[0] if isinstance(tensors, (list, tuple)) else tensors.n

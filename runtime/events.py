@@ -55,6 +55,9 @@ class Step(Event):
     lr: float
     samples_per_s: float
     values: dict = field(default_factory=dict)  # Started.values, means over the same steps
+    # The share of the window's time its steps waited for their batch (0 to 1): the data
+    # pipeline's starvation (streamed data: next(loader); in memory: the indexing, near 0)
+    data_wait: float = 0.0
 
 
 @dataclass(frozen=True)

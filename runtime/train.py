@@ -31,6 +31,7 @@ from .binding import bind_data
 from .augment import make_augmenter
 from .compile import CompileError, Compiled, compile_graph, standardizable
 from .data import DataError, load_dataset
+from .data.stream import is_streamed
 from . import checkpoint as ckpt
 from .checkpoint import Position
 from .devices import (available_devices, check_precision, device_name, pick_device,  # noqa: F401
@@ -235,6 +236,9 @@ class Trainer(EpochLoop):
         s, dev = self.settings, self.device
         # The objective's data placeholders, in its order (a Noise node's batch is drawn)
         needed = [p for p in c.feeds if p not in c.noise_inputs]
+        if is_streamed(dataset):  # read through DataLoader workers (runtime/loader.py)
+            return self._prepare_stream(c, dataset, needed,
+                                        split(len(dataset), s.seed, s.val_split, dataset.name))
         tensors = bind_data(c, self.project.data.bind, dataset, needed)
         self.dataset = dataset
         val_idx, train_idx = split(len(dataset), s.seed, s.val_split, dataset.name)

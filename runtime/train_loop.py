@@ -18,6 +18,7 @@ import torch
 
 from .evaluation import Evaluator
 from .events import EpochEnd, Event, Finished, GradStats, Paused, Resumed, Step, Stopped
+from .loader import Stream, bind_stream
 from .recipes import StepResult
 
 
@@ -35,6 +36,9 @@ class _Run:
     on_host: bool = True
     evaluator: Evaluator | None = None
     augment: Callable[[list], list] | None = None  # training batches only (runtime/augment.py)
+    # Streamed data (runtime/loader.py): batches come from DataLoaders; train and val then
+    # hold a sample of the training split (fits and checks), not the splits
+    stream: Stream | None = None
 
 
 class _Sums:
@@ -78,6 +82,13 @@ class _Window:
     def __init__(self, dev: torch.device, on_host: bool, t0: float):
         self.sums = _Sums(dev, on_host, per_sample=False)
         self.t0, self.samples, self.samples_run = t0, 0, 0
+        # seconds the window's steps waited for their batch, and took in all (the wait
+        # included; evaluation and the events' consumers not)
+        self.wait = self.busy = 0.0
+
+    def data_wait(self) -> float:
+        """The share of the window's step time spent waiting for data (0 to 1)."""
+        return min(1.0, self.wait / self.busy) if self.busy > 0 else 0.0
 
     def add(self, res: StepResult, nb: int) -> None:
         self.sums.add(res, nb)
@@ -85,7 +96,7 @@ class _Window:
         self.samples_run += nb
 
     def restart_clock(self, now: float) -> None:  # after a pause: the rate from `now` on
-        self.t0, self.samples = now, 0
+        self.t0, self.samples, self.wait, self.busy = now, 0, 0.0, 0.0
 
     def restart(self, now: float) -> None:  # after a Step event: a new window
         self.sums.reset()
@@ -101,18 +112,22 @@ class EpochLoop:
         t_start = time.perf_counter()
         window = _Window(self.device, run.on_host, t_start)
         done = pos.step >= self.total_steps
-        while pos.epoch <= s.epochs and not done:
-            outcome = yield from self._epoch(run, window)
-            if outcome == "stopped":
-                return
-            done = outcome == "done"
-            if done or pos.next_index < self._n_train:
-                break
-            pos.epoch += 1
-            self._order = None
-        pos.epoch = min(pos.epoch, s.epochs)
-        final = run.evaluator.evaluate(run.train)
-        final.update(run.evaluator.validated(run.val))
+        try:
+            while pos.epoch <= s.epochs and not done:
+                outcome = yield from self._epoch(run, window)
+                if outcome == "stopped":
+                    return
+                done = outcome == "done"
+                if done or pos.next_index < self._n_train:
+                    break
+                pos.epoch += 1
+                self._order = None
+            pos.epoch = min(pos.epoch, s.epochs)
+            final = run.evaluator.evaluate(_split(run, "train"))
+            final.update(run.evaluator.validated(_split(run, "val")))
+        finally:
+            if run.stream is not None:
+                run.stream.close()
         final.update(self.recipe.epoch_metrics())
         seconds = time.perf_counter() - t_start
         yield Finished(pos.step, pos.epoch, seconds, final.get("loss", math.nan), final,
@@ -133,17 +148,27 @@ class EpochLoop:
         sums = _Sums(dev, run.on_host, per_sample=True)
         records = ev.new_records()
         done = False
+        loader = run.stream.epoch(self._order, i, batch_size) if run.stream is not None else None
+        kept = {k: [] for k in ev.loss_target.values()}  # streamed: the targets seen
         while i < n_train:
             if (yield from self._hold(window)):
                 return "stopped"
-            idx = order[i:i + batch_size]
-            batch = [t[idx] for t in run.train]
+            t_wait = time.perf_counter()
+            if loader is not None:
+                batch = next(loader)  # the wait for data: what the data-wait figure shows
+                for k, v in kept.items():
+                    v.append(batch[k])
+            else:
+                idx = order[i:i + batch_size]
+                batch = [t[idx] for t in run.train]
+            window.wait += time.perf_counter() - t_wait
             if run.augment is not None:  # the training batch only, never validation's
                 batch = run.augment(batch)
             nb = min(batch_size, n_train - i)
             log_now = self._is_log_step(self.total_steps, i + batch_size >= n_train)
             # on the CPU reading the loss is free: it is checked at each step
             res = recipe.step(batch, log_now, run.on_host)
+            window.busy += time.perf_counter() - t_wait
             window.add(res, nb)
             sums.add(res, nb)
             pos.step += 1
@@ -160,8 +185,11 @@ class EpochLoop:
                 break
         mets = {"loss": sums.loss_mean(), **sums.values()}
         seen = order[first:first + sums.n]  # the training samples this epoch went through
-        mets.update(ev.trained(records, run.train, seen))
-        mets.update(ev.validated(run.val))
+        if loader is not None:  # the targets as the batches brought them, in that order
+            seen = torch.arange(sums.n, device=dev)
+            tensors = [torch.cat(kept[k]) if k in kept else None for k in range(len(run.needed))]
+        mets.update(ev.trained(records, tensors if loader is not None else run.train, seen))
+        mets.update(ev.validated(_split(run, "val")))
         mets.update(recipe.epoch_metrics())
         yield EpochEnd(pos.epoch, pos.step, mets, time.perf_counter() - t_epoch)
         return "done" if done else None
@@ -190,7 +218,8 @@ class EpochLoop:
             raise self._ctx.non_finite(self.compiled, batch, res.loss, self._ctx.by_layer)
         now = time.perf_counter()
         rate = window.samples / max(now - window.t0, 1e-9)
-        yield Step(pos.step, pos.epoch, mean, self.recipe.lr, rate, window.sums.values())
+        yield Step(pos.step, pos.epoch, mean, self.recipe.lr, rate, window.sums.values(),
+                   round(window.data_wait(), 4))
         if res.norms is not None:
             yield GradStats(pos.step, res.norms, res.time_norms)
         window.restart(now)
@@ -202,3 +231,36 @@ class EpochLoop:
         """Whether the step about to be taken reports its loss (and gradient norms)."""
         step = self.pos.step + 1
         return step % self.log_every == 0 or step >= total or epoch_end
+
+    def _prepare_stream(self, c, dataset, needed: list[str], split) -> _Run:
+        """The run's data when the dataset streams (runtime/loader.py): bound and checked on
+        its small fields and a few samples, split as in memory, read through DataLoaders;
+        standardizers (and the augmentation's checks) see a sample of the training split."""
+        from .devices import use_channels_last
+        val_idx, train_idx = split
+        self.dataset = dataset
+        self._n_train = len(train_idx)
+        data, dev = self.project.data, self.device
+        plan = bind_stream(c, data.bind, dataset, needed)
+        modules = c.modules.to(dev)
+        c.model.to(dev)
+        c.objective.to(dev)
+        channels_last = use_channels_last(c, dev)
+        if channels_last:
+            modules.to(memory_format=torch.channels_last)
+        stream = Stream(dataset, plan, train_idx, val_idx, self.settings.batch_size,
+                        data.workers, dev, data.cache, channels_last)
+        sample = stream.fit_sample()
+        for node, name in c.standardizers.items():
+            if node not in getattr(self, "_fitted_from_file", ()):
+                c.modules.get_submodule(name).to(dev).fit(sample[needed.index(node)])
+        run = _Run(needed, sample, [t[:0] for t in sample], len(val_idx))
+        run.stream = stream
+        return run
+
+
+def _split(run: _Run, which: str):
+    """A split for the evaluator: its tensors, or (streamed) its batches."""
+    if run.stream is None:
+        return run.train if which == "train" else run.val
+    return run.stream.split(which)

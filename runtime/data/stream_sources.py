@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from .base import DataError, csv_header_problem
-from .stream import SMALL_FIELD, Source, pid_changed, streamed
+from . import stream
+from .stream import Source, pid_changed, streamed
 
 # NPZ ------------------------------------------------------------------------------------------
 
@@ -90,7 +91,7 @@ class NpzArrays(Source):
         self.whole = {}
         for k, m in members.items():
             size = int(np.prod(m["shape"], dtype=np.int64)) * 8
-            if size <= SMALL_FIELD:
+            if size <= stream.SMALL_FIELD:
                 self.whole[k] = np.array(self._map(k))
         self._maps: dict = {}
 
