@@ -62,6 +62,7 @@ class Imported:
         path = Path(path)
         weights = path.with_suffix(".safetensors")
         save_weights(self.compiled.modules, weights, {"imported_from": self.name})
+        self.project.training.initial_weights = weights.name  # train, Try and export start there
         self.project.save(path)
         return path, weights
 

@@ -258,3 +258,9 @@ def test_a_named_size_stays_a_symbol_in_the_input_node():
     for bad, says in [("x=N=2,3", "'N'"), ("x=2,t=3", "'t'"), ("x=2,T=a", "named: 1,T=7,2")]:
         with pytest.raises(ImportProblem, match=says):
             parse_input(bad)
+
+
+def test_the_saved_project_starts_from_the_imported_weights(tmp_path):
+    r = import_model(nets.MLP(), [parse_input("x=2,4")])
+    project_file, weights = r.save(tmp_path / "p.json")
+    assert load(project_file).training.initial_weights == weights.name == "p.safetensors"
