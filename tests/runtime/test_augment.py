@@ -242,3 +242,18 @@ def test_python_export_of_a_normalised_cnn_takes_raw_images(normalised, tmp_path
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert (torch.tensor(eval(r.stdout)) - y).abs().max() <= 1e-5
+
+
+@pytest.mark.slow
+def test_a_resumed_run_draws_what_the_uninterrupted_one_drew(tmp_path):
+    """The draws are seeded from the step, so a run stopped at a checkpoint and resumed ends
+    with the weights of a run that was never interrupted."""
+    s = dict(random_resized_crop={"scale": [0.6, 1]}, rotation=15, hflip=0.5)
+    whole, _ = run(cnn(**s), steps=10)
+    first = Trainer(cnn(**s), device="cpu", max_steps=5, epochs=1)
+    assert list(first.run())[-1].kind == "finished"
+    first.save_checkpoint(tmp_path / "ck")
+    second, events = run(cnn(**s), steps=10, resume_from=tmp_path / "ck")
+    assert events[-1].kind == "finished"
+    a, b = whole.model.state_dict(), second.model.state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
