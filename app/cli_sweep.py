@@ -151,6 +151,7 @@ def cmd_sweep(args) -> int:
               f"{_params(b['params'])} (run {b['run']})", file=out)
     result = {**s.to_dict(), "metric": sweep.metric, "direction": sweep.direction,
               "seconds": round(time.perf_counter() - t0, 3),
+              "sweep_seconds": round(sweep.run_seconds, 3),
               "trial_seconds": round(sweep.trial_seconds, 3),
               "first_trial_s": (None if sweep.first_trial_s is None  # from the command's start
                                 else round(sweep.first_trial_s + sweep._t0 - t0, 3))}

@@ -153,6 +153,7 @@ class Sweep:
         self._t0 = time.perf_counter()
         self.first_trial_s: float | None = None  # from this object to the first Started
         self.trial_seconds = 0.0  # the trials' own runs, summed (this invocation's)
+        self.run_seconds = 0.0  # run()'s wall time: the trials and what the sweep adds
         if resume:
             self._resume(journal)
         else:
@@ -305,10 +306,14 @@ class Sweep:
         events, TrialEnded."""
         deadline = (None if self.config.timeout is None
                     else time.monotonic() + self.config.timeout)
-        while not self._stopped and len(self.counted()) < self.total:
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            yield from self._trial()
+        t0 = time.perf_counter()
+        try:
+            while not self._stopped and len(self.counted()) < self.total:
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                yield from self._trial()
+        finally:  # (the time the caller spent on the events counts: it is the sweep's)
+            self.run_seconds += time.perf_counter() - t0
 
     def _trial(self) -> Iterator:
         from optuna.trial import TrialState

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from graph.project import ProjectError, load, loads
-from graph.search import SearchEntry, SearchError, apply_values, parse_entry
+from graph.search import SearchError, apply_values, parse_entry
 
 ROOT = Path(__file__).resolve().parents[2]
 MLP = ROOT / "templates" / "mlp.json"
@@ -184,10 +184,10 @@ def test_mlp_sweep_of_8_trials_is_at_least_the_unswept_project(tmp_path):
     from runtime.train import Trainer
     f = mlp_project(tmp_path)
     final = None
-    for ev in Trainer(load(f), epochs=8).run():
+    for ev in Trainer(load(f), epochs=4).run():
         if ev.kind == "finished":
             final = ev.metrics["val_accuracy"]
-    sweep = _sweep(f, 8, metric="val_accuracy", epochs=8)
+    sweep = _sweep(f, 8, metric="val_accuracy", epochs=4)
     ended = _drain(sweep)
     s = sweep.summary()
     assert len(ended) == 8 and s.trials == 8 and s.complete + s.pruned + s.failed == 8
@@ -200,13 +200,13 @@ def test_mlp_sweep_of_8_trials_is_at_least_the_unswept_project(tmp_path):
 def test_median_pruner_prunes_a_deliberately_bad_trial(tmp_path):
     lr = {"target": "training.lr", "kind": "float", "low": 1e-7, "high": 0.1, "log": True}
     f = mlp_project(tmp_path, search=[lr])
-    sweep = _sweep(f, 4, metric="val_accuracy", pruner="median", epochs=6, baseline=False)
+    sweep = _sweep(f, 4, metric="val_accuracy", pruner="median", epochs=4, baseline=False)
     for v in (0.01, 0.02, 0.03, 1e-7):
         sweep.study.enqueue_trial({"training.lr": v})
     ended = _drain(sweep)
     assert [e.state for e in ended] == ["complete", "complete", "complete", "pruned"]
     run = json.loads((sweep.root / ended[-1].run / "run.json").read_text())
-    assert run["status"] == "stopped" and run["epoch"] < 6  # its run stopped early
+    assert run["status"] == "stopped" and run["epoch"] < 4  # its run stopped early
 
 
 @pytest.mark.slow
