@@ -275,7 +275,7 @@ def cmd_train(args) -> int:
             last_loss = ev.loss
             bar.update(ev.step - bar.n)
             bar.set_postfix(loss=f"{ev.loss:.4f}", samples_s=f"{ev.samples_per_s:,.0f}",
-                            refresh=False)
+                            data=f"{ev.data_wait:.0%}", refresh=False)  # waiting for data
         elif k == "epochend":
             last_metrics = ev.metrics
             line = "  ".join(f"{name} {v:.4f}" for name, v in ev.metrics.items())

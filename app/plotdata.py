@@ -204,6 +204,7 @@ class LiveData:
         self.loss = Series()
         self.smooth = Series()
         self.lr = Series()
+        self.data_wait = Series()  # the share of each log window's step time spent waiting
         self.epoch = {}  # metric name -> Series over steps (train and val_…)
         self.grads: dict[str, Series] = {}
         self.heat: HeatMap | None = None
@@ -300,6 +301,7 @@ class LiveData:
                 self.loss.append(ev.step, ev.loss)
                 self.smooth.append(ev.step, self._smoother.add(ev.step, ev.loss))
             self.lr.append(ev.step, ev.lr)
+            self.data_wait.append(ev.step, getattr(ev, "data_wait", 0.0))
             for name, v in getattr(ev, "values", {}).items():
                 if math.isfinite(v):
                     self.values.setdefault(name, Series()).append(ev.step, v)

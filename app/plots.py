@@ -30,6 +30,7 @@ from .plot_parts import (LOG_FLOOR, MAX_TITLE_ENTRIES, PALETTE, DecadeAxis, Rang
                          legend_title, make_curve, set_points)
 from .plotdata import LiveData, smoothed
 
+WAIT_COLOUR = "#ff7f0e"
 pg.setConfigOptions(antialias=False, background="w", foreground="#333", imageAxisOrder="row-major")
 
 
@@ -65,9 +66,23 @@ class LivePlots(QWidget):
         self.metric_plot.setLabel("bottom", "step")
         self.metric_curves: dict[str, pg.PlotDataItem] = {}
 
-        self.lr_plot = self.view.addPlot(row=0, col=2, title="learning rate")
+        self.lr_plot = self.view.addPlot(row=0, col=2, title=legend_title(
+            "learning rate", [("data wait (right axis, 0-1)", WAIT_COLOUR, "━")]))
         self.lr_plot.setLabel("bottom", "step")
         self.c_lr = make_curve(self.lr_plot, "#2ca02c")
+        # The share of each step spent waiting for data (a starving pipeline shows near 1),
+        # on its own 0-1 axis at the right of the learning rate's plot
+        self.wait_box = pg.ViewBox()
+        self.lr_plot.showAxis("right")
+        self.lr_plot.scene().addItem(self.wait_box)
+        self.lr_plot.getAxis("right").linkToView(self.wait_box)
+        self.wait_box.setXLink(self.lr_plot)
+        self.wait_box.setYRange(0, 1.02, padding=0)
+        self.wait_box.setMouseEnabled(False, False)
+        self.c_wait = pg.PlotDataItem(pen=pg.mkPen(WAIT_COLOUR, width=1))
+        self.wait_box.addItem(self.c_wait)
+        self.lr_plot.vb.sigResized.connect(
+            lambda *_: self.wait_box.setGeometry(self.lr_plot.vb.sceneBoundingRect()))
 
         self.grad_plot = self.view.addPlot(row=1, col=0, colspan=2, axisItems=log_axes())
         self.grad_plot.setLogMode(y=True)
@@ -147,6 +162,8 @@ class LivePlots(QWidget):
         for c in (self.c_loss, self.c_smooth, self.c_epoch, self.c_val, self.c_lr):
             c._ll_n = -1
         self.c_lr.setData([], [])  # drawn by _refresh_lr, which keeps it while no data comes
+        self.c_wait.setData([], [])
+        self.c_wait._ll_n = -1
         self._lr_key = None
         self._heat_due = 0.0
         for r in self.ranges.values():
@@ -310,6 +327,7 @@ class LivePlots(QWidget):
             if set_points(curve, d.epoch.get(name), log=True) and name in d.epoch:
                 self.ranges["loss"].include(d.epoch[name].data()[1][-1:])
         self._refresh_lr(d)
+        set_points(self.c_wait, d.data_wait)
         self._refresh_time(d)
         self._refresh_values(d)
         bases: list[str] = []  # a metric and its val_ twin share a colour; val is drawn ■
