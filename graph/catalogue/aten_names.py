@@ -56,11 +56,16 @@ roll flip narrow chunk
 """
 for _name in _SAME_AS_TORCH.split():
     for _overload in ("default", "Tensor", "Scalar", "self", "dim", "dims", "dim_IntList",
-                      "Tensor_Tensor", "Tensor_Scalar", "Scalar_Tensor"):
+                      "Tensor_Tensor", "Tensor_Scalar", "Scalar_Tensor", "ScalarOther",
+                      "ScalarSelf"):
         ATEN_NAMES.setdefault(f"aten.{_name}.{_overload}", f"torch.{_name}")
 ATEN_NAMES.update({"aten.repeat.default": "Tensor.repeat",
                    "aten.rsub.Scalar": "torch.rsub", "aten.add.Scalar": "operator.add",
                    "aten.mul.Scalar": "operator.mul"})
+
+# aten.split.Tensor(x, size, dim) into equal parts is torch.chunk(x, parts, dim): the importer
+# rewrites it so where the parts are equal
+SPLIT_AS = ("aten.split.Tensor", "torch.chunk")
 
 RESHAPES = frozenset({"aten.view.default", "aten.reshape.default", "aten._unsafe_view.default"})
 

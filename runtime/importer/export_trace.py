@@ -31,7 +31,8 @@ from torch import nn
 from torch.utils import _pytree as pytree
 
 from graph import catalogue
-from graph.catalogue.aten_names import ATEN_NAMES, CHECKS, IDENTITIES, RESHAPES, SLICES
+from graph.catalogue.aten_names import (ATEN_NAMES, CHECKS, IDENTITIES, RESHAPES, SLICES,
+                                        SPLIT_AS)
 from graph.catalogue.coverage import NODE_FOR
 from graph.catalogue.torch_functions import INPUT, PARAMETER, getitem_node, parameter_params
 
@@ -80,6 +81,14 @@ def _without_defaults(node: fx.Node) -> tuple[list, dict]:
         if f.name in kwargs and f.has_default_value() and kwargs[f.name] == f.default_value:
             del kwargs[f.name]
     return args, kwargs
+
+
+def _equal_split(node: fx.Node) -> bool:
+    """x.split(n, dim) into parts of n all alike (the size along dim a multiple of n)."""
+    shape, n = _shape(node.args[0]), node.args[1] if len(node.args) > 1 else None
+    dim = node.args[2] if len(node.args) > 2 else 0
+    return (shape is not None and isinstance(n, int) and n > 0 and isinstance(dim, int)
+            and isinstance(shape[dim], int) and shape[dim] % n == 0)
 
 
 def _same(a, b) -> bool:
@@ -277,6 +286,11 @@ def export_trace(model: nn.Module, inputs: list[InputSpec],
                     values[size.name] = ("size", (src, 0), {})
                     args[1] = [size, *after[1:]]
                 add(_reshape_op(_Node(node, "Tensor.view", args, {}, stack), values, where))
+            elif name == SPLIT_AS[0] and _equal_split(node):  # x.split(n, d) as x.chunk
+                dim = node.args[2] if len(node.args) > 2 else 0
+                parts = _shape(src)[dim] // node.args[1]
+                add(_function_op(_Node(node, SPLIT_AS[1], [src, parts, dim], {}, stack),
+                                 values, where))
             elif name in ATEN_NAMES:
                 args, kwargs = _without_defaults(node)
                 add(_function_op(_Node(node, ATEN_NAMES[name], args, kwargs, stack), values,
