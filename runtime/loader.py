@@ -18,6 +18,7 @@ file, from a worker process as from this one.
 from __future__ import annotations
 
 import math
+import multiprocessing as mp
 import os
 from typing import Iterator
 
@@ -170,6 +171,11 @@ class Stream:
         self.train_idx, self.val_idx = train_idx, val_idx
         self.batch_size = batch_size
         self.workers = auto_workers() if workers == "auto" else int(workers)
+        if self.workers and mp.current_process().daemon:
+            # The app's training process is daemonic (it ends with the app), and a daemonic
+            # process may not start children: DataLoader's workers watch their parent and
+            # end with it, so the flag is lifted for them
+            mp.current_process()._config["daemon"] = False
         self.view = SampleView(ds, plan)
         self.cache = _Cache(ds, plan, cache)
         self._train_batches, self._eval_batches = _Batches(), _Batches()

@@ -189,3 +189,26 @@ def test_data_settings_workers_and_cache():
     assert "workers" not in p.to_dict()["data"] and "cache" not in p.to_dict()["data"]
     p.data.workers, p.data.cache = 0, True
     assert p.to_dict()["data"]["workers"] == 0 and p.to_dict()["data"]["cache"] is True
+
+
+def _train_in_a_daemon(path, q):
+    events = list(Trainer(load(path), device="cpu").run())
+    q.put((events[-1].kind, getattr(events[-1], "message", "")))
+
+
+@pytest.mark.slow
+def test_workers_start_inside_the_apps_daemonic_training_process(tmp_path):
+    """runtime/worker.py trains in a daemonic process, which may not start children."""
+    import multiprocessing as mp
+    folder(tmp_path / "imgs")
+    p = cnn({**IMG, "path": str(tmp_path / "imgs"), "streaming": "on"}, workers=1)
+    p.training.epochs = 1
+    p.save(tmp_path / "p.json")
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    proc = ctx.Process(target=_train_in_a_daemon, args=(str(tmp_path / "p.json"), q),
+                       daemon=True)
+    proc.start()
+    kind, message = q.get(timeout=300)
+    proc.join(60)
+    assert kind == "finished", message
