@@ -18,6 +18,7 @@ from graph.spec import Param, is_symbol
 
 from .block_inspector import BlockInspector
 from .document import Document, Editor
+from .search_toggle import SearchToggles
 from .widgets import Refusals, guard_wheel
 
 AUTO = "auto"
@@ -138,6 +139,7 @@ class Inspector(BlockInspector, QWidget):
         # value (the node's params, or the project's name and description)
         self.refusals = Refusals(self.error, self.message.emit, self._load_values)
         self._project_refusals = Refusals(self.error, self.message.emit, self._load_project)
+        self.search = SearchToggles(self.refusals)  # the "search" toggles (a sweep's space)
         body.addStretch(1)
         self.scroll.setWidget(inner)
         outer.addWidget(self.scroll, 1)
@@ -157,6 +159,7 @@ class Inspector(BlockInspector, QWidget):
         self.doc = doc
         self.editor = Editor(doc) if doc else None
         self._watch_blocks(doc)
+        self.search.set_document(doc)
         if doc:
             self._unsubscribe = doc.shown_graph.subscribe(self._on_event)
             doc.settingsChanged.connect(self._project_changed)
@@ -236,7 +239,9 @@ class Inspector(BlockInspector, QWidget):
             w.setToolTip(p.help)
             label = QLabel(p.title)
             label.setToolTip(p.help)
-            self.form.addRow(label, w)
+            top = self._graph.owner is None  # a sweep searches the project's own graph
+            self.form.addRow(label, self.search.wrap(w, lambda p=p: f"{self.node}.{p.name}")
+                             if top else w)
             self._fields[p.name] = w
             if inside:  # right-click: expose it as a block parameter
                 self._offer_expose(p, (w, label))

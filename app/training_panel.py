@@ -21,6 +21,7 @@ from .data_form import DataForm
 from .document import Document, Editor
 from .records_editor import RecordsEditor
 from .runs_list import RunsList
+from .search_toggle import SearchToggles
 from .widgets import MetricBox, Refusals, fit_forms, fmt_value, guard_wheel, narrow_combo
 
 RECORD_REPLACES = ("optimizer", "lr", "momentum", "weight_decay")
@@ -121,6 +122,7 @@ class TrainingPanel(QWidget):
         # A refused edit: said in red above the form and on the status bar; the form then
         # shows the model's values again
         self.refusals = Refusals(self.error, self.message.emit, self.load)
+        self.search = SearchToggles(self.refusals)  # the "search" toggles (a sweep's space)
 
         # Data (app/data_form.py).
         self.data_box = DataForm(self.refusals, self.message.emit)
@@ -141,7 +143,7 @@ class TrainingPanel(QWidget):
             label.setToolTip(tip)
             w.setToolTip(tip)
             w.setObjectName(name)
-            self.hp_form.addRow(label, w)
+            self.hp_form.addRow(label, self.search.wrap(w, f"training.{name}"))
             self.fields[name] = w
         self._start_row(TrainingSettings.model_fields["initial_weights"].description or "")
         self.body.addWidget(hp_box)
@@ -173,6 +175,7 @@ class TrainingPanel(QWidget):
         self.doc, self.editor = doc, Editor(doc)
         doc.settingsChanged.connect(self.load)
         self.data_box.set_document(doc, self.editor)  # (it follows the graph's analyses)
+        self.search.set_document(doc)
         # an error speaks of the project as it was: an edit, or its undo, makes it stale
         doc.undo.indexChanged.connect(self._clear_error)
         self.reset_run_view()
