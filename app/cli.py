@@ -381,6 +381,11 @@ def _cmd_sweep(args) -> int:
     return cmd_sweep(args)
 
 
+def _cmd_evaluate(args) -> int:
+    from .cli_evaluate import cmd_evaluate
+    return cmd_evaluate(args)
+
+
 def cmd_gui(args) -> int:
     from .gui import run
     return run(args.file, train=args.train)
@@ -429,6 +434,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_import(sub)
     from .cli_sweep import add_parser as add_sweep
     add_sweep(sub)
+    from .cli_evaluate import add_parser as add_evaluate
+    add_evaluate(sub)
     return p
 
 
@@ -441,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--{flag.replace('_', '-')} must be at least 1")
     handlers = {"templates": cmd_templates, "check": cmd_check, "train": cmd_train,
                 "gui": cmd_gui, "export": cmd_export, "import": _cmd_import,
-                "sweep": _cmd_sweep}
+                "sweep": _cmd_sweep, "evaluate": _cmd_evaluate}
     if args.command is None:  # `layerloom` alone opens the app
         args = parser.parse_args(["gui"])
     if args.command == "gui" and args.train and not args.file:
