@@ -212,3 +212,21 @@ def test_workers_start_inside_the_apps_daemonic_training_process(tmp_path):
     kind, message = q.get(timeout=300)
     proc.join(60)
     assert kind == "finished", message
+
+
+@pytest.mark.slow
+def test_a_stopped_streamed_run_resumes_to_the_uninterrupted_weights(tmp_path):
+    folder(tmp_path / "imgs")
+    p = cnn({**IMG, "streaming": "on"}, workers=0)
+    whole = Trainer(p, base_dir=tmp_path, device="cpu")
+    assert list(whole.run())[-1].kind == "finished"
+    first = Trainer(p, base_dir=tmp_path, device="cpu", log_every=1)
+    for ev in first.run():
+        if ev.kind == "step" and ev.step == 4:  # mid-way through the second epoch
+            first.stop()
+    first.save_checkpoint(tmp_path / "ck")
+    second = Trainer(p, base_dir=tmp_path, device="cpu", resume_from=tmp_path / "ck")
+    events = list(second.run())
+    assert events[-1].kind == "finished", events[-1]
+    a, b = whole.compiled.modules.state_dict(), second.compiled.modules.state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
