@@ -13,6 +13,8 @@
 # seconds and figures. Without a CUDA device it says "no CUDA device" and writes a JSON
 # saying so within seconds (exit status 0); a failed part gives exit status 1.
 #
+# GPU_CHECK_DRY_RUN=1: the parts run even without CUDA (each then skips): a test of this
+# script itself on a machine without a GPU.
 # GPU_CHECK_WHEELS=DIR: wheels installed first (pip --no-index into a temporary folder on
 # PYTHONPATH), for a machine with torch but without this project's other dependencies and
 # no network (pydantic, pydantic-core, annotated-types, typing-inspection, pycocotools).
@@ -51,6 +53,7 @@ part() {
     fi
     echo "== $name (limit ${limit} s)"
     local t0=$SECONDS
+    : > "$log"
     timeout --kill-after=5 "$limit" "$@" > "$log" 2>&1 &
     local pid=$!
     tail -n +1 -f --pid=$pid "$log" 2>/dev/null
@@ -78,7 +81,7 @@ READY=$("$PY" -c "import json,sys; print(not json.load(open(sys.argv[1])).get('m
 
 if [ "$ENV_RC" -ne 0 ]; then
     echo "the environment check failed (exit status $ENV_RC): see above"
-elif [ "$CUDA" != "True" ]; then
+elif [ "$CUDA" != "True" ] && [ -z "${GPU_CHECK_DRY_RUN:-}" ]; then
     echo "no CUDA device: the GPU tests and benchmarks are skipped"
 elif [ "$READY" != "True" ]; then
     echo "python modules are missing (see 'missing' above): the GPU check cannot run"

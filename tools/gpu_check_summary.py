@@ -114,8 +114,11 @@ def summary(out_dir: Path, env_status: int, seconds: int) -> dict:
         if name == "tests":
             part["counts"] = _junit(out_dir / "gpu_tests.xml")
             part["figures"] = _details(out_dir / "gpu_detail.jsonl")
+            counts = part["counts"]
             if rc == 5:  # pytest: no tests collected
                 part["status"] = "failed"
+            elif rc == 0 and counts and not counts["passed"] and not counts["failed"]:
+                part["status"] = "skipped"  # every one skipped (no CUDA: a dry run)
         else:
             last = _last_json_line(out_dir / (p.get("log") or ""))
             part["figures"] = last

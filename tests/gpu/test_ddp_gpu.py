@@ -40,6 +40,7 @@ def test_ddp_world_size_1_equals_the_plain_run(device, tmp_path):
     if backend == "nccl" and not dist.is_nccl_available():
         pytest.fail("CUDA is present but this torch has no NCCL backend")
     if device == "cuda":
+        torch.cuda.set_device(0)  # nccl's rank 0 on the first GPU
         torch.backends.cudnn.deterministic = True  # the two runs' convolutions alike
     p = small_project(ROOT / "templates" / "cnn.json")
     torch.manual_seed(0)
