@@ -35,7 +35,7 @@ class Imported:
     blocks: int
     nodes_by_type: dict[str, int]
     unmapped: list[str] = field(default_factory=list)
-    tracer: str = "fx"  # or "torch.export", where fx could not trace the model
+    tracer: str = ""  # a PyTorch module's: "fx", or "torch.export" where fx could not trace
 
     @property
     def nodes(self) -> int:
@@ -48,12 +48,12 @@ class Imported:
                 f"{self.blocks} block definition{'s' if self.blocks != 1 else ''}; "
                 f"largest difference from the original {self.max_abs_diff:.3g} "
                 f"(refused above {TOLERANCE:g}); {self.seconds:.2f} s"
-                + ("" if self.tracer == "fx" else f"; traced with {self.tracer}"))
+                + (f"; traced with {self.tracer}" if self.tracer not in ("", "fx") else ""))
 
     def summary(self) -> dict:
         return {"nodes": self.nodes, "blocks": self.blocks, "unmapped": self.unmapped,
                 "max_abs_diff": self.max_abs_diff, "seconds": round(self.seconds, 3),
-                "tracer": self.tracer}
+                **({"tracer": self.tracer} if self.tracer else {})}
 
     def save(self, path: str | Path) -> tuple[Path, Path]:
         """The project file and its weights beside it (PROJECT.safetensors), each written

@@ -104,10 +104,10 @@ def _shape(node) -> tuple | None:
 def export_trace(model: nn.Module, inputs: list[InputSpec],
                  unmapped: dict | None = None) -> Traced:
     """Traced, as trace.trace gives it. `unmapped` (a dict): every operation with no node is
-    counted there by name instead of stopping at the first (then the result is not for
-    build.py: the benchmark's list of what is missing)."""
+    listed there (its name -> the refusals, each naming its line) instead of stopping at the
+    first, then the import is refused (the benchmark's list of what is missing)."""
     xs = [i.example(torch.Generator().manual_seed(0)) for i in inputs]
-    ep, results, dynamic = export(model, xs)
+    ep, results, _dynamic = export(model, xs)
     sig = ep.graph_signature
     modules = dict(model.named_modules())
     reads = {**sig.inputs_to_parameters, **sig.inputs_to_buffers,
