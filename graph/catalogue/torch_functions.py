@@ -6,7 +6,9 @@ FUNCTIONS is keyed by the qualified names runtime/importer/trace.py gives fx tar
 "operator.add". Each entry is (type id, params(args, kwargs) -> dict or None when these
 arguments have no node, wiring): wiring "first" (the first argument is the input),
 "list" (the first argument is a list of inputs into a multi port), "binary" (two tensors
-into a multi port), "batch" (x.expand(y.shape[0], -1, ...): the first argument, then the
+into a multi port), "tensors" (each tensor argument, in order, into the node's ports, the
+last a multi port taking the rest; the constants are params: torch_functions_generic.py),
+"batch" (x.expand(y.shape[0], -1, ...): the first argument, then the
 tensor whose batch size the second one is). Arguments other than the wired ones must be
 constants. A params function may answer (type id, params) where the arguments pick another
 node than the entry's (x.flatten(2) is not a Flatten, x.mean(1) not a global pooling).
@@ -20,6 +22,8 @@ Strings and plain Python only: graph/ imports no torch.
 from __future__ import annotations
 
 from typing import Any, Callable
+
+from .torch_functions_generic import GENERIC, mean_over, slice_node
 
 Params = Callable[[list, dict], "dict | None"]
 
@@ -62,7 +66,9 @@ def _mean(args, kwargs):
     if _int(dim):
         return "Mean", {"dim": dim, "keepdim": keep}
     dims = set(dim) if isinstance(dim, (list, tuple)) else {dim}
-    return {} if not keep and dims in ({2, 3}, {-1, -2}) else None
+    if not keep and dims in ({2, 3}, {-1, -2}):
+        return {}
+    return mean_over(list(dim), keep) if all(_int(d) for d in dims) and dims else None
 
 
 def _transpose(args, kwargs):
@@ -155,10 +161,11 @@ for _n in ("torch.cat", "torch.concat"):
 FUNCTIONS["Tensor.permute"] = ("Permute", _permute, "first")
 FUNCTIONS["F.max_pool2d"] = ("MaxPool2d", _pool2d, "first")
 FUNCTIONS["F.avg_pool2d"] = ("AvgPool2d", _pool2d, "first")
-for _n in ("operator.add", "torch.add", "Tensor.add", "operator.iadd"):
-    FUNCTIONS[_n] = ("Add", _none, "binary")
-for _n in ("operator.mul", "torch.mul", "Tensor.mul", "operator.imul"):
-    FUNCTIONS[_n] = ("Multiply", _none, "binary")
+# The generic tensor operations (x - y, x / 2, 1 - x, torch.matmul, x.sum(-1), x.unsqueeze(1),
+# ...; a + b and a * b, with a constant too): torch_functions_generic.py. A specific node's
+# entry above (torch.sigmoid's Sigmoid) wins.
+for _n, _entry in GENERIC.items():
+    FUNCTIONS.setdefault(_n, _entry)
 
 # The nodes an import makes besides layers; PARAMETER holds a tensor the model reads
 # directly (an nn.Parameter or a buffer used outside a layer: a ViT's class token)
@@ -221,11 +228,11 @@ def getitem_node(index, state: bool = False) -> tuple[str, dict] | None:
     if state:
         return ("TimeStep", {"index": index}) if isinstance(index, int) else None
     if not (isinstance(index, tuple) and len(index) == 2 and index[0] == slice(None)):
-        return None
+        return slice_node(index)
     i = index[1]
     if isinstance(i, int) and not isinstance(i, bool):
         return "TimeStep", {"index": i}
     if isinstance(i, slice) and i.step in (None, 1) and all(
             v is None or isinstance(v, int) for v in (i.start, i.stop)):
         return "TimeSlice", {"start": i.start or 0, "stop": i.stop}
-    return None
+    return slice_node(index)

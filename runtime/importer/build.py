@@ -36,7 +36,7 @@ def _ident(text: str, taken: set[str]) -> str:
         s = f"m_{s}" if s else "node"
     if s in RESERVED:
         s = f"{s}_"
-    base, i = s, 2
+    base, i = s.rstrip("_"), 2  # "sum_" (a builtin's name) twice: sum_, sum_2 (not sum__2)
     while s in taken or id_problem(s):
         s = f"{base}_{i}"
         i += 1

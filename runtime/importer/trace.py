@@ -132,7 +132,12 @@ def _name_of(target) -> str:
 
 
 _SYMBOLS = {"operator.add": "+", "operator.mul": "*", "operator.sub": "-",
-            "operator.truediv": "/", "operator.matmul": "@", "operator.getitem": "[ ]"}
+            "operator.truediv": "/", "operator.matmul": "@", "operator.getitem": "[ ]",
+            "operator.pow": "**", "operator.neg": "unary -", "operator.floordiv": "//",
+            "operator.mod": "%", "operator.gt": ">", "operator.lt": "<", "operator.ge": ">=",
+            "operator.le": "<=", "operator.eq": "==", "operator.ne": "!=",
+            "operator.abs": "abs()", "operator.iadd": "+=", "operator.isub": "-=",
+            "operator.imul": "*=", "operator.itruediv": "/="}
 
 
 def _say(target) -> str:
@@ -361,6 +366,8 @@ def _function_op(node: fx.Node, values: dict, where: str) -> Op:
             raise ImportProblem(f"{where}: {_say(target)} to a size other than another "
                                 "tensor's batch (y.shape[0], -1, ...) has no node")
         inputs += [(port, v), (spec.inputs[1].name, like)]
+    elif wired == "tensors":  # each tensor argument into the node's ports, in order
+        inputs += _tensor_inputs(node, args, spec, values, where)
     else:  # "first"
         a = args[0]
         v = values.get(a.name) if isinstance(a, fx.Node) else None
@@ -373,6 +380,39 @@ def _function_op(node: fx.Node, values: dict, where: str) -> Op:
                                 "node yet")
     label = getattr(target, "__name__", str(target)).strip("_")
     return Op(node.name, type_id, params, inputs, _scope(node, False), label=label, line=where)
+
+
+def _has_node(x) -> bool:
+    if isinstance(x, (list, tuple)):
+        return any(_has_node(i) for i in x)
+    return isinstance(x, fx.Node)
+
+
+def _tensor_inputs(node: fx.Node, args: list, spec, values: dict, where: str) -> list:
+    """The tensor arguments of a call, in order, on the node's ports (the last port, if it
+    is a multi port, takes the rest); every other argument is a constant, already a param."""
+    say = _say(node.target)
+    if any(_has_node(a) for a in args if not isinstance(a, fx.Node)) or any(
+            _has_node(v) for v in node.kwargs.values()):
+        raise ImportProblem(f"{where}: {say} with a computed argument (not a constant) has "
+                            "no node yet")
+    ports = [p for p in spec.inputs if not p.optional]
+    tensors = [a for a in args if isinstance(a, fx.Node)]
+    out = []
+    for i, a in enumerate(tensors):
+        v = values.get(a.name)
+        if not isinstance(v, Value):
+            raise ImportProblem(f"{where}: {say} of a value that is not a tensor")
+        if i >= len(ports) and not (ports and ports[-1].multi):
+            break
+        out.append((ports[min(i, len(ports) - 1)].name, v))
+    if len(tensors) != len(ports) and not (ports and ports[-1].multi and
+                                          len(tensors) >= len(ports)):
+        consts = ", ".join(repr(a) for a in args if not isinstance(a, fx.Node))
+        raise ImportProblem(f"{where}: {say} of {len(tensors)} tensor(s) and the constant(s) "
+                            f"{consts or 'none'}: its node, {spec.title}, takes "
+                            f"{len(ports)} tensor(s) ({', '.join(p.name for p in ports)})")
+    return out
 
 
 def _reshape_op(node: fx.Node, values: dict, where: str) -> Op:
