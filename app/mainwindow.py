@@ -230,6 +230,8 @@ class MainWindow(FileHandling, GraphEditing, TrainingHandling, QMainWindow):
         self.a_try = self._act("&Try the Model", self.try_model, "Ctrl+T", t,
                                "A validation sample and the trained model's prediction; text "
                                "from a prompt for a character model")
+        self.a_sweep = self._act("S&weep…", self.show_sweep, None, t, "Search the values marked "
+                                 "'search' with Optuna: trials of ordinary runs, side by side")
         t.addSeparator()
         for key in ("training", "plots", "try", "samples"):
             t.addAction(self.docks[key].toggleViewAction())

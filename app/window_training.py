@@ -162,6 +162,19 @@ class TrainingHandling:
             self.trypanel.weights.setCurrentIndex(0)
             self.trypanel.load()
 
+    def show_sweep(self) -> None:
+        """Train > Sweep…: the document's sweep window (app/sweep_view.py)."""
+        from .sweep_view import SweepView
+        view = getattr(self, "sweep_window", None)
+        if view is None or view.doc is not self.doc:
+            if view is not None:
+                view.close()
+            view = self.sweep_window = SweepView(self.doc, self.show_message, self)
+            view.resize(1280, 780)
+        view.show()
+        view.raise_()
+        view.activateWindow()
+
     def _compare_runs(self, runs) -> None:
         from runtime.runs import read_csv
         self.plots.set_overlays([(r.name, read_csv(r.folder / "steps.csv"),
