@@ -9,7 +9,8 @@ def _f(v, digits: int = 4) -> str:
 
 def text(ev) -> str:
     f = ev.figures
-    lines = [f"{ev.project}: {ev.kind}, {ev.split} split ({f.get('samples', 0):,} samples), "
+    where = ("the fixed noise batch" if ev.kind == "generator" else f"{ev.split} split")
+    lines = [f"{ev.project}: {ev.kind}, {where} ({f.get('samples', 0):,} samples), "
              f"weights {ev.weights}"]
     lines += {"classification": _classification, "regression": _regression,
               "sequence to sequence": _seq2seq, "character model": _character,
