@@ -10,18 +10,37 @@ import torch
 
 from runtime.importer import ImportProblem, import_model, parse_input
 from runtime.importer.trace import trace
-from tests.runtime.test_import import LAYERLOOM, ZOO_CASES, _equal_after_reload, _zoo
+from graph.project import load
+from tests.runtime.test_import import LAYERLOOM, ZOO_CASES, _zoo
 from tests.zoo import nets_export
 
 ZOO = Path(nets_export.__file__)
 
 # (class, example input, the user classes that must arrive as block definitions)
 CASES = [("ShapeBranch", "x=2,5,16", {"Residual"}), ("OptionalMask", "x=2,7,8", set()),
-         ("Unrolled", "x=3,4,6", {"Cell"}), ("Configured", "x=2,5,12", set())]
+         ("Unrolled", "x=3,4,6", {"Cell"}), ("Configured", "x=2,5,12", set()),
+         ("TokensAndFeatures", "tokens=2,5:int64:50 x=2,5,8", set())]
 
 
 def _line_of(text: str) -> int:
     return next(i for i, t in enumerate(ZOO.read_text().splitlines(), 1) if text in t)
+
+
+def _equal_after_reload(tmp_path, imported, model, inputs):
+    """The saved project and weights, loaded again and compiled, equal the original (each
+    of its results)."""
+    from runtime.compile import compile_graph
+    from runtime.weights import load_weights
+    path, weights = imported.save(tmp_path / "m.json")
+    c = compile_graph(load(path).graph)
+    load_weights(c.modules, weights)
+    xs = [i.example(torch.Generator().manual_seed(7)) for i in inputs]
+    with torch.no_grad():
+        got, want = c.model.eval()(*xs), model.eval()(*xs)
+    got = got if isinstance(got, tuple) else (got,)
+    want = want if isinstance(want, tuple) else (want,)
+    assert len(got) == len(want)
+    assert all(torch.allclose(g, w, atol=1e-5) for g, w in zip(got, want))
 
 
 def _definitions(graph) -> set[str]:
@@ -34,9 +53,9 @@ def test_what_fx_cannot_trace_imports_through_torch_export_equal(tmp_path, name,
                                                                  blocks):
     torch.manual_seed(0)
     model = getattr(nets_export, name)().eval()
-    inputs = [parse_input(shape)]
+    inputs = [parse_input(s) for s in shape.split(" ")]
     with pytest.raises(ImportProblem, match="torch.fx cannot trace"):
-        trace(model, ["x"])  # the reason for the fallback: fx alone refuses it
+        trace(model, [i.name for i in inputs])  # the reason for the fallback
     r = import_model(model, inputs)
     assert r.max_abs_diff <= 1e-5
     assert r.summary()["tracer"] == "torch.export" and "traced with torch.export" in r.report()

@@ -119,6 +119,24 @@ class Configured(nn.Module):
         return self.classifier(x)
 
 
+class TokensAndFeatures(nn.Module):
+    """Two inputs (token ids and features), a branch on the length, an LSTM whose last
+    layer's final state is read (h[-1]) and two results."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(50, 8)
+        self.fc = nn.Linear(8, 8)
+        self.lstm = nn.LSTM(8, 8, num_layers=2, batch_first=True)
+
+    def forward(self, tokens, x):
+        h = self.emb(tokens)
+        if h.size(1) > 3:
+            h = h + self.fc(x)
+        out, (hn, cn) = self.lstm(h)
+        return out.mean(1), hn[-1]
+
+
 class Neither(nn.Module):
     """Control flow on the data's values: neither tracer can make one graph of it."""
 
