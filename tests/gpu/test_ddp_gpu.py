@@ -32,7 +32,7 @@ def _steps(objective, params, data, device):
     return torch.stack(losses).cpu()
 
 
-@pytest.mark.parametrize("device", devices())
+@pytest.mark.parametrize("device", devices(cpu_marks=(pytest.mark.slow,)))  # twin: ~6 s
 def test_ddp_world_size_1_equals_the_plain_run(device, tmp_path):
     if not dist.is_available():
         pytest.skip("this torch has no torch.distributed")
