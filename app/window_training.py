@@ -170,6 +170,7 @@ class TrainingHandling:
             if view is not None:
                 view.close()
             view = self.sweep_window = SweepView(self.doc, self.show_message, self)
+            view.addActions([self.a_undo, self.a_redo])  # Ctrl+Z there too
             view.resize(1280, 780)
         view.show()
         view.raise_()

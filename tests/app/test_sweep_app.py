@@ -29,7 +29,9 @@ def toggle_of(field) -> QToolButton:
 
 
 def undo(win, qtbot):
-    win.activateWindow()
+    """Ctrl+Z in the main window (a shortcut fires only in the active window)."""
+    with qtbot.waitActive(win):
+        win.activateWindow()
     qtbot.keyClick(win.view, Qt.Key_Z, Qt.ControlModifier)
 
 
@@ -177,7 +179,9 @@ def test_apply_to_project_is_one_undo_step(swept, qtbot):
     assert doc.project.training.lr == pytest.approx(0.009)
     assert doc.graph.params("fc1")["out_features"] == 24
     assert swept.training.fields["lr"].text() == "0.009"  # the panel follows
-    undo(swept, qtbot)
+    with qtbot.waitActive(view):  # Ctrl+Z in the sweep window undoes it as well
+        view.activateWindow()
+    qtbot.keyClick(view.table, Qt.Key_Z, Qt.ControlModifier)
     assert doc.project.to_json() == before
 
 
@@ -215,7 +219,9 @@ def test_a_small_sweep_run_from_the_view_fills_table_and_plots(swept, qtbot):
     view.apply_btn.click()
     assert swept.doc.project.training.lr == pytest.approx(params["training.lr"])
     assert swept.doc.graph.params("fc1")["out_features"] == params["fc1.out_features"]
-    undo(swept, qtbot)
-    assert swept.doc.project.to_json() == before
+    assert swept.doc.undo.count() == 1
     # Resume is offered for the journal left in the runs folder
     assert view.resume_btn.isEnabled()
+    view.close()
+    undo(swept, qtbot)
+    assert swept.doc.project.to_json() == before
