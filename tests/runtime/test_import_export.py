@@ -19,7 +19,8 @@ ZOO = Path(nets_export.__file__)
 # (class, example input, the user classes that must arrive as block definitions)
 CASES = [("ShapeBranch", "x=2,5,16", {"Residual"}), ("OptionalMask", "x=2,7,8", set()),
          ("Unrolled", "x=3,4,6", {"Cell"}), ("Configured", "x=2,5,12", set()),
-         ("TokensAndFeatures", "tokens=2,5:int64:50 x=2,5,8", set())]
+         ("TokensAndFeatures", "tokens=2,5:int64:50 x=2,5,8", set()),
+         ("TensorOps", "x=2,5,12", set())]
 
 
 def _line_of(text: str) -> int:

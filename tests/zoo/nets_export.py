@@ -137,6 +137,22 @@ class TokensAndFeatures(nn.Module):
         return out.mean(1), hn[-1]
 
 
+class TensorOps(nn.Module):
+    """Tensor operations under torch.export's ATen names (sub, div, sum, split into equal
+    parts, where, a comparison, scaling by a constant), behind a branch on the rank."""
+
+    def __init__(self, d=12):
+        super().__init__()
+        self.fc = nn.Linear(d, 3 * d)
+
+    def forward(self, x):
+        if x.dim() == 3:
+            x = self.fc(x)
+        q, k, v = x.split(x.size(-1) // 3, dim=-1)
+        gate = torch.where(q > 0, k, v)
+        return (gate - v.sum(-1, keepdim=True) / 4) * 0.5
+
+
 class Neither(nn.Module):
     """Control flow on the data's values: neither tracer can make one graph of it."""
 
