@@ -230,6 +230,8 @@ class MainWindow(FileHandling, GraphEditing, TrainingHandling, QMainWindow):
         self.a_try = self._act("&Try the Model", self.try_model, "Ctrl+T", t,
                                "A validation sample and the trained model's prediction; text "
                                "from a prompt for a character model")
+        self.a_evaluate = self._act("&Evaluate…", self.show_evaluate, None, t, "A run's "
+                                    "confusion matrix, per-class figures, ROC/PR, calibration")
         self.a_sweep = self._act("S&weep…", self.show_sweep, None, t, "Search the values marked "
                                  "'search' with Optuna: trials of ordinary runs, side by side")
         t.addSeparator()
@@ -274,6 +276,7 @@ class MainWindow(FileHandling, GraphEditing, TrainingHandling, QMainWindow):
         self.training.resumeRequested.connect(self.trainer.resume)
         self.training.resumeRunRequested.connect(lambda run: self.start_training(resume=run))
         self.training.compareRequested.connect(self._compare_runs)
+        self.training.runs_box.evaluateRequested.connect(self.show_evaluate)
         self.trainer.event.connect(self._training_event)
         self.trainer.stateChanged.connect(self._training_state)
         self.trainer.devicesReady.connect(self.training.set_devices)

@@ -22,6 +22,7 @@ class RunsList(QGroupBox):
     only then)."""
     resumeRunRequested = Signal(object)  # a RunInfo
     compareRequested = Signal(list)  # RunInfos
+    evaluateRequested = Signal(object)  # a RunInfo (app/evaluate_view.py)
 
     def __init__(self, may_start: Callable[[], bool], parent=None):
         super().__init__("Runs", parent)
@@ -37,6 +38,11 @@ class RunsList(QGroupBox):
         self.compare_btn = QPushButton("Compare")
         rb.addWidget(self.resume_run_btn)
         rb.addWidget(self.compare_btn)
+        self.evaluate_btn = QPushButton("Evaluate")
+        self.evaluate_btn.setToolTip("The selected run judged on its validation split")
+        rb.addWidget(self.evaluate_btn)
+        self.evaluate_btn.clicked.connect(
+            lambda: self.evaluateRequested.emit(self.runs.selectedItems()[0].data(Qt.UserRole)))
         rl.addLayout(rb)
         self.resume_run_btn.clicked.connect(self._resume_run)
         self.compare_btn.clicked.connect(
@@ -61,6 +67,7 @@ class RunsList(QGroupBox):
         self.resume_run_btn.setEnabled(len(items) == 1 and items[0].data(Qt.UserRole).resumable
                                        and self._may_start())
         self.compare_btn.setEnabled(bool(items))
+        self.evaluate_btn.setEnabled(len(items) == 1)
 
     def _resume_run(self) -> None:
         items = self.runs.selectedItems()

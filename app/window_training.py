@@ -176,6 +176,24 @@ class TrainingHandling:
         view.raise_()
         view.activateWindow()
 
+    def show_evaluate(self, run=None) -> None:
+        """Train > Evaluate (or a run's Evaluate button): app/evaluate_view.py, judging `run`
+        (a RunInfo; else the newest with weights) on its validation split."""
+        from runtime.runs import list_runs
+        from .evaluate_view import EvaluateView
+        view = getattr(self, "evaluate_window", None)
+        if view is None:
+            view = self.evaluate_window = EvaluateView(self.show_message, self)
+            view.resize(1200, 760)
+        view.set_source(self.doc.project, self.doc.path.parent if self.doc.path else None,
+                        list_runs(self.runs_root()), self.doc.title)
+        if run is not None:
+            view.select_run(run)
+        view.show()
+        view.raise_()
+        view.activateWindow()
+        view.evaluate()
+
     def _compare_runs(self, runs) -> None:
         from runtime.runs import read_csv
         self.plots.set_overlays([(r.name, read_csv(r.folder / "steps.csv"),
