@@ -17,6 +17,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtWidgets import QGraphicsRectItem
 
 TRUE_AXIS, PREDICTED_AXIS = "true class", "predicted class"
 
@@ -40,6 +41,11 @@ class ConfusionPlot(pg.PlotWidget):
         self.image.setLookupTable(_lut())
         self.texts: list[pg.TextItem] = []
         self.addItem(self.image)
+        self.mark = QGraphicsRectItem(0, 0, 1, 1)  # the clicked cell's outline
+        self.mark.setPen(pg.mkPen((214, 39, 40), width=3))
+        self.mark.setZValue(10)
+        self.mark.hide()
+        self.addItem(self.mark)
         vb = self.getViewBox()
         vb.invertY(True)  # row 0 (the first true class) at the top
         vb.setMouseEnabled(False, False)
@@ -58,6 +64,7 @@ class ConfusionPlot(pg.PlotWidget):
         self.image.setImage(a if row_major else a.T, autoLevels=False,
                             levels=(0.0, max(float(a.max(initial=0.0)), 1.0)))
         self.image.setRect(0, 0, a.shape[1], a.shape[0])  # pixel (c, r) covers [c, c+1] × [r, r+1]
+        self.mark.hide()
         for t in self.texts:
             self.removeItem(t)
         self.texts = []
@@ -101,6 +108,8 @@ class ConfusionPlot(pg.PlotWidget):
             return
         cell = self.cell_at(self.getViewBox().mapSceneToView(ev.scenePos()))
         if cell is not None:
+            self.mark.setRect(cell[1], cell[0], 1, 1)
+            self.mark.show()
             self.cellClicked.emit(*cell)
 
 

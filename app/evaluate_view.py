@@ -29,7 +29,7 @@ from .evaluate_other import character_page, generator_page, seq2seq_page, table
 from .evaluate_plots import ConfusionPlot, curves_plot, reliability_plot, scatter_plot
 
 MAX_LISTED = 5000  # samples listed for one cell (a diagonal cell of a big split holds more)
-THUMB = 40  # thumbnail side, pixels
+THUMB = 48  # thumbnail side, pixels
 
 
 def _load(project_json: str, base_dir, weights: str):

@@ -150,6 +150,8 @@ def test_matrix_orientation_rows_true_columns_predicted(qtbot):
     assert [s["dataset_index"] for s in view.cell_samples] == [100, 101, 102, 103]
     assert view.samples_table.rowCount() == 4
     assert view.cell_label.text().startswith("True zero, predicted one: 4")
+    r = plot.mark.rect()  # the clicked cell outlined: column 1, row 0
+    assert plot.mark.isVisible() and (r.x(), r.y(), r.width(), r.height()) == (1, 0, 1, 1)
     _click_cell(qtbot, plot, 1, 0)
     assert view.samples_table.rowCount() == 0
 
