@@ -387,5 +387,6 @@ def _roi_align(x: torch.Tensor, rois: torch.Tensor, ph: int, pw: int, spatial_sc
         rows = torch.where(b == i)[0]
         if len(rows) > 0:
             t = torch.matmul(wy[rows][:, None], x[i][None])  # k × C × ph × W
-            out[rows] = torch.matmul(t, wx[rows].transpose(1, 2)[:, None])
+            # .to: under bf16 autocast matmul gives bfloat16, `out` is x's float32
+            out[rows] = torch.matmul(t, wx[rows].transpose(1, 2)[:, None]).to(out.dtype)
     return out
