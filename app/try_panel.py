@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QPlain
 from . import try_sample
 from .background import Background
 from .try_boundary import BoundaryBox
+from .try_inside import InsideBox
 from .try_text import GenerateBox
 from .try_translate import TranslateBox
 from .widgets import guard_wheel
@@ -155,6 +156,10 @@ class TryPanel(QWidget):
         self.boundary = self.bound_box.view
         self.bound_box.hide()
         right.addWidget(self.bound_box, 3)
+        self.inside = InsideBox()  # overlays, filters, statistics, wires' values (issue 28)
+        self.inside.overlay.currentTextChanged.connect(lambda _t: self.show_sample())
+        self.inside.hide()
+        right.addWidget(self.inside, 3)
         guard_wheel(self)
         self._set_busy(False)
 
@@ -204,6 +209,8 @@ class TryPanel(QWidget):
         self.trans_box.clear()
         self.bound_box.hide()
         self.bound_box.clear()
+        self.inside.clear()
+        self.inside.hide()
         self.index.setRange(0, 0)
 
     def load(self) -> None:
@@ -233,6 +240,7 @@ class TryPanel(QWidget):
         bounded = _answers(tryout.classifier_2d)
         self.bound_box.clear()
         self.bound_box.setVisible(bounded)
+        self.inside.setVisible(self.inside.loaded(tryout))
         if self._start_file is not None and str(tryout.weights) == self._start_file:
             self.status.setText(f"The starting weights ({Path(tryout.weights).name}), before "
                                 f"any training: {len(tryout):,} validation samples.")
@@ -283,6 +291,7 @@ class TryPanel(QWidget):
         else:
             self.image.setPixmap(try_sample.pixmap(image))
             self.image.show()
+        self.inside.show_sample(s, self.image)
         if point is not None:
             try_sample.draw_points(self.plot, t, point)
         else:

@@ -340,6 +340,7 @@ class EdgeItem(QGraphicsPathItem):
     drawn above the nodes (`set_over`), so no wire is ever hidden."""
 
     Z_UNDER, Z_OVER = 0.0, 1.5  # nodes are at 1, ports at 2
+    preview = None  # (EdgeItem) -> tooltip or None: a tried sample's value (app/try_inside)
 
     def __init__(self, edge, src: PortItem, dst: PortItem):
         super().__init__()
@@ -353,12 +354,19 @@ class EdgeItem(QGraphicsPathItem):
             self._pen = _TRAINING_PEN
             self.setToolTip("Training only: this wire feeds the true tokens while training; "
                             "at inference the Greedy decode feeds the model's own")
+        self._own_tip = self.toolTip()
+        self.setAcceptHoverEvents(True)
         self._label_rect = QRectF()
         self._bounds = QRectF()
         self._a = self._b = QPointF()
         src.node_item.edges.add(self)
         dst.node_item.edges.add(self)
         self.update_path()
+
+    def hoverEnterEvent(self, event) -> None:
+        tip = EdgeItem.preview(self) if EdgeItem.preview is not None else None
+        self.setToolTip(tip or self._own_tip)
+        super().hoverEnterEvent(event)
 
     def detach(self) -> None:
         self.src.node_item.edges.discard(self)
