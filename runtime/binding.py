@@ -20,6 +20,9 @@ def bind_data(compiled: Compiled, bind: dict[str, str], dataset: Dataset,
     """placeholder (node id) -> the whole field, checked against the node's shape and dtype.
     With no binding at all, graph.settings.auto_bind fills it in (a field named like the node;
     else a single Input takes field 'x' and a single Target field 'y')."""
+    if getattr(dataset, "streams", False):  # read lazily: checked on a few samples
+        from .loader import bound_columns
+        return bound_columns(compiled, bind, dataset, needed)
     graph, analysis = compiled.graph, compiled.analysis
     bind = dict(bind)
     if not bind:  # the same rule the training panel fills the binding in with

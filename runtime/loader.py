@@ -49,10 +49,10 @@ def auto_workers() -> int:
     return max(0, min(4, cpus - 1))
 
 
-def bind_stream(c, bind: dict, ds: Dataset, needed: list[str]) -> list[tuple]:
-    """For each needed node: (field, dtype, the whole converted tensor or None for a Column),
-    checked as runtime/binding.py checks data in memory: shapes and dtypes on a few samples,
-    the whole small fields (class labels) entirely."""
+def bound_columns(c, bind: dict, ds: Dataset, needed: list[str]) -> dict:
+    """runtime/binding.bind_data for a streamed dataset: node -> the whole converted tensor
+    (a small field) or a Column read as the node's dtype, checked as data in memory is:
+    shapes and dtypes on a few samples, the small fields (class labels) entirely."""
     probe = {k: v if isinstance(v, torch.Tensor) else v[:min(len(v), 4)]
              for k, v in ds.fields.items()}
     tensors = bind_data(c, bind, Dataset(ds.name, probe), needed)
@@ -60,12 +60,15 @@ def bind_stream(c, bind: dict, ds: Dataset, needed: list[str]) -> list[tuple]:
         g = c.graph
         bind = auto_bind([n for n in needed if g.spec(n).role == "input"],
                          [n for n in needed if g.spec(n).role == "target"], list(ds.fields), {})
-    plan = []
-    for n in needed:
-        f = bind[n]
-        whole = isinstance(ds.fields[f], torch.Tensor)
-        plan.append((f, tensors[n].dtype, tensors[n] if whole else None))
-    return plan
+    return {n: tensors[n] if isinstance(ds.fields[bind[n]], torch.Tensor)
+            else ds.fields[bind[n]].to(tensors[n].dtype) for n in needed}
+
+
+def bind_stream(c, bind: dict, ds: Dataset, needed: list[str]) -> list[tuple]:
+    """For each needed node: (field, dtype, the whole converted tensor or None for a Column)."""
+    bound = bound_columns(c, bind, ds, needed)
+    return [(getattr(t, "name", None), t.dtype, t if isinstance(t, torch.Tensor) else None)
+            for t in (bound[n] for n in needed)]
 
 
 class _Bad:
@@ -189,10 +192,10 @@ class Stream:
                           persistent_workers=w > 0, prefetch_factor=PREFETCH if w else None,
                           generator=torch.Generator())  # the run's random state untouched
 
-    def fit_sample(self) -> list[torch.Tensor]:
-        """Up to FIT_SAMPLES training samples, on the device: what a standardizer is fitted
-        on and the augmentation checks (the whole training split is never held)."""
-        idx = self.train_idx[:FIT_SAMPLES]
+    def fit_sample(self, n: int = FIT_SAMPLES) -> list[torch.Tensor]:
+        """The first `n` training samples, on the device: what a standardizer is fitted on
+        and the augmentation checks (the whole training split is never held)."""
+        idx = self.train_idx[:n]
         self._eval_batches.order, self._eval_batches.start = idx, 0
         self._eval_batches.size = max(self.batch_size, 256)
         parts = list(self._from(self.eval_loader, idx))

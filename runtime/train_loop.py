@@ -18,7 +18,7 @@ import torch
 
 from .evaluation import Evaluator
 from .events import EpochEnd, Event, Finished, GradStats, Paused, Resumed, Step, Stopped
-from .loader import Stream, bind_stream
+from .loader import FIT_SAMPLES, Stream, bind_stream
 from .recipes import StepResult
 
 
@@ -250,10 +250,12 @@ class EpochLoop:
             modules.to(memory_format=torch.channels_last)
         stream = Stream(dataset, plan, train_idx, val_idx, self.settings.batch_size,
                         data.workers, dev, data.cache, channels_last)
-        sample = stream.fit_sample()
-        for node, name in c.standardizers.items():
-            if node not in getattr(self, "_fitted_from_file", ()):
-                c.modules.get_submodule(name).to(dev).fit(sample[needed.index(node)])
+        fit = [n for n in c.standardizers if n not in getattr(self, "_fitted_from_file", ())]
+        augmented = data.augment != type(data.augment)()
+        sample = stream.fit_sample(FIT_SAMPLES if fit or augmented else 8)
+        for node in fit:
+            c.modules.get_submodule(c.standardizers[node]).to(dev).fit(
+                sample[needed.index(node)])
         run = _Run(needed, sample, [t[:0] for t in sample], len(val_idx))
         run.stream = stream
         return run

@@ -69,6 +69,12 @@ class Column:
     def __len__(self) -> int:
         return self.shape[0]
 
+    def to(self, dtype) -> "Column":
+        """The same samples read as another dtype (a binding's float or int64)."""
+        c = Column.__new__(Column)
+        c.__dict__.update(self.__dict__, dtype=dtype)
+        return c
+
     def dim(self) -> int:
         return len(self.shape)
 

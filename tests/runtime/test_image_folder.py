@@ -257,7 +257,7 @@ def test_folder_errors(tmp_path, monkeypatch):
     assert len(load_images(root, limit_per_class=3)) == 9
     monkeypatch.undo()
     monkeypatch.setattr(data, "MAX_IMAGE_BYTES", 2 ** 30)
-    assert error(root, height=4096, width=4096).startswith(
+    assert error(root, height=4096, width=4096, streaming="off").startswith(
         f"{root}: 12 images of 3 × 4096 × 4096 would take 2.2 GiB of memory (at most 1 GiB)")
     monkeypatch.setattr(data, "MAX_ENTRIES", 10)
     assert "more than 10 files and folders: choose the folder that holds one" in error(root)
@@ -271,7 +271,7 @@ def test_folder_errors(tmp_path, monkeypatch):
     ({"fit": "zoom"}, "data.options.fit: must be 'stretch', 'crop' or 'pad'"),
     ({"limit_per_class": -1}, "data.options.limit_per_class: must be a whole number 0 to"),
     ({"size": 8}, "data.options.size: dataset 'images' has no such option (it takes: path, "
-                  "channels, height, width, fit, limit_per_class)"),
+                  "channels, height, width, fit, limit_per_class, streaming)"),
 ])
 def test_option_checks(options, message):
     with pytest.raises(DataError) as info:

@@ -141,24 +141,34 @@ def test_csv_bad_cell_is_named_when_read(tmp_path):
         ds.fields["x"][1]
 
 
-def slow_images(tmp_path, seconds):
-    """A trainer of 12 images whose reader sleeps `seconds` per sample (a starved pipeline)."""
-    folder(tmp_path / "imgs", per_class=6)
+def slow_images(tmp_path):
+    """A trainer of 10 images (8 to train on, 2 steps of 4) whose reader sleeps
+    `slow.seconds` per sample (a starved pipeline), and that SlowSource (0 s until set)."""
+    folder(tmp_path / "imgs", per_class=5)
     p = cnn({**IMG, "streaming": "on"}, workers=0)
     p.training.epochs = 1
+    p.training.batch_size = 4
     trainer = Trainer(p, base_dir=tmp_path, device="cpu", log_every=1)
     made = trainer._load_dataset
+    box = {}
 
     def slowed():
         ds = yield from made()
-        ds.source = SlowSource(ds.source, seconds)
+        ds.source = box["slow"] = SlowSource(ds.source, 0.0)
         return ds
     trainer._load_dataset = slowed
-    return trainer
+    return trainer, box
 
 
 def test_data_wait_shows_a_starved_pipeline(tmp_path):
-    events = list(slow_images(tmp_path, 0.05).run())
+    trainer, box = slow_images(tmp_path)
+    events = []
+    for ev in trainer.run():
+        events.append(ev)
+        if ev.kind == "started":  # the training steps only: 1.2 s of reading per batch
+            box["slow"].seconds = 0.3
+        if ev.kind == "step" and ev.step == 2:
+            box["slow"].seconds = 0.0
     assert events[-1].kind == "finished", events[-1]
     waits = [e.data_wait for e in events if e.kind == "step"]
     assert waits and min(waits) > 0.5, waits
@@ -230,3 +240,19 @@ def test_a_stopped_streamed_run_resumes_to_the_uninterrupted_weights(tmp_path):
     assert events[-1].kind == "finished", events[-1]
     a, b = whole.compiled.modules.state_dict(), second.compiled.modules.state_dict()
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_try_the_model_on_a_streamed_image_folder(tmp_path):
+    """The Try panel's Tryout binds a streamed dataset (runtime/binding.py hands it to
+    loader.bound_columns) and shows the run's validation samples."""
+    from runtime.tryout import Tryout
+    folder(tmp_path / "imgs")
+    p = cnn({**IMG, "streaming": "on"}, workers=0)
+    t = Trainer(p, base_dir=tmp_path, device="cpu", max_steps=2)
+    assert list(t.run())[-1].kind == "finished"
+    t.save_checkpoint(tmp_path / "ck")
+    mem = load_dataset("images", {**IMG, "streaming": "off"}, 0, tmp_path)
+    tr = Tryout(p, tmp_path, tmp_path / "ck")
+    val, _ = __import__("runtime.train", fromlist=["split"]).split(len(mem), 0, 0.2)
+    assert len(tr) == len(val)
+    assert torch.equal(tr.val["image"], mem.fields["x"][val])
