@@ -202,7 +202,7 @@ class InsideBox(QGroupBox):
         try:
             f = inside.first_filters(c).images()[:SHOWN_FILTERS]
             tiles = np.stack([_grey3(t) for t in f.numpy()])
-            self.filters.setPixmap(tile_grid(tiles, 14, columns=16, gap=1))
+            self.filters.setPixmap(tile_grid(tiles, 20, columns=8, gap=2))
             self.filters.setToolTip(f"The first convolution's {len(f)} filters (each scaled "
                                     "to its own range: dark low, light high)")
         except inside.InsideError:
