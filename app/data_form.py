@@ -421,8 +421,12 @@ class DataForm(QGroupBox):
         if key == self._binding_key:
             return  # nothing changed: keep the combo boxes
         self._binding_key = key
-        while self.bind_form.rowCount():
-            self.bind_form.removeRow(0)
+        while self.bind_form.rowCount():  # (the old combos may be inside their own signal:
+            row = self.bind_form.takeRow(0)  # deleted later, never under it)
+            for w in (row.labelItem.widget(), row.fieldItem.widget()):
+                w.hide()
+                w.setObjectName("")
+                w.deleteLater()
         for n in nodes:
             combo = narrow_combo()
             combo.setObjectName(f"bind_{n}")
