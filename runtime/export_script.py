@@ -50,16 +50,20 @@ def script_refusal(project: Project, c: Compiled) -> str | None:
         return (f"the training recipe '{s.recipe}' is not written into the script (it trains "
                 "with backpropagation of the losses, the 'supervised' recipe); train it in "
                 "LayerLoom, or export the python file and write its loop by hand")
-    if s.optimizers:
-        return ("optimizer records (several optimizers, each over a sub-network) are not "
-                "written into the script: use the one optimizer of the training settings")
     if c.objective is None:
         return "the graph has no loss node: there is nothing to train"
+    if s.optimizers and _one_record(project, c) is None:
+        return ("optimizer records over parts of the graph (several optimizers, a "
+                "sub-network, a start, an end or 'every') are not written into the script: "
+                "one record over every weight and loss is, or the settings' optimizer")
     if c.noise_inputs:
         return (f"noise input '{c.noise_inputs[0]}' is drawn each step, which the script does "
                 "not do; train it in LayerLoom")
     if c.taps:
         return f"'{c.taps[0]}' learns by a learning rule, not by gradients"
+    if project.data.augment.random:
+        return ("the data's augmentation (random crops, flips, rotation, colour jitter) is "
+                "not written into the script: turn it off to export, or train in LayerLoom")
     spec = DATASETS.get(project.data.dataset)
     if spec is None:
         return f"the dataset '{project.data.dataset}' is unknown"
@@ -75,6 +79,18 @@ def script_refusal(project: Project, c: Compiled) -> str | None:
     return None
 
 
+def _one_record(project: Project, c: Compiled):
+    """The project's one optimizer record when it updates every weight on every loss at
+    every step (the script's optimizer and cosine schedule); else None."""
+    recs = project.training.optimizers
+    if len(recs) != 1:
+        return None
+    r = recs[0]
+    if r.subnet or set(r.losses) != set(c.losses) or r.every != 1 or r.start or r.end:
+        return None
+    return r
+
+
 def _script(project: Project, c: Compiled, out: Path, about, *,
             weights_given: bool = False, project_path=None) -> list[Path]:
     """Write the folder `out` (see the module's docstring)."""
@@ -82,7 +98,8 @@ def _script(project: Project, c: Compiled, out: Path, about, *,
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(project.training.seed)
             try:
-                c = compile_graph(project.graph, standardize=project.data.standardize)
+                c = compile_graph(project.graph, standardize=project.data.standardize,
+                                  normalize=project.data.augment.normalize)
             except CompileError as e:
                 raise ExportError(f"the graph has problems: {e}") from None
     refusal = script_refusal(project, c)
@@ -181,6 +198,11 @@ def _generated(project: Project, c: Compiled, data: dict) -> str:
     settings = {k: getattr(s, k) for k in ("optimizer", "lr", "momentum", "batch_size",
                                            "epochs", "weight_decay", "clip_norm", "seed",
                                            "val_split")}
+    settings.update(lr_end=None, beta1=0.9)
+    r = _one_record(project, c)
+    if r is not None:  # the record's optimizer and schedule (a cosine decay to lr_end)
+        settings.update(optimizer=r.optimizer, lr=r.lr, lr_end=r.lr_end, beta1=r.beta1,
+                        momentum=r.momentum, weight_decay=r.weight_decay)
     needed = _needed(c)
     bind = {n: data["bind"][n] for n in needed}
     metrics = {l: (kind, EM.target_of(c, l), ignored(c, l))

@@ -118,6 +118,29 @@ def test_what_it_cannot_train_is_refused_in_words_and_nothing_is_written(tmp_pat
     assert not os.listdir(tmp_path)
 
 
+def test_random_augmentation_is_refused_in_words(tmp_path):
+    project = _template("cnn")
+    project.data.augment.hflip = 0.5
+    with pytest.raises(ExportError, match="augmentation .* not written into the script"):
+        export(project, None, "script", tmp_path / "s")
+    assert not os.listdir(tmp_path)
+
+
+def test_one_optimizer_record_over_everything_gives_its_optimizer_and_cosine_schedule(
+        tmp_path):
+    """The transformer template's one record (Adam, lr 1e-3 decaying to 1e-5) is written;
+    a record over a part of the graph is refused."""
+    project = _template("transformer")
+    export(project, None, "script", tmp_path / "s")
+    train = (tmp_path / "s" / "train.py").read_text()
+    line = next(t for t in train.splitlines() if t.startswith("SETTINGS = "))
+    settings = eval(line[len("SETTINGS = "):])
+    assert settings["lr_end"] == 1e-05 and settings["lr"] == 0.001 and settings["clip_norm"] == 1.0
+    project.training.optimizers[0].start = 10
+    with pytest.raises(ExportError, match="optimizer records over parts of the graph"):
+        export(project, None, "script", tmp_path / "t")
+
+
 def test_a_gan_is_refused_naming_its_recipe(tmp_path):
     with pytest.raises(ExportError, match="recipe 'adversarial'"):
         export(_template("gan"), None, "script", tmp_path / "s")
