@@ -179,7 +179,7 @@ def default_entry(project, target: str) -> S.SearchEntry | None:
     ok = lambda x: S.value_problem(g, t, target, x) is None  # noqa: E731
     if kind == "int":
         v = v if isinstance(v, int) and not isinstance(v, bool) and ok(v) else 1
-        lo, hi = _reach(ok, v, max(v // 2, 1), True), _reach(ok, v, v * 2 + 1, True)
+        lo, hi = _reach(ok, v, max(v // 2, 1), True), _reach(ok, v, v * 2, True)
         lo, hi = lo if lo is not None else v, hi if hi is not None else v
         if lo < hi:
             return S.SearchEntry(target=target, kind="int", low=lo, high=hi)

@@ -48,7 +48,8 @@ class SweepPlots(QTabWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.cmap = pg.colormap.get("viridis")
-        self.parallel = _plot("Parallel coordinates: one line per trial, coloured by the metric",
+        self.parallel = _plot("Parallel coordinates: one line per trial, coloured by the metric "
+                              "(yellow = best; dashed: pruned or failed)",
                               "", "place in the range (0 = low, 1 = high)")
         self.parallel_lines: list[pg.PlotDataItem] = []  # one per trial, in trial order
         self.history = _plot("Optimisation history", "trial", "metric")
@@ -80,19 +81,22 @@ class SweepPlots(QTabWidget):
         if snap.get("multi"):
             self._pareto(snap)
 
-    def _colour(self, snap: dict, values: list[float]):
-        """Each trial's pen: its metric on the colour map (bright = better), grey without."""
+    def _colour(self, snap: dict, values: list[float], states: list[str]):
+        """Each trial's pen: its metric on the colour map (bright = better), grey without;
+        dashed unless the trial completed."""
         good = [v for v in values if v is not None]
         lo, hi = (min(good), max(good)) if good else (0.0, 1.0)
         out = []
-        for v in values:
+        for v, state in zip(values, states):
             if v is None:
                 out.append(pg.mkPen(GREY, width=1, style=Qt.DashLine))
                 continue
             x = (v - lo) / (hi - lo) if hi > lo else 1.0
             if snap["direction"] == "minimize":
                 x = 1.0 - x
-            out.append(pg.mkPen(self.cmap.map(x, mode="qcolor"), width=2))
+            out.append(pg.mkPen(self.cmap.map(x, mode="qcolor"), width=2 if state == "complete"
+                                else 1, style=Qt.SolidLine if state == "complete"
+                                else Qt.DashLine))
         return out
 
     def _parallel(self, snap: dict) -> None:
@@ -106,7 +110,8 @@ class SweepPlots(QTabWidget):
         metric = [r["values"][0] if r["values"] else None for r in rows]
         good = [v for v in metric if v is not None]
         mlo, mhi = (min(good), max(good)) if good else (0.0, 1.0)
-        for r, pen, m in zip(rows, self._colour(snap, metric), metric):
+        pens = self._colour(snap, metric, [r["state"] for r in rows])
+        for r, pen, m in zip(rows, pens, metric):
             xs, ys = [], []
             for i, e in enumerate(entries):
                 if e["target"] in r["params"]:
