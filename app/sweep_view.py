@@ -329,7 +329,7 @@ class SweepView(QWidget):
             folder = Path(self.snap["root"]) / r["run"]
             self.plots.show_curves(str(r["number"]), read_csv(folder / "steps.csv"),
                                    read_csv(folder / "epochs.csv"), self.snap["metric"])
-            note += f"; its run: {r['run']}"
+            note += f"; its run {r['run']} (curves: the Curves tab)"
         self.trial_note.setText(note)
 
     def apply_selected(self) -> bool:
