@@ -11,9 +11,10 @@ def _act(type_, title, target, doc, params=(), kwargs=lambda p: {}, prefix=None,
     def shape(ctx):
         t = need_float(ctx, "x")
         dim = ctx.p.get("dim")
-        if dim is not None and dim >= len(t.shape):
-            ctx.fail(f"has dim = {dim} but '{ctx.src('x')}' gives {t}, which has dims 0 to "
-                     f"{len(t.shape) - 1}", "x")
+        r = len(t.shape)
+        if dim is not None and not -r <= dim < r:
+            ctx.fail(f"has dim = {dim} but '{ctx.src('x')}' gives {t}, which has dims {-r} to "
+                     f"{r - 1}", "x")
         return same_as_input(ctx)
     return NodeSpec(
         type=type_, title=title, category=CAT, id_prefix=prefix or type_.lower(),
@@ -77,8 +78,9 @@ SOFTMAX = _act(
         formula="Softmax(zᵢ) = e^(zᵢ) / Σⱼ e^(zⱼ),   j = 1 … C",
         use_case="The output layer for multi-class classification, followed by categorical "
                  "cross-entropy."),
-    params=(Param("dim", "int", 1, "The dimension holding the classes (1 = the first after "
-                                   "the batch).", min=1),),
+    params=(Param("dim", "int", 1, "The dimension holding the classes: 1 = the first after "
+                                   "the batch, negative counts from the end (−1 = the last).",
+                  min=-16, max=15),),
     kwargs=lambda p: {"dim": p["dim"]}, channels_last="safe", gives="probabilities")
 
 STEP = _act("Step", "Step (Heaviside)", "ops.step", Doc(

@@ -30,4 +30,5 @@ def _prelu_params(spec, rnd):
 
 
 SAMPLERS = {"GLU": _glu_inputs}
-PARAMS = {"GLU": _dim, "LogSoftmax": _dim, "Softmin": _dim, "PReLU": _prelu_params}
+PARAMS = {"GLU": _dim, "LogSoftmax": _dim, "Softmin": _dim, "Softmax": _dim,
+          "PReLU": _prelu_params}

@@ -264,3 +264,23 @@ def test_the_saved_project_starts_from_the_imported_weights(tmp_path):
     r = import_model(nets.MLP(), [parse_input("x=2,4")])
     project_file, weights = r.save(tmp_path / "p.json")
     assert load(project_file).training.initial_weights == weights.name == "p.safetensors"
+
+
+class _SelfAttention(torch.nn.Module):
+    """Attention written by hand, softmax over the last dim as most code writes it."""
+
+    def __init__(self):
+        super().__init__()
+        self.q = torch.nn.Linear(8, 8)
+
+    def forward(self, x):
+        q = self.q(x)
+        return torch.nn.functional.softmax(q @ q.transpose(1, 2) / 2.0, dim=-1) @ q
+
+
+def test_softmax_over_the_last_dim_counted_from_the_end():
+    r = import_model(_SelfAttention(), [parse_input("x=2,T=5,8")])
+    assert r.max_abs_diff <= 1e-5
+    g = r.project.graph
+    (soft,) = [n for n in g.nodes() if g.node_type(n) == "Softmax"]
+    assert g.params(soft)["dim"] == -1
