@@ -225,3 +225,24 @@ def test_a_small_sweep_run_from_the_view_fills_table_and_plots(swept, qtbot):
     view.close()
     undo(swept, qtbot)
     assert swept.doc.project.to_json() == before
+
+
+@pytest.mark.slow
+def test_stop_then_resume_from_the_view(swept, qtbot):
+    view = open_view(swept)
+    qtbot.addWidget(view)
+    view.trials.setValue(2)
+    view.epochs.setValue(8)  # long enough to be stopped during its first trial
+    view.start_btn.click()
+    qtbot.waitUntil(lambda: "running" in view.status.text(), timeout=120_000)
+    view.stop_btn.click()
+    assert view.wait(300)
+    assert view.start_btn.isEnabled() and view.resume_btn.isEnabled()
+    states = [view.table.item(i, 1).text() for i in range(view.table.rowCount())]
+    assert states == ["interrupted"]
+    view.trials.setValue(1)  # the sweep's total: the interrupted trial does not count
+    view.resume_btn.click()
+    assert view.wait(300)
+    assert "Done: 1 complete" in view.status.text(), view.status.text() + view.error.text()
+    states = [view.table.item(i, 1).text() for i in range(view.table.rowCount())]
+    assert states == ["interrupted", "complete"]
