@@ -111,6 +111,12 @@ class Project:
         self.graph.subscribe(self._on_graph_event)
 
     def _on_graph_event(self, ev) -> None:
+        # A sweep's search entries follow a renamed node (an entry of a removed node stays
+        # here, for an undo to bring back, but is not written: see _search_written).
+        if isinstance(ev, NodeRenamed) and any(e.target.split(".", 1)[0] == ev.old
+                                               for e in self.search):
+            self.search = [e.model_copy(update={"target": f"{ev.new}.{e.target.split('.', 1)[1]}"})
+                           if e.target.split(".", 1)[0] == ev.old else e for e in self.search]
         # Keep the data binding pointing at a renamed node.
         if isinstance(ev, NodeRenamed) and ev.old in self.data.bind:
             bind = dict(self.data.bind)
@@ -124,6 +130,12 @@ class Project:
                 r.model_copy(update={"losses": [ev.new if l == ev.old else l
                                                 for l in r.losses]})
                 for r in self.training.optimizers]
+
+    def _search_written(self) -> list[SearchEntry]:
+        """The search entries whose node is in the graph (or that name a training setting):
+        a removed node's entries would make the file refuse to load."""
+        return [e for e in self.search if e.target.split(".", 1)[0] == "training"
+                or e.target.split(".", 1)[0] in self.graph]
 
     def to_dict(self) -> dict:
         g = self.graph
@@ -142,7 +154,8 @@ class Project:
                         if self.data.augment != type(self.data.augment)() else {}),
                      **({"workers": self.data.workers} if self.data.workers != "auto" else {}),
                      **({"cache": True} if self.data.cache else {})},
-            **({"search": [e.to_dict() for e in self.search]} if self.search else {}),
+            **({"search": [e.to_dict() for e in self._search_written()]}
+               if self._search_written() else {}),
         }
 
     def to_json(self) -> str:
