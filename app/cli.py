@@ -205,12 +205,17 @@ def cmd_train(args) -> int:
         except OutError as e:
             print(f"error: {e}", file=sys.stderr)
             return EXIT_BAD_OUT
+    from .cli_distributed import describe, rank_setup, relaunch, report_rank
+    code = relaunch(args, lambda: _remove_empty(created))  # --nproc: through torchrun
+    if code is not None:
+        return code
     import torch
 
     from runtime.cpu import training_threads
     from runtime.train import Trainer
 
     torch.set_num_threads(training_threads(_STARTED))
+    rank_setup(args, project)  # one of several processes: join them (rank 0 alone speaks)
     base_dir = Path(args.file).resolve().parent
     start = _start_weights(project, base_dir, args.weights)
     if isinstance(start, str):
@@ -261,6 +266,8 @@ def cmd_train(args) -> int:
                   f"{_count(ev.n_val)} validation samples, {_count(ev.parameters)} parameters, "
                   f"{ev.epochs} epochs × {ev.steps_per_epoch} steps ({ev.recipe})", file=out)
             result["device"] = ev.device
+            if describe(trainer):  # several processes: the global batch
+                print(describe(trainer), file=out)
             if trainer.started_from is not None:
                 result["initial_weights"] = str(trainer.started_from)
                 print(f"starting from the weights in {trainer.started_from}", file=out)
@@ -330,7 +337,7 @@ def cmd_train(args) -> int:
             result["weights"], result["project"] = str(weights), str(copy)
     elif created:
         _remove_empty(created)  # nothing saved: leave no empty folders behind
-    if args.json:
+    if not report_rank(_finite(result), trainer) and args.json:  # a rank: to the launcher
         print(json.dumps(_finite(result)))
     return code
 
@@ -414,6 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "initialisation")
     t.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from .cli_distributed import add_arguments as add_distributed
+    add_distributed(t)  # --nproc, --nnodes, --node-rank, --rdzv-endpoint
     x = sub.add_parser("export", help="export a trained model")
     x.add_argument("file", help="the project file")
     x.add_argument("--weights", metavar="W",

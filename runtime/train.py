@@ -33,6 +33,7 @@ from .compile import CompileError, Compiled, compile_graph, standardizable
 from .data import DataError, load_dataset
 from .data.stream import is_streamed
 from . import checkpoint as ckpt
+from . import distributed as D
 from .checkpoint import Position
 from .devices import (available_devices, check_precision, device_name, pick_device,  # noqa: F401
                       to_channels_last, use_channels_last)
@@ -262,7 +263,10 @@ class Trainer(EpochLoop):
         is read at every step (on the CPU, where reading it is free, unless told)."""
         s, n_train = self.settings, self._n_train
         batch_size = {"gd": n_train, "sgd": 1}.get(s.optimizer, s.batch_size)
-        run.batch_size = min(batch_size, n_train)
+        if D.active():  # the project's batch is per process: a step takes world × batch
+            batch_size = D.global_batch(s.batch_size, {"gd": n_train, "sgd": 1}, s.optimizer,
+                                        n_train)
+        run.batch_size = self.global_batch = min(batch_size, n_train)  # all processes'
         run.steps_per_epoch = math.ceil(n_train / run.batch_size)
         total = s.epochs * run.steps_per_epoch
         if self.max_steps is not None:
@@ -285,6 +289,7 @@ class Trainer(EpochLoop):
                      if c.graph.spec(n).sequence_input and c.module(n) is not None}
         self._ctx = RecipeContext(self.settings, self.device, self.pos, self.total_steps, by_layer,
                                   seq_nodes, dict(zip(run.needed, run.train)), dataset)
+        c = D.wrap(c, self.settings.recipe, bool(self.settings.optimizers), self.device)
         return RECIPES[self.settings.recipe](self._ctx, c, trainable, run.needed)
 
     def _restore(self, loaded, modules, opt) -> None:

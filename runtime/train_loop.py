@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 
 import torch
 
+from . import distributed as D
 from .evaluation import Evaluator
 from .events import EpochEnd, Event, Finished, GradStats, Paused, Resumed, Step, Stopped
 from .loader import FIT_SAMPLES, Stream, bind_stream
@@ -145,10 +146,15 @@ class EpochLoop:
             pos.next_index = 0
         order = self._order.to(dev)
         first = i = pos.next_index
+        # Several processes: this one's share of the order, `local` of a step's positions
+        # (one process: the order itself, and the whole batch)
+        w = D.world()
+        mine, local = D.share(order), -(-batch_size // w)
         sums = _Sums(dev, run.on_host, per_sample=True)
         records = ev.new_records()
         done = False
-        loader = run.stream.epoch(self._order, i, batch_size) if run.stream is not None else None
+        loader = (run.stream.epoch(D.share(self._order), i // w, local)
+                  if run.stream is not None else None)
         kept = {k: [] for k in ev.loss_target.values()}  # streamed: the targets seen
         while i < n_train:
             if (yield from self._hold(window)):
@@ -159,18 +165,19 @@ class EpochLoop:
                 for k, v in kept.items():
                     v.append(batch[k])
             else:
-                idx = order[i:i + batch_size]
+                idx = mine[i // w:i // w + local]
                 batch = [t[idx] for t in run.train]
             window.wait += time.perf_counter() - t_wait
             if run.augment is not None:  # the training batch only, never validation's
                 batch = run.augment(batch)
             nb = min(batch_size, n_train - i)
+            nl = nb if w == 1 else min(local, len(mine) - i // w)  # this process's samples
             log_now = self._is_log_step(self.total_steps, i + batch_size >= n_train)
             # on the CPU reading the loss is free: it is checked at each step
             res = recipe.step(batch, log_now, run.on_host)
             window.busy += time.perf_counter() - t_wait
             window.add(res, nb)
-            sums.add(res, nb)
+            sums.add(res, nl)
             pos.step += 1
             i += batch_size
             pos.next_index = min(i, n_train)
@@ -184,11 +191,12 @@ class EpochLoop:
                 done = True
                 break
         mets = {"loss": sums.loss_mean(), **sums.values()}
-        seen = order[first:first + sums.n]  # the training samples this epoch went through
+        seen = mine[first // w:first // w + sums.n]  # the samples this epoch went through
         if loader is not None:  # the targets as the batches brought them, in that order
             seen = torch.arange(sums.n, device=dev)
             tensors = [torch.cat(kept[k]) if k in kept else None for k in range(len(run.needed))]
         mets.update(ev.trained(records, tensors if loader is not None else run.train, seen))
+        mets = D.reduce_means(mets, sums.n)  # several processes: the global figures
         mets.update(ev.validated(_split(run, "val")))
         mets.update(recipe.epoch_metrics())
         yield EpochEnd(pos.epoch, pos.step, mets, time.perf_counter() - t_epoch)
@@ -198,6 +206,7 @@ class EpochLoop:
         """Before a step: wait while paused (Paused, then Resumed); True, after Stopped, when
         the run is to stop."""
         pos = self.pos
+        D.agree_stop(self._stop)  # several processes: a stop heard by one stops all
         if self._pause.is_set() and not self._stop.is_set():
             yield Paused(pos.step, pos.epoch)
             while self._pause.is_set() and not self._stop.is_set():

@@ -1,0 +1,172 @@
+"""Several processes (issue 27 item 3): `layerloom train --nproc N` through torchrun, gloo on
+the CPU (runtime/distributed.py, app/cli_distributed.py)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from app.cli import main
+from runtime import distributed as D
+
+ROOT = Path(__file__).resolve().parents[2]
+MLP = ROOT / "templates" / "mlp.json"
+
+
+# The share of an epoch's order ---------------------------------------------------------------
+@pytest.mark.parametrize("n", [1, 2, 7, 10, 64, 101])
+@pytest.mark.parametrize("w", [1, 2, 3, 4])
+def test_share_covers_every_index_once_per_epoch(n, w):
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(n * 10 + w))
+    shares = [D.share(order, r, w) for r in range(w)]
+    assert len({len(s) for s in shares}) == 1  # every process takes as many steps
+    taken = torch.cat(shares).tolist()
+    assert set(taken) == set(range(n))  # every index
+    assert len(taken) - n == -n % w < w  # once, but for the padding DistributedSampler adds
+    if -n % w == 0:
+        assert sorted(taken) == list(range(n))
+    # the DistributedSampler's rule: process r takes positions r, r + w, ...
+    padded = torch.cat([order, order[:(-n % w)]]) if n >= w else None
+    if padded is not None:
+        for r in range(w):
+            assert shares[r].tolist() == padded[r::w].tolist()
+
+
+def test_a_steps_positions_are_the_one_process_batch():
+    """Local batch k of every process, together, is positions [k·B·w, (k+1)·B·w) of the
+    order: the batch one process with a w-times larger batch takes."""
+    order, w, b = torch.randperm(48), 2, 6
+    shares = [D.share(order, r, w) for r in range(w)]
+    for k in range(48 // (b * w)):
+        got = sorted(torch.cat([s[k * b:(k + 1) * b] for s in shares]).tolist())
+        assert got == sorted(order[k * b * w:(k + 1) * b * w].tolist())
+
+
+def test_one_process_changes_nothing():
+    order = torch.randperm(10)
+    assert D.share(order) is order
+    assert not D.active() and D.world() == 1 and D.rank() == 0
+    mets = {"loss": 0.5, "accuracy": 0.25}
+    assert D.reduce_means(mets, 10) is mets
+    assert D.global_batch(32, {"gd": 800, "sgd": 1}, "adam", 800) == 32
+    D.agree_stop(None)  # no process group: nothing asked of the stop event
+
+
+# The command's checks (no processes started) -------------------------------------------------
+@pytest.mark.parametrize("argv, said", [
+    (["--nnodes", "2"], "--rdzv-endpoint"),
+    (["--nnodes", "2", "--rdzv-endpoint", "nohost"], "HOST:PORT"),
+    (["--nproc", "2", "--nnodes", "2", "--node-rank", "2", "--rdzv-endpoint", "h:1"],
+     "--node-rank 2"),
+    (["--nproc", "0", "--nnodes", "2"], "--nproc must be at least 1"),
+])
+def test_bad_launch_options_are_refused_in_words(argv, said, capsys):
+    assert main(["train", str(MLP), *argv]) == 2
+    assert said in capsys.readouterr().err
+
+
+# Through torchrun (2 processes, gloo) --------------------------------------------------------
+def _project(tmp_path: Path, **training) -> Path:
+    p = json.loads(MLP.read_text())
+    p["training"].update(training)
+    path = tmp_path / "mlp.json"
+    path.write_text(json.dumps(p))
+    return path
+
+
+def _train(project: Path, *argv, env=None, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "app.cli", "train", str(project), "--json",
+                           "--no-progress", *argv], capture_output=True, text=True, cwd=ROOT,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def _epochs(stderr: str) -> list[dict[str, float]]:
+    out = []
+    for line in stderr.splitlines():
+        m = re.match(r"epoch \d+  (.*)  \(", line)
+        if m:
+            words = m.group(1).split()
+            out.append({words[i]: float(words[i + 1]) for i in range(0, len(words), 2)})
+    return out
+
+
+@pytest.mark.slow
+def test_two_processes_full_batch_equal_one_process(tmp_path):
+    """'gd' takes the whole training split per step: 2 processes × half of it give the same
+    gradients, so the same weights and metrics as 1 process (1e-5); the epoch metrics are the
+    all-reduced global figures; rank 0 alone writes the one --out folder."""
+    project = _project(tmp_path, optimizer="gd", epochs=3, lr=0.05)
+    one = _train(project, "--out", str(tmp_path / "one"))
+    two = _train(project, "--nproc", "2", "--out", str(tmp_path / "two"))
+    assert one.returncode == 0, one.stderr
+    assert two.returncode == 0, two.stderr
+    r1, r2 = json.loads(one.stdout.splitlines()[-1]), json.loads(two.stdout.splitlines()[-1])
+    assert r1["status"] == r2["status"] == "finished"
+    assert r2["processes"] == 2 and r2["global_batch"] == 800  # the whole split per step
+    assert "2 processes (gloo)" in two.stderr
+    assert r1["steps"] == r2["steps"] == 3
+    for k, v in r1["metrics"].items():
+        assert r2["metrics"][k] == pytest.approx(v, abs=1e-5), k
+    e1, e2 = _epochs(one.stderr), _epochs(two.stderr)
+    assert len(e1) == len(e2) == 3
+    for a, b in zip(e1, e2):  # the training loss and accuracy: over both processes' samples
+        assert a.keys() == b.keys()
+        for k in a:
+            assert b[k] == pytest.approx(a[k], abs=2e-4), k  # printed to 4 decimals
+    w1, w2 = load_file(r1["weights"]), load_file(r2["weights"])
+    assert w1.keys() == w2.keys()
+    for k in w1:
+        torch.testing.assert_close(w2[k], w1[k], atol=1e-5, rtol=0)
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["mlp.json",
+                                                                   "mlp.safetensors"]
+
+
+@pytest.mark.slow
+def test_a_failing_rank_ends_the_run_with_its_message(tmp_path):
+    out = tmp_path / "out"
+    r = _train(_project(tmp_path, epochs=50), "--nproc", "2", "--out", str(out),
+               env={D.FAIL_ENV: "1"})
+    assert r.returncode == 1
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: rank 1: ") and "failed on purpose" in last, r.stderr
+    res = json.loads(r.stdout.splitlines()[-1])
+    assert res["status"] == "failed" and res["rank"] == 1 and "failed on purpose" in res["error"]
+    assert not out.exists()  # nothing saved: the folder made for it is gone
+
+
+@pytest.mark.slow
+def test_other_recipes_are_refused_in_words(tmp_path):
+    r = _train(_project(tmp_path, recipe="sam"), "--nproc", "2")
+    assert r.returncode == 1
+    assert "cannot run in several processes" in r.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a process")
+def test_ctrl_c_stops_every_rank_and_rank_0_saves(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "train",
+                             str(_project(tmp_path, epochs=100000, batch_size=8)), "--json",
+                             "--no-progress", "--nproc", "2", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        for line in proc.stderr:  # the first epoch ended: every rank is stepping
+            if line.startswith("epoch 1 "):
+                break
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    res = json.loads(stdout.splitlines()[-1])
+    assert res["status"] == "stopped" and res["steps"] >= 50
+    assert (out / "mlp.safetensors").exists()
