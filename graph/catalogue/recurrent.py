@@ -167,7 +167,18 @@ def _embedding_shape(ctx):
                  "dtype to int64", "x")
     if len(t.shape) > 3:
         ctx.fail(f"takes token ids N or N × T, but '{ctx.src('x')}' gives {t}", "x")
+    pad, n = ctx.p.get("padding_idx"), ctx.p["num_embeddings"]
+    if pad is not None and not -n <= pad < n:
+        ctx.fail(f"has padding_idx {pad}, outside the vocabulary's ids 0 to {n - 1} (or "
+                 f"−{n} to −1)")
     return {"y": TensorType((*t.shape, ctx.p["embedding_dim"]))}
+
+
+def _embedding_args(p: dict) -> dict:
+    args = {"num_embeddings": p["num_embeddings"], "embedding_dim": p["embedding_dim"]}
+    if p.get("padding_idx") is not None:  # unset: the module exactly as before
+        args["padding_idx"] = p["padding_idx"]
+    return args
 
 
 EMBEDDING = NodeSpec(
@@ -177,10 +188,12 @@ EMBEDDING = NodeSpec(
                   "vocabulary size): ids run from 0 to num_embeddings − 1.", min=1,
                   max=10_000_000, role="vocabulary"),
             Param("embedding_dim", "int", 32, "Size of each token's vector.", min=1,
-                  max=65536)),
+                  max=65536),
+            Param("padding_idx", "int", None, "A padding token id: its vector starts at 0 "
+                  "and gets no gradient (the forward is unchanged); auto: none. Negative "
+                  "counts from the end.", min=-10_000_000, max=10_000_000, auto=True)),
     shape=_embedding_shape,
-    build=lambda ctx: Make("nn.Embedding", {"num_embeddings": ctx.p["num_embeddings"],
-                                            "embedding_dim": ctx.p["embedding_dim"]}),
+    build=lambda ctx: Make("nn.Embedding", _embedding_args(ctx.p)),
     color=RECURRENT_COLOR,
     doc=Doc(
         summary="A lookup table that turns each token id (a character, a word) into a learned "
