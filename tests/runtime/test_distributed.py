@@ -170,3 +170,27 @@ def test_ctrl_c_stops_every_rank_and_rank_0_saves(tmp_path):
     res = json.loads(stdout.splitlines()[-1])
     assert res["status"] == "stopped" and res["steps"] >= 50
     assert (out / "mlp.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_two_streamed_processes_equal_one_in_memory(tmp_path):
+    """The streamed path's batch sampler takes the same share: a CSV read lazily through
+    DataLoaders in 2 processes ('gd') ends with the weights of the same CSV in memory in 1."""
+    from runtime.data import load_dataset
+    d = load_dataset("spirals", {"n_samples": 240}, 0, tmp_path)
+    rows = ["a,b,label"] + [f"{x[0]:.9g},{x[1]:.9g},c{int(y)}"
+                            for x, y in zip(d.fields["x"].tolist(), d.fields["y"].tolist())]
+    (tmp_path / "s.csv").write_text("\n".join(rows) + "\n")
+    weights = {}
+    for name, streaming, argv in (("one", "off", []), ("two", "on", ["--nproc", "2"])):
+        p = json.loads(MLP.read_text())
+        p["training"].update(optimizer="gd", epochs=2, lr=0.05)
+        p["data"] = {"dataset": "csv", "bind": {"label": "y", "x": "x"}, "workers": 0,
+                     "options": {"path": "s.csv", "label": "label", "streaming": streaming}}
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(p))
+        r = _train(path, "--out", str(tmp_path / name), *argv)
+        assert r.returncode == 0, r.stderr
+        weights[name] = load_file(json.loads(r.stdout.splitlines()[-1])["weights"])
+    for k in weights["one"]:
+        torch.testing.assert_close(weights["two"][k], weights["one"][k], atol=1e-5, rtol=0)
