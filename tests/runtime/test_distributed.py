@@ -194,3 +194,47 @@ def test_two_streamed_processes_equal_one_in_memory(tmp_path):
         weights[name] = load_file(json.loads(r.stdout.splitlines()[-1])["weights"])
     for k in weights["one"]:
         torch.testing.assert_close(weights["two"][k], weights["one"][k], atol=1e-5, rtol=0)
+
+
+def _resume_worker(rank: int, port: int, folder: str) -> None:
+    """One of 2 gloo processes: an uninterrupted run; a run stopped by rank 0 alone at step
+    7 (mid-epoch) and checkpointed by rank 0; that checkpoint resumed in every process."""
+    from graph.project import load
+    from runtime.train import Trainer
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE="2", LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    D.init(torch.device("cpu"))
+    try:
+        ref = Trainer(load(MLP), device="cpu", max_steps=20)
+        assert list(ref.run())[-1].kind == "finished"
+        t = Trainer(load(MLP), device="cpu", max_steps=20, log_every=1)
+        for e in t.run():
+            if e.kind == "step" and e.step == 7 and rank == 0:
+                t.stop()  # heard by rank 0 only: agreed before the next step
+            if e.kind == "stopped" and rank == 0:
+                t.save_checkpoint(Path(folder) / "ckpt")
+        assert t.step == 7, (rank, t.step)
+        torch.distributed.barrier()  # the checkpoint is written
+        r = Trainer(load(MLP), device="cpu", max_steps=20, resume_from=Path(folder) / "ckpt")
+        last = list(r.run())[-1]
+        assert last.kind == "finished" and last.step == 20, last
+        torch.save({"ref": ref.model.state_dict(), "resumed": r.model.state_dict()},
+                   Path(folder) / f"rank{rank}.pt")
+    finally:
+        D.teardown()
+
+
+@pytest.mark.slow
+def test_two_processes_stopped_and_resumed_equal_an_uninterrupted_run(tmp_path):
+    import socket
+
+    import torch.multiprocessing as tmp
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tmp.spawn(_resume_worker, args=(port, str(tmp_path)), nprocs=2, join=True)
+    got = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    for k, v in got[0]["ref"].items():
+        torch.testing.assert_close(got[0]["resumed"][k], v, atol=1e-6, rtol=0)
+        torch.testing.assert_close(got[1]["resumed"][k], v, atol=0, rtol=0)  # in step
