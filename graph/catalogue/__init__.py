@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..spec import NodeSpec
 from . import (activations, attention, blocks, conv, core, decoding, detection, gan, io,
                losses, merge, mask, nn_activations, nn_cells, nn_conv, nn_params, nn_shape, norm,
-               recurrent, rpn, tensor_ops, tensor_shape_ops)
+               recurrent, rpn, tensor_ops, tensor_shape_ops, torch_attention)
 
 CATEGORIES = ("Input / Output", "Core", "Activation", "Convolution", "Pooling",
               "Normalization", "Structure", "Recurrent", "Sequence", "Attention", "Generative",
@@ -15,7 +15,7 @@ _REPLACED: dict[str, str] = {}  # old type id -> current one
 
 for _family in (io, core, activations, nn_activations, conv, nn_conv, norm, nn_shape, nn_params,
                 merge, recurrent, nn_cells, attention, decoding, gan, detection, rpn, mask, losses,
-                tensor_ops, tensor_shape_ops, blocks):
+                tensor_ops, tensor_shape_ops, torch_attention, blocks):
     for _s in _family.SPECS:
         assert _s.type not in SPECS, f"type id {_s.type!r} declared twice"
         assert _s.category in CATEGORIES, _s.category

@@ -67,6 +67,10 @@ ATEN_NAMES.update({"aten.repeat.default": "Tensor.repeat",
 # rewrites it so where the parts are equal
 SPLIT_AS = ("aten.split.Tensor", "torch.chunk")
 
+# aten.scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal, scale=...): the
+# importer wires its mask (a tensor or None) onto the attention node's optional port itself
+SDPA = "aten.scaled_dot_product_attention.default"
+
 RESHAPES = frozenset({"aten.view.default", "aten.reshape.default", "aten._unsafe_view.default"})
 
 SLICES = frozenset({"aten.slice.Tensor", "aten.select.int"})

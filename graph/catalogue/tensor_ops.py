@@ -333,7 +333,7 @@ WHERE = _node(
                  "elsewhere; a piecewise function (Tensor and a constant gt 0 as the mask). "
                  "Example: cond [true, false], x [1, 2], y [9, 9] give [1, 9].",
         notes="torch.where(cond, x, y). x and y are tensors here: torch.where(cond, x, 0.0) "
-              "with a constant is not imported yet."),
+              "with a constant imports as 'Where, else a constant'."),
     "where")
 
 SPECS = (TENSOR_FUNCTION, TENSOR_SCALAR, TENSOR_BINARY, MATMUL, TENSOR_REDUCE, WHERE)

@@ -13,6 +13,7 @@ import math
 
 FUNCTION, SCALAR, BINARY = "TensorFunction", "TensorScalar", "TensorBinary"
 MATMUL, REDUCE, WHERE = "MatMul", "TensorReduce", "Where"
+WHERE_SCALAR, SDPA = "WhereScalar", "TorchScaledDotProductAttention"
 ADD, MULTIPLY = "Add", "Multiply"
 TENSORS = "tensors"
 
@@ -104,7 +105,31 @@ def _matmul(args, kwargs):
 
 
 def _where(args, kwargs):
-    return (WHERE, {}) if len(args) == 3 and not kwargs else None
+    """torch.where(cond, x, y) of three tensors; torch.where(cond, x, number): Where with a
+    constant (a number as x: no node)."""
+    if len(args) != 3 or kwargs or args[0] is not None or args[1] is not None:
+        return None
+    if args[2] is None:
+        return WHERE, {}
+    return (WHERE_SCALAR, {"other": float(args[2])}) if _num(args[2]) else None
+
+
+def sdpa(args, kwargs):
+    """F.scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0,
+    is_causal=False, scale=None, enable_gqa=False), the constants (None where a tensor is):
+    torch's attention node; a mask, if a tensor, goes on its attn_mask port."""
+    names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal")
+    if len(args) > len(names) or set(kwargs) - {*names[3:], "scale", "enable_gqa"} or \
+            any(a is not None for a in args[:3]) or kwargs.get("enable_gqa", False):
+        return None
+    given = {**dict(zip(names, args)), **kwargs}
+    drop, causal = given.get("dropout_p", 0.0), given.get("is_causal", False)
+    scale = given.get("scale")
+    if not (_num(drop) and 0 <= drop <= 1 and isinstance(causal, bool)
+            and (scale is None or _num(scale) and scale > 0)):
+        return None
+    return SDPA, {"is_causal": causal, "scale": None if scale is None else float(scale),
+                  "dropout_p": float(drop)}
 
 
 def reduction(fn: str):
@@ -273,7 +298,8 @@ _add(("operator.matmul", "torch.matmul", "Tensor.matmul", "torch.bmm", "Tensor.b
 for _f in ("sum", "amax", "amin", "prod", "std", "var", "logsumexp", "norm"):
     _add((f"torch.{_f}", f"Tensor.{_f}"), REDUCE, reduction(_f))
 _add(("torch.linalg_vector_norm",), REDUCE, reduction("norm"))
-_add(("torch.where",), WHERE, _where)
+_add(("torch.where", "Tensor.where"), WHERE, _where)
+_add(("F.scaled_dot_product_attention", "torch.scaled_dot_product_attention"), SDPA, sdpa)
 _add(("torch.unsqueeze", "Tensor.unsqueeze"), "Unsqueeze", _unsqueeze)
 _add(("torch.squeeze", "Tensor.squeeze"), "Squeeze", _squeeze)
 _add(("Tensor.repeat",), "Repeat", _repeat)

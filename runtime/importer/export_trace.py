@@ -31,10 +31,11 @@ from torch import nn
 from torch.utils import _pytree as pytree
 
 from graph import catalogue
-from graph.catalogue.aten_names import (ATEN_NAMES, CHECKS, IDENTITIES, RESHAPES, SLICES,
-                                        SPLIT_AS)
+from graph.catalogue.aten_names import (ATEN_NAMES, CHECKS, IDENTITIES, RESHAPES, SDPA,
+                                        SLICES, SPLIT_AS)
 from graph.catalogue.coverage import NODE_FOR
 from graph.catalogue.torch_functions import INPUT, PARAMETER, getitem_node, parameter_params
+from graph.catalogue.torch_functions_generic import sdpa
 
 from .export_run import _is_leaf, export
 from .layers import TensorHolder, module_params, tensor_at
@@ -291,6 +292,8 @@ def export_trace(model: nn.Module, inputs: list[InputSpec],
                 parts = _shape(src)[dim] // node.args[1]
                 add(_function_op(_Node(node, SPLIT_AS[1], [src, parts, dim], {}, stack),
                                  values, where))
+            elif name == SDPA:
+                add(_sdpa_op(node, values, stack, where))
             elif name in ATEN_NAMES:
                 args, kwargs = _without_defaults(node)
                 add(_function_op(_Node(node, ATEN_NAMES[name], args, kwargs, stack), values,
@@ -333,6 +336,30 @@ def export_trace(model: nn.Module, inputs: list[InputSpec],
             raise ImportProblem(f"the layer '{path}' is applied {n} times (shared weights): "
                                 "not imported yet")
     return Traced(ops, outputs, [i.name for i in inputs], leaves)
+
+
+def _sdpa_op(node: fx.Node, values: dict, stack: dict, where: str) -> Op:
+    """aten.scaled_dot_product_attention: q, k, v and a mask (if a tensor) on torch's
+    attention node's ports, the constants its params."""
+    args, kwargs = _without_defaults(node)
+    if any(isinstance(v, fx.Node) for v in kwargs.values()):
+        raise ImportProblem(f"{where}: scaled_dot_product_attention with a computed keyword "
+                            "argument has no node")
+    got = sdpa([None if isinstance(a, fx.Node) else a for a in args], kwargs)
+    if got is None:
+        raise ImportProblem(f"{where}: scaled_dot_product_attention with these arguments "
+                            f"({', '.join(repr(a) for a in args[3:])}, {kwargs}) has no node")
+    type_id, params = got
+    inputs = []
+    for port, a in zip(("query", "key", "value", "attn_mask"), args):
+        if isinstance(a, fx.Node):
+            v = values.get(a.name)
+            if not isinstance(v, Value):
+                raise ImportProblem(f"{where}: scaled_dot_product_attention's {port} is not "
+                                    "a tensor the graph computes")
+            inputs.append((port, v))
+    return Op(node.name, type_id, params, inputs, tuple(stack.values()), label="sdpa",
+              line=where)
 
 
 def _slice(node: fx.Node, values: dict, by_name: dict, stack: dict, add, where: str) -> None:

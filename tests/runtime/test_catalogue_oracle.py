@@ -15,7 +15,8 @@ N = 3
 # Input and param samplers of the torch.nn families (issue 26), by type id
 FAMILY_SAMPLERS, FAMILY_PARAMS = {}, {}
 for _name in ("oracle_nn_activations", "oracle_nn_conv", "oracle_nn_shape", "oracle_nn_cells",
-              "oracle_nn_losses", "oracle_nn_params", "oracle_tensor_ops"):
+              "oracle_nn_losses", "oracle_nn_params", "oracle_tensor_ops",
+              "oracle_torch_attention"):
     _mod = importlib.import_module(f"tests.runtime.{_name}")
     FAMILY_SAMPLERS.update(getattr(_mod, "SAMPLERS", {}))
     FAMILY_PARAMS.update(getattr(_mod, "PARAMS", {}))
