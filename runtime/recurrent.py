@@ -46,7 +46,9 @@ class GRU(nn.GRU):
 
 class LSTM(nn.LSTM):
     """nn.LSTM, batch first, with batch-first states: forward(x, h0=None, c0=None) ->
-    (y, (h, c)), the nesting torch returns; a state not given starts at zeros."""
+    (y, (h, c)), the nesting torch returns; a state not given starts at zeros. Under CPU
+    bf16 autocast it runs in float32 (oneDNN has no bf16 LSTM on most CPUs: "could not
+    create a primitive descriptor for the LSTM"), as nn.GRU does there anyway."""
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bidirectional: bool = False, dropout: float = 0.0):
@@ -61,7 +63,12 @@ class LSTM(nn.LSTM):
             zeros = x.new_zeros(x.shape[0], self.num_layers * d, self.hidden_size)
             hx = (_to_torch_state(zeros if h0 is None else h0),
                   _to_torch_state(zeros if c0 is None else c0))
-        y, (h, c) = super().forward(x, hx)
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            with torch.autocast("cpu", enabled=False):
+                y, (h, c) = super().forward(
+                    x.float(), None if hx is None else (hx[0].float(), hx[1].float()))
+        else:
+            y, (h, c) = super().forward(x, hx)
         return y, (h.transpose(0, 1), c.transpose(0, 1))
 
 
