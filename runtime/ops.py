@@ -450,10 +450,10 @@ class LearnedTensor(nn.Module):
     key is <node>.weight. init: 'zeros', 'ones', 'normal' N(0, std²), 'uniform' [−std, std]."""
 
     def __init__(self, shape: list[int], init: str = "zeros", std: float = 0.02,
-                 learn: bool = True):
+                 learn: bool = True, dtype: str = "float32"):
         super().__init__()
         self.init, self.std = init, std
-        value = torch.empty(list(shape))
+        value = torch.empty(list(shape), dtype=getattr(torch, dtype))  # int64, bool: fixed
         if learn:
             self.weight = nn.Parameter(value)
         else:

@@ -40,7 +40,21 @@ def _parameter_shape(ctx):
     if any(is_symbol(d) for d in shape):
         ctx.fail(f"has shape {shape}: a learned tensor has fixed sizes (numbers), not size "
                  "names")
-    return {"y": TensorType(tuple(shape))}
+    dtype = ctx.p.get("dtype") or "float32"
+    if dtype != "float32" and ctx.p["learn"]:
+        ctx.fail(f"holds {dtype} values, which cannot be learned: turn learn off (a fixed "
+                 "tensor, saved with the weights)")
+    if dtype != "float32" and ctx.p["init"] not in ("zeros", "ones"):
+        ctx.fail(f"holds {dtype} values, which start as zeros or ones, not "
+                 f"'{ctx.p['init']}'")
+    return {"y": TensorType(tuple(shape), dtype)}
+
+
+def _parameter_args(p: dict) -> dict:
+    args = {"shape": list(p["shape"]), "init": p["init"], "std": p["std"], "learn": p["learn"]}
+    if (p.get("dtype") or "float32") != "float32":  # float32: the module exactly as before
+        args["dtype"] = p["dtype"]
+    return args
 
 
 PARAMETER = NodeSpec(
@@ -56,11 +70,13 @@ PARAMETER = NodeSpec(
             Param("std", "float", 0.02, "The spread of 'normal' (standard deviation) and "
                   "'uniform' (bound); ViT's tokens start at 0.02.", min=0.0, max=100.0),
             Param("learn", "bool", True, "Train it (an nn.Parameter); off, it is a fixed "
-                  "buffer that is saved with the weights but never changes.")),
+                  "buffer that is saved with the weights but never changes."),
+            Param("dtype", "choice", "float32", "What the values are: real numbers, or "
+                  "integers (int64: token or position ids) or true/false (bool: a mask), "
+                  "which are fixed (learn off); an import keeps such constants here.",
+                  choices=("float32", "int64", "bool"))),
     shape=_parameter_shape,
-    build=lambda ctx: Make("ops.LearnedTensor", {
-        "shape": list(ctx.p["shape"]), "init": ctx.p["init"], "std": ctx.p["std"],
-        "learn": ctx.p["learn"]}),
+    build=lambda ctx: Make("ops.LearnedTensor", _parameter_args(ctx.p)),
     color=COLORS["Core"],
     doc=Doc(
         summary="A tensor of values learned directly, with no input: the node gives the "

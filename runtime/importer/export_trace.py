@@ -37,6 +37,7 @@ from graph.catalogue.coverage import NODE_FOR
 from graph.catalogue.torch_functions import INPUT, PARAMETER, getitem_node, parameter_params
 from graph.catalogue.torch_functions_generic import sdpa
 
+from .export_patterns import _flat_linears, _kept_as_minus_one, _same, _shape
 from .export_run import _is_leaf, export
 from .layers import TensorHolder, module_params, tensor_at
 from .source import ImportProblem, InputSpec
@@ -45,6 +46,7 @@ from .trace import (Op, Traced, Value, _check_spoiled, _check_whole, _function_o
 
 TRACER = "torch.export"
 _BIG = 2 ** 62  # an end of slice at or past this is "to the end"
+_DTYPES = ("int64", "bool")  # the constants besides floating point a Parameter node holds
 
 
 class _Node:
@@ -90,16 +92,6 @@ def _equal_split(node: fx.Node) -> bool:
     dim = node.args[2] if len(node.args) > 2 else 0
     return (shape is not None and isinstance(n, int) and n > 0 and isinstance(dim, int)
             and isinstance(shape[dim], int) and shape[dim] % n == 0)
-
-
-def _same(a, b) -> bool:
-    """Two shapes alike, a symbolic batch included (compared by name: no guard on it)."""
-    return a is not None and b is not None and [str(d) for d in a] == [str(d) for d in b]
-
-
-def _shape(node) -> tuple | None:
-    val = node.meta.get("val") if isinstance(node, fx.Node) else None
-    return tuple(val.shape) if isinstance(val, torch.Tensor) else None
 
 
 def export_trace(model: nn.Module, inputs: list[InputSpec],
@@ -200,18 +192,21 @@ def export_trace(model: nn.Module, inputs: list[InputSpec],
             t = state(a)
         elif a.name in consts and isinstance(consts[a.name], torch.Tensor):
             target, t = f"constant_{a.name}", consts[a.name]
-            if not t.is_floating_point():
-                problem(f"{_line(a) or where}: a constant {str(t.dtype)[6:]} tensor computed "
-                        f"by {str(a.target).rsplit('.', 1)[0]} has no node (a Parameter node "
-                        "holds floating-point values)", f"{a.target} (an integer constant)")
-                values[a.name] = Value(a.name)
-                return
         else:
             return
+        dtype = "float32" if t.is_floating_point() else str(t.dtype)[6:]
+        if dtype != "float32" and dtype not in _DTYPES:
+            problem(f"{_line(a) or where}: a constant {dtype} tensor computed by "
+                    f"{str(a.target).rsplit('.', 1)[0]} has no node (a Parameter node holds "
+                    "float32, int64 or bool values)", f"{a.target} (a {dtype} constant)")
+            values[a.name] = Value(a.name)
+            return
+        params = parameter_params(list(t.shape), a.name in learned)
+        if dtype != "float32":  # integer and bool constants: fixed, saved with the weights
+            params.update(dtype=dtype, learn=False)
         leaves[target] = TensorHolder(t)
-        add(Op(a.name, PARAMETER, parameter_params(list(t.shape), a.name in learned), [],
-               tuple(scope_of(user_node).values()), module=target,
-               label=target.rsplit(".", 1)[-1], line=where))
+        add(Op(a.name, PARAMETER, params, [], tuple(scope_of(user_node).values()),
+               module=target, label=target.rsplit(".", 1)[-1], line=where))
 
     def problem(msg: str, name: str) -> None:
         if unmapped is None:
@@ -220,11 +215,33 @@ def export_trace(model: nn.Module, inputs: list[InputSpec],
 
     for i, name in enumerate(user):
         add(Op(name, INPUT, {}, [], (), label=inputs[i].name))
+    linears = _flat_linears(nodes, reads, learned)
 
     for node in nodes:
         if node.op != "call_function" or node.name in done:
             continue
         where = _line(node) or node.name
+        if node.name in linears:  # HF's Conv1D: x.view(-1, D), addmm, view back
+            x, mm, back, w, b = linears[node.name]
+            if not isinstance(values.get(x.name), Value):
+                problem(f"{where}: a linear layer (view, addmm) of a value that is not a "
+                        "tensor the graph computes", "aten.addmm.default")
+                values[back.name] = Value(back.name)
+                done.update((node.name, mm.name, back.name))
+                continue
+            path = reads[w.name].rsplit(".", 1)[0]
+            layer = nn.Linear(*state(w).shape)
+            with torch.no_grad():
+                layer.weight.copy_(state(w).t())
+                layer.bias.copy_(state(b))
+            spec = catalogue.get(NODE_FOR[type(layer).__name__])
+            leaves[path] = layer
+            add(Op(back.name, spec.type, module_params(spec, layer, where),
+                   [(spec.inputs[0].name, values[x.name])],
+                   tuple(v for k, v in scope_of(node).items() if k != path), module=path,
+                   label=path.rsplit(".", 1)[-1], line=where))
+            done.update((node.name, mm.name, back.name))
+            continue
         if node.name in group_of:
             names = {n.name for n in groups[group_of[node.name]]}
             for n in groups[group_of[node.name]]:
@@ -296,6 +313,8 @@ def export_trace(model: nn.Module, inputs: list[InputSpec],
                 add(_sdpa_op(node, values, stack, where))
             elif name in ATEN_NAMES:
                 args, kwargs = _without_defaults(node)
+                if name == "aten.expand.default":
+                    args = _kept_as_minus_one(node, args)
                 add(_function_op(_Node(node, ATEN_NAMES[name], args, kwargs, stack), values,
                                  where))
             else:

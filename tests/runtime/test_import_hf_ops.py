@@ -1,6 +1,8 @@
 """What Hugging Face BERT and GPT-2 need of the importer (issue 26, item 3), each on a small
 model of its own: Embedding's padding_idx, torch's scaled-dot-product attention (fx and
 torch.export, a mask or is_causal), and torch.where with a constant."""
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -99,3 +101,37 @@ def test_torch_attention_node_computes_what_torch_computes():
     got = resolve(plan.target)(q, k, v, attn_mask=mask, **plan.kwargs)
     w = (q @ k.transpose(-1, -2) * 0.5).masked_fill(~mask, float("-inf")).softmax(-1)
     assert torch.allclose(got, w @ v, atol=1e-5)
+
+
+class Positions(nn.Module):
+    """Position ids sliced from an int64 buffer (BERT's), looked up and added."""
+
+    def __init__(self):
+        super().__init__()
+        self.tok, self.pos = nn.Embedding(30, 8), nn.Embedding(16, 8)
+        self.register_buffer("position_ids", torch.arange(16).unsqueeze(0))
+
+    def forward(self, ids):
+        if ids.dim() != 2:
+            ids = ids.unsqueeze(0)
+        return self.tok(ids) + self.pos(self.position_ids[:, :ids.size(1)])
+
+
+def test_an_integer_constant_from_a_buffer_is_a_fixed_int64_parameter(tmp_path):
+    r = _imported(Positions(), "ids=2,5:int64:30")
+    assert r.tracer == "torch.export" and r.max_abs_diff < 1e-6
+    g = r.project.graph
+    held = [g.params(n) for n in g.nodes() if g.node_type(n) == "Parameter"]
+    assert [(p["dtype"], p["learn"], p["shape"]) for p in held] == [("int64", False, [1, 5])]
+    path, weights = r.save(tmp_path / "m.json")
+    assert Path(weights).exists()
+
+
+def test_an_int64_parameter_refuses_learning_and_random_init():
+    from graph.spec import ShapeContext, ShapeError
+    spec = catalogue.get("Parameter")
+    for bad, words in (({"learn": True}, "cannot be learned"),
+                       ({"learn": False, "init": "normal"}, "zeros or ones")):
+        p = spec.resolved({"shape": [1, 3], "dtype": "int64", **bad})
+        with pytest.raises(ShapeError, match=words):
+            spec.shape(ShapeContext("p", p, {}, {}))
