@@ -137,9 +137,11 @@ def _results(folder: Path) -> dict[int, dict]:
 def _outcome(args, rc: int, results: dict[int, dict], cleanup) -> int:
     failed = sorted((r for r in results.values() if r.get("status") == "failed"),
                     key=lambda r: r.get("at", 0.0))
-    head = dict(results.get(0) or {"status": "failed", "steps": 0, "metrics": {}})
+    # rank 0's summary (on another machine than machine 0: this machine's first rank's)
+    head = dict(results.get(0) or (results[min(results)] if results else
+                                   {"status": "failed", "steps": 0, "metrics": {}}))
     head.pop("at", None)
-    if rc == 0 and not failed and results.get(0):
+    if rc == 0 and not failed and results:
         code = EXIT_OK
     else:
         if failed:
@@ -169,7 +171,18 @@ def rank_setup(args, project):
     import torch
 
     from runtime.devices import pick_device
-    D.init(pick_device(args.device or project.training.device))
+    from runtime.errors import TrainingError
+    try:
+        try:
+            device = pick_device(args.device or project.training.device)
+        except TrainingError:  # the Trainer says it, as in one process
+            device = torch.device("cpu")
+        D.init(device)
+    except (TrainingError, RuntimeError, ValueError) as e:  # no GPU of its own, no rendezvous
+        r = int(os.environ.get("RANK", "0"))
+        _write(r, {"status": "failed", "steps": 0, "metrics": {}, "error": str(e)})
+        print(f"error: rank {r}: {e}", file=sys.stderr)
+        raise SystemExit(EXIT_FAILED) from None
     per_machine = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     torch.set_num_threads(max(1, torch.get_num_threads() // per_machine))
     if D.rank() != 0:
@@ -199,11 +212,18 @@ def report_rank(result: dict, trainer=None) -> bool:
         return False
     r = D.rank()
     if trainer is not None and D.world() > 1:
-        result.update(processes=D.world(), global_batch=getattr(trainer, "global_batch", None))
-    from graph.fileio import atomic_write_text
+        result["processes"] = D.world()
+        if getattr(trainer, "global_batch", None):
+            result["global_batch"] = trainer.global_batch
     try:
-        atomic_write_text(Path(folder) / f"rank{r}.json",
-                          json.dumps({**result, "rank": r, "at": time.time()}, default=str))
+        _write(r, result)
     finally:
         D.teardown(ok=result.get("status") != "failed")
     return True
+
+
+def _write(r: int, result: dict) -> None:
+    """Rank r's outcome, for the launcher (with when it was known: the first failure wins)."""
+    from graph.fileio import atomic_write_text
+    atomic_write_text(Path(_env_dir()) / f"rank{r}.json",
+                      json.dumps({**result, "rank": r, "at": time.time()}, default=str))

@@ -65,6 +65,10 @@ def init(device: torch.device) -> torch.device:
     (LOCAL_RANK picks which; the device returned names it), else gloo. Idempotent."""
     global _control
     if device.type == "cuda":
+        if local_rank() >= torch.cuda.device_count():
+            raise TrainingError(f"process {local_rank()} of this machine has no GPU of its own "
+                                f"(it has {torch.cuda.device_count()}): ask for at most that "
+                                "many processes (--nproc), one per GPU.")
         device = torch.device("cuda", local_rank())
         torch.cuda.set_device(device)
     if not active():
