@@ -26,9 +26,9 @@ from .. import seeds
 from ..binding import bind_data
 from ..compile import CompileError, Noise, compile_graph
 from ..data import DataError, load_dataset
-from ..export import ExportError, weights_file
 from ..train import split
-from ..weights import WeightsError, load_weights
+from ..start_weights import load_start, weights_path
+from ..weights import WeightsError
 from .base import TryError
 from .boundary import Boundary, BoundaryMode
 from .detection import AnchorGrid, DetectionMode, Detections, anchor_grid
@@ -73,10 +73,10 @@ class Tryout(DetectionMode, TextMode, TranslateMode, BoundaryMode):
                                               normalize=project.data.augment.normalize)
         except (CompileError, RuntimeError, ValueError) as e:  # torch's complaints too
             raise TryError(f"the graph cannot be compiled: {e}") from None
-        try:
-            wf = weights_file(weights)
-            load_weights(c.model, wf, set(c.modules.state_dict()))
-        except (ExportError, WeightsError, OSError) as e:
+        try:  # as training loads starting weights: standardizers the file lacks are fitted
+            wf = weights_path(weights)  # below, on the training split
+            from_file = load_start(c, wf)
+        except (WeightsError, OSError) as e:
             raise TryError(str(e)) from None
         c.model.eval()
         self.weights = wf
@@ -91,7 +91,10 @@ class Tryout(DetectionMode, TextMode, TranslateMode, BoundaryMode):
             tensors = bind_data(c, data.bind, ds, needed)
         except DataError as e:
             raise TryError(str(e)) from None
-        val, _train = split(len(ds), project.training.seed, project.training.val_split, ds.name)
+        val, train = split(len(ds), project.training.seed, project.training.val_split, ds.name)
+        for node, name in c.standardizers.items():  # fitted on the training split only
+            if node not in from_file and node in tensors:
+                c.modules.get_submodule(name).fit(tensors[node][train])
         if not len(val):  # no validation split: the training samples then
             val = torch.arange(len(ds))
         self.val = {k: tensors[k][val] for k in needed}
