@@ -39,7 +39,7 @@ def _flat_linears(nodes: list, reads: dict, learned: set) -> dict:
         if str(back.target) not in RESHAPES or sx is None or len(sx) < 3 or sw is None \
                 or len(sw) != 2 or sx[-1] != sw[0] or sb != (sw[1],) or \
                 not _same(_shape(back), (*sx[:-1], sw[1])) or \
-                reads[w.name].rsplit(".", 1)[0] != reads[b.name].rsplit(".", 1)[0]:
+                reads[w.name].rpartition(".")[0] != reads[b.name].rpartition(".")[0]:
             continue
         out[flat.name] = (x, mm, back, w, b)
     return out

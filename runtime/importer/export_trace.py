@@ -229,7 +229,7 @@ def export_trace(model: nn.Module, inputs: list[InputSpec],
                 values[back.name] = Value(back.name)
                 done.update((node.name, mm.name, back.name))
                 continue
-            path = reads[w.name].rsplit(".", 1)[0]
+            path = reads[w.name].rpartition(".")[0] or f"linear_{node.name}"  # the root's
             layer = nn.Linear(*state(w).shape)
             with torch.no_grad():
                 layer.weight.copy_(state(w).t())

@@ -135,3 +135,23 @@ def test_an_int64_parameter_refuses_learning_and_random_init():
         p = spec.resolved({"shape": [1, 3], "dtype": "int64", **bad})
         with pytest.raises(ShapeError, match=words):
             spec.shape(ShapeContext("p", p, {}, {}))
+
+
+class FlatLinear(nn.Module):
+    """Hugging Face's Conv1D: weight D × E, y = addmm(b, x.view(-1, D), W) viewed back."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight, self.bias = nn.Parameter(torch.randn(8, 6)), nn.Parameter(torch.randn(6))
+
+    def forward(self, x):
+        if x.dim() != 3:
+            x = x.unsqueeze(0)
+        y = torch.addmm(self.bias, x.view(-1, x.size(-1)), self.weight)
+        return y.view(x.size()[:-1] + (6,))
+
+
+def test_hf_conv1d_imports_as_a_linear_over_the_last_axis():
+    r = _imported(FlatLinear(), "x=2,5,8")
+    assert r.tracer == "torch.export" and r.max_abs_diff < 1e-5
+    assert r.nodes_by_type.get("Linear") == 1 and "Parameter" not in r.nodes_by_type
