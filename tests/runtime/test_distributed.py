@@ -238,3 +238,27 @@ def test_two_processes_stopped_and_resumed_equal_an_uninterrupted_run(tmp_path):
     for k, v in got[0]["ref"].items():
         torch.testing.assert_close(got[0]["resumed"][k], v, atol=1e-6, rtol=0)
         torch.testing.assert_close(got[1]["resumed"][k], v, atol=0, rtol=0)  # in step
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer, tol", [("minibatch", 1e-5), ("adam", 1e-4)])
+def test_two_processes_batch_b_equal_one_process_batch_2b(tmp_path, optimizer, tol):
+    """Issue 27's 'Done means': 2 processes with batch B end with the weights of 1 process
+    with batch 2B over the same samples. Both take the epoch's one seeded permutation: the
+    1-process step takes positions [2kB, 2(k+1)B) of it, the 2 ranks the interleaved halves
+    of the same positions (D.share); DDP's average of the two halves' mean gradients is the
+    mean over 2B (equal halves: 800 training samples, B = 16, so every step, the last
+    included, splits evenly)."""
+    b = 16
+    one = _train(_project(tmp_path, optimizer=optimizer, batch_size=2 * b, epochs=2, lr=0.05),
+                 "--out", str(tmp_path / "one"))
+    two = _train(_project(tmp_path, optimizer=optimizer, batch_size=b, epochs=2, lr=0.05),
+                 "--nproc", "2", "--out", str(tmp_path / "two"))
+    assert one.returncode == 0, one.stderr
+    assert two.returncode == 0, two.stderr
+    r1, r2 = json.loads(one.stdout.splitlines()[-1]), json.loads(two.stdout.splitlines()[-1])
+    assert r2["global_batch"] == 2 * b and r1["steps"] == r2["steps"] == 2 * 25
+    w1, w2 = load_file(r1["weights"]), load_file(r2["weights"])
+    assert w1.keys() == w2.keys()
+    for k in w1:
+        torch.testing.assert_close(w2[k], w1[k], atol=tol, rtol=0)
