@@ -64,6 +64,15 @@ def _answers(probe) -> bool:
     return True
 
 
+def weights_label(path) -> str:
+    """What a weights file is called in the status line: 'best of run r1' for a run's
+    checkpoint (<run>/checkpoints/<which>/model.safetensors), else the file and its folder."""
+    p = Path(path)
+    if p.parent.parent.name == "checkpoints" and len(p.parents) > 2:
+        return f"{p.parent.name} of run {p.parents[2].name}"
+    return f"{p.name} (in {p.parent})"
+
+
 class TryPanel(QWidget):
     message = Signal(str)
 
@@ -245,9 +254,8 @@ class TryPanel(QWidget):
             self.status.setText(f"The starting weights ({Path(tryout.weights).name}), before "
                                 f"any training: {len(tryout):,} validation samples.")
         else:
-            self.status.setText(f"{Path(tryout.weights).parent.name} of run "
-                                f"{Path(tryout.weights).parents[2].name}: {len(tryout):,} "
-                                "validation samples.")
+            self.status.setText(f"{weights_label(tryout.weights)}: {len(tryout):,} validation "
+                                "samples.")
         self.show_sample()
         if seq2seq:  # the first validation sample's input, translated with its attention
             s = tryout.sample(self.index.value())
