@@ -15,7 +15,8 @@ SOURCE may also be path/model.onnx: it is read, not run; its external data is re
 its own folder; its inputs are matched to --input by name, else in order; the graph is
 checked against onnxruntime.
 --input NAME=SHAPE[:DTYPE[:HIGH]] gives each forward argument's example shape, batch first:
-x=1,3,32,32 (float32), or tokens=2,16:int64:1000 (token ids below 1000).
+x=1,3,32,32 (float32), or tokens=2,16:int64:1000 (token ids below 1000). A size after the
+batch may be named, x=1,T=7,2: the Input node keeps T (any length), the examples use 7.
 It writes PROJECT.json and PROJECT.safetensors (the module's weights under the graph's names)
 after checking that the graph computes what the module computes (largest difference at most
 1e-4 on the example inputs and fresh random ones, in eval mode)."""
