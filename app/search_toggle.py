@@ -325,17 +325,21 @@ class SearchToggles:
     def __init__(self, refusals):
         self.refusals = refusals
         self.doc = None
+        self._watched = None  # the undo stack whose indexChanged is connected, if any
         self.fields: list[SearchField] = []
 
     def set_document(self, doc) -> None:
-        if self.doc is not None:
-            try:
-                self.doc.undo.indexChanged.disconnect(self._changed)
-            except (RuntimeError, TypeError):
-                pass
+        """Follow `doc`: disconnect only the stack connected here (and only while it is
+        alive), so PySide logs no 'Failed to disconnect' warning."""
+        undo = doc.undo if doc is not None else None
+        if self._watched is not None and self._watched is not undo:
+            if shiboken6.isValid(self._watched):
+                self._watched.indexChanged.disconnect(self._changed)
+            self._watched = None
         self.doc = doc
-        if doc is not None:
-            doc.undo.indexChanged.connect(self._changed)
+        if undo is not None and self._watched is None:
+            undo.indexChanged.connect(self._changed)
+            self._watched = undo
         self.refresh()
 
     def _changed(self, _index: int) -> None:
