@@ -116,8 +116,7 @@ class ExportDialog(QDialog):
         self.format.currentIndexChanged.connect(self._format_changed)
         self._format_changed()
         if self.weights.count() == 0:
-            self._say("No trained weights yet: train the model first (or choose a "
-                      ".safetensors file).")
+            self._say_no_weights()
         elif not runs_listed:
             self._say("No run yet: the project's starting weights "
                       f"({project.training.initial_weights}) are exported, as they are.")
@@ -135,6 +134,16 @@ class ExportDialog(QDialog):
         suffixes = {suffix for _, suffix in FORMATS.values() if suffix}
         base = p.with_suffix("") if p.suffix in suffixes else p
         self.out.setText(str(base.with_suffix(ext) if ext else base))
+        if hasattr(self, "_job") and self.weights.count() == 0:  # (after __init__'s own note)
+            self._say_no_weights()
+
+    def _say_no_weights(self) -> None:
+        if self.format.currentData() == "script":
+            self._say("No trained weights: the training script starts from the project's "
+                      "initial weights (it needs none).")
+        else:
+            self._say("No trained weights yet: train the model first (or choose a "
+                      ".safetensors file).")
 
     def _choose_weights(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Weights", "", "safetensors (*.safetensors)")
@@ -180,11 +189,11 @@ class ExportDialog(QDialog):
         self.resize(width, max(now.height(), height))
 
     def start(self, force: bool = False) -> None:
-        weights = self.weights.currentData()
-        if not weights:
+        weights = self.weights.currentData() or None
+        fmt, out = self.format.currentData(), Path(self.out.text())
+        if weights is None and fmt != "script":  # the script starts from initial weights
             self._say("Choose the weights to export (train the model first).")
             return
-        fmt, out = self.format.currentData(), Path(self.out.text())
         if fmt in self.refused:
             self._say(f"{self.titles[fmt]} is not offered: {self.refused[fmt]}", error=True)
             return
