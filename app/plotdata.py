@@ -250,7 +250,7 @@ class LiveData:
         """The run's logged rows fed again as the events that wrote them, in step order;
         what measures time (the step rate, the evaluations) starts afresh after them."""
         from runtime.events import EpochEnd, GradStats, Step
-        fixed = ("step", "epoch", "loss", "lr", "samples_per_s")
+        fixed = ("step", "epoch", "loss", "lr", "samples_per_s", "data_wait")
 
         def row(cols, i, skip):
             return {k: v[i] for k, v in cols.items() if k not in skip and math.isfinite(v[i])}
@@ -259,7 +259,8 @@ class LiveData:
             nan = float("nan")
             get = lambda k: steps[k][i] if k in steps else nan  # noqa: E731
             evs.append((x, 0, Step(int(x), int(get("epoch")) if math.isfinite(get("epoch"))
-                                   else 0, get("loss"), get("lr"), 0.0, row(steps, i, fixed))))
+                                   else 0, get("loss"), get("lr"), 0.0, row(steps, i, fixed),
+                                   get("data_wait") if math.isfinite(get("data_wait")) else 0.0)))
         for i, x in enumerate(grads.get("step") or []):
             evs.append((x, 1, GradStats(int(x), row(grads, i, ("step",)))))
         for i, x in enumerate(epochs.get("step") or []):

@@ -3,8 +3,10 @@
   <project folder>/runs/<project>/<YYYYmmdd-HHMMSS>/
       run.json          status, settings, final metrics, the message of a failure
       project.json      the project as it was trained
-      steps.csv         step, epoch, loss, lr, samples_per_s, and the named values a recipe
-                        logs (a GAN's d_loss.loss, g_loss.loss, D(x), D(G(z))), per logged step
+      steps.csv         step, epoch, loss, lr, samples_per_s, data_wait (the share of the
+                        steps' time spent waiting for data; absent from older files), and the
+                        named values a recipe logs (a GAN's d_loss.loss, g_loss.loss, D(x),
+                        D(G(z))), per logged step
       epochs.csv        epoch, step, seconds, and every metric (loss, accuracy, val_…)
       grads.csv         step and each layer's gradient norm
       checkpoints/last  the latest state (at most every 10 s, and always when the run ends,
@@ -158,8 +160,10 @@ class RunLogger:
                 self.info["vocab"] = ev.vocab
             self._write_info()
         elif k == "step":
+            # data_wait when the event has it (a resumed older file keeps its own header)
+            wait = ["data_wait"] if hasattr(ev, "data_wait") else []
             self._row("steps.csv", ["step", "epoch", "loss", "lr", "samples_per_s"]
-                      + self._values, {**vars(ev), **ev.values})
+                      + wait + self._values, {**vars(ev), **ev.values})
         elif k == "gradstats":
             self._row("grads.csv", ["step"] + self._layers, {"step": ev.step, **ev.norms})
         elif k == "epochend":
