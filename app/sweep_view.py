@@ -1,5 +1,5 @@
 """Train > Sweep… (issue 29 items 2 and 4): a window that runs a sweep of the project
-(runtime/sweep.py, on a thread: app/sweep_job.py) and shows its trials as they finish.
+(runtime/sweep.py, in its own process: app/sweep_job.py) and shows its trials as they finish.
 
 Above: the trials, metric, direction, sampler, pruner (and the metric against the parameter
 count, epochs and steps per trial), Start, Resume (the project's newest sweep journal) and
@@ -191,7 +191,7 @@ class SweepView(QWidget):
                            against_parameters=self.against.isChecked())
 
     def start(self, resume: bool = False) -> bool:
-        """Start (or resume) the sweep on its thread; False with the reason shown if not."""
+        """Start (or resume) the sweep in its process; False with the reason shown if not."""
         from .sweep_job import SweepJob
         if self.job is not None and self.job.busy:
             return False
@@ -222,12 +222,12 @@ class SweepView(QWidget):
             self.status.setText("Stopping: the trial under way ends, no other starts…")
 
     def wait(self, timeout: float = 600) -> bool:
-        """Tests and scripts: until the sweep's thread ends, then its last events shown."""
+        """Tests and scripts: until the sweep's process ends, then its last events shown."""
         ended = self.job is None or self.job.join(timeout)
         self.poll()
         return ended
 
-    # Events from the sweep's thread ------------------------------------------------------------
+    # Events from the sweep's process -----------------------------------------------------------
     def poll(self) -> None:
         if self.job is None:
             return

@@ -4,6 +4,7 @@ the trials table and the parallel coordinates, importance after two complete tri
 trial's values applied to the project in one undo step."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -202,6 +203,7 @@ def test_a_small_sweep_run_from_the_view_fills_table_and_plots(swept, qtbot):
     view.epochs.setValue(2)
     view.start_btn.click()
     assert view.stop_btn.isEnabled() and not view.start_btn.isEnabled()
+    assert view.job.pid not in (None, os.getpid())  # trained in a process of its own
     qtbot.waitUntil(lambda: view.table.rowCount() >= 1, timeout=120_000)  # while it runs
     assert view.wait(300)
     assert "Done: 3 complete" in view.status.text(), view.status.text() + view.error.text()
@@ -246,3 +248,34 @@ def test_stop_then_resume_from_the_view(swept, qtbot):
     assert "Done: 1 complete" in view.status.text(), view.status.text() + view.error.text()
     states = [view.table.item(i, 1).text() for i in range(view.table.rowCount())]
     assert states == ["interrupted", "complete"]
+
+
+# The sweep's process (app/sweep_job.py) ----------------------------------------------------------
+
+def test_the_sweep_runs_in_a_spawned_process_and_its_refusal_comes_back(tmp_path):
+    from app.sweep_job import SweepJob
+    from runtime.sweep import SweepConfig
+    path = tmp_path / "mlp.json"
+    p = load(TEMPLATES / "mlp.json")  # no search space: the sweep refuses in the child
+    p.save(path)
+    job = SweepJob(p.to_json(), path, SweepConfig(trials=2))
+    job.start()
+    assert job.pid is not None and job.pid != os.getpid()
+    assert job.join(120)
+    events = job.drain()
+    assert not job.busy and job.process.exitcode == 0
+    [(kind, message)] = events
+    assert kind == "error" and "search" in message, message
+
+
+def test_a_sweep_process_that_dies_is_said_as_an_error(tmp_path):
+    from app.sweep_job import SweepJob
+    from runtime.sweep import SweepConfig
+    job = SweepJob(load(TEMPLATES / "mlp.json").to_json(), tmp_path / "mlp.json",
+                   SweepConfig(trials=2))
+    job.start()
+    job.process.kill()
+    assert job.join(30)
+    assert job.drain() == [("error", f"the sweep process ended unexpectedly "
+                                     f"(exit {job.process.exitcode})")]
+    assert job.process.exitcode != 0 and not job.busy
