@@ -51,11 +51,6 @@ def train(template, precision: str, device: str):
 def test_template_trains_20_steps(template, precision, device):
     events, t, watch, seconds = train(template, precision, device)
     last = events[-1]
-    if device == "cpu" and precision == "bf16" and last.kind == "failed" and \
-            "primitive descriptor for the LSTM" in last.message:
-        # A CPU bug, not the GPU's: oneDNN has no bf16 LSTM under autocast, and
-        # runtime/devices.check_precision lets bf16 through on the CPU (reported, issue 27)
-        pytest.xfail(f"{template.key}: nn.LSTM under CPU bf16 autocast: {last.message}")
     assert last.kind == "finished", f"{template.key} {precision} on {device}: {last}"
     assert t.step == STEPS, (template.key, t.step)
     started = events[0] if events[0].kind == "started" else \
