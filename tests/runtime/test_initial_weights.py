@@ -26,8 +26,8 @@ def write_csv(path, n=40, seed=0):
 
 def imported_project(folder, standardize=False, set_field=True):
     """tests/zoo/nets.py's MLP imported and saved as folder/P.json (+ P.safetensors), then
-    given a Target, a loss and a CSV dataset, and (set_field) training.initial_weights set
-    by hand, as the importer will. Returns (the original module, the project's path)."""
+    given a Target, a loss and a CSV dataset; training.initial_weights as the importer sets
+    it, or (set_field=False) cleared. Returns (the original module, the project's path)."""
     torch.manual_seed(1)
     module = MLP().eval()
     import_model(module, [InputSpec("x", (1, 4))]).save(folder / "P.json")
@@ -46,8 +46,8 @@ def imported_project(folder, standardize=False, set_field=True):
     p.data.standardize = standardize
     p.training.epochs = 1
     p.training.device = "cpu"
-    if set_field:
-        p.training.initial_weights = "P.safetensors"
+    # the importer sets the field itself; without it, the project starts fresh
+    p.training.initial_weights = "P.safetensors" if set_field else ""
     p.save(folder / "P.json")
     return module, folder / "P.json"
 
