@@ -174,6 +174,7 @@ while True:
 '''
 
 
+@pytest.mark.slow  # over 4.5 s: the full tier (the everyday one stays under 10 min)
 def test_real_checkpoint_writes_killed(tmp_path):
     from runtime import checkpoint as ckpt
     rng = random.Random(10)

@@ -391,6 +391,7 @@ def test_gui_command_opens_the_file(tmp_path, CNN):
     assert f"OPENED {CNN} 13" in r.stdout
 
 
+@pytest.mark.slow  # over 4.5 s: the full tier (the everyday one stays under 10 min)
 def test_gui_train_flag_opens_the_file_and_trains_it(tmp_path, CNN):
     """`layerloom gui FILE --train`: the run starts by itself once the window is up, after the
     window's own torch import (app/warmup.py); the test quits at the first step."""

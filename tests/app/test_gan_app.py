@@ -11,6 +11,7 @@ def answers():
     return None
 
 
+@pytest.mark.slow  # over 4.5 s: the full tier (the everyday one stays under 10 min)
 def test_gan_trains_from_the_run_action_with_live_samples_and_both_players_curves(qapp, twin,
                                                                                    tmp_path):
     w = twin
@@ -112,6 +113,7 @@ def test_optimizer_records_edited_in_the_training_panel(qapp, twin, tmp_path):
     assert w.training.fields["lr"].isEnabled()
 
 
+@pytest.mark.slow  # over 4.5 s: the full tier (the everyday one stays under 10 min)
 def test_try_the_digit_generator_shows_a_generated_image(qapp, qtbot, twin, tmp_path):
     from tests.app.test_training import _tried, run_to_end
     w = twin

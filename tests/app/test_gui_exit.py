@@ -1,7 +1,10 @@
 """The app's exit: the window and the QApplication are deleted before Python shuts down."""
+import pytest
+
 from tests.app.test_document import CNN, run_gui  # noqa: F401  (CNN: a fixture)
 
 
+@pytest.mark.slow  # over 4.5 s: the full tier (the everyday one stays under 10 min)
 def test_quit_with_the_window_open_leaves_no_widget_to_python_s_exit(tmp_path, CNN):
     """A loop ended by QApplication.quit() (the window never closed) once crashed the exit with
     SIGSEGV in CI: 1,344 widgets and the application were still alive when the interpreter

@@ -492,6 +492,7 @@ def test_try_the_model_before_any_run_says_what_to_do(qapp, qtbot, twin, tmp_pat
     assert w.trypanel.tryout is None
 
 
+@pytest.mark.slow  # over 4.5 s: the full tier (the everyday one stays under 10 min)
 def test_try_a_seq2seq_model_translates_typed_text_with_its_attention_heatmap(qapp, qtbot, twin,
                                                                               tmp_path):
     from PySide6.QtCore import Qt

@@ -189,6 +189,7 @@ def test_train_saves_to_a_fallback_when_saving_fails_after_training(tmp_path):
     assert f"saved it to {weights} instead" in line
 
 
+@pytest.mark.slow  # over 4.5 s: the full tier (the everyday one stays under 10 min)
 def test_train_out_copy_still_finds_its_csv(tmp_path):
     import numpy as np
     from graph.settings import DataSettings

@@ -212,6 +212,7 @@ def test_ctrl_c_while_the_data_never_loads_stops_the_run(tmp_path):
 
 # 4. best_metric -----------------------------------------------------------------------------
 
+@pytest.mark.slow  # over 4.5 s: the full tier (the everyday one stays under 10 min)
 def test_check_refuses_a_best_metric_the_run_does_not_report(tmp_path):
     """Issue 23, item 4: refused in check, with the names that exist."""
     def change(d):

@@ -125,6 +125,7 @@ def test_module_source_is_safe_to_show_and_run(tmp_path, name, monkeypatch):
         assert torch.equal(m(x), c.model(x))
 
 
+@pytest.mark.slow  # over 4.5 s: the full tier (the everyday one stays under 10 min)
 def test_the_file_finds_its_weights_from_any_folder(tmp_path):
     p = small_project("My Net")
     w = weights_for(p, tmp_path / "weights")
@@ -158,6 +159,7 @@ def test_usage_line_names_the_files_own_module(tmp_path):
     assert " import " not in doc and "model = load()" in doc
 
 
+@pytest.mark.slow  # over 4.5 s: the full tier (the everyday one stays under 10 min)
 def test_cli_export_of_a_crafted_name_to_a_quoted_path(tmp_path):
     """The same through `layerloom export`, as a user runs it."""
     name = NAMES[0]

@@ -335,6 +335,7 @@ def test_accuracy_leaves_out_the_ignored_padding_like_the_loss():
     assert M.finish("accuracy/argmax_last", records, target, ignore=0) == pytest.approx(3 / 4)
 
 
+@pytest.mark.slow  # over 4.5 s: the full tier (the everyday one stays under 10 min)
 def test_the_vocabulary_goes_with_every_export(tmp_path):
     import json
     p = template("encoder_decoder")
@@ -364,6 +365,7 @@ def test_the_vocabulary_goes_with_every_export(tmp_path):
     assert not (tmp_path / "mlp_bundle" / "vocab.json").exists()
 
 
+@pytest.mark.slow  # over 4.5 s: the full tier (the everyday one stays under 10 min)
 def test_bf16_autocast_trains_the_transformer_with_float32_weights():
     p = template("transformer")
     p.data.options = {"n_samples": 600}

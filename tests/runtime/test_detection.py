@@ -125,6 +125,7 @@ def _run_archive(path, args):
     return torch.load(path.parent / "out.pt")
 
 
+@pytest.mark.slow  # over 4.5 s: the full tier (the everyday one stays under 10 min)
 def test_torchscript_export_keeps_nms_and_equals_the_model(trained, tmp_path):
     from runtime.export import export
     p, t, ckpt, _ = trained

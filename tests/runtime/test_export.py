@@ -166,6 +166,7 @@ def test_bad_weights_and_formats(trained, tmp_path):
     assert not (tmp_path / "b").exists()
 
 
+@pytest.mark.slow  # over 4.5 s: the full tier (the everyday one stays under 10 min)
 def test_weights_from_the_folder_train_out_writes(tmp_path):
     """`layerloom train P --out DIR` then `layerloom export P --weights DIR`."""
     r = subprocess.run([sys.executable, "-m", "app.cli", "train", "templates/perceptron.json",
@@ -184,6 +185,7 @@ def test_weights_from_the_folder_train_out_writes(tmp_path):
                tmp_path / "b2")
 
 
+@pytest.mark.slow  # over 4.5 s: the full tier (the everyday one stays under 10 min)
 def test_cli_export(trained, tmp_path):
     project, w, x, y = trained
     r = subprocess.run([sys.executable, "-m", "app.cli", "export", "templates/cnn.json",

@@ -89,6 +89,7 @@ def test_python_file_of_nested_blocks_in_a_fresh_torch_only_venv(stages, tmp_pat
     assert (got - y).abs().max() <= TOL
 
 
+@pytest.mark.slow  # over 4.5 s: the full tier (the everyday one stays under 10 min)
 def test_torchscript_onnx_pt2_and_bundle(stages, tmp_path):
     import onnxruntime as ort
     project, c, w, x, y = stages

@@ -82,6 +82,7 @@ def _run_file(py, folder: Path, cases) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # over 4.5 s: the full tier (the everyday one stays under 10 min)
 def test_transformer_python_file_decodes_like_the_app_in_a_fresh_process(transformer,
                                                                          tmp_path):
     project, w, c, cases, want = transformer

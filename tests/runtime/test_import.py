@@ -138,6 +138,7 @@ def test_a_function_returning_a_module_with_init_arguments():
         import_source(f"{ZOO}:make_mlp", [parse_input("x=2,4")], init="{hidden: 5}")
 
 
+@pytest.mark.slow  # over 4.5 s: the full tier (the everyday one stays under 10 min)
 def test_cli_import_writes_the_project_and_weights_and_refuses_clearly(tmp_path):
     out = tmp_path / "mlp.json"
     cmd = [str(LAYERLOOM), "import", f"{ZOO}:MLP", "--input", "x=2,4", "--out", str(out),

@@ -68,6 +68,7 @@ def test_python_export_runs_alone_and_equals_the_model_masks_included(trained, t
         assert torch.equal(a, b)
 
 
+@pytest.mark.slow  # over 4.5 s: the full tier (the everyday one stays under 10 min)
 def test_torchscript_export_equals_the_model_masks_included(trained, tmp_path):
     from runtime.export import export
     p, t, ckpt, _ = trained

@@ -143,6 +143,7 @@ def drain(w, until=("done",), timeout=120, on_event=None):
     raise AssertionError(f"timed out; got {[m[0] for m in got][-5:]}")
 
 
+@pytest.mark.slow  # over 4.5 s: the full tier (the everyday one stays under 10 min)
 def test_worker_trains_a_template_like_the_cli(worker, tmp_path):
     job = {"id": 1, "project": (TEMPLATES / "cnn.json").read_text(), "base_dir": str(TEMPLATES),
            "run_dir": str(tmp_path / "r"), "device": "cpu"}

@@ -192,6 +192,7 @@ def test_perceptron_rule_matches_the_seed_example():
     assert torch.allclose(m.weight, torch.tensor([[0.6, -0.4]]))
 
 
+@pytest.mark.slow  # over 4.5 s: the full tier (the everyday one stays under 10 min)
 def test_perceptron_separates_blobs_but_not_spirals_which_the_mlp_learns():
     p = load(TEMPLATES / "perceptron.json")
     fin = run(p, device="cpu")[-1]

@@ -49,6 +49,7 @@ def test_a_sequence_sample(tmp_path):
         Tryout(p, None, ck).boundary()
 
 
+@pytest.mark.slow  # over 4.5 s: the full tier (the everyday one stays under 10 min)
 def test_a_character_model_generates_text(tmp_path):
     p, ck, _ = trained("char_lstm", tmp_path, steps=40)
     tr = Tryout(p, None, ck)
