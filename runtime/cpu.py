@@ -77,3 +77,15 @@ def training_threads(since: CpuMark | None) -> int:
     if busy is None:
         return n
     return max(1, min(n, math.floor(n - busy + 0.3)))
+
+
+def settle_child(cores: set[int] | None, threads: int) -> None:
+    """In a spawned training child (the worker, a sweep), before any work: pin it to `cores`
+    first, so the threads torch starts inherit them, then give torch `threads`."""
+    if cores:
+        try:
+            os.sched_setaffinity(0, cores)
+        except OSError:
+            pass
+    import torch
+    torch.set_num_threads(threads)

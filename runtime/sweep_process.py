@@ -10,7 +10,6 @@ Sweep.stop() (the trial under way stops, none starts after it).
 """
 from __future__ import annotations
 
-import os
 import threading
 
 STOP_POLL_S = 0.2
@@ -20,13 +19,8 @@ def run_sweep(out, stop_event, project_json: str, project_path: str, config, res
               cores: set[int] | None, threads: int) -> None:
     put = out.put
     try:
-        if cores:  # before torch starts its threads: they inherit it
-            try:
-                os.sched_setaffinity(0, cores)
-            except OSError:
-                pass
-        import torch
-        torch.set_num_threads(threads)
+        from .cpu import settle_child
+        settle_child(cores, threads)
 
         from graph.project import loads
 

@@ -103,13 +103,9 @@ def _serve(conn, stop_event, pause_event, cores: set[int] | None, threads: int) 
     """The child's main loop. `cores` and `threads` are worked out by the parent (the child
     inherits the window's core when it is restarted)."""
     try:
-        if cores:  # before torch starts its threads: they inherit it
-            try:
-                os.sched_setaffinity(0, cores)
-            except OSError:
-                pass
+        from .cpu import settle_child
+        settle_child(cores, threads)
         import torch  # (the warm-up: the reason for a long-lived worker)
-        torch.set_num_threads(threads)
 
         from graph.project import loads
 
