@@ -41,8 +41,8 @@ from .export_patterns import _flat_linears, _kept_as_minus_one, _same, _shape
 from .export_run import _is_leaf, export
 from .layers import TensorHolder, module_params, tensor_at
 from .source import ImportProblem, InputSpec
-from .trace import (Op, Traced, Value, _check_spoiled, _check_whole, _function_op, _is_state,
-                    _is_tuple, _is_user_class, _line, _reshape_op)
+from .trace import (Op, Traced, Value, _function_op, _is_state, _is_tuple, _is_user_class,
+                    _line, _reshape_op, check_wires)
 
 TRACER = "torch.export"
 _BIG = 2 ** 62  # an end of slice at or past this is "to the end"
@@ -338,14 +338,7 @@ def export_trace(model: nn.Module, inputs: list[InputSpec],
         raise ImportProblem(f"torch.export: {sum(map(len, unmapped.values()))} operation(s) "
                             "have no node: " + ", ".join(f"{k} × {len(n)}"
                                                         for k, n in sorted(unmapped.items())))
-    for op in ops:
-        for _port, v in op.inputs:
-            if not op.reads_state:
-                _check_whole(by_name[v.op], v, op.line or op.name)
-            _check_spoiled(by_name[v.op], v, op.line or op.name)
-    for v in outputs:
-        _check_whole(by_name[v.op], v, "the model's result")
-        _check_spoiled(by_name[v.op], v, "the model's result")
+    check_wires(ops, outputs, by_name)
     counts: dict[str, int] = {}
     for op in ops:
         if op.module:

@@ -255,14 +255,7 @@ def trace(model: nn.Module, input_names: list[str]) -> Traced:
             values[node.name] = Value(node.name)
             continue
         raise ImportProblem(f"{where}: fx operation {node.op} is not mapped")
-    for op in ops:
-        for port, v in op.inputs:
-            if not op.reads_state:
-                _check_whole(by_name[v.op], v, op.line or op.name)
-            _check_spoiled(by_name[v.op], v, op.line or op.name)
-    for v in outputs:
-        _check_whole(by_name[v.op], v, "the model's result")
-        _check_spoiled(by_name[v.op], v, "the model's result")
+    check_wires(ops, outputs, by_name)
     used = {op.module for op in ops if op.module}
     counts = {}
     for op in ops:
@@ -273,6 +266,19 @@ def trace(model: nn.Module, input_names: list[str]) -> Traced:
             raise ImportProblem(f"the layer '{path}' is applied {n} times (shared weights): "
                                 "not imported yet")
     return Traced(ops, outputs, input_names, {p: leaves[p] for p in used})
+
+
+def check_wires(ops: list[Op], outputs: list[Value], by_name: dict) -> None:
+    """Each wire takes one tensor the node gives as torch gives it: no whole tuple, no
+    recurrent state in torch's layout, no output the call's settings change."""
+    for op in ops:
+        for _port, v in op.inputs:
+            if not op.reads_state:
+                _check_whole(by_name[v.op], v, op.line or op.name)
+            _check_spoiled(by_name[v.op], v, op.line or op.name)
+    for v in outputs:
+        _check_whole(by_name[v.op], v, "the model's result")
+        _check_spoiled(by_name[v.op], v, "the model's result")
 
 
 def _ports_of(op: Op, v: Value) -> list:
