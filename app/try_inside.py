@@ -11,6 +11,7 @@ import weakref
 
 import numpy as np
 import pyqtgraph as pg
+import shiboken6
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QLabel, QTableWidget,
@@ -137,6 +138,9 @@ _BOXES: weakref.WeakSet = weakref.WeakSet()  # every window's box: each answers 
 def _preview(item) -> str | None:
     """EdgeItem.preview: the tooltip of the box whose window holds the wire's canvas."""
     for box in list(_BOXES):
+        if not shiboken6.isValid(box):  # a closed window's box: its widget is gone
+            _BOXES.discard(box)
+            continue
         tip = box.wire_preview(item)
         if tip:
             return tip
