@@ -143,20 +143,53 @@ def agree_stop(stop) -> None:
         stop.set()
 
 
+def refusal(recipe_name: str, optimizer_records: bool) -> str | None:
+    """Why a project's recipe cannot train in several processes (None: it can). Said before
+    anything starts (the app's worker) and by `wrap` in each process."""
+    if recipe_name != "supervised":
+        return (f"training.recipe '{recipe_name}' cannot run in several processes yet (only "
+                "'supervised' can): train it with one process.")
+    if optimizer_records:
+        return ("training.optimizers: optimizer records cannot run in several processes yet: "
+                "train with one process, or use the project's single optimizer.")
+    return None
+
+
+def unused_by_loss(objective: torch.nn.Module) -> bool:
+    """Whether some trainable weight of the objective gets no gradient from its loss: a layer
+    the objective runs whose output the loss does not read (an extra Output's branch). DDP
+    must then be told (find_unused_parameters), or its reducer waits for those gradients
+    and the next step fails. Read from the traced graph: the loss's ancestors."""
+    graph = getattr(objective, "graph", None)
+    out = next((n for n in graph.nodes if n.op == "output"), None) if graph else None
+    loss = out.args[0].get("loss") if out is not None and isinstance(out.args[0], dict) else None
+    if loss is None:
+        return False
+    seen, stack = set(), [loss]
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.extend(node.all_input_nodes)
+    used = {str(n.target) for n in seen if n.op in ("call_module", "get_attr")}
+    for name, p in objective.named_parameters():
+        if p.requires_grad and not any(name == u or name.startswith(u + ".") for u in used):
+            return True
+    return False
+
+
 def wrap(c, recipe_name: str, optimizer_records: bool, device: torch.device):
     """The compiled graph whose objective the recipe steps: in a distributed run, its
-    objective wrapped in DistributedDataParallel (the gradients averaged over the processes);
-    the evaluator keeps the plain one. Recipes other than the supervised one are refused."""
+    objective wrapped in DistributedDataParallel (the gradients averaged over the processes;
+    `find_unused_parameters` where some weight gets no gradient from the loss); the evaluator
+    keeps the plain one. Recipes other than the supervised one are refused."""
     if not active():
         return c
-    if recipe_name != "supervised":
-        raise TrainingError(f"training.recipe '{recipe_name}' cannot run in several processes "
-                            "yet (only 'supervised' can): train it with one process (no "
-                            "--nproc).")
-    if optimizer_records:
-        raise TrainingError("training.optimizers: optimizer records cannot run in several "
-                            "processes yet: train with one process (no --nproc), or use the "
-                            "project's single optimizer.")
+    why = refusal(recipe_name, optimizer_records)
+    if why:
+        raise TrainingError(why)
     ids = [torch.cuda.current_device()] if device.type == "cuda" else None
-    ddp = torch.nn.parallel.DistributedDataParallel(c.objective, device_ids=ids)
+    ddp = torch.nn.parallel.DistributedDataParallel(
+        c.objective, device_ids=ids, find_unused_parameters=unused_by_loss(c.objective))
     return replace(c, objective=ddp)
