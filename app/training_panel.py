@@ -11,7 +11,7 @@ from typing import Literal, get_args, get_origin
 
 import annotated_types as at
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
                                QLabel, QLineEdit, QProgressBar, QPushButton, QScrollArea, QSpinBox,
                                QVBoxLayout, QWidget)
 
@@ -26,7 +26,8 @@ from .widgets import MetricBox, Refusals, fit_forms, fmt_value, guard_wheel, nar
 
 RECORD_REPLACES = ("optimizer", "lr", "momentum", "weight_decay")
 LABELS = {"lr": "learning rate", "clip_norm": "gradient clipping", "val_split": "validation share",
-          "weight_decay": "L2 weight decay", "batch_size": "batch size"}
+          "weight_decay": "L2 weight decay", "batch_size": "batch size",
+          "compile": "torch.compile"}
 
 
 def _bounds(field) -> tuple:
@@ -209,6 +210,8 @@ class TrainingPanel(QWidget):
                     w.setCurrentIndex(j if j >= 0 else 0)
                 elif isinstance(w, QSpinBox):
                     w.setValue(v)
+                elif isinstance(w, QCheckBox):
+                    w.setChecked(bool(v))
                 else:
                     w.setText(fmt_value(v))
             # Optimizer records replace the one optimizer of these fields
@@ -244,6 +247,10 @@ class TrainingPanel(QWidget):
             w.lineEdit().setPlaceholderText("val_loss")
             w.lineEdit().editingFinished.connect(lambda n=name, w=w: self._best_metric(w))
             w.activated.connect(lambda _i, w=w: self._best_metric(w))
+            return w
+        if ann is bool:
+            w = QCheckBox()
+            w.toggled.connect(lambda on, n=name: self._setting(n, on))
             return w
         if ann is int:
             w = QSpinBox()

@@ -71,12 +71,21 @@ class TrainingSettings(BaseModel):
         "worst nearby weights to first order (0.05 is the paper's usual value; larger looks "
         "for flatter minima and may slow training). Other recipes ignore it."))
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    processes: int = Field(1, ge=1, le=64, description=(
+        "Train in this many processes on this machine (DistributedDataParallel through "
+        "torchrun: gloo on the CPU, nccl with one process per GPU). The batch size is per "
+        "process; the live plots show process 0's. Only the supervised recipe with one "
+        "optimizer runs in several processes; Pause is not offered for them."))
     precision: Literal["fp32", "bf16"] = Field("fp32", description=(
         "bf16: the forward pass runs under autocast in bfloat16 (matrix products and "
         "attention in half the memory and, on a GPU with tensor cores, several times "
         "faster; on a CPU without bfloat16 units slower: 0.37x measured on the 2-core dev "
         "machine); weights, optimizer and losses stay float32. fp32: everything in "
         "float32."))
+    compile: bool = Field(False, description=(
+        "Compile the model with torch.compile (TorchInductor) before training: fewer, fused "
+        "kernels, worth it for long runs on a GPU; the first steps wait for the compilation. "
+        "Where compilation fails the run goes on eagerly and says why."))
     seed: int = Field(0, ge=0, le=2**31 - 1)
     val_split: float = Field(0.2, ge=0, le=0.9, description="Share of samples held out.")
     optimizers: list[OptimizerRecord] = Field(default_factory=list, description=(
@@ -105,10 +114,13 @@ class TrainingSettings(BaseModel):
 
     @model_serializer(mode="wrap")
     def _omit_unset(self, handler):
-        """Project files write initial_weights only when set (templates stay as they are)."""
+        """Project files write initial_weights and compile only when set (templates stay as
+        they are)."""
         d = handler(self)
-        if isinstance(d, dict) and not d.get("initial_weights"):
-            d.pop("initial_weights", None)
+        if isinstance(d, dict):
+            for name in ("initial_weights", "compile"):
+                if not d.get(name):
+                    d.pop(name, None)
         return d
 
 
