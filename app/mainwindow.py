@@ -295,6 +295,7 @@ class MainWindow(FileHandling, GraphEditing, TrainingHandling, QMainWindow):
         self.autosaver = recovery.Autosaver()
         self.scene = GraphScene(doc, self)
         self.scene.snap_to_grid = self.a_snap.isChecked()
+        self.scene.preview_hook = self.trypanel.inside.wire_preview  # hovered wires' values
         self.view.setScene(self.scene)
         self.scene.set_zoom_detail(self.view.zoom)
         self.undo_group.addStack(doc.undo)
@@ -405,6 +406,8 @@ class MainWindow(FileHandling, GraphEditing, TrainingHandling, QMainWindow):
         if self.autosaver:
             self.autosaver.discard()
         self.autosave_timer.stop()
+        if self.scene is not None:  # a closed window's Try panel answers no wire
+            self.scene.preview_hook = None
         event.accept()
 
     def _restore_layout(self) -> None:

@@ -3,21 +3,18 @@ for the chosen validation sample, a Saliency or Grad-CAM overlay on its image, t
 convolution's filters as a grid, a table of each wire's activation statistics over the
 validation samples with the ReLU units that never fire named, and on the canvas, hovering a
 wire shows that wire's tensor for the sample (feature maps as a small grid, a vector as a
-histogram) through the wire item's preview hook (app/canvas/items.EdgeItem.preview)."""
+histogram) through the canvas scene's preview hook (app/canvas/scene.GraphScene.preview_hook,
+set to this box's wire_preview by the window that holds both)."""
 from __future__ import annotations
 
 import base64
-import weakref
 
 import numpy as np
 import pyqtgraph as pg
-import shiboken6
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QLabel, QTableWidget,
                                QTableWidgetItem, QVBoxLayout)
-
-from .canvas.items import EdgeItem
 
 OVERLAYS = ("none", "Saliency", "Grad-CAM")
 STATS_SAMPLES = 256  # validation samples the statistics are taken over
@@ -132,21 +129,6 @@ def wire_tooltip(node: str, port: str, v, index: int) -> str:
     return f'{head}<br><img src="data:image/png;base64,{_png(pm)}"><br><i>{what}</i>'
 
 
-_BOXES: weakref.WeakSet = weakref.WeakSet()  # every window's box: each answers its canvas
-
-
-def _preview(item) -> str | None:
-    """EdgeItem.preview: the tooltip of the box whose window holds the wire's canvas."""
-    for box in list(_BOXES):
-        if not shiboken6.isValid(box):  # a closed window's box: its widget is gone
-            _BOXES.discard(box)
-            continue
-        tip = box.wire_preview(item)
-        if tip:
-            return tip
-    return None
-
-
 class InsideBox(QGroupBox):
     """Inside the network, for the Try panel: overlays, filters, statistics, wire previews."""
 
@@ -184,8 +166,6 @@ class InsideBox(QGroupBox):
         self.index = -1
         self.shown = None  # the picture with its overlay, or None
         self.found = None  # the Saliency or GradCam shown
-        _BOXES.add(self)
-        EdgeItem.preview = _preview
 
     def clear(self) -> None:
         self.tryout, self.outputs, self.index, self.shown, self.found = None, {}, -1, None, None
@@ -287,12 +267,10 @@ class InsideBox(QGroupBox):
                           "where the class score rests most.")
 
     def wire_preview(self, item) -> str | None:
-        """The tooltip of a canvas wire: this sample's value on it (EdgeItem.preview)."""
-        if not self.outputs or item.scene() is None:
+        """The tooltip of a canvas wire: this sample's value on it (the hook of the scene
+        of this box's window, GraphScene.preview_hook); None before a sample is tried."""
+        if not self.outputs:
             return None
-        views = item.scene().views()
-        if not views or views[0].window() is not self.window():
-            return None  # another window's canvas
         e = item.edge
         v = self.outputs.get((e.src, e.src_port))
         return None if v is None else wire_tooltip(e.src, e.src_port, v, self.index)

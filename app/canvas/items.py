@@ -340,7 +340,6 @@ class EdgeItem(QGraphicsPathItem):
     drawn above the nodes (`set_over`), so no wire is ever hidden."""
 
     Z_UNDER, Z_OVER = 0.0, 1.5  # nodes are at 1, ports at 2
-    preview = None  # (EdgeItem) -> tooltip or None: a tried sample's value (app/try_inside)
 
     def __init__(self, edge, src: PortItem, dst: PortItem):
         super().__init__()
@@ -364,7 +363,10 @@ class EdgeItem(QGraphicsPathItem):
         self.update_path()
 
     def hoverEnterEvent(self, event) -> None:
-        tip = EdgeItem.preview(self) if EdgeItem.preview is not None else None
+        # a tried sample's value on this wire, from its own scene's hook (GraphScene.
+        # wire_preview; a plain QGraphicsScene has none)
+        ask = getattr(self.scene(), "wire_preview", None)
+        tip = ask(self) if ask is not None else None
         self.setToolTip(tip or self._own_tip)
         super().hoverEnterEvent(event)
 

@@ -69,6 +69,10 @@ class GraphScene(QGraphicsScene):
         self._restack_timer.timeout.connect(self.restack)
         self.graph = doc.shown_graph  # the graph shown: the project's or a definition's
         self._unsubscribe = lambda: None
+        # (EdgeItem) -> a hovered wire's tooltip or None: set by the window that shows this
+        # scene to its Try panel's Inside box (a tried sample's values, app/try_inside), and
+        # cleared by close(); per scene, so no window's box answers another window's wires
+        self.preview_hook = None
         self._show()
         doc.analysed.connect(self._analysed)
         doc.shownChanged.connect(self._show)
@@ -93,7 +97,13 @@ class GraphScene(QGraphicsScene):
     def _analysed(self, _analysis) -> None:
         self.apply_analysis(self.doc.shown_analysis)
 
+    def wire_preview(self, item) -> str | None:
+        """A hovered wire's tooltip from this scene's preview hook (None without one)."""
+        hook = self.preview_hook
+        return None if hook is None else hook(item)
+
     def close(self) -> None:
+        self.preview_hook = None
         self._restack_timer.stop()
         self._unsubscribe()
         for signal, slot in ((self.doc.analysed, self._analysed),

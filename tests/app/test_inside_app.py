@@ -1,12 +1,22 @@
 """Inside the network in the Try panel (app/try_inside.py), through the real window: the
 Saliency and Grad-CAM overlays change the sample's picture, the filters and the statistics
-table are shown, and hovering a wire on the canvas shows its tensor for the tried sample."""
+table are shown, and hovering a wire on the canvas shows its tensor for the tried sample,
+asked through the hook of that window's own scene (GraphScene.preview_hook): no other
+window's box, open or closed, is ever asked."""
+import gc
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPoint
 from PySide6.QtGui import QHelpEvent
-from PySide6.QtWidgets import QApplication, QToolTip
+from PySide6.QtWidgets import (QApplication, QGraphicsScene, QGraphicsSceneHoverEvent,
+                               QToolTip)
 from PySide6.QtTest import QTest
+import shiboken6
+
+from app.canvas.items import EdgeItem
+from app.mainwindow import MainWindow
+from app.try_inside import InsideBox
 
 from graph.project import load
 from runtime.train import Trainer
@@ -90,6 +100,122 @@ def test_hovering_a_wire_shows_its_tensor(win, qtbot, cnn_weights):
     assert QToolTip.isVisible() and "conv1.y" in QToolTip.text()
     # a vector's wire: a histogram
     dense = next(i for e, i in win.scene.edges.items() if (e.src, e.dst) == ("dense", "softmax"))
-    from app.try_inside import _preview
-    assert "a histogram of its values" in _preview(dense)
+    assert "a histogram of its values" in win.scene.wire_preview(dense)
     QToolTip.hideText()
+
+
+def _hover(win, pair) -> EdgeItem:
+    """Move the mouse onto the wire `pair` (source, destination) of the window's canvas."""
+    edge = next(i for e, i in win.scene.edges.items() if (e.src, e.dst) == pair)
+    view = win.view
+    view.centerOn(edge)
+    QApplication.processEvents()
+    pos = view.mapFromScene(edge.path().pointAtPercent(0.5))
+    QTest.mouseMove(view.viewport(), pos + QPoint(1, 0))
+    QTest.mouseMove(view.viewport(), pos)
+    QApplication.processEvents()
+    return edge
+
+
+@pytest.fixture
+def asked(monkeypatch):
+    """Which boxes were asked for a wire's preview, by the tag set on each (a box asked
+    after its widget was deleted is recorded as such before anything touches it)."""
+    calls = []
+    original = InsideBox.wire_preview
+
+    def wire_preview(self, item):
+        calls.append(getattr(self, "tag", "?") if shiboken6.isValid(self) else "deleted")
+        return original(self, item)
+    monkeypatch.setattr(InsideBox, "wire_preview", wire_preview)
+    return calls
+
+
+def _window(qtbot, tag, x=0):
+    """A window at `x`: side by side, not on top of each other (offscreen, a mouse move
+    goes to the first window found under the cursor)."""
+    w = MainWindow()
+    w.resize(1400, 900)
+    w.move(x, 0)
+    w.show()
+    qtbot.waitExposed(w)
+    w.trypanel.inside.tag = tag
+    return w
+
+
+def test_a_closed_and_deleted_window_s_box_is_never_asked(qtbot, cnn_weights, asked):
+    first = _window(qtbot, "first")
+    _loaded(first, qtbot, cnn_weights)
+    assert "conv1.y" in _hover(first, ("conv1", "relu1")).toolTip()
+    assert asked == ["first"]
+    first.close()
+    first.deleteLater()
+    del first
+    for _ in range(3):
+        QApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+        QApplication.processEvents()
+        gc.collect()
+    asked.clear()
+    second = _window(qtbot, "second")
+    try:
+        _loaded(second, qtbot, cnn_weights)
+        tip = _hover(second, ("conv1", "relu1")).toolTip()
+        assert "<b>conv1.y</b>: 16 × 8 × 8, validation sample 0" in tip
+        assert asked == ["second"]
+    finally:
+        second.close()
+
+
+def test_two_open_windows_each_ask_only_their_own_box(qtbot, cnn_weights, asked):
+    first, second = _window(qtbot, "first"), _window(qtbot, "second", 1500)
+    qtbot.addWidget(first)
+    qtbot.addWidget(second)
+    _loaded(first, qtbot, cnn_weights)  # only the first has tried a sample
+    second.open_template(FOLDER / "cnn.json")
+    QApplication.processEvents()
+    edge = _hover(second, ("conv1", "relu1"))
+    assert asked == ["second"] and "conv1.y" not in edge.toolTip()
+    asked.clear()
+    assert "conv1.y" in _hover(first, ("conv1", "relu1")).toolTip()
+    assert asked == ["first"]
+
+
+def test_a_window_s_new_scene_and_a_closed_window_keep_the_hook_right(win, qtbot,
+                                                                      cnn_weights):
+    old = win.scene
+    panel = _loaded(win, qtbot, cnn_weights)  # opening the template gave a new scene
+    assert old is not win.scene
+    assert win.scene.preview_hook == panel.inside.wire_preview
+    win.close()
+    assert win.scene.preview_hook is None
+    dense = next(i for e, i in win.scene.edges.items() if (e.src, e.dst) == ("dense", "softmax"))
+    assert win.scene.wire_preview(dense) is None
+
+
+def test_a_scene_without_a_try_panel_shows_no_preview(qtbot, win):
+    """The gallery's scenes and plain scenes have no hook: a hovered wire keeps its own
+    tooltip (or none) and nothing fails."""
+    from app.canvas.scene import GraphScene
+    from app.document import Document
+    doc = Document(load(FOLDER / "cnn.json"))
+    scene = GraphScene(doc)
+    assert scene.preview_hook is None
+    edge = next(iter(scene.edges.values()))
+    assert scene.wire_preview(edge) is None
+    win.view.setScene(scene)  # shown in a view: a real hover asks the hookless scene
+    win.view.centerOn(edge)
+    QApplication.processEvents()
+    pos = win.view.mapFromScene(edge.path().pointAtPercent(0.5))
+    QTest.mouseMove(win.view.viewport(), pos + QPoint(1, 0))
+    QTest.mouseMove(win.view.viewport(), pos)
+    QApplication.processEvents()
+    assert edge.toolTip() == edge._own_tip
+    win.view.setScene(win.scene)
+    scene.close()
+    plain = QGraphicsScene()  # a wire in a scene that is not a GraphScene: no hook either
+    scene.removeItem(edge)
+    plain.addItem(edge)
+    edge.setToolTip("stale")
+    edge.hoverEnterEvent(QGraphicsSceneHoverEvent(QEvent.GraphicsSceneHoverEnter))
+    assert edge.toolTip() == edge._own_tip
+    plain.removeItem(edge)
