@@ -9,6 +9,9 @@
                         D(G(z))), per logged step
       epochs.csv        epoch, step, seconds, and every metric (loss, accuracy, val_…)
       grads.csv         step and each layer's gradient norm
+      activations.csv   step, epoch, layer, units, dead, mean, std, dead_units (the dead
+                        units' indices, space-separated): each ReLU-like layer's output on
+                        up to 256 validation samples, now and then (runtime/watch_activations)
       checkpoints/last  the latest state (at most every 10 s, and always when the run ends,
                         is stopped or fails after starting): resumable
       checkpoints/best  the epoch with the best training.best_metric (by default the lowest
@@ -41,6 +44,8 @@ def lower_is_better(metric: str) -> bool:
     return m.endswith(("loss", "mae", "mse", "nats", "error")) or m == "loss"
 
 from .events import Event
+
+ACTIVATION_COLUMNS = ["step", "epoch", "layer", "units", "dead", "mean", "std", "dead_units"]
 
 
 def runs_root(project_path: str | Path | None, home: str | Path | None = None,
@@ -166,6 +171,11 @@ class RunLogger:
                       + wait + self._values, {**vars(ev), **ev.values})
         elif k == "gradstats":
             self._row("grads.csv", ["step"] + self._layers, {"step": ev.step, **ev.norms})
+        elif k == "activations":  # one row per layer
+            for layer, st in ev.layers.items():
+                self._row("activations.csv", ACTIVATION_COLUMNS,
+                          {**st, "step": ev.step, "epoch": ev.epoch, "layer": layer,
+                           "dead_units": " ".join(str(i) for i in st["dead_units"])})
         elif k == "epochend":
             row = {"epoch": ev.epoch, "step": ev.step, "seconds": ev.seconds, **ev.metrics}
             self._row("epochs.csv", ["epoch", "step", "seconds"] + list(ev.metrics), row)
