@@ -114,13 +114,15 @@ class TrainingSettings(BaseModel):
 
     @model_serializer(mode="wrap")
     def _omit_unset(self, handler):
-        """Project files write initial_weights and compile only when set (templates stay as
-        they are)."""
+        """Project files write initial_weights and compile only when set, and processes only
+        when more than 1 (templates stay as they are)."""
         d = handler(self)
         if isinstance(d, dict):
             for name in ("initial_weights", "compile"):
                 if not d.get(name):
                     d.pop(name, None)
+            if d.get("processes") == 1:  # (written when more than one)
+                d.pop("processes", None)
         return d
 
 
