@@ -12,6 +12,7 @@ from .base import Recipe, StepResult
 
 class Supervised(Recipe):
     name = "supervised"
+    compilable = True  # training.compile applies to its steps (runtime/torch_compile.py)
 
     def __init__(self, ctx, c, trainable, needed):
         super().__init__(ctx, c, trainable, needed)
