@@ -143,8 +143,10 @@ def _copy_data_path(options: dict, source_dir: Path, dest_dir: Path) -> dict:
     return {**options, "path": Path(new).as_posix()}
 
 
-def _save_trained(project, model, source: Path, folder: Path, steps) -> tuple[Path, Path]:
-    """The weights and a copy of the project (its data path still leading to the data)."""
+def _save_trained(project, model, source: Path, folder: Path, steps,
+                  samples=()) -> tuple[Path, Path]:
+    """The weights and a copy of the project (its data path still leading to the data), and
+    a generator's samples per epoch (runtime/runs.save_samples)."""
     from graph.fileio import atomic_write_text
     from graph.project import dumps
     from runtime.data import DATASETS
@@ -159,6 +161,8 @@ def _save_trained(project, model, source: Path, folder: Path, steps) -> tuple[Pa
         d["data"]["options"] = _copy_data_path(d["data"]["options"], source.resolve().parent,
                                                folder)
     atomic_write_text(copy, dumps(d))
+    from runtime.runs import save_samples
+    save_samples(folder, list(samples))
     return weights, copy
 
 
@@ -240,6 +244,7 @@ def cmd_train(args) -> int:
     result: dict = {"status": "failed", "steps": 0, "seconds": 0.0, "final_loss": None,
                     "metrics": {}, "device": args.device or project.training.device,
                     "samples_per_second": 0.0}
+    kept = []  # a generator's samples at each epoch's end: saved beside the weights
     prep = None  # the data step under way: its bar, and what it says (a disabled tqdm keeps
     prepared = None  # no desc, count or clock of its own: --no-progress)
     for ev in trainer.run():
@@ -283,6 +288,8 @@ def cmd_train(args) -> int:
             bar.update(ev.step - bar.n)
             bar.set_postfix(loss=f"{ev.loss:.4f}", samples_s=f"{ev.samples_per_s:,.0f}",
                             data=f"{ev.data_wait:.0%}", refresh=False)  # waiting for data
+        elif k == "samples" and ev.epoch_end:
+            kept.append(ev)
         elif k == "epochend":
             last_metrics = ev.metrics
             line = "  ".join(f"{name} {v:.4f}" for name, v in ev.metrics.items())
@@ -316,7 +323,7 @@ def cmd_train(args) -> int:
         source = Path(args.file)
         try:
             weights, copy = _save_trained(project, trainer.model, source, Path(args.out),
-                                          result["steps"])
+                                          result["steps"], kept)
             print(f"saved {weights} beside {copy}", file=out)
         except Exception as e:  # disk full, permissions changed...: keep the trained weights
             why = f"{args.out}: {getattr(e, 'strerror', None) or e}"
@@ -324,7 +331,8 @@ def cmd_train(args) -> int:
             code = EXIT_PROBLEMS
             try:
                 weights, copy = _save_trained(project, trainer.model, source,
-                                              _fallback_folder(source.stem), result["steps"])
+                                              _fallback_folder(source.stem), result["steps"],
+                                              kept)
                 result["error"] += f" (saved to {weights.parent} instead)"
                 print(f"error: could not save the trained model to {why}; saved it to "
                       f"{weights} instead (with {copy.name})", file=sys.stderr)

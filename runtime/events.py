@@ -64,13 +64,16 @@ class Step(Event):
 class Samples(Event):
     """A generator's samples of a fixed noise batch, a few times a second (the live view):
     `fake` M × shape as nested lists, `real` some training samples beside them, `metrics`
-    what the dataset makes of them (the ring: modes covered, share of good samples)."""
+    what the dataset makes of them (the ring: modes covered, share of good samples).
+    `epoch_end`: taken after the epoch's last step (the weights of its EpochEnd, which
+    follows): the run folder keeps these, one per epoch (runtime/runs.py, samples/)."""
     step: int
     epoch: int
     real: list
     fake: list
     shape: list
     metrics: dict = field(default_factory=dict)
+    epoch_end: bool = False
 
 
 @dataclass(frozen=True)

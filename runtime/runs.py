@@ -17,15 +17,21 @@
       checkpoints/best  the epoch with the best training.best_metric (by default the lowest
                         val_loss, or loss without a validation split);
                         kept in memory and written at most every 10 s and at the end
+      samples/epoch_NNNN.npz   a generator's samples of its fixed noise batch after epoch NNNN
+                        (the adversarial recipe's Samples marked epoch_end): `generated`
+                        (float32, M × sample shape), `step`, and `judged` (what the dataset's
+                        judge makes of them, as JSON); one small file per epoch
       events.out.tfevents.*   the same scalars for TensorBoard, when it is installed: written
                         from the CSV files when the run ends (a writer thread during the run
                         cost a batch-1 recipe a quarter of its speed, by GIL contention)
 
-A stopped run resumes into the same folder; its CSV files grow where they stopped.
+A stopped run resumes into the same folder; its CSV files grow where they stopped, and
+samples/ gains the epochs it goes on to (an epoch run again replaces its file).
 """
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import time
@@ -33,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from graph.fileio import atomic_write_text, clean_stale, recover_folder
+from graph.fileio import atomic_write_bytes, atomic_write_text, clean_stale, recover_folder
 from graph.project import Project
 
 
@@ -169,6 +175,9 @@ class RunLogger:
             wait = ["data_wait"] if hasattr(ev, "data_wait") else []
             self._row("steps.csv", ["step", "epoch", "loss", "lr", "samples_per_s"]
                       + wait + self._values, {**vars(ev), **ev.values})
+        elif k == "samples":
+            if ev.epoch_end:
+                write_samples(self.folder, ev.epoch, ev.step, ev.fake, ev.metrics)
         elif k == "gradstats":
             self._row("grads.csv", ["step"] + self._layers, {"step": ev.step, **ev.norms})
         elif k == "activations":  # one row per layer
@@ -335,6 +344,57 @@ def read_csv(path: str | Path) -> dict[str, list[float]]:
     except OSError:
         pass
     return cols
+
+
+def write_samples(folder: Path, epoch: int, step: int, generated, judged: dict) -> None:
+    """One epoch's samples into `folder`/samples/epoch_NNNN.npz, written atomically."""
+    import numpy as np
+    buf = io.BytesIO()
+    np.savez(buf, generated=np.asarray(generated, dtype=np.float32), step=np.int64(step),
+             judged=np.str_(json.dumps({k: float(v) for k, v in judged.items()})))
+    (folder / "samples").mkdir(exist_ok=True)
+    atomic_write_bytes(folder / "samples" / f"epoch_{epoch:04d}.npz", buf.getvalue())
+
+
+def read_samples(folder: str | Path) -> list[dict]:
+    """A run's samples per epoch, in epoch order: {epoch, step, judged, generated (ndarray)};
+    a file that cannot be read is left out."""
+    import numpy as np
+    out = []
+    for f in sorted(Path(folder, "samples").glob("epoch_*.npz")):
+        try:
+            with np.load(f, allow_pickle=False) as z:
+                out.append({"epoch": int(f.stem.split("_")[1]), "step": int(z["step"]),
+                            "judged": json.loads(str(z["judged"])),
+                            "generated": z["generated"]})
+        except (OSError, ValueError, KeyError, IndexError):
+            continue
+    return out
+
+
+def save_samples(folder: str | Path, events: list) -> None:
+    """The epoch-end Samples of a run saved beside weights (`layerloom train --out`): what
+    `folder`/samples/ held before is replaced."""
+    folder = Path(folder)
+    if not events and not (folder / "samples").is_dir():
+        return
+    for ev in events:
+        write_samples(folder, ev.epoch, ev.step, ev.fake, ev.metrics)
+    names = {f"epoch_{ev.epoch:04d}.npz" for ev in events}
+    for f in (folder / "samples").glob("epoch_*.npz"):
+        if f.name not in names:
+            f.unlink(missing_ok=True)
+
+
+def samples_folder_of(weights: str | Path) -> Path | None:
+    """Where the samples per epoch of `weights` are kept: the run folder it is, or holds it
+    (a checkpoint, its weights file), or the folder `layerloom train --out` saved it in;
+    None when there are none."""
+    p = Path(weights).resolve()
+    for d in [p, *list(p.parents)[:3]]:
+        if (d / "samples").is_dir():
+            return d
+    return None
 
 
 def run_with_logging(trainer, project: Project, folder: Path, resume: bool = False):

@@ -1,7 +1,8 @@
 """The figures of a sequence-to-sequence model (exact match by input length, the worst
 examples), a character model (the loss of each character of validation text) and a
 generator (its samples of the Try panel's fixed noise batch, and what the dataset's judge
-makes of them)."""
+makes of them; when the weights belong to a run folder, the samples the run kept at each
+epoch's end, runtime/runs.py's samples/)."""
 from __future__ import annotations
 
 import math
@@ -124,8 +125,10 @@ GENERATED = 64  # as the Try panel's fixed noise batch
 def generator(src) -> dict:
     """The generator's samples of the Try panel's fixed noise batch (the same every time:
     drawn from the project's seed) and the dataset's judge of them (a ring's modes covered,
-    digits read), when it has one. A run keeps no samples per epoch on disk (the live view
-    receives them as events), so this is the grid of the weights given."""
+    digits read), when it has one; and, when the weights belong to a run folder (or were saved by `layerloom train
+    --out` beside them), `epochs`:
+    the samples of the training's own fixed noise batch the run kept at each epoch's end with
+    their judge's figures (epochs())."""
     from ..compile import Noise
     from ..data import DataError, load_dataset
     c, project = src.compiled, src.project
@@ -145,5 +148,29 @@ def generator(src) -> dict:
         judged = {k: float(v) for k, v in (judge(fake) if judge else {}).items()}
     except (DataError, OSError, RuntimeError, ValueError):
         judged = {}  # the samples without the judge's figures
-    return {"samples": GENERATED, "shape": list(fake.shape[1:]), "judged": judged,
-            "generated": fake.round(decimals=4).tolist()}
+    out = {"samples": GENERATED, "shape": list(fake.shape[1:]), "judged": judged,
+           "generated": fake.round(decimals=4).tolist()}
+    kept = epochs(src.weights)
+    if kept:
+        out["epochs"] = kept
+    return out
+
+
+EPOCH_GRIDS = 40  # epochs whose samples an evaluation holds (spread evenly, first and last)
+
+
+def epochs(weights) -> list[dict]:
+    """The samples the run of `weights` kept per epoch (runtime/runs.read_samples), in epoch
+    order: {epoch, step, judged, generated}. Every epoch's judged figures; the samples
+    themselves (rounded to 3 decimals) for at most EPOCH_GRIDS epochs spread evenly over the
+    run, the first and the last among them (`generated` None for the others), so that the
+    JSON of a long run stays small. [] when no samples were kept for the weights."""
+    from ..runs import read_samples, samples_folder_of
+    folder = samples_folder_of(weights)
+    rows = read_samples(folder) if folder is not None else []
+    n = len(rows)
+    shown = set(np.unique(np.linspace(0, n - 1, min(n, EPOCH_GRIDS)).round().astype(int)))
+    return [{"epoch": r["epoch"], "step": r["step"], "judged": r["judged"],
+             "generated": r["generated"].astype(np.float64).round(3).tolist()
+             if i in shown else None}
+            for i, r in enumerate(rows)]

@@ -5,7 +5,8 @@ Each optimizer record updates its own sub-network on its own losses, in the orde
 afresh for each. Logged beside the losses: the means of D(x) and D(G(z)) (½ both at the
 game's equilibrium). A few times a second the generator's samples of a fixed noise batch
 are sent as a Samples event for the live view, and at each epoch's end the dataset judges
-them where it knows how (the ring: modes covered, share of good samples).
+them where it knows how (the ring: modes covered, share of good samples). After each epoch's
+last step one more is sent, marked `epoch_end`: the run folder keeps it (samples/).
 """
 from __future__ import annotations
 
@@ -96,9 +97,15 @@ class Adversarial(Supervised):
             return {}
         return judge(self.generate("judge"))
 
+    def _epoch_ends(self, last: bool) -> bool:
+        """Whether the step just taken ends its epoch (the run's last step ends one too)."""
+        n = next((len(t) for t in self.ctx.train_data.values()), 0)
+        return last or (n > 0 and self.ctx.pos.next_index >= n)
+
     def events(self, step: int, last: bool) -> list:
         now = time.perf_counter()
-        if not self.generator_ok or (now - self._last_live < LIVE_EVERY_S and not last):
+        end = self.generator_ok and self._epoch_ends(last)
+        if not self.generator_ok or (now - self._last_live < LIVE_EVERY_S and not end):
             return []
         self._last_live = now
         fake = self.generate("live")
@@ -106,4 +113,4 @@ class Adversarial(Supervised):
         metrics = judge(fake) if judge is not None else {}
         real = self.real.tolist() if self.real is not None else []
         return [Samples(step, self.ctx.pos.epoch, real, fake.tolist(), list(fake.shape[1:]),
-                        metrics)]
+                        metrics, epoch_end=end)]
