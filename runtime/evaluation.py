@@ -71,10 +71,13 @@ class Evaluator:
         c = self.c
         res = self._objective(tensors)
         if decode and not isinstance(tensors, (list, tuple)):
-            from .detection.metrics import detectors
-            if not (c.steps or detectors(c)):
+            if not c.steps:  # a detector's mAP batch by batch (or nothing more to do)
+                from .evaluation_detect import detection_metrics_batched
+                res.update(detection_metrics_batched(c, tensors, self.needed,
+                                                     max(self.s.batch_size, 64),
+                                                     self.classes, self.autocast))
                 return res
-            tensors = tensors.whole(max(self.s.batch_size, 256))  # they read the split whole
+            tensors = tensors.whole(max(self.s.batch_size, 256))  # a decoder reads it whole
         if decode and c.steps:
             res.update(self._decoded(tensors, self.needed))
         if decode:  # a detector's mAP, from its inference model's detections

@@ -25,13 +25,14 @@ from pathlib import Path
 import numpy as np
 
 from runtime.detection.datasets import progress_hooks, stop_requested
-from runtime.detection.segmentation import SegmentationError, finite_number as _finite
-from runtime.detection.segmentation import mask as segmentation_mask, shown as _short
+from runtime.detection.segmentation import finite_number as _finite, shown as _short
 from runtime.detection.shapes import make_shapes_detect
 from runtime.files import NotRegularFile, open_regular
 
 from .base import (DataError, Dataset, DatasetSpec, Option, format_bytes, int_in, num_in,
                    register, resolve_file)
+from .coco_stream import object_mask, objects, picture, stream_coco
+from .stream import STREAMING_OPTION, wants_stream
 
 
 # Region proposals (both kinds) ----------------------------------------------------------------
@@ -104,7 +105,7 @@ MAX_IMAGES = 200_000
 # All fields together: the image folder's bound (runtime/data/images.py's MAX_IMAGE_BYTES,
 # 4 GiB; not imported from there: a family module imports no other family).
 MAX_BYTES = 4 * 2 ** 30
-TOLERANCE = 1.0  # pixels a box may stick out of its image (rounding in annotation tools)
+MAX_SAMPLE = 256 * 2 ** 20  # streamed: one image with its masks
 
 
 def _inside(root: Path, rel: str, what: str, where: str) -> Path:
@@ -178,11 +179,28 @@ def _unique_id(ann_path: Path, key: str, i: int, item, first: dict) -> object:
     return v
 
 
-def _memory(ann_path: Path, n: int, k: int, height: int, width: int, proposals: int) -> None:
+def _parts(n: int, k: int, height: int, width: int, proposals: int) -> dict[str, int]:
+    """The bytes each field takes in memory."""
+    return {"images": n * 3 * height * width * 4, "masks": n * k * height * width,
+            "boxes": n * k * 4 * 4, "labels": n * k * 8, "proposals": n * proposals * 4 * 4}
+
+
+def _memory(ann_path: Path, n: int, k: int, height: int, width: int, proposals: int,
+            streams: bool = False) -> None:
     """Refuses (before anything is allocated) a dataset whose fields would take more than
-    MAX_BYTES, as the image folder does, saying which field takes what."""
-    parts = {"images": n * 3 * height * width * 4, "masks": n * k * height * width,
-             "boxes": n * k * 4 * 4, "labels": n * k * 8, "proposals": n * proposals * 4 * 4}
+    MAX_BYTES, as the image folder does, saying which field takes what (streamed: the
+    fields held whole, boxes, labels and proposals)."""
+    parts = _parts(n, k, height, width, proposals)
+    if streams:
+        one = (3 * 4 + k) * height * width  # one sample's image and masks, read together
+        if one > MAX_SAMPLE:
+            raise DataError(f"{ann_path}: one image of 3 × {height} × {width} with up to "
+                            f"{k:,} object{'s' if k != 1 else ''} would take "
+                            f"{format_bytes(one)} of memory as a sample (at most "
+                            f"{format_bytes(MAX_SAMPLE)}; its masks "
+                            f"{format_bytes(k * height * width)}): use smaller images (height, width) or fewer objects per image "
+                            "(max_objects)")
+        parts = {k: v for k, v in parts.items() if k not in ("images", "masks")}
     total = sum(parts.values())
     if total <= MAX_BYTES:
         return
@@ -198,15 +216,16 @@ def _memory(ann_path: Path, n: int, k: int, height: int, width: int, proposals: 
 
 def load_coco(seed: int, path: str = "", images: str = "", height: int = 64, width: int = 64,
               max_objects: int = 0, proposals: int = 100, proposal_mode: str = "fast",
-              proposal_scale: float = 2.0, base_dir=None) -> Dataset:
+              proposal_scale: float = 2.0, streaming: str = "auto", base_dir=None) -> Dataset:
     """Your own detection data in COCO's format: `path` the annotations JSON (relative to
     the project's folder), `images` the folder of its images (relative to the annotations
     file's folder, inside it; empty: that folder). Images are resized to height × width
     (boxes with them). Fields as the generated shapes: image, boxes, labels (categories
     numbered 1, 2, … in the order of their ids), masks (from polygons or RLE, else the box),
-    proposals (selective search, cached beside the annotations file)."""
+    proposals (selective search, cached beside the annotations file). Streamed (option
+    streaming, as the image folder's): images and masks read per sample, boxes, labels and
+    proposals held whole."""
     import torch
-    from PIL import Image, UnidentifiedImageError
 
     ann_path = resolve_file(path, base_dir)
     d = _read_json(ann_path)
@@ -275,6 +294,12 @@ def load_coco(seed: int, path: str = "", images: str = "", height: int = 64, wid
                         f"({k_max}): raise max_objects or set it to 0 (the most in any image)")
 
     n = len(imgs)
+    classes = ["background"] + [cats[c] for c in sorted(number, key=number.get)]
+    cache_dir = root / ".layerloom-cache"
+    if wants_stream(streaming, sum(_parts(n, k_max, height, width, proposals).values())):
+        _memory(ann_path, n, k_max, height, width, proposals, streams=True)
+        return stream_coco(ann_path, folder, imgs, per_image, number, classes, k_max, height,
+                           width, proposals, proposal_mode, proposal_scale, cache_dir, _inside)
     _memory(ann_path, n, k_max, height, width, proposals)
     image = np.zeros((n, 3, height, width), np.float32)
     boxes = np.zeros((n, k_max, 4), np.float32)
@@ -285,66 +310,18 @@ def load_coco(seed: int, path: str = "", images: str = "", height: int = 64, wid
         if stop_requested():  # the run was stopped while its data loads
             raise SearchStopped()
         f = _inside(folder, im["file_name"], "file_name", f"{ann_path}: image id {iid}")
-        try:  # only a regular file: a named pipe would be waited on forever
-            with open_regular(f) as fh, Image.open(fh) as pic:
-                pic = pic.convert("RGB")
-                w0, h0 = pic.size
-                image[row] = np.asarray(pic.resize((width, height), Image.BILINEAR),
-                                        np.float32).transpose(2, 0, 1) / 255
-        except FileNotFoundError:
-            raise DataError(f"{ann_path}: image id {iid}: {f} does not exist") from None
-        except NotRegularFile as e:
-            raise DataError(f"{ann_path}: image id {iid}: {f} is {e}") from None
-        except Image.DecompressionBombError as e:
-            raise DataError(f"{ann_path}: image id {iid}: {f} is too large to read safely "
-                            f"({e})") from None
-        except (UnidentifiedImageError, OSError, ValueError) as e:
-            raise DataError(f"{ann_path}: image id {iid}: {f} cannot be read as an image "
-                            f"({e})") from None
-        for key, got in (("width", w0), ("height", h0)):
-            if key in im and im[key] != got:
-                raise DataError(f"{ann_path}: image id {iid} ({im['file_name']}) says {key} "
-                                f"{int(im[key])} but the file is {got} pixels")
-        sx, sy = width / w0, height / h0
-        for k, a in enumerate(per_image[iid]):
-            x, y, bw, bh = (float(v) for v in a["bbox"])
-            if bw <= 0 or bh <= 0 or x < -TOLERANCE or y < -TOLERANCE or \
-                    x + bw > w0 + TOLERANCE or y + bh > h0 + TOLERANCE:
-                raise DataError(f"{ann_path}: annotation id {a.get('id', '?')} of image id "
-                                f"{iid} ({im['file_name']}, {w0} × {h0}): bbox "
-                                f"{a['bbox']} is empty or outside the image")
-            x1, y1 = max(x, 0) * sx, max(y, 0) * sy
-            x2, y2 = min(x + bw, w0) * sx, min(y + bh, h0) * sy
-            boxes[row, k] = (x1, y1, x2, y2)
-            labels[row, k] = number[a["category_id"]]
-            try:
-                masks[row, k] = _mask(a, h0, w0, (height, width), (x1, y1, x2, y2))
-            except SegmentationError as e:
-                raise DataError(f"{ann_path}: annotation id {a.get('id', '?')} of image id "
-                                f"{iid} ({im['file_name']}): segmentation: {e}") from None
+        image[row], w0, h0 = picture(ann_path, iid, im, f, height, width)
+        for k, (box, label, a) in enumerate(objects(ann_path, iid, im, per_image[iid], w0, h0,
+                                                    height, width, number)):
+            boxes[row, k], labels[row, k] = box, label
+            masks[row, k] = object_mask(ann_path, iid, im, a, h0, w0, (height, width), box)
     ds = Dataset(ann_path.name, {"image": torch.from_numpy(image),
                                  "boxes": torch.from_numpy(boxes),
                                  "labels": torch.from_numpy(labels),
                                  "masks": torch.from_numpy(masks)},
                  f"{ann_path.name}: {n:,} images, {int((labels > 0).sum()):,} objects",
-                 classes=["background"] + [cats[c] for c in sorted(number, key=number.get)])
-    return add_proposals(ds, proposals, proposal_mode, proposal_scale,
-                         cache_dir=root / ".layerloom-cache")
-
-
-def _mask(a: dict, h0: int, w0: int, size: tuple[int, int], box) -> np.ndarray:
-    """The object's mask at the dataset's size: its polygons or RLE mask (checked, decoded
-    at the image's own size h0 × w0) if it has them, else its box filled."""
-    h, w = size
-    m = segmentation_mask(a.get("segmentation"), h0, w0)
-    if m is not None:
-        from PIL import Image
-        return (np.asarray(Image.fromarray(m * 255).resize((w, h), Image.NEAREST)) > 127
-                ).astype(np.uint8)
-    out = np.zeros((h, w), np.uint8)
-    x1, y1, x2, y2 = box
-    out[int(y1):int(np.ceil(y2)), int(x1):int(np.ceil(x2))] = 1
-    return out
+                 classes=classes)
+    return add_proposals(ds, proposals, proposal_mode, proposal_scale, cache_dir=cache_dir)
 
 
 COCO = DatasetSpec(
@@ -357,7 +334,7 @@ COCO = DatasetSpec(
      "width": Option(64, "Image width after resizing.", int_in(8, 4096), "8 to 4,096"),
      "max_objects": Option(0, "Objects per image K the boxes are padded to (0: the most "
                               "in any image).", int_in(0, 10_000), "0 to 10,000"),
-     **_PROPOSALS},
+     **_PROPOSALS, "streaming": STREAMING_OPTION},
     {"image": "3 × height × width image", "boxes": "K × 4 boxes (x1, y1, x2, y2)",
      "labels": "K classes (1, 2, …; -1 none)", "masks": "K × height × width masks",
      "proposals": "proposals × 4 boxes (selective search)"}, takes_path=True)

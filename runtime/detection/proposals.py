@@ -211,26 +211,65 @@ def proposals_for(images: np.ndarray, count: int, mode: str = "fast", scale: flo
     wrote is computed again and written anew, and `notice` is told which file and why."""
     if mode not in MODES:
         raise ProposalError(f"proposal mode {mode!r}: one of {', '.join(MODES)}")
-    folder = Path(cache_dir) if cache_dir is not None else default_cache()
     u8 = (np.clip(images, 0, 1) * 255 + 0.5).astype(np.uint8).transpose(0, 2, 3, 1)
-    path = folder / f"selective_search_{_key(u8, mode, scale, count)}.npz"
-    height, width = images.shape[2], images.shape[3]
+    return proposals_of(len(images), u8.__getitem__, _key(u8, mode, scale, count), count,
+                        mode, scale, images.shape[2], images.shape[3], cache_dir, progress,
+                        workers, stop, notice)
+
+
+def as_u8(image: np.ndarray) -> np.ndarray:
+    """One 3 × H × W float image in [0, 1] as the H × W × 3 uint8 picture searched (the
+    same bytes proposals_for makes of a whole array)."""
+    return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0)
+
+
+def stream_key(files: list[str], mode: str, scale: float, count: int, height: int,
+               width: int) -> str:
+    """The cache key of images read lazily (streamed data): each file's path, size and
+    modification time (never its pixels, which would mean decoding every image to find
+    the cache), with the settings and the size the images are resized to."""
+    h = hashlib.sha256()
+    h.update(f"v{VERSION} streamed {mode} {scale:g} {count} {height} {width}".encode())
+    for f in files:
+        try:
+            st = os.stat(f)
+            h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        except OSError:
+            h.update(f"{f}\0missing\n".encode())
+    return h.hexdigest()[:20]
+
+
+def proposals_of(n: int, image: Callable[[int], np.ndarray], key: str, count: int,
+                 mode: str, scale: float, height: int, width: int,
+                 cache_dir: str | os.PathLike | None = None,
+                 progress: Callable[[int, int], None] | None = None,
+                 workers: int | None = None, stop: Callable[[], bool] | None = None,
+                 notice: Callable[[str], None] | None = None) -> tuple[np.ndarray, bool]:
+    """proposals_for with the images read one at a time: `image(i)` gives image i as
+    H × W × 3 uint8 (as_u8), called from worker threads (a streamed dataset's reader); an
+    exception it raises (a damaged file, said in words) ends the search and is raised
+    here. `key` names the cache file (_key of the pixels, or stream_key)."""
+    if mode not in MODES:
+        raise ProposalError(f"proposal mode {mode!r}: one of {', '.join(MODES)}")
+    folder = Path(cache_dir) if cache_dir is not None else default_cache()
+    path = folder / f"selective_search_{key}.npz"
     try:
-        return read_cache(path, len(images), count, height, width), True
+        return read_cache(path, n, count, height, width), True
     except FileNotFoundError:
         pass
     except _Damaged as e:
         if notice is not None:
             notice(f"the proposal cache file {path} was damaged ({e}): computed again")
     _cv2()
-    out = np.zeros((len(images), count, 4), np.float32)
-    total = len(images)
+    out = np.zeros((n, count, 4), np.float32)
+    total = n
     cancelled = threading.Event()
 
     def one(i):
         if cancelled.is_set():
             return
-        b = selective_search(u8[i], mode, scale, seed=zlib.crc32(u8[i].tobytes()))[:count]
+        u8 = image(i)
+        b = selective_search(u8, mode, scale, seed=zlib.crc32(u8.tobytes()))[:count]
         out[i, :len(b)] = b
 
     workers = workers or min(4, os.cpu_count() or 1)

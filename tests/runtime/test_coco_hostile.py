@@ -258,7 +258,7 @@ def test_a_named_pipe_in_place_of_the_annotations(tmp_path):
 
 def test_5000_images_of_4096_by_4096_are_refused_before_allocating(tmp_path):
     images = [{"id": i, "file_name": f"{i}.png"} for i in range(5000)]
-    opts = dataset(tmp_path, images, [], files=(), height=4096, width=4096)
+    opts = dataset(tmp_path, images, [], files=(), height=4096, width=4096, streaming="off")
     text = refused(tmp_path, opts)
     assert text.startswith(f"{tmp_path / 'data' / 'ann.json'}: 5,000 images of 3 × 4096 × "
                            "4096 with up to 1 object each would take 1016 GiB of memory (at "
@@ -268,7 +268,7 @@ def test_5000_images_of_4096_by_4096_are_refused_before_allocating(tmp_path):
 def test_20000_objects_on_one_image_are_refused_before_allocating(tmp_path):
     anns = [{"id": i, "image_id": 1, "category_id": 3, "bbox": [1, 1, 2, 2]}
             for i in range(20_000)]
-    opts = dataset(tmp_path, annotations=anns, height=512, width=512)
+    opts = dataset(tmp_path, annotations=anns, height=512, width=512, streaming="off")
     text = refused(tmp_path, opts)
     assert "1 image of 3 × 512 × 512 with up to 20,000 objects each would take 4.9 GiB" \
         in text and "masks 4.9 GiB" in text, text
