@@ -30,6 +30,15 @@ def coco_map(gt_boxes, gt_labels, det_boxes, det_scores, det_labels,
     With the objects' masks gt_masks[i] K × H × W and the detections' det_masks[i] D × H ×
     W (binary, or probabilities cut at 0.5), also the mask mAPs (COCO's "segm":
     "mask_map50", "mask_map") and "mask_iou" (mask_iou's rule)."""
+    return coco_eval(gt_boxes, gt_labels, det_boxes, det_scores, det_labels, classes,
+                     gt_masks, det_masks)[0]
+
+
+def coco_eval(gt_boxes, gt_labels, det_boxes, det_scores, det_labels,
+              classes: list[str] | None = None, gt_masks=None, det_masks=None):
+    """coco_map's figures, and the box COCOeval they come from (evaluated and accumulated;
+    None with no object or no detection) and the class names by category id: image i of
+    the arrays is COCO image i + 1 (runtime/evaluate/detect.py reads its evalImgs)."""
     images, anns, dets, segs = [], [], [], []
     present = set()
     for i, (gb, gl) in enumerate(zip(gt_boxes, gt_labels)):
@@ -66,18 +75,19 @@ def coco_map(gt_boxes, gt_labels, det_boxes, det_scores, det_labels,
                     "mask_iou": mask_iou(gt_labels, gt_masks, det_boxes, det_scores,
                                          det_labels, det_masks, gt_boxes)})
     if not anns or not dets:
-        return out
+        return out, None, names
     cats = [{"id": c, "name": names[c]} for c in names]
-    p, ids = _precision(images, anns, dets, cats, "bbox")
+    ev = _cocoeval(images, anns, dets, cats, "bbox")
+    p, ids = _precision(ev)
     out["map"] = _mean(p)
     out["map50"] = _mean(p[0])
     for k, c in enumerate(ids):
         if c in present:
             out[f"ap50.{names[c]}"] = _mean(p[0, :, k])
     if gt_masks is not None and segs:
-        p, _ = _precision(images, anns, segs, cats, "segm")
+        p, _ = _precision(_cocoeval(images, anns, segs, cats, "segm"))
         out["mask_map"], out["mask_map50"] = _mean(p), _mean(p[0])
-    return out
+    return out, ev, names
 
 
 def _mean(a) -> float:
@@ -85,9 +95,8 @@ def _mean(a) -> float:
     return float(a.mean()) if a.size else 0.0
 
 
-def _precision(images, anns, dets, cats, iou_type: str):
-    """COCOeval's precisions, T (IoU) × R (recall) × K (class), all areas, 100 detections
-    per image; and the class ids along K."""
+def _cocoeval(images, anns, dets, cats, iou_type: str):
+    """COCOeval over the given images, objects and detections, evaluated and accumulated."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -100,6 +109,12 @@ def _precision(images, anns, dets, cats, iou_type: str):
         ev = COCOeval(gt, dt, iou_type)
         ev.evaluate()
         ev.accumulate()
+    return ev
+
+
+def _precision(ev):
+    """COCOeval's precisions, T (IoU) × R (recall) × K (class), all areas, 100 detections
+    per image; and the class ids along K."""
     # T (IoU) × R (recall) × K (class) × A (area) × M (max dets)
     return ev.eval["precision"][:, :, :, 0, -1], ev.params.catIds
 

@@ -2,6 +2,9 @@
 scored against the true boxes by COCO's mAP (runtime/detection/evaluate.py)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 
 from runtime.compile import Compiled
@@ -71,20 +74,40 @@ def mask_output(c: Compiled) -> tuple[int, str] | None:
     return (out, gt) if out is not None and gt is not None else None
 
 
-def detection_metrics(c: Compiled, tensors: list, names: list[str], batch_size: int,
-                      classes: list[str] | None, autocast=None) -> dict[str, float]:
-    """{'map50', 'map', 'ap50.<class>', …} (and 'mask_map50', 'mask_map', 'mask_iou' for
-    a detector with instance masks) of each detector (prefixed by its node's id when
-    there are several) on `tensors` (named by `names`)."""
+@dataclass
+class Predicted:
+    """One detections node's answers over a split, image by image (padded arrays: labels ≤ 0
+    or scores ≤ 0 are padding) and the truth beside them, as numpy arrays for coco_map."""
+    node: str
+    gt_boxes: np.ndarray  # N × K × 4
+    gt_labels: np.ndarray  # N × K
+    boxes: np.ndarray  # N × D × 4
+    scores: np.ndarray  # N × D
+    labels: np.ndarray  # N × D
+    gt_masks: np.ndarray | None = None  # N × K × H × W (a detector with instance masks)
+    masks: np.ndarray | None = None  # N × D × H × W, binary
+
+    def coco(self) -> tuple:
+        """coco_map's / coco_eval's positional and mask arguments."""
+        extra = {} if self.masks is None else {"gt_masks": self.gt_masks,
+                                                "det_masks": self.masks}
+        return (self.gt_boxes, self.gt_labels, self.boxes, self.scores, self.labels), extra
+
+
+def predict_detections(c: Compiled, tensors: list, names: list[str], batch_size: int,
+                       autocast=None) -> list[Predicted]:
+    """Each detector's (detectors(c)) detections of the inference model, in evaluation mode,
+    on `tensors` (named by `names`), `batch_size` images at a time; the instance masks too
+    when the model has one detector and a mask output."""
     found = detectors(c)
     if not found:
-        return {}
+        return []
     model = c.model
     was_training = model.training
     model.eval()
     n = tensors[0].shape[0]
-    res: dict[str, float] = {}
     masked = mask_output(c) if len(found) == 1 else None
+    res = []
     try:
         for node, idx, (tb, tl) in found:
             boxes, scores, labels, masks = [], [], [], []
@@ -101,17 +124,28 @@ def detection_metrics(c: Compiled, tensors: list, names: list[str], batch_size: 
                     labels.append(got[idx[2]].cpu())
                     if masked is not None:
                         masks.append((got[masked[0]] >= 0.5).cpu().to(torch.uint8))
-            gt_b = tensors[names.index(tb)].cpu()
-            gt_l = tensors[names.index(tl)].cpu()
-            extra = {}
+            p = Predicted(node, tensors[names.index(tb)].cpu().numpy(),
+                          tensors[names.index(tl)].cpu().numpy(), torch.cat(boxes).numpy(),
+                          torch.cat(scores).numpy(), torch.cat(labels).numpy())
             if masked is not None:
-                extra = {"gt_masks": tensors[names.index(masked[1])].cpu().numpy(),
-                         "det_masks": torch.cat(masks).numpy()}
-            m = coco_map(gt_b.numpy(), gt_l.numpy(), torch.cat(boxes).numpy(),
-                         torch.cat(scores).numpy(), torch.cat(labels).numpy(), classes,
-                         **extra)
-            prefix = "" if len(found) == 1 else f"{node}."
-            res.update({f"{prefix}{k}": v for k, v in m.items()})
+                p.gt_masks = tensors[names.index(masked[1])].cpu().numpy()
+                p.masks = torch.cat(masks).numpy()
+            res.append(p)
     finally:
         model.train(was_training)
+    return res
+
+
+def detection_metrics(c: Compiled, tensors: list, names: list[str], batch_size: int,
+                      classes: list[str] | None, autocast=None) -> dict[str, float]:
+    """{'map50', 'map', 'ap50.<class>', …} (and 'mask_map50', 'mask_map', 'mask_iou' for
+    a detector with instance masks) of each detector (prefixed by its node's id when
+    there are several) on `tensors` (named by `names`)."""
+    found = predict_detections(c, tensors, names, batch_size, autocast)
+    res: dict[str, float] = {}
+    for p in found:
+        args, extra = p.coco()
+        m = coco_map(*args, classes, **extra)
+        prefix = "" if len(found) == 1 else f"{p.node}."
+        res.update({f"{prefix}{k}": v for k, v in m.items()})
     return res

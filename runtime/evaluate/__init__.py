@@ -2,8 +2,8 @@
 (`layerloom evaluate`) prints it and the app's Train > Evaluate view shows it.
 
     ev = evaluate(project, base_dir, weights, split="val")   # weights: file, checkpoint, run
-    ev.kind              # 'classification', 'regression', 'sequence to sequence',
-                         # 'character model' or 'generator'
+    ev.kind              # 'classification', 'regression', 'detection',
+                         # 'sequence to sequence', 'character model' or 'generator'
     ev.figures           # every number a view shows (JSON-ready), for the model's kind
     ev.cell(2, 7)        # the samples of true class 2 predicted as 7
     ev.to_dict()         # what `--json` prints
@@ -12,10 +12,11 @@ The model's kind comes from the graph, never from a type name: noise-only inputs
 generator; a decode node (compiled `steps`) a sequence-to-sequence model; a loss whose metric
 (runtime/metrics.metric_kind, from the catalogue's `metric`) is an accuracy over per-step
 scores with a token vocabulary a character model; any other accuracy a classifier, mean
-absolute error a regressor. Detectors are refused in words for now (their mAP is in the
-run's epochs.csv). Modules: source.py (weights, split, predictions), classify.py
-(classification and regression), sequences.py (seq2seq, character model, generator),
-report.py (text), html.py and svg.py (the shareable HTML file)."""
+absolute error a regressor; a model returning a detector's boxes, scores and labels
+(runtime.detection.metrics.detectors) a detector. Modules: source.py (weights, split,
+predictions), classify.py (classification and regression), detect.py (a detector: per-class
+precision-recall at IoU 0.5, the images by their errors), sequences.py (seq2seq, character
+model, generator), report.py (text), html.py and svg.py (the shareable HTML file)."""
 from __future__ import annotations
 
 import os
@@ -27,8 +28,8 @@ from .source import EvaluateError, open_source, predict
 
 __all__ = ["EvaluateError", "Evaluation", "evaluate", "KINDS"]
 
-KINDS = ("classification", "regression", "sequence to sequence", "character model",
-         "generator")
+KINDS = ("classification", "regression", "detection", "sequence to sequence",
+         "character model", "generator")
 
 
 @dataclass
@@ -76,9 +77,8 @@ def _evaluate(src) -> Evaluation:
         from .sequences import generator
         return Evaluation("generator", figures=generator(src), **base)
     if detectors(c):
-        raise EvaluateError("evaluating a detector is not built yet (its per-class precision "
-                            "and recall at IoU 0.5): its mAP is in the run's epochs.csv "
-                            "(val_map50, val_ap50.<class>)")
+        from .detect import detection
+        return Evaluation("detection", figures=detection(src), **base)
     if c.steps:
         from .sequences import seq2seq
         return Evaluation("sequence to sequence", figures=seq2seq(src), **base)

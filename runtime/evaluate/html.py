@@ -37,7 +37,7 @@ def page(ev) -> str:
              f"<p>{escape(ev.kind)}, {escape(ev.split)} split, {f.get('samples', 0):,} samples; "
              f"weights <code>{escape(ev.weights)}</code></p>"]
     parts += {"classification": _classification, "regression": _regression,
-              "sequence to sequence": _seq2seq, "character model": _character,
+              "detection": _detection, "sequence to sequence": _seq2seq, "character model": _character,
               "generator": _generator}[ev.kind](f)
     for node, h in ev.heads.items():
         if node != f.get("loss_node"):
@@ -99,6 +99,38 @@ def _regression(f: dict) -> list[str]:
                                f["predicted"], diagonal=True), "predicted against true")
             + _img(svg.scatter("Residuals", "true", "predicted − true", f["true"],
                                f["residuals"], zero_line=True), "residuals") + "</div>"]
+
+
+HTML_IMAGES = 200  # the worst images tabled in the page (every one is in --json)
+
+
+def _detection(f: dict) -> list[str]:
+    from .report import errors_text
+    heads, row = ["mAP50", "mAP@0.5:0.95", "objects", "missed", "false detections"], \
+        [f["map50"], f["map"], f["objects"], f["missed"], f["false"]]
+    if "mask_map50" in f:
+        heads += ["mask mAP50", "mask mAP", "mask IoU"]
+        row += [f["mask_map50"], f["mask_map"], f["mask_iou"]]
+    out = [_table(heads, [row], left=0)]
+    pc = f["per_class"]
+    out.append(_img(svg.curves("Precision-recall at IoU 0.5", "recall", "precision",
+                               [(f"{c['class']} AP50 {c['ap50']:.3f}", c["recall"],
+                                 c["precision"]) for c in pc if c["recall"]]),
+                    "precision-recall curves per class at IoU 0.5"))
+    out.append(_table(["class", "AP50", "max recall (IoU 0.5)"],
+                      [[c["class"], c["ap50"], c["max_recall"]] for c in pc]))
+    out.append(f"<h2>Images by their errors</h2><p>Worst first: objects no detection matched "
+               f"at IoU 0.5 (missed) and detections scoring ≥ {f['score_threshold']:.0%} that "
+               f"matched no object (false), from COCOeval's matching."
+               + (f" The first {HTML_IMAGES} of {len(f['images']):,}."
+                  if len(f["images"]) > HTML_IMAGES else "") + "</p>")
+    out.append(_table(["sample", "dataset row", "objects", "detections", "missed", "false",
+                       "missed objects", "false detections"],
+                      [[r["index"], r["dataset_index"], r["objects"], r["detections"],
+                        r["missed"], r["false"], errors_text(r["missed_objects"]),
+                        errors_text(r["false_detections"], True)]
+                       for r in f["images"][:HTML_IMAGES]], left=0))
+    return out
 
 
 def _seq2seq(f: dict) -> list[str]:

@@ -13,7 +13,7 @@ def text(ev) -> str:
     lines = [f"{ev.project}: {ev.kind}, {where} ({f.get('samples', 0):,} samples), "
              f"weights {ev.weights}"]
     lines += {"classification": _classification, "regression": _regression,
-              "sequence to sequence": _seq2seq, "character model": _character,
+              "detection": _detection, "sequence to sequence": _seq2seq, "character model": _character,
               "generator": _generator}[ev.kind](f)
     for node, h in ev.heads.items():
         if node == f.get("loss_node"):
@@ -53,6 +53,41 @@ def _classification(f: dict) -> list[str]:
 def _regression(f: dict) -> list[str]:
     return [f"MAE {_f(f['mae'])}   RMSE {_f(f['rmse'])}   R² {_f(f['r2'])}   "
             f"({f['outputs']} output{'s' if f['outputs'] != 1 else ''} per sample)"]
+
+
+SHOWN_IMAGES = 15  # the worst images listed in the terminal (all of them are in --json)
+
+
+def errors_text(objects: list[dict], scored: bool = False) -> str:
+    """Missed objects or false detections as 'circle (3, 4)–(20, 21) 87%, …'."""
+    return ", ".join(f"{o['class']} ({o['box'][0]:.0f}, {o['box'][1]:.0f})–({o['box'][2]:.0f}, "
+                     f"{o['box'][3]:.0f})" + (f" {o['score']:.0%}" if scored else "")
+                     for o in objects)
+
+
+def _detection(f: dict) -> list[str]:
+    out = [f"mAP50 {_f(f['map50'])}   mAP@0.5:0.95 {_f(f['map'])}   (COCOeval, "
+           f"detector {f['detector_node']})"]
+    if "mask_map50" in f:
+        out.append(f"mask mAP50 {_f(f['mask_map50'])}   mask mAP {_f(f['mask_map'])}   "
+                   f"mask IoU {_f(f['mask_iou'])}")
+    w = max([len(c["class"]) for c in f["per_class"]] + [5])
+    out += ["", f"{'class':<{w}}  AP50   max recall (IoU 0.5)"]
+    out += [f"{c['class']:<{w}}  {c['ap50']:.3f}  {c['max_recall']:.3f}" for c in f["per_class"]]
+    thr = f["score_threshold"]
+    out += ["", f"{f['objects']:,} objects: {f['missed']:,} missed at IoU 0.5; {f['false']:,} "
+            f"false detections scoring ≥ {thr:.0%}. Worst images first:",
+            "sample  dataset row  objects  detections  missed  false"]
+    for r in f["images"][:SHOWN_IMAGES]:
+        if not r["missed"] and not r["false"]:
+            break
+        out.append(f"{r['index']:>6}  {r['dataset_index']:>11}  {r['objects']:>7}  "
+                   f"{r['detections']:>10}  {r['missed']:>6}  {r['false']:>5}")
+        if r["missed_objects"]:
+            out.append(f"        missed: {errors_text(r['missed_objects'])}")
+        if r["false_detections"]:
+            out.append(f"        false: {errors_text(r['false_detections'], True)}")
+    return out
 
 
 def _seq2seq(f: dict) -> list[str]:
