@@ -2,7 +2,8 @@
 (app/evaluate_view.py): a sequence-to-sequence model (exact match by input length, the worst
 examples), a character model (validation text coloured by each character's loss, the hardest
 characters) and a generator (what the dataset's judge makes of its samples, and the samples:
-points or an image grid). Every number is the runtime's (runtime/evaluate/sequences.py)."""
+points or an image grid; beside them, when the run kept them, its samples per epoch:
+app/evaluate_epochs.py). Every number is the runtime's (runtime/evaluate/sequences.py)."""
 from __future__ import annotations
 
 from html import escape
@@ -95,6 +96,10 @@ def generator_page(f: dict) -> QWidget:
         view.hideAxis("bottom")
     else:
         view = QLabel(f"{len(gen)} generated samples of shape {shape}: no picture for it")
+    if f.get("epochs"):  # the run's samples per epoch, beside the weights' own
+        from .evaluate_epochs import EpochGrids
+        return _page(head, _page(view, EpochGrids(f["epochs"], shape, _grid),
+                                 vertical=False))
     return _page(head, view)
 
 

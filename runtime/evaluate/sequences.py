@@ -145,7 +145,8 @@ def generator(src) -> dict:
         ds = load_dataset(project.data.dataset, project.data.options, project.training.seed,
                           src.base_dir)
         judge = getattr(ds, "judge", None)
-        judged = {k: float(v) for k, v in (judge(fake) if judge else {}).items()}
+        with torch.enable_grad():  # a judge may fit its classifier on first use (digits)
+            judged = {k: float(v) for k, v in (judge(fake) if judge else {}).items()}
     except (DataError, OSError, RuntimeError, ValueError):
         judged = {}  # the samples without the judge's figures
     out = {"samples": GENERATED, "shape": list(fake.shape[1:]), "judged": judged,

@@ -72,6 +72,7 @@ def test_each_epoch_keeps_the_generators_samples_at_its_end(tmp_path):
     assert sum((folder / "samples" / f).stat().st_size for f in files) < 3 * 8 * 1024
 
 
+@pytest.mark.slow
 def test_a_resumed_run_appends_its_epochs(tmp_path):
     p = ring_gan(epochs=4)
     folder = tmp_path / "run"
@@ -150,3 +151,15 @@ def test_evaluation_of_a_long_run_holds_at_most_forty_grids(tmp_path):
     assert with_grid[0]["epoch"] == 1 and with_grid[-1]["epoch"] == 100
     assert with_grid[-1]["generated"] == [[0.1, 0.1]] * 4
     assert epochs(tmp_path / "elsewhere" / "a" / "b" / "c" / "w.safetensors") == []
+
+
+def test_the_digit_generators_evaluation_has_its_judges_figures(tmp_path):
+    """The digits judge fits its classifier on first use: evaluating (under no_grad) once
+    left its figures out."""
+    from runtime.weights import save_weights
+    p = load(TEMPLATES / "gan_digits.json")
+    c = compile_graph(p.graph)
+    save_weights(c.model, tmp_path / "w.safetensors")
+    ev = evaluate(p, None, tmp_path / "w.safetensors")
+    assert ev.kind == "generator" and set(ev.figures["judged"]) >= {"digits", "quality"}
+    assert "epochs" not in ev.figures
