@@ -373,17 +373,18 @@ def read_samples(folder: str | Path) -> list[dict]:
 
 
 def save_samples(folder: str | Path, events: list) -> None:
-    """The epoch-end Samples of a run saved beside weights (`layerloom train --out`): what
-    `folder`/samples/ held before is replaced."""
-    folder = Path(folder)
-    if not events and not (folder / "samples").is_dir():
+    """The epoch-end Samples of a run saved beside weights (`layerloom train --out`): from
+    the run's first epoch on they replace what `folder`/samples/ held (a resumed run keeps
+    the epochs before it, a fresh one starts the list again)."""
+    if not events:
         return
+    folder = Path(folder)
     for ev in events:
         write_samples(folder, ev.epoch, ev.step, ev.fake, ev.metrics)
-    names = {f"epoch_{ev.epoch:04d}.npz" for ev in events}
-    for f in (folder / "samples").glob("epoch_*.npz"):
-        if f.name not in names:
-            f.unlink(missing_ok=True)
+    first, names = min(ev.epoch for ev in events), {ev.epoch for ev in events}
+    for r in read_samples(folder):
+        if r["epoch"] >= first and r["epoch"] not in names:
+            (folder / "samples" / f"epoch_{r['epoch']:04d}.npz").unlink(missing_ok=True)
 
 
 def samples_folder_of(weights: str | Path) -> Path | None:

@@ -163,3 +163,21 @@ def test_the_digit_generators_evaluation_has_its_judges_figures(tmp_path):
     ev = evaluate(p, None, tmp_path / "w.safetensors")
     assert ev.kind == "generator" and set(ev.figures["judged"]) >= {"digits", "quality"}
     assert "epochs" not in ev.figures
+
+
+def test_samples_saved_beside_weights_replace_from_the_runs_first_epoch(tmp_path):
+    """`train --out` of a fresh run (from epoch 1) starts the list again; a resumed one (from
+    epoch 3) keeps the epochs before it and replaces the rest."""
+    from types import SimpleNamespace as E
+
+    from runtime.runs import save_samples
+    run = lambda epochs, v: [E(epoch=e, step=e, fake=[[v, v]], metrics={}) for e in epochs]  # noqa: E731
+    save_samples(tmp_path, run(range(1, 6), 0.0))
+    save_samples(tmp_path, run([3, 4], 1.0))
+    got = read_samples(tmp_path)
+    assert [(r["epoch"], float(r["generated"][0, 0])) for r in got] == \
+        [(1, 0.0), (2, 0.0), (3, 1.0), (4, 1.0)]
+    save_samples(tmp_path, [])  # a run without a generator leaves them alone
+    assert len(read_samples(tmp_path)) == 4
+    save_samples(tmp_path, run([1, 2], 2.0))
+    assert [r["epoch"] for r in read_samples(tmp_path)] == [1, 2]
