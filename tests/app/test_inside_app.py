@@ -143,6 +143,7 @@ def _window(qtbot, tag, x=0):
     return w
 
 
+@pytest.mark.slow  # two windows, each loading a model: ~5 s
 def test_a_closed_and_deleted_window_s_box_is_never_asked(qtbot, cnn_weights, asked):
     first = _window(qtbot, "first")
     _loaded(first, qtbot, cnn_weights)
@@ -166,6 +167,7 @@ def test_a_closed_and_deleted_window_s_box_is_never_asked(qtbot, cnn_weights, as
         second.close()
 
 
+@pytest.mark.slow  # two windows, each loading a model: ~5 s
 def test_two_open_windows_each_ask_only_their_own_box(qtbot, cnn_weights, asked):
     first, second = _window(qtbot, "first"), _window(qtbot, "second", 1500)
     qtbot.addWidget(first)
