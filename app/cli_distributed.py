@@ -17,18 +17,21 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-ROOT = Path(__file__).resolve().parents[1]  # where `app` and `runtime` are importable from
 
 
 def add_arguments(t) -> None:
     """The train command's options for several processes and machines."""
+    t.add_argument("--resume", metavar="CHECKPOINT",
+                   help="go on from a checkpoint: the one an earlier --out folder holds (its "
+                        "checkpoint/, written when a run finishes or is stopped with Ctrl-C), "
+                        "a run folder's last one, or a checkpoint folder; with the same "
+                        "--nproc, the run ends as an uninterrupted one would")
     t.add_argument("--nproc", type=int, metavar="N",
                    help="train in N processes on this machine (DistributedDataParallel through "
                         "torchrun: gloo on the CPU, nccl with one process per GPU); the "
@@ -42,18 +45,46 @@ def add_arguments(t) -> None:
 
 
 def _env_dir():
-    from runtime.distributed import DIR_ENV
+    from runtime.launch import DIR_ENV
     return os.environ.get(DIR_ENV)
 
 
 def _child_argv(args) -> list[str]:
     out = [args.file]
-    for flag in ("epochs", "max_steps", "device", "out", "weights"):
+    for flag in ("epochs", "max_steps", "device", "out", "weights", "resume"):
         v = getattr(args, flag, None)
         if v is not None:
             out += [f"--{flag.replace('_', '-')}", str(v)]
     out += [f for f, on in (("--json", args.json), ("--no-progress", args.no_progress)) if on]
     return out
+
+
+def check_resume(args) -> str | None:
+    """--resume resolved to its checkpoint folder (in args), or the problem in words."""
+    if getattr(args, "resume", None) is None:
+        return None
+    if args.weights is not None:
+        return "--resume and --weights: a resumed run starts from its checkpoint's weights"
+    from runtime.checkpoint import CheckpointError, find
+    try:
+        args.resume = str(find(args.resume))
+    except CheckpointError as e:
+        return f"--resume: {e}"
+    return None
+
+
+def keep_checkpoint(trainer, args, out) -> None:
+    """At the end of a run (finished or stopped, at its last event): with --out, the
+    checkpoint `--resume` goes on from, in OUT/checkpoint (rank 0 alone has --out)."""
+    if not args.out or trainer.compiled is None:
+        return
+    folder = Path(args.out) / "checkpoint"
+    try:
+        trainer.save_checkpoint(folder)
+        print(f"checkpoint in {folder} (--resume {args.out} goes on from it)", file=out)
+    except OSError as e:
+        print(f"error: {folder}: could not write the checkpoint ({e.strerror or e})",
+              file=sys.stderr)
 
 
 def _usage(args) -> str | None:
@@ -85,58 +116,34 @@ def relaunch(args, cleanup) -> int | None:
         return EXIT_USAGE
     if (args.nproc or 1) == 1 and args.nnodes == 1:  # one process: as before
         return None
-    from runtime.distributed import DIR_ENV, STOP_FILE
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(args.nproc or 1)]
-    if args.nnodes == 1:
-        cmd.append("--standalone")
-    else:
-        host, _, port = args.rdzv_endpoint.rpartition(":")
-        cmd += ["--nnodes", str(args.nnodes), "--node-rank", str(args.node_rank),
-                "--master-addr", host, "--master-port", port]
+    from runtime import launch as L
+    cmd = L.torchrun_command(args.nproc or 1, args.nnodes, args.node_rank, args.rdzv_endpoint)
     cmd += ["-m", "app.cli", "train", *_child_argv(args)]
     with tempfile.TemporaryDirectory(prefix="layerloom-ddp-") as folder:
-        env = {"OMP_NUM_THREADS": "1",  # each process then takes its share (rank_setup)
-               **os.environ, DIR_ENV: folder,
-               "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT),
-                                                         os.environ.get("PYTHONPATH")) if p)}
-        proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+        proc = L.start(cmd, folder)
         previous = signal.getsignal(signal.SIGINT)
         asked = []
 
         def on_sigint(signum, frame):  # first: every process stops after its step; second: end
             if not asked:
                 asked.append(time.monotonic())
-                Path(folder, STOP_FILE).touch()
+                L.request_stop(folder)
                 print("stopping every process after the current step (Ctrl-C again to end "
                       "them at once)", file=sys.stderr)
             else:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except OSError:
-                    pass
+                L.end(proc)
         signal.signal(signal.SIGINT, on_sigint)
         try:
             rc = proc.wait()
         finally:
             signal.signal(signal.SIGINT, previous)
-        results = _results(Path(folder))
+        results = L.results(Path(folder))
     return _outcome(args, rc, results, cleanup)
 
 
-def _results(folder: Path) -> dict[int, dict]:
-    out = {}
-    for f in folder.glob("rank*.json"):
-        try:
-            r = json.loads(f.read_text())
-            out[int(r["rank"])] = r
-        except (OSError, ValueError, KeyError):
-            continue
-    return out
-
-
 def _outcome(args, rc: int, results: dict[int, dict], cleanup) -> int:
-    failed = sorted((r for r in results.values() if r.get("status") == "failed"),
-                    key=lambda r: r.get("at", 0.0))
+    from runtime.launch import failures
+    failed = failures(results)
     # rank 0's summary (on another machine than machine 0: this machine's first rank's)
     head = dict(results.get(0) or (results[min(results)] if results else
                                    {"status": "failed", "steps": 0, "metrics": {}}))
@@ -224,6 +231,5 @@ def report_rank(result: dict, trainer=None) -> bool:
 
 def _write(r: int, result: dict) -> None:
     """Rank r's outcome, for the launcher (with when it was known: the first failure wins)."""
-    from graph.fileio import atomic_write_text
-    atomic_write_text(Path(_env_dir()) / f"rank{r}.json",
-                      json.dumps({**result, "rank": r, "at": time.time()}, default=str))
+    from runtime.launch import write_result
+    write_result(_env_dir(), r, result)

@@ -2,6 +2,7 @@
 its messages into Qt signals. The GUI thread only polls a pipe, never waits on training."""
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -24,6 +25,7 @@ class TrainingController(QObject):
         self.state = "idle"
         self.run_dir: Path | None = None
         self.last_event = None
+        self.processes = 1  # the running job's training processes
         self._timer = QTimer(self, interval=POLL_MS)
         self._timer.timeout.connect(self._poll)
         self._job_id = 0
@@ -58,6 +60,10 @@ class TrainingController(QObject):
         self._job_id += 1
         self.run_dir = Path(run_dir)
         self.last_event = None
+        try:  # several processes (training.processes): they cannot pause
+            self.processes = int(json.loads(project_json)["training"].get("processes", 1))
+        except (ValueError, KeyError, TypeError):
+            self.processes = 1
         self.proc.start_run({"id": self._job_id, "project": project_json,
                              "base_dir": str(base_dir) if base_dir else None,
                              "run_dir": str(run_dir), "device": device,
@@ -71,7 +77,8 @@ class TrainingController(QObject):
             self._set_state("stopping")
 
     def pause(self) -> None:
-        if self.state == "running" and self.proc:
+        """(Not for a run in several processes: the panel says why.)"""
+        if self.state == "running" and self.proc and self.processes == 1:
             self.proc.pause()
 
     def resume(self) -> None:

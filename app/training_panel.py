@@ -28,6 +28,8 @@ RECORD_REPLACES = ("optimizer", "lr", "momentum", "weight_decay")
 LABELS = {"lr": "learning rate", "clip_norm": "gradient clipping", "val_split": "validation share",
           "weight_decay": "L2 weight decay", "batch_size": "batch size",
           "compile": "torch.compile"}
+PAUSE_MULTI = ("Pause is not offered for a run in several processes (they agree on stops "
+               "only): Stop keeps its checkpoint, and Resume under Runs goes on from it.")
 
 
 def _bounds(field) -> tuple:
@@ -375,11 +377,17 @@ class TrainingPanel(QWidget):
     def _pause_clicked(self) -> None:
         (self.resumeRequested if self.pause_btn.text() == "Resume" else self.pauseRequested).emit()
 
+    def processes(self) -> int:
+        """The project's training processes (training.processes)."""
+        return self.doc.project.training.processes if self.doc else 1
+
     def set_state(self, state: str) -> None:
         self.state = state
         running = state in ("starting", "running", "paused", "stopping")
         self.run_btn.setEnabled(not running)
-        self.pause_btn.setEnabled(state in ("running", "paused"))
+        multi = self.processes() > 1  # the processes agree on stops only: no pause
+        self.pause_btn.setEnabled(state in ("running", "paused") and not multi)
+        self.pause_btn.setToolTip(PAUSE_MULTI if multi else "")
         self.pause_btn.setText("Resume" if state == "paused" else "Pause")
         self.stop_btn.setEnabled(state in ("starting", "running", "paused"))
         self.legend.setVisible(running)  # the node colours mean something while it trains

@@ -305,3 +305,20 @@ def load(folder: str | os.PathLike) -> Loaded:
     return Loaded(Position(**rec.position.model_dump()), model, optimizer_state,
                   state["torch_rng"], state["shuffle_rng"], state.get("order"),
                   rec.model_dump(mode="json"))
+
+
+def find(path: str | os.PathLike) -> Path:
+    """The checkpoint a resume starts from, given a checkpoint folder, a `train --out` folder
+    (its `checkpoint`) or a run folder (its `checkpoints/last`); CheckpointError in words
+    naming the path when none is there."""
+    given, path = Path(path), Path(os.path.abspath(path))  # ('.' has no name to recover by)
+    for folder in (path, path / "checkpoint", path / "checkpoints" / "last"):
+        if folder.parent.is_dir():
+            recover_folder(folder)
+        if (folder / "trainer.json").is_file():
+            return folder
+    if not path.exists():
+        raise CheckpointError(f"{given}: no such file or folder")
+    raise CheckpointError(f"{given}: no checkpoint there (a checkpoint folder holds "
+                          "trainer.json; a `train --out` folder its checkpoint/, a run folder "
+                          "its checkpoints/last/)")

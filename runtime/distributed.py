@@ -27,10 +27,9 @@ import torch
 import torch.distributed as dist
 
 from .errors import TrainingError
+from .launch import DIR_ENV, STOP_FILE  # noqa: F401 (the launcher's folder, its stop file)
 
-DIR_ENV = "LAYERLOOM_DDP_DIR"  # the launcher's folder: stop file, each rank's result
 FAIL_ENV = "LAYERLOOM_TEST_FAIL_RANK"  # tests: this rank raises at its first step
-STOP_FILE = "stop"
 
 _control = None  # the gloo group the stop flag travels over
 

@@ -135,8 +135,13 @@ def _serve(conn, stop_event, pause_event, cores: set[int] | None, threads: int) 
                               stop_event=stop_event, pause_event=pause_event)
             batch: list = []
             sent = time.monotonic()
-            for ev in run_with_logging(trainer, project, Path(job["run_dir"]),
-                                       resume=bool(job.get("resume_from"))):
+            if project.training.processes > 1:  # torchrun; rank 0's events read back
+                from .multi_run import run_in_processes
+                events = run_in_processes(job, project, stop_event)
+            else:
+                events = run_with_logging(trainer, project, Path(job["run_dir"]),
+                                          resume=bool(job.get("resume_from")))
+            for ev in events:
                 # Routine events go in batches (one send per 50 ms): a batch-1 recipe makes
                 # hundreds a second, and the window only repaints ten times a second.
                 batch.append(ev)
