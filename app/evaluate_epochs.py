@@ -91,7 +91,7 @@ class EpochGrids(QWidget):
         plot = pg.PlotWidget(background="w")
         plot.setTitle("The dataset's judge of each epoch's samples")
         plot.setLabel("bottom", "epoch")
-        plot.addLegend(offset=(-10, 10))
+        plot.addLegend(offset=(10, 5), colCount=5)
         plot.showGrid(x=True, y=True, alpha=0.2)
         xs = [e["epoch"] for e in self.all]
         names = list(dict.fromkeys(k for e in self.all for k in e["judged"]))
