@@ -247,6 +247,8 @@ def cmd_train(args) -> int:
     kept = []  # a generator's samples at each epoch's end: saved beside the weights
     prep = None  # the data step under way: its bar, and what it says (a disabled tqdm keeps
     prepared = None  # no desc, count or clock of its own: --no-progress)
+    from runtime.watch_events import DeadReport
+    dead = DeadReport()  # a line when dead ReLU units appear or change
     for ev in trainer.run():
         k = ev.kind
         if k == "preparing":  # a data step (selective search) before the first step
@@ -290,6 +292,8 @@ def cmd_train(args) -> int:
                             data=f"{ev.data_wait:.0%}", refresh=False)  # waiting for data
         elif k == "samples" and ev.epoch_end:
             kept.append(ev)
+        elif k == "activations" and (line := dead.line(ev)):
+            (bar.write(line, file=out) if bar else print(line, file=out))
         elif k == "epochend":
             last_metrics = ev.metrics
             line = "  ".join(f"{name} {v:.4f}" for name, v in ev.metrics.items())

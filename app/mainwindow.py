@@ -25,6 +25,7 @@ from .document import Document, Editor
 from .inspector import Inspector
 from .palette import Palette
 from .panels import CodeView, HelpView, SummaryView
+from .live_boundary import LiveBoundaryView
 from .plotdata import LiveData
 from .plots import LivePlots
 from .samples_view import SamplesView
@@ -76,6 +77,7 @@ class MainWindow(FileHandling, GraphEditing, TrainingHandling, QMainWindow):
         self.live = LiveData()
         self.plots = LivePlots(self.live)
         self.samples = SamplesView(self.live)
+        self.live_boundary = LiveBoundaryView(self.live)
         self.trainer = TrainingController(self)
         self.history.setEmptyLabel("<opened>")
         self.docks = {}
@@ -88,6 +90,7 @@ class MainWindow(FileHandling, GraphEditing, TrainingHandling, QMainWindow):
                 ("plots", "Live plots", self.plots, Qt.BottomDockWidgetArea),
                 ("try", "Try the model", self.trypanel, Qt.BottomDockWidgetArea),
                 ("samples", "Samples", self.samples, Qt.BottomDockWidgetArea),
+                ("boundary", "Decision boundary", self.live_boundary, Qt.BottomDockWidgetArea),
                 ("training", "Training", self.training, Qt.RightDockWidgetArea),
                 ("history", "History", self.history, Qt.RightDockWidgetArea)):
             dock = QDockWidget(title, self)
@@ -106,6 +109,7 @@ class MainWindow(FileHandling, GraphEditing, TrainingHandling, QMainWindow):
         self.docks["help"].raise_()
         self.docks["history"].hide()
         self.docks["samples"].hide()  # shown when a generator's samples arrive
+        self.docks["boundary"].hide()  # shown when a 2-D classifier's boundary arrives
         self.resizeDocks([self.docks["palette"]], [230], Qt.Horizontal)
         self.resizeDocks([self.docks["inspector"]], [340], Qt.Horizontal)
         # The canvas gets most of the window; a run's start makes the bottom area tall
@@ -235,7 +239,7 @@ class MainWindow(FileHandling, GraphEditing, TrainingHandling, QMainWindow):
         self.a_sweep = self._act("S&weep…", self.show_sweep, None, t, "Search the values marked "
                                  "'search' with Optuna: trials of ordinary runs, side by side")
         t.addSeparator()
-        for key in ("training", "plots", "try", "samples"):
+        for key in ("training", "plots", "try", "samples", "boundary"):
             t.addAction(self.docks[key].toggleViewAction())
 
         h = mb.addMenu("&Help")

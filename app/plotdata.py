@@ -229,6 +229,15 @@ class LiveData:
         self.values: dict[str, Series] = {}
         self.samples = None  # the latest Samples event (a generator's samples)
         self.samples_version = 0
+        # The live decision boundary (runtime/watch_boundary.py): the latest frame, and the
+        # run's first, which holds the points, their true classes and the names
+        self.boundary = self.boundary_first = None
+        self.boundary_version = 0
+        # Activation statistics (runtime/watch_activations.py): each ReLU-like layer's share
+        # of dead units over steps, and the latest event (which names them)
+        self.dead: dict[str, Series] = {}
+        self.activations = None
+        self.activations_version = 0
         # The time left: the step rate (an average over windows of >= 0.5 s, the first after
         # a start or a resume left out: it holds the warm-up) and each epoch end's evaluation
         self.epochs = 0
@@ -348,6 +357,17 @@ class LiveData:
         elif k == "samples":
             self.samples = ev
             self.samples_version += 1
+        elif k == "boundaryframe":
+            if ev.points is not None:
+                self.boundary_first = ev
+            self.boundary = ev
+            self.boundary_version += 1
+        elif k == "activations":
+            for layer, st in ev.layers.items():
+                self.dead.setdefault(layer, Series()).append(ev.step,
+                                                             st["dead"] / max(st["units"], 1))
+            self.activations = ev
+            self.activations_version += 1
         elif k in ("paused", "resumed"):
             self._rate_mark = None  # a pause is not training time
             self._warm = self._warm and k == "paused"

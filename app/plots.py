@@ -28,6 +28,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from .plot_parts import (LOG_FLOOR, MAX_TITLE_ENTRIES, PALETTE, DecadeAxis, Range,
                          legend_title, make_curve, set_points)
+from .plot_dead import DeadUnitsPlot
 from .plotdata import LiveData, smoothed
 
 WAIT_COLOUR = "#ff7f0e"
@@ -125,6 +126,7 @@ class LivePlots(QWidget):
                        "time": Range(self.time_plot, log=True, initial=(-8, 0)),
                        "values": Range(self.values_plot, initial=(0, 1))}
         self.view.ci.layout.setColumnStretchFactor(2, 2)
+        self.dead = DeadUnitsPlot(self.view, self.loss_plot)  # a row of its own, when sent
         self.overlays: list = []
         self._titles = {}
         self._x_hi = 0.0
@@ -173,6 +175,7 @@ class LivePlots(QWidget):
         self._x_range(0, 0)
         self._heat_version = -1
         self._heat_framed = None
+        self.dead.clear()
         self._retitle()
         self.data.dirty = True
         self.refresh()
@@ -330,6 +333,7 @@ class LivePlots(QWidget):
         set_points(self.c_wait, d.data_wait)
         self._refresh_time(d)
         self._refresh_values(d)
+        self.dead.refresh(d)
         bases: list[str] = []  # a metric and its val_ twin share a colour; val is drawn ■
         for name in d.metric_names():
             base = name.removeprefix("val_")

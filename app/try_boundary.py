@@ -35,19 +35,26 @@ def region_image(classes) -> np.ndarray:
     return np.ascontiguousarray(lut[k])
 
 
+def class_keys(n_classes: int, name) -> str:
+    """Each class's colour and name (`name(k)`), as rich text for a legend."""
+    return " ".join(f"<span style='color:{class_colour(k).name()}'>●</span> {name(k)}"
+                    for k in range(n_classes))
+
+
 class BoundaryBox(QGroupBox):
     """The decision boundary: the plane in pale class colours, the points, the chosen one
     ringed. A click on a point picks that validation sample (`picked(index)`)."""
 
-    def __init__(self, picked=None, parent=None):
-        super().__init__("Decision boundary", parent)
+    def __init__(self, picked=None, parent=None, title: str = "Decision boundary",
+                 name: str = "try_boundary"):
+        super().__init__(title, parent)
         box = QVBoxLayout(self)
         self.legend = QLabel()
-        self.legend.setObjectName("try_boundary_legend")
+        self.legend.setObjectName(f"{name}_legend")
         self.legend.setWordWrap(True)
         box.addWidget(self.legend)
         self.view = pg.PlotWidget()
-        self.view.setObjectName("try_boundary")
+        self.view.setObjectName(name)
         self.view.setMinimumHeight(260)
         self.view.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Expanding)
         self.view.setBackground("w")
@@ -78,26 +85,32 @@ class BoundaryBox(QGroupBox):
     def show_boundary(self, b, index: int | None = None) -> None:
         """Draw Boundary `b` (runtime.tryout), with validation sample `index` ringed."""
         self.result = b
-        x0, x1, y0, y1 = b.extent
-        self.plane.setImage(region_image(b.classes.numpy()), autoLevels=False,
-                            levels=(0, 255))
-        self.plane.setRect(x0, y0, x1 - x0, y1 - y0)  # column j along x₁, row i up x₂
-        pts, labels = b.points.numpy(), b.labels.tolist()
-        self.points.setData(pts[:, 0], pts[:, 1], data=list(range(len(pts))),
-                            brush=[pg.mkBrush(class_colour(k)) for k in labels])
-        self.view.setLabel("bottom", b.axes[0])
-        self.view.setLabel("left", b.axes[1])
-        self.view.setXRange(x0, x1, padding=0)
-        self.view.setYRange(y0, y1, padding=0)
-        keys = " ".join(f"<span style='color:{class_colour(k).name()}'>●</span> {b.name(k)}"
-                        for k in range(b.n_classes))
+        self.draw_plane(b.classes.numpy(), b.extent)
+        self.draw_points(b.points.numpy(), b.labels.tolist(), b.axes)
         right = int((b.predicted == b.labels).sum())
         self.legend.setText(
             f"The plane coloured by the class the model predicts ({len(b.x1)} × {len(b.x2)} "
-            f"grid), the validation points by their true class: {keys}. "
+            f"grid), the validation points by their true class: "
+            f"{class_keys(b.n_classes, b.name)}. "
             f"{right} of {len(b.labels)} points on their class's side "
             f"({b.accuracy:.1%}).")
         self.mark(index)
+
+    def draw_plane(self, classes, extent) -> None:
+        """The predicted classes (rows up x₂, columns along x₁) over the grid's `extent`
+        (x₁ from, to, x₂ from, to), in pale class colours."""
+        x0, x1, y0, y1 = extent
+        self.plane.setImage(region_image(classes), autoLevels=False, levels=(0, 255))
+        self.plane.setRect(x0, y0, x1 - x0, y1 - y0)  # column j along x₁, row i up x₂
+        self.view.setXRange(x0, x1, padding=0)
+        self.view.setYRange(y0, y1, padding=0)
+
+    def draw_points(self, pts, labels, axes) -> None:
+        """The points (N × 2) in their true classes' colours, the axes named."""
+        self.points.setData(pts[:, 0], pts[:, 1], data=list(range(len(pts))),
+                            brush=[pg.mkBrush(class_colour(int(k))) for k in labels])
+        self.view.setLabel("bottom", axes[0])
+        self.view.setLabel("left", axes[1])
 
     def mark(self, index: int | None) -> None:
         """Ring validation sample `index` (nothing for None)."""

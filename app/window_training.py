@@ -1,9 +1,10 @@
 """The main window's training (ARCHITECTURE.md, "How a value flows", steps 3 to 7): Run,
-Pause and Stop, the trainer's events to the live plots, the samples and the node colours,
+Pause and Stop, the trainer's events to the live plots, the samples, the live decision
+boundary and the node colours,
 the project's runs (resumed, compared, tried), and File > Export.
 
 `TrainingHandling` is a mixin of MainWindow (app/mainwindow.py), which provides doc, scene, trainer,
-live, plots, samples, training, trypanel, docks, the a_run / a_stop / a_pause actions,
+live, plots, samples, live_boundary, training, trypanel, docks, the a_run / a_stop / a_pause actions,
 _plot_timer, _heat_due, _progress_due, _pending_runs (app/window_files.py), show_message,
 _show_dock and _select.
 """
@@ -102,12 +103,9 @@ class TrainingHandling:
             if node and node in self.scene.nodes:  # a block's inner layer: the block
                 self._select([node])
         elif k == "samples" and self.live.samples_version == 1:
-            # a generator's first samples: the live view beside the plots
-            dock = self.docks["samples"]
-            if not dock.isVisible():  # beside the bottom tabs (a split of one tab would tab it)
-                self.addDockWidget(Qt.BottomDockWidgetArea, dock, Qt.Horizontal)
-                dock.show()
-                self.resizeDocks([dock], [max(360, self.width() // 4)], Qt.Horizontal)
+            self._beside_plots("samples")  # a generator's first samples: the live view
+        elif k == "boundaryframe" and self.live.boundary_version == 1:
+            self._beside_plots("boundary")  # a 2-D classifier's first boundary
         elif k == "preparing":  # before the first step: selective search, once per data
             note = getattr(ev, "note", "")  # the cache was damaged: computed again
             self.show_message(f"Preparing the data: {ev.what}, {ev.done:,} of {ev.total:,} "
@@ -132,14 +130,25 @@ class TrainingHandling:
         if visible and not dock.isFloating() and dock.height() < 320:
             self.resizeDocks([dock], [min(360, self.height() // 2)], Qt.Vertical)
 
+    def _beside_plots(self, key: str) -> None:
+        """A live view's dock beside the bottom tabs (a split of one tab would tab it)."""
+        dock = self.docks[key]
+        if not dock.isVisible():
+            self.addDockWidget(Qt.BottomDockWidgetArea, dock, Qt.Horizontal)
+            dock.show()
+            self.resizeDocks([dock], [max(360, self.width() // 4)], Qt.Horizontal)
+
     def _hide_samples(self) -> None:
-        """The Samples view belongs to a generator's run: away when another starts."""
-        self.docks["samples"].hide()
-        self.samples.clear()
+        """The live views (a generator's samples, a 2-D classifier's boundary) belong to
+        their run: away when another starts."""
+        for key, view in (("samples", self.samples), ("boundary", self.live_boundary)):
+            self.docks[key].hide()
+            view.clear()
 
     def _refresh_live(self) -> None:
         self.plots.refresh()
         self.samples.refresh()
+        self.live_boundary.refresh()
         now = time.perf_counter()
         if self.live.total_steps and (now >= self._progress_due
                                       or not self.trainer.busy):

@@ -266,11 +266,19 @@ def _relu_like(c: Compiled, fx_name: str) -> bool:
     return n.op == "call_function" and n.target in RELU_FUNCTIONS
 
 
+def relu_wires(c: Compiled) -> list[Key]:
+    """The wires whose units have a hard floor at zero (a ReLU's output), in forward order:
+    those where a unit can be dead."""
+    return [k for k, name in wire_nodes(c).items() if _relu_like(c, name)]
+
+
 @torch.no_grad()
-def activation_stats(c: Compiled, inputs: dict[str, torch.Tensor]) -> list[WireStats]:
+def activation_stats(c: Compiled, inputs: dict[str, torch.Tensor],
+                     only: set[Key] | None = None) -> list[WireStats]:
     """Each float wire's mean and standard deviation over a batch (Input node -> B × …), in
     forward order; for a ReLU-like output, the units (features of a vector, channels of a
-    feature map: dimension 1) that never fire, zero for every sample and position."""
+    feature map: dimension 1) that never fire, zero for every sample and position. `only`:
+    the wires to report (all when None)."""
     was = c.model.training
     c.model.eval()
     try:
@@ -282,7 +290,7 @@ def activation_stats(c: Compiled, inputs: dict[str, torch.Tensor]) -> list[WireS
     out = []
     for key, v in values.items():
         if not isinstance(v, torch.Tensor) or not v.is_floating_point() or v.dim() < 2 \
-                or len(v) != batch:
+                or len(v) != batch or (only is not None and key not in only):
             continue
         v = v.detach().float()
         relu = _relu_like(c, names[key])

@@ -44,6 +44,7 @@ from .optim import eager_step, load_optimizer_state, spare_dynamo_import  # noqa
 from .recipes import RECIPES, RecipeContext
 from .start_weights import load_start, node_of, project_start, weights_path
 from .train_loop import EpochLoop, _Run
+from .watch import WATCHERS, make_watchers
 from .weights import WeightsError
 
 # Also importable from here, as before they moved: devices.py's, optim.py's, errors.py's names
@@ -67,11 +68,12 @@ class Trainer(EpochLoop):
                  max_steps: int | None = None, log_every: int = 10,
                  sync_every_step: bool | None = None, resume_from: str | Path | None = None,
                  stop_event=None, pause_event=None,
-                 initial_weights: str | Path | None = None):
+                 initial_weights: str | Path | None = None, watch=WATCHERS):
         """`stop_event` / `pause_event`: objects with is_set() / wait() (threading.Event, or
         multiprocessing.Event when the run lives in another process). `initial_weights`: the
         weights to start from (a .safetensors file, a checkpoint or a run folder), instead of
-        the project's training.initial_weights (runtime/start_weights.py)."""
+        the project's training.initial_weights (runtime/start_weights.py). `watch`: the
+        watchers (runtime/watch.py) that may send what happens inside the network."""
         self.project = project
         overrides = {k: v for k, v in (("device", device), ("epochs", epochs)) if v is not None}
         self.settings: TrainingSettings = project.training.model_copy(update=overrides)
@@ -97,6 +99,7 @@ class Trainer(EpochLoop):
         self.dataset = None
         self.total_steps = 0
         self._n_train = 0
+        self.watch, self._watchers = tuple(watch or ()), []
 
     # Control ------------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -183,6 +186,7 @@ class Trainer(EpochLoop):
             self._restore(ckpt.load(self.resume_from), c.modules, opt)
         run.evaluator = Evaluator(c, s, dev, self._ctx.autocast, recipe, dataset.classes,
                                   run.needed)
+        self._watchers = make_watchers(self, run, dataset)
         n_val = run.n_val
         try:  # the best checkpoint's metric, among those this run reports
             self.best_metric = EM.resolve_best(s.best_metric, EM.metric_names(

@@ -5,7 +5,8 @@ sums of losses a log window and an epoch report (`_Sums`, `_Window`).
 
 The Trainer prepares the run (runtime/train.py) and then calls `_train(run)`; the loop reads
 these attributes of it: settings, pos, device, compiled, recipe, total_steps, log_every,
-_n_train, _order, _shuffle, _ctx, _stop and _pause.
+_n_train, _order, _shuffle, _ctx, _stop, _pause and _watchers (runtime/watch.py: asked for
+events after each step and at each epoch's end; none, and no cost, where none applies).
 """
 from __future__ import annotations
 
@@ -187,6 +188,8 @@ class EpochLoop:
             if log_now:
                 yield from self._log(window, batch, res)
             yield from recipe.events(pos.step, last)
+            for watcher in self._watchers:  # the inside of the network, throttled by time
+                yield from watcher.after_step(pos.step, pos.epoch, last)
             if last:
                 done = True
                 break
@@ -200,6 +203,8 @@ class EpochLoop:
         mets.update(ev.validated(_split(run, "val")))
         mets.update(recipe.epoch_metrics())
         yield EpochEnd(pos.epoch, pos.step, mets, time.perf_counter() - t_epoch)
+        for watcher in self._watchers:
+            yield from watcher.epoch_end(pos.step, pos.epoch)
         return "done" if done else None
 
     def _hold(self, window: _Window) -> Iterator[Event]:
