@@ -209,7 +209,13 @@ def cmd_train(args) -> int:
         except OutError as e:
             print(f"error: {e}", file=sys.stderr)
             return EXIT_BAD_OUT
-    from .cli_distributed import describe, rank_setup, relaunch, report_rank
+    from .cli_distributed import (check_resume, describe, keep_checkpoint, rank_setup, relaunch,
+                                  report_rank)
+    bad = check_resume(args)  # --resume: its checkpoint folder, found before any work
+    if bad:
+        print(f"error: {bad}", file=sys.stderr)
+        _remove_empty(created)
+        return EXIT_UNREADABLE
     code = relaunch(args, lambda: _remove_empty(created))  # --nproc: through torchrun
     if code is not None:
         return code
@@ -227,7 +233,8 @@ def cmd_train(args) -> int:
         _remove_empty(created)
         return EXIT_UNREADABLE
     trainer = Trainer(project, base_dir=base_dir, device=args.device, epochs=args.epochs,
-                      max_steps=args.max_steps, initial_weights=args.weights)
+                      max_steps=args.max_steps, initial_weights=args.weights,
+                      resume_from=args.resume)
     out = sys.stderr if args.json else sys.stdout
     previous = signal.getsignal(signal.SIGINT)
 
@@ -302,6 +309,8 @@ def cmd_train(args) -> int:
         elif k in ("finished", "stopped", "failed"):
             if bar:
                 bar.close()
+            if k != "failed":  # --out: the checkpoint --resume goes on from
+                keep_checkpoint(trainer, args, out)
             result["steps"] = ev.step
             if k == "finished":
                 result.update(status="finished", seconds=round(ev.seconds, 3),
