@@ -108,6 +108,8 @@ class AugmentBox(QGroupBox):
         self.form.addRow(self.preview_note)
         self.form.addRow(self.grid)
         self.job = Background(self)
+        self.row_labels: list[str] | None = None  # the preview rows' classes, once drawn
+        self.cells: list = []  # the preview's QRects: [row][0] as read, [row][1:] augmented
 
     def load(self, a: AugmentSettings) -> None:
         """Show `a` (after opening, undo, redo)."""
@@ -172,12 +174,12 @@ class AugmentBox(QGroupBox):
 
     def show_preview(self) -> None:
         """Draw the preview on a background thread (the dataset is loaded for it)."""
-        from runtime.augment import preview_samples  # torch: only when asked
+        from runtime.augment_preview import preview_rows  # torch: only when asked
         project, base_dir = self._source()
         project = loads(project.to_json())  # a copy: the form may be edited meanwhile
         self.preview_note.setText("Drawing the preview…")
         self.preview_note.show()
-        self.job.start(lambda: preview_samples(project, base_dir, SAMPLES, WAYS),
+        self.job.start(lambda: preview_rows(project, base_dir, SAMPLES, WAYS),
                        self._preview_done)
 
     def _preview_done(self, outcome) -> None:
@@ -186,12 +188,92 @@ class AugmentBox(QGroupBox):
                                       f"{outcome.error}</span>")
             self.grid.hide()
             return
+        p = outcome.value
+        self.row_labels = p.labels
         room = max(8 * WAYS, self.contentsRect().width() - 24)  # never wider than the panel
-        pixels = augment_grid(outcome.value, cell=min(56, (room - 3 * (WAYS + 1)) // WAYS))
-        h, w, _ = pixels.shape
-        image = QImage(pixels.data, w, h, 3 * w, QImage.Format_RGB888).copy()
+        image, self.cells = preview_picture(p.originals, p.augmented, p.labels, room,
+                                            self.font())
         self.grid.setPixmap(QPixmap.fromImage(image))
         self.grid.setAlignment(Qt.AlignLeft | Qt.AlignTop)
-        self.preview_note.setText(f"The first {SAMPLES} training samples (rows), augmented "
-                                  f"{WAYS} ways (columns). Validation data is never augmented.")
+        rows = "their classes at the left" if p.labels else "rows"
+        self.preview_note.setText(f"The first {SAMPLES} training samples ({rows}): each as "
+                                  f"read, then augmented {WAYS} ways. Validation data is never "
+                                  "augmented.")
         self.grid.show()
+
+
+def preview_picture(originals, augmented, labels, room: int, font):
+    """The preview grid, at most `room` pixels wide: a column of the samples as read, a gap,
+    the augmented columns; the class name of each row at its left; a heading above each
+    part. Images larger than a cell are scaled down smoothly (never cropped). Returns the
+    QImage and each cell's QRect: cells[row][0] the sample as read, [row][1:] augmented."""
+    from PySide6.QtCore import QRect
+    from PySide6.QtGui import QColor, QFontMetrics, QPainter
+    gap, part_gap = 3, 10
+    fm = QFontMetrics(font, QImage(1, 1, QImage.Format_RGB888))  # measured as painted
+    left = (max(fm.horizontalAdvance(t) for t in labels) + 8) if labels else 0
+    head = fm.height() + 4
+    titles = ("as read", f"augmented {WAYS} ways")
+    k, ch, h, w = originals.shape
+    cell = max(8, min(56, (room - left - part_gap - gap * (WAYS + 3)) // (WAYS + 1),
+                      (room - left - part_gap - fm.horizontalAdvance(titles[0]) - 4
+                       - gap * (WAYS + 1)) // WAYS))
+    # whole-pixel enlargement (augment_grid) of small images; big ones averaged down
+    s = min(1.0, cell / max(h, w))
+    if s < 1:
+        originals, augmented = _shrunk(originals, s), _shrunk(augmented, s)
+        k, ch, h, w = originals.shape
+    first = _grid_image(augment_grid(originals[None], cell=cell, gap=gap))
+    rest = _grid_image(augment_grid(augmented, cell=cell, gap=gap))
+    column = max(first.width(), fm.horizontalAdvance(titles[0]) + 4)  # the heading's room
+    x0 = left + (column - first.width()) // 2
+    x1 = left + column + part_gap
+    out = QImage(x1 + rest.width(), head + max(first.height(), rest.height()),
+                 QImage.Format_RGB888)
+    out.fill(QColor("#f0f0f0"))
+    paint = QPainter(out)
+    paint.setFont(font)
+    paint.setPen(QColor("#202020"))
+    paint.setClipRect(0, 0, out.width(), head)  # headings never spill over the pictures
+    paint.drawText(left, 0, column, head, Qt.AlignCenter, titles[0])
+    paint.drawText(x1, 0, rest.width(), head, Qt.AlignCenter, titles[1])
+    paint.setClipping(False)
+    paint.drawImage(x0, head, first)
+    paint.drawImage(x1, head, rest)
+    f = max(1, cell // max(h, w))  # augment_grid's enlargement
+    cw, chh = w * f, h * f
+
+    def rect(x, i, j):
+        return QRect(x + gap + j * (cw + gap), head + gap + i * (chh + gap), cw, chh)
+    cells = [[rect(x0, i, 0)] + [rect(x1, i, j) for j in range(WAYS)] for i in range(k)]
+    if labels:
+        paint.setClipRect(0, head, left - 2, out.height() - head)  # nor do the class names
+        for i, name in enumerate(labels):
+            r = cells[i][0]
+            paint.drawText(0, r.top() - gap, left - 6, r.height() + 2 * gap,
+                           Qt.AlignRight | Qt.AlignVCenter, name)
+    paint.end()
+    return out, cells
+
+
+def _grid_image(pixels) -> QImage:
+    rows, cols, _ = pixels.shape
+    return QImage(pixels.data, cols, rows, 3 * cols, QImage.Format_RGB888).copy()
+
+
+def _area(n: int, m: int):
+    """The m × n matrix averaging n pixels into m (each output pixel the mean of the input
+    area it covers, parts of pixels weighed by their share)."""
+    import numpy as np
+    edges = np.arange(m + 1) * (n / m)
+    lo, hi = edges[:-1, None], edges[1:, None]
+    px = np.arange(n)[None, :]
+    overlap = np.clip(np.minimum(hi, px + 1) - np.maximum(lo, px), 0, None)
+    return (overlap / overlap.sum(1, keepdims=True)).astype(np.float32)
+
+
+def _shrunk(x, s: float):
+    """Images (… × H × W) reduced by the factor `s` < 1, each pixel the mean of its area."""
+    h, w = x.shape[-2:]
+    ah, aw = _area(h, max(1, round(h * s))), _area(w, max(1, round(w * s)))
+    return ah @ x @ aw.T

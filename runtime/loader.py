@@ -251,6 +251,7 @@ class SplitBatches:
         return s._from(s.eval_loader, self.idx)
 
     def whole(self, size: int = 256) -> list[torch.Tensor]:
-        """The split held whole (a decoder's exact match and a detector's mAP read it so)."""
+        """The split held whole (a decoder's exact match reads it so; a detector's mAP reads
+        it batch by batch, runtime/evaluation_detect.py)."""
         parts = list(self.batches(size))
         return [torch.cat([p[k] for p in parts]) for k in range(len(self.stream.plan))]

@@ -72,12 +72,9 @@ def test_preview_shows_distinct_augmented_images(cnn, qtbot):
     w, h = image.width(), image.height()
     pixels = np.frombuffer(image.constBits(), np.uint8, image.bytesPerLine() * h)
     pixels = pixels.reshape(h, image.bytesPerLine())[:, :3 * w].reshape(h, w, 3)
-    # The grid's cells (grey gaps of 3 px between): rows are samples, columns ways
-    gap = 3
-    cell_w, cell_h = (w - gap) // WAYS - gap, (h - gap) // SAMPLES - gap
-    cells = [[pixels[gap + i * (cell_h + gap):gap + i * (cell_h + gap) + cell_h,
-                     gap + j * (cell_w + gap):gap + j * (cell_w + gap) + cell_w].tobytes()
-              for j in range(WAYS)] for i in range(SAMPLES)]
+    # The grid's cells (b.cells: rows are samples; column 0 as read, then the 8 ways)
+    cells = [[pixels[r.top():r.bottom() + 1, r.left():r.right() + 1].tobytes()
+              for r in row[1:]] for row in b.cells]
     for row in cells:
         assert len(set(row)) == WAYS  # one sample, 8 different augmentations
     assert len({row[0] for row in cells}) == SAMPLES  # different samples
