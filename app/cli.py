@@ -282,6 +282,8 @@ def cmd_train(args) -> int:
             result["device"] = ev.device
             if describe(trainer):  # several processes: the global batch
                 print(describe(trainer), file=out)
+            for note in getattr(ev, "notes", []):  # torch.compile's fallback
+                print(note, file=out)
             if trainer.started_from is not None:
                 result["initial_weights"] = str(trainer.started_from)
                 print(f"starting from the weights in {trainer.started_from}", file=out)

@@ -33,6 +33,8 @@ class Started(Event):
     vocab: list | None = None  # token id -> character, for text data (the app decodes with it)
     # Named values each Step carries besides the loss (each record's losses, D(x), …)
     values: list = field(default_factory=list)
+    # What the run says once at its start (torch.compile's fallback to eager, and why)
+    notes: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ def compile_recipe(recipe, batch: list[torch.Tensor], backend="inductor") -> str
         return (f"torch.compile is not applied to the '{recipe.name}' recipe's steps (only "
                 "to the supervised and sam recipes with one optimizer): training eagerly")
     objective = recipe.c.objective
+    if isinstance(objective, torch.nn.parallel.DistributedDataParallel):
+        objective = objective.module  # compiled inside DDP: no trial step through its reducer
     args = recipe.args(recipe.c.feeds, batch) if recipe.noise else batch
     with recipe.ctx.autocast():
         return compile_objective(objective, args, backend)

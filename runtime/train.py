@@ -44,6 +44,7 @@ from .optim import eager_step, load_optimizer_state, spare_dynamo_import  # noqa
 from .recipes import RECIPES, RecipeContext
 from .start_weights import load_start, node_of, project_start, weights_path
 from .train_loop import EpochLoop, _Run
+from .torch_compile import compile_recipe
 from .watch import WATCHERS, make_watchers
 from .weights import WeightsError
 
@@ -193,11 +194,14 @@ class Trainer(EpochLoop):
                 c, s, self.project.data.dataset, n_val > 0, dataset.classes))
         except ValueError as e:
             raise TrainingError(str(e)) from None
+        notes = []
+        if s.compile:  # tried once on a training batch: a failure is said, the run eager
+            notes.append(compile_recipe(recipe, [t[:run.batch_size] for t in run.train]))
         yield Started(str(dev), device_name(dev), s.epochs, run.steps_per_epoch,
                       self.total_steps, self._n_train, n_val,
                       sum(p.numel() for p in c.modules.parameters()), [*self._ctx.by_layer],
                       s.recipe, self.log_every, dict(dataset.baselines), dataset.vocab,
-                      getattr(recipe, "value_names", list)())
+                      getattr(recipe, "value_names", list)(), [n for n in notes if n])
         yield from self._train(run)
 
     def _compile(self) -> Compiled:
