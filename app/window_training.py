@@ -171,6 +171,12 @@ class TrainingHandling:
             self.trypanel.weights.setCurrentIndex(0)
             self.trypanel.load()
 
+    def try_sample(self, weights: str, index: int) -> None:
+        """Validation sample `index` tried with `weights` (Train > Evaluate's images)."""
+        self._refresh_runs()
+        self._show_dock("try")
+        self.trypanel.open_sample(weights, index)
+
     def show_sweep(self) -> None:
         """Train > Sweep…: the document's sweep window (app/sweep_view.py)."""
         from .sweep_view import SweepView
@@ -192,7 +198,8 @@ class TrainingHandling:
         from .evaluate_view import EvaluateView
         view = getattr(self, "evaluate_window", None)
         if view is None:
-            view = self.evaluate_window = EvaluateView(self.show_message, self)
+            view = self.evaluate_window = EvaluateView(self.show_message, self,
+                                                       open_sample=self.try_sample)
             view.resize(1200, 760)
         view.set_source(self.doc.project, self.doc.path.parent if self.doc.path else None,
                         list_runs(self.runs_root()), self.doc.title)
