@@ -11,7 +11,10 @@ HELP = "evaluate trained weights on the project's held-out split (or the trainin
 EPILOG = """For a classifier: accuracy, the confusion matrix (rows true class, columns predicted),
 per-class precision, recall, F1 and support, ROC AUC (one-vs-rest, macro), ROC and PR curves
 per class, a reliability diagram and the expected calibration error. For a regressor: MAE,
-RMSE, R², predicted against true and residuals. A sequence-to-sequence model: exact match by
+RMSE, R², predicted against true and residuals. A detector: mAP50, mAP@0.5:0.95, each class's
+AP50 and precision-recall curve at IoU 0.5 (pycocotools' COCOeval, as the run's epochs
+compute them) and the images ordered by their errors (objects missed at IoU 0.5, detections
+scoring >= 0.5 matching no object). A sequence-to-sequence model: exact match by
 input length and the worst examples. A character model: the loss of each character. A GAN's
 generator: its samples of a fixed noise batch. All figures from scikit-learn, on the split
 training makes (the project's seed and val_split). --json ends with one JSON line holding

@@ -10,8 +10,11 @@ background thread, app/background.py); this module only lays them out.
   ROC AUC and average precision; ROC and PR curves one-vs-rest with each class's AUC / AP in
   the legend; the reliability diagram with the ECE;
 - a regressor: predicted against true with y = x, the residuals, MAE, RMSE and R²;
+- a detector: app/evaluate_detect.py (per-class precision-recall at IoU 0.5, AP table, the
+  images by their errors); an image double-clicked there opens, through `open_sample(weights,
+  index)` (the main window's), in the Try panel;
 - a sequence-to-sequence model, a character model, a generator: app/evaluate_other.py;
-- the runtime's refusal (a detector, no metric) in words.
+- the runtime's refusal (no metric, …) in words.
 
 "Save as HTML…" writes the runtime's self-contained HTML page (runtime/evaluate/html.write,
 atomic)."""
@@ -58,9 +61,12 @@ def _load(project_json: str, base_dir, weights: str):
 class EvaluateView(QWidget):
     """See the module's docstring. `say` shows a line on the main window's status bar."""
 
-    def __init__(self, say=None, parent=None):
+    def __init__(self, say=None, parent=None, open_sample=None):
         super().__init__(parent, Qt.Window)
         self.say = say or (lambda _m: None)
+        self.open_sample = open_sample  # (weights, validation sample index) -> the Try panel
+        self.weights: str | None = None  # those judged last
+        self.detection = None  # a detector's page (app/evaluate_detect.DetectionPage)
         self.setWindowTitle("Evaluate")
         self.project_json, self.base_dir = None, None
         self.ev = None
@@ -128,6 +134,7 @@ class EvaluateView(QWidget):
         self.evaluate_btn.setEnabled(False)
         self.save_btn.setEnabled(False)
         project_json, base_dir = self.project_json, self.base_dir
+        self.weights = str(weights)
         return self.job.start(lambda: _load(project_json, base_dir, weights), self._done)
 
     def _done(self, outcome) -> None:
@@ -153,10 +160,15 @@ class EvaluateView(QWidget):
         """Lay out an Evaluation (runtime/evaluate) for its kind."""
         self.ev, self.images = ev, images
         self.tabs.clear()
-        self.confusion, self.cell_samples = None, []
+        self.confusion, self.cell_samples, self.detection = None, [], None
         f = ev.figures
         if ev.kind == "classification":
             self._classification(f, main=True)
+        elif ev.kind == "detection":
+            from .evaluate_detect import DetectionPage
+            self.detection = DetectionPage(f)
+            self.detection.openRequested.connect(self.try_sample)
+            self.tabs.addTab(self.detection, "Detection")
         elif ev.kind == "regression":
             self.tabs.addTab(self._regression(f), "Regression")
         elif ev.kind == "sequence to sequence":
@@ -186,7 +198,18 @@ class EvaluateView(QWidget):
                     + (f", ECE {ece:.4f}" if ece is not None else ""))
         if ev.kind == "regression":
             return _regression_line(f)
+        if ev.kind == "detection":
+            from .evaluate_detect import headline
+            return headline(f)
         return f"{ev.kind}, {n:,} validation samples"
+
+    def try_sample(self, index: int) -> None:
+        """Validation sample `index` with the judged weights, in the Try panel."""
+        if self.open_sample is None or self.weights is None:
+            self.say("Open the main window's Try panel to see the sample")
+            return
+        self.say(f"Trying validation sample {index} in the Try panel")
+        self.open_sample(self.weights, index)
 
     # A classifier ------------------------------------------------------------------------------
     def _classification(self, f: dict, main: bool, node: str = "") -> None:

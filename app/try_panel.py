@@ -83,6 +83,9 @@ class TryPanel(QWidget):
         self.job = Background(self)  # loading, generating, translating: one at a time
         self._project = self._base_dir = None
         self._start_file: str | None = None  # the starting weights' file, when listed
+        self._pending: int | None = None  # the sample to show once the weights are loaded
+        self._loading: str | None = None  # the combo's weights the last Load asked for
+        self.loaded_from: str | None = None  # and those of the loaded tryout
 
         outer = QHBoxLayout(self)
         left = QVBoxLayout()
@@ -222,13 +225,33 @@ class TryPanel(QWidget):
         self.inside.hide()
         self.index.setRange(0, 0)
 
+    def open_sample(self, weights: str, index: int) -> None:
+        """Validation sample `index` with `weights` (a checkpoint, as the combo lists it): loaded
+        first unless they are the loaded ones (Train > Evaluate's images open here)."""
+        i = self.weights.findData(str(weights))
+        if i < 0:
+            self.weights.addItem(weights_label(weights), str(weights))
+            i = self.weights.count() - 1
+        self.weights.setCurrentIndex(i)
+        if self.tryout is not None and not self.job.busy and self.loaded_from == str(weights):
+            if self.index.value() == index:
+                self.show_sample()
+            else:
+                self.index.setValue(index)  # shows it
+            return
+        self._pending = index
+        self.load()
+
     def load(self) -> None:
+        if self.job.busy:  # one load at a time (the one running is shown)
+            return
         weights = self.weights.currentData()
         if not weights or self._project is None:
             self.status.setText("Choose a run with weights first.")
             return
         project, base = self._project, self._base_dir
         self.status.setText("Loading the model and its validation data…")
+        self._loading = str(weights)
 
         def work():
             from runtime.tryout import Tryout
@@ -237,8 +260,12 @@ class TryPanel(QWidget):
 
     def _loaded(self, tryout) -> None:
         self.tryout = tryout
+        self.loaded_from = self._loading
         self.index.blockSignals(True)
         self.index.setRange(0, max(len(tryout) - 1, 0))
+        if self._pending is not None:  # asked for by open_sample
+            self.index.setValue(self._pending)
+            self._pending = None
         self.index.blockSignals(False)
         self.gen_box.setVisible(_answers(tryout.text_model))
         self.proposals.setVisible(tryout.detector)
@@ -274,6 +301,7 @@ class TryPanel(QWidget):
             self.index.setValue(random.randrange(len(self.tryout)))
 
     def _failed(self, e: Exception) -> None:
+        self._pending = None
         self.status.setText(f"<span style='color:#c62828'>{e}</span>")
 
     def show_sample(self) -> None:
