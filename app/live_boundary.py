@@ -56,7 +56,8 @@ class LiveBoundaryView(QWidget):
         when = "end of the run" if f.final else f"step {f.step:,} (epoch {f.epoch})"
         self.box.legend.setText(
             f"<b>{when}</b>: the plane coloured by the class the model predicts ({f.size} × "
-            f"{f.size} grid), the validation points by their true class: "
+            f"{f.size} grid; {first.axes[0]} across, {first.axes[1]} up), the validation "
+            f"points by their true class: "
             f"{class_keys(f.n_classes, name)}. {right} of {len(labels)} points on their "
             f"class's side ({right / max(len(labels), 1):.1%}).")
         return True

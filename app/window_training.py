@@ -18,6 +18,8 @@ from PySide6.QtCore import Qt
 
 from . import recovery
 
+DEAD_ROW_ROOM = 420  # the live plots' height, at least, once they hold the dead-units row
+
 
 class TrainingHandling:
     """Training for MainWindow: see the module's docstring."""
@@ -106,6 +108,8 @@ class TrainingHandling:
             self._beside_plots("samples")  # a generator's first samples: the live view
         elif k == "boundaryframe" and self.live.boundary_version == 1:
             self._beside_plots("boundary")  # a 2-D classifier's first boundary
+        elif k == "activations" and self.live.activations_version == 1:
+            self._plots_room(True, DEAD_ROW_ROOM)  # the plots gain a row of dead units
         elif k == "preparing":  # before the first step: selective search, once per data
             note = getattr(ev, "note", "")  # the cache was damaged: computed again
             self.show_message(f"Preparing the data: {ev.what}, {ev.done:,} of {ev.total:,} "
@@ -125,10 +129,10 @@ class TrainingHandling:
         elif k == "stopped":
             self.show_message(f"Training stopped at step {ev.step}; the last checkpoint is kept.")
 
-    def _plots_room(self, visible: bool) -> None:
+    def _plots_room(self, visible: bool, least: int = 320) -> None:
         dock = self.docks["plots"]
-        if visible and not dock.isFloating() and dock.height() < 320:
-            self.resizeDocks([dock], [min(360, self.height() // 2)], Qt.Vertical)
+        if visible and not dock.isFloating() and dock.height() < least:
+            self.resizeDocks([dock], [min(least + 40, self.height() // 2)], Qt.Vertical)
 
     def _beside_plots(self, key: str) -> None:
         """A live view's dock beside the bottom tabs (a split of one tab would tab it)."""

@@ -24,7 +24,7 @@ from .events import Event
 
 WATCHERS = ("boundary", "activations")  # every watcher there is, by name
 SAMPLES = 256  # validation samples a watcher looks at, at most
-SHARE = 0.03  # of the run's time, at most, each watcher takes (runtime/watch.py Throttle)
+SHARE = 0.02  # of the run's time, at most, each watcher takes (runtime/watch.py Throttle)
 
 
 class Watcher:
@@ -41,14 +41,17 @@ class Watcher:
 class Throttle:
     """Whether `period` seconds of wall time (or the period asked for) have passed since
     the last time it said yes (yes the first time). `spent(seconds)` tells it what the work
-    it allowed cost: it then waits at least that / `share`, so that such work takes at most
-    `share` of the run's time whatever the machine's load (a frame of 20 ms under load
-    waits 20 ms / share before the next)."""
+    it allowed cost: it then waits at least the median of the last few costs / `share`, so
+    that such work takes at most `share` of the run's time whatever the machine's load (a
+    frame of 20 ms under load waits 20 ms / share before the next). The first cost, which
+    holds the warm-up, is left out."""
 
     def __init__(self, period: float, share: float = 1.0):
         self.period, self.share = period, share
-        self.floor = 0.0  # the wait the last work's cost asks for
+        self.floor = 0.0  # the wait the recent work's cost asks for
         self.last = -float("inf")
+        self.costs: list[float] = []
+        self.told = 0
 
     def due(self, period: float | None = None, force: bool = False) -> bool:
         now = time.perf_counter()
@@ -59,7 +62,11 @@ class Throttle:
         return False
 
     def spent(self, seconds: float) -> None:
-        self.floor = seconds / self.share
+        self.told += 1
+        if self.told == 1:
+            return
+        self.costs = (self.costs + [seconds])[-5:]
+        self.floor = sorted(self.costs)[len(self.costs) // 2] / self.share
 
 
 @contextmanager

@@ -16,7 +16,9 @@ from .events import Event
 from .watch import SHARE, Throttle, Watcher, evaluating, some_samples
 from .watch_events import BoundaryFrame
 
-GRID = 100  # cells along each axis during training (the Try panel draws 200)
+# Cells along each axis during training (the Try panel draws 200): a frame of the mlp
+# template cost 0.9 ms at 64, 5.7 ms at 100 (tests/benchmarks/bench_live_boundary.py)
+GRID = 64
 PER_SECOND = 4  # frames a second at most
 MAX_POINTS = 1000  # validation points sent (and drawn) at most
 

@@ -39,7 +39,7 @@ def test_an_mlp_run_shows_its_boundary_and_its_dead_units(qapp, twin, tmp_path):
     assert w.docks["boundary"].isVisible()
     assert view.frame is frames[-1]  # the last frame drawn
     image = view.box.plane.image
-    assert image.shape == (100, 100, 4)
+    assert image.shape == (64, 64, 4)
     # row i of the picture is row i of the grid (up x₂), coloured by the predicted class
     want = np.array([region_colour(int(k)).getRgb() for k in frames[-1].grid().ravel()])
     assert (image.reshape(-1, 4) == want).all()
@@ -47,7 +47,7 @@ def test_an_mlp_run_shows_its_boundary_and_its_dead_units(qapp, twin, tmp_path):
     assert {region_colour(0).getRgb()[:3], region_colour(1).getRgb()[:3]} <= seen
     assert len(view.box.points.getData()[0]) == 200
     text = view.box.legend.text()
-    assert "end of the run" in text and "100 × 100 grid" in text
+    assert "end of the run" in text and "64 × 64 grid; x₁ across, x₂ up" in text
     acc = events[-1].metrics["val_accuracy"]
     assert f"({acc:.1%})" in text  # the points on their side: the run's validation accuracy
     # the dead units: a row of the live plots, a curve per ReLU layer, named in the title
