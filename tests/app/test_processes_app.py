@@ -124,7 +124,7 @@ def test_a_two_process_run_from_the_panel_finishes_and_equals_the_cli(qapp, win,
 
 
 @pytest.mark.slow
-def test_stop_during_a_two_process_run_keeps_its_checkpoint(qapp, win, tmp_path):
+def test_stop_during_a_two_process_run_keeps_its_checkpoint_and_resumes(qapp, win, tmp_path):
     win.open_path(mlp_copy(tmp_path, epochs=100000, processes=2), ask=False)
     events = []
     win.trainer.event.connect(events.append)
@@ -140,6 +140,22 @@ def test_stop_during_a_two_process_run_keeps_its_checkpoint(qapp, win, tmp_path)
     info = json.loads((last / "trainer.json").read_text())
     assert info["position"]["step"] == events[-1].step >= 20
     assert json.loads((win.trainer.run_dir / "run.json").read_text())["status"] == "stopped"
+    # Resume under Runs: the 2 processes go on from that checkpoint
+    stopped = events[-1].step
+    item = win.training.runs.item(0)
+    assert item.data(0x0100).resumable
+    win.training.runs.setCurrentItem(item)
+    events.clear()
+    win.trainer.event.connect(events.append)
+    try:
+        win.training.resume_run_btn.click()
+        wait_until(qapp, lambda: any(e.kind == "step" for e in events), 120)
+        assert min(e.step for e in events if e.kind == "step") > stopped
+        win.training.stop_btn.click()
+        wait_until(qapp, lambda: win.trainer.state == "idle", 60)
+    finally:
+        win.trainer.event.disconnect(events.append)
+    assert events[-1].kind == "stopped"
 
 
 @pytest.mark.slow
