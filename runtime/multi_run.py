@@ -82,14 +82,18 @@ def run_in_processes(job: dict, project, stop_event) -> Iterator[Event]:
         log = open(Path(folder, "torchrun.log"), "w")  # noqa: SIM115: closed below
         cmd = L.torchrun_command(n) + ["-m", "runtime.rank_run", str(job_file)]
         proc = L.start(cmd, folder, stdout=log, stderr=subprocess.STDOUT)
-        previous = signal.signal(signal.SIGTERM, _ending(proc))  # the worker closed: end them
+        try:  # the worker is ended (the window closed): end them too
+            previous = signal.signal(signal.SIGTERM, _ending(proc))
+        except ValueError:  # not the main thread: no handler of ours
+            previous = None
         try:
             yield from _follow(proc, Path(folder), stop_event)
         finally:
             if proc.poll() is None:
                 L.end(proc)
                 proc.wait(10)
-            signal.signal(signal.SIGTERM, previous)
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
             log.close()
 
 
