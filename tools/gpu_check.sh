@@ -7,8 +7,9 @@
 # From the repository root's venv (`make install`), or the Python in $PYTHON. Prints
 # nvidia-smi and the versions, runs `pytest -q -m gpu tests/gpu` (every template 20 steps
 # in fp32 and bf16, the host syncs per step, the detection ops against the CPU, DDP with
-# nccl), then the GPU benchmarks (bench_transformer_gpu.py, bench_compile.py --device cuda),
-# each part under its own time limit within a total of $GPU_CHECK_SECONDS (450 s), and
+# nccl, the mlp and cnn templates under training.compile), then the GPU benchmarks
+# (bench_transformer_gpu.py, bench_compile.py and bench_torch_compile.py, each --device cuda),
+# each part under its own time limit within a total of $GPU_CHECK_SECONDS (470 s), and
 # writes OUT_DIR/gpu_check.json: each part passed / failed / skipped / timed_out, its
 # seconds and figures. Without a CUDA device it says "no CUDA device" and writes a JSON
 # saying so within seconds (exit status 0); a failed part gives exit status 1.
@@ -23,7 +24,7 @@ cd "$(dirname "$0")/.." || exit 2
 OUT_DIR="${1:-${OUT:-gpu_check_out}}"
 mkdir -p "$OUT_DIR" || exit 2
 OUT_DIR="$(cd "$OUT_DIR" && pwd)"
-TOTAL="${GPU_CHECK_SECONDS:-450}"
+TOTAL="${GPU_CHECK_SECONDS:-470}"
 if [ -n "${PYTHON:-}" ]; then PY="$PYTHON"
 elif [ -x .venv/bin/python ]; then PY=.venv/bin/python
 else PY=python3; fi
@@ -93,8 +94,11 @@ else
     part bench_transformer_gpu 110 "$OUT_DIR/bench_transformer_gpu.log" \
         "$PY" tests/benchmarks/bench_transformer_gpu.py --device cuda --rounds 2 --steps 30 \
         --warmup 5 --samples 20000
-    part bench_compile_cuda 60 "$OUT_DIR/bench_compile_cuda.log" \
+    part bench_compile_cuda 50 "$OUT_DIR/bench_compile_cuda.log" \
         "$PY" tests/benchmarks/bench_compile.py --device cuda --rounds 5 --steps 10
+    part bench_torch_compile_cuda 60 "$OUT_DIR/bench_torch_compile_cuda.log" \
+        "$PY" tests/benchmarks/bench_torch_compile.py --device cuda --templates mlp,cnn \
+        --rounds 2 --steps 40
 fi
 
 "$PY" tools/gpu_check_summary.py "$OUT_DIR" "$ENV_RC" "$(( SECONDS - START ))"

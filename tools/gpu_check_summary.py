@@ -2,11 +2,11 @@
 
     python tools/gpu_check_summary.py OUT_DIR ENV_STATUS SECONDS
 
-Each part (tests, bench_transformer_gpu, bench_compile_cuda): status passed / failed /
-skipped / timed_out, its seconds and limit, and its figures (the tests' counts and failures
-from the JUnit XML, each template's run from gpu_detail.jsonl; a benchmark's JSON last
-line). Exit status 0 when nothing failed (a machine without CUDA included), else 1. Stdlib
-only (the project's atomic write when it imports)."""
+Each part (tests, bench_transformer_gpu, bench_compile_cuda, bench_torch_compile_cuda):
+status passed / failed / skipped / timed_out, its seconds and limit, and its figures (the
+tests' counts and failures from the JUnit XML, each template's run from gpu_detail.jsonl; a
+benchmark's JSON last line). Exit status 0 when nothing failed (a machine without CUDA
+included), else 1. Stdlib only (the project's atomic write when it imports)."""
 from __future__ import annotations
 
 import json
@@ -15,7 +15,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-PARTS = ("tests", "bench_transformer_gpu", "bench_compile_cuda")
+PARTS = ("tests", "bench_transformer_gpu", "bench_compile_cuda", "bench_torch_compile_cuda")
 
 
 def _read_json(path: Path):
