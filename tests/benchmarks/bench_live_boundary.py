@@ -2,12 +2,12 @@
 (two ReLU layers of 64, the spirals, 40 epochs of 25 steps) trained in-process with
 runtime.train.Trainer, as the Train button and `layerloom train` run it, with its watchers
 (runtime/watch.py) off, with the live decision boundary only, and with the boundary and the
-activation statistics. The three run in turn, `--repeats` times (alternating, so the shared
-machine's load falls on each alike); each run's samples/s is the Finished event's (steps'
-samples over the run's wall time: the watchers' time included). Also measured: the seconds
-spent inside the watchers (each call timed) as a share of the run's time, the number of
-frames, and one frame's median cost at 64, 100 and 200 cells a side. Target: the boundary
-costs <= 5 % of samples/s.
+activation statistics. The three run in turn, `--repeats` times, in a rotating order (so
+the shared machine's load falls on each alike); each run's samples/s is the Finished
+event's (steps' samples over the run's wall time: the watchers' time included). Also
+measured: the seconds spent inside the watchers (each call timed) as a share of the run's
+time, the number of frames, and one frame's median cost at 64, 100 and 200 cells a side.
+Target: the boundary costs <= 5 % of samples/s.
 
 With --noisy, another process burns one core the whole time (the shared-machine case).
 
@@ -118,8 +118,9 @@ def main() -> None:
     try:
         run("off")  # warm-up: the dataset, sklearn and torch's first calls
         results = {m: [] for m in MODES}
+        names = list(MODES)
         for k in range(args.repeats):
-            for m in MODES:
+            for m in names[k % 3:] + names[:k % 3]:  # each mode first, second and third alike
                 r = run(m)
                 results[m].append(r)
                 print(f"{k} {m:9s} {r['samples_per_s']:9.0f} samples/s  {r['seconds']:.2f} s  "
