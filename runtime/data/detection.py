@@ -186,7 +186,7 @@ def _parts(n: int, k: int, height: int, width: int, proposals: int) -> dict[str,
 
 
 def _memory(ann_path: Path, n: int, k: int, height: int, width: int, proposals: int,
-            streams: bool = False) -> None:
+            streams: bool = False, off: bool = False) -> None:
     """Refuses (before anything is allocated) a dataset whose fields would take more than
     MAX_BYTES, as the image folder does, saying which field takes what (streamed: the
     fields held whole, boxes, labels and proposals)."""
@@ -211,7 +211,9 @@ def _memory(ann_path: Path, n: int, k: int, height: int, width: int, proposals: 
                     f"{width} with up to {k:,} object{'s' if k != 1 else ''} each would take "
                     f"{format_bytes(total)} of memory (at most {format_bytes(MAX_BYTES)}; "
                     f"{big}): use smaller images (height, width), fewer objects per image "
-                    "(max_objects), fewer proposals per image (proposals), or fewer images")
+                    "(max_objects), fewer proposals per image (proposals), or fewer images"
+                    + (", or let the images stream (option streaming 'auto' or 'on')" if off
+                       else ""))
 
 
 def load_coco(seed: int, path: str = "", images: str = "", height: int = 64, width: int = 64,
@@ -300,7 +302,7 @@ def load_coco(seed: int, path: str = "", images: str = "", height: int = 64, wid
         _memory(ann_path, n, k_max, height, width, proposals, streams=True)
         return stream_coco(ann_path, folder, imgs, per_image, number, classes, k_max, height,
                            width, proposals, proposal_mode, proposal_scale, cache_dir, _inside)
-    _memory(ann_path, n, k_max, height, width, proposals)
+    _memory(ann_path, n, k_max, height, width, proposals, off=streaming == "off")
     image = np.zeros((n, 3, height, width), np.float32)
     boxes = np.zeros((n, k_max, 4), np.float32)
     labels = np.full((n, k_max), -1, np.int64)
