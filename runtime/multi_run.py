@@ -8,6 +8,7 @@ one to fail is said as the run's Failed event (`process R: ...` for a rank other
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from . import launch as L
+from . import watch_events  # noqa: F401: its events (live boundary, activations) come back too
 from .events import Event, Failed
 
 POLL_S = 0.05
@@ -36,6 +38,12 @@ def event_from_dict(d: dict) -> Event | None:
     if cls is None:
         return None
     fields = {k: v for k, v in d.items() if k != "event" and k in cls.__dataclass_fields__}
+    for f in dataclasses.fields(cls):  # what JSON made lists of: bytes and tuples again
+        v, t = fields.get(f.name), str(f.type)
+        if isinstance(v, list) and t == "bytes":
+            fields[f.name] = bytes(v)
+        elif isinstance(v, list) and t.startswith("tuple"):
+            fields[f.name] = tuple(v)
     try:
         return cls(**fields)
     except TypeError:

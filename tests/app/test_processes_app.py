@@ -107,6 +107,7 @@ def test_a_two_process_run_from_the_panel_finishes_and_equals_the_cli(qapp, win,
     kinds = [e.kind for e in events]
     assert kinds[-1] == "finished", events[-1]
     assert "started" in kinds and kinds.count("step") >= 3 and kinds.count("epochend") == 2
+    assert "boundaryframe" in kinds  # rank 0's watchers too (the live decision boundary)
     assert win.live.step == events[-1].step == 2 * 25  # 800 samples, 2 × 16 a step
     run = win.trainer.run_dir
     assert (run / "steps.csv").is_file() and (run / "epochs.csv").is_file()

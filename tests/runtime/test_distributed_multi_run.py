@@ -12,6 +12,7 @@ from graph.project import loads
 from runtime import distributed as D
 from runtime.events import EpochEnd, Failed, Started, Step
 from runtime.multi_run import event_from_dict, refusal, run_in_processes
+from runtime.watch_events import BoundaryFrame
 
 ROOT = Path(__file__).resolve().parents[2]
 MLP = ROOT / "templates" / "mlp.json"
@@ -21,9 +22,13 @@ def test_events_come_back_from_their_dicts():
     for ev in (Step(3, 1, 0.5, 0.01, 1200.0, {"a": 1.0}, 0.25),
                EpochEnd(1, 25, {"loss": 0.4, "val_loss": float("nan")}, 1.5),
                Started("cpu", "CPU", 2, 25, 50, 800, 200, 4482, ["fc1"], "supervised"),
-               Failed("bad", 4, "fc1")):
+               Failed("bad", 4, "fc1"),
+               BoundaryFrame(5, 1, 2, (-1.0, 1.0, -2.0, 2.0), bytes([0, 1, 1, 0]),
+                             bytes([1, 0]), 2, [[0.5, 0.5]], [1], final=True)):
         back = event_from_dict(json.loads(json.dumps(ev.to_dict())))
         assert type(back) is type(ev)
+        if ev.kind != "epochend":  # (NaN is not equal to itself)
+            assert back == ev  # bytes and tuples as they were
         assert json.dumps(back.to_dict()) == json.dumps(ev.to_dict())
     assert event_from_dict({"event": "nosuch"}) is None
 
