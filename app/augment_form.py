@@ -205,7 +205,7 @@ class AugmentBox(QGroupBox):
 def preview_picture(originals, augmented, labels, room: int, font):
     """The preview grid, at most `room` pixels wide: a column of the samples as read, a gap,
     the augmented columns; the class name of each row at its left; a heading above each
-    part. Images larger than a cell are scaled down smoothly (never cropped). Returns the
+    part. Images larger than a cell are averaged down (never cropped). Returns the
     QImage and each cell's QRect: cells[row][0] the sample as read, [row][1:] augmented."""
     from PySide6.QtCore import QRect
     from PySide6.QtGui import QColor, QFontMetrics, QPainter
