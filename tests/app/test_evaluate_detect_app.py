@@ -108,3 +108,39 @@ def test_detection_page_and_an_image_opened_in_the_try_panel(qapp, qtbot, win, t
     images.selectRow(0)
     qtbot.mouseClick(page.open_btn, Qt.LeftButton)
     assert panel.detections.index == first["index"]
+
+
+def test_detection_page_of_a_constructed_case_asks_for_the_double_clicked_image(qtbot):
+    """No training: the constructed two-image case (tests/runtime/test_evaluate_detect.py)
+    laid out; a double-click on a row asks open_sample for the judged weights and that
+    image's index; the button for the selected row."""
+    import numpy as np
+
+    from app.evaluate_view import EvaluateView
+    from runtime.evaluate import Evaluation
+    from runtime.evaluate.detect import figures
+    from tests.runtime.test_evaluate_detect import CLASSES, _case
+    asked = []
+    view = EvaluateView(open_sample=lambda w, i: asked.append((w, i)))
+    qtbot.addWidget(view)
+    view.resize(1200, 700)
+    f = figures(_case(), CLASSES, np.array([7, 3]))
+    view.weights = "/runs/r1/checkpoints/best"
+    view.show_evaluation(Evaluation("detection", "val", view.weights, "case", f))
+    view.show()
+    qtbot.waitExposed(view)
+    page = view.detection
+    assert view.tabs.count() == 1 and view.tabs.tabText(0) == "Detection"
+    assert "mAP50" in view.status.text() and "2 missed, 3 false" in view.status.text()
+    t = page.images_table
+    assert [t.item(r, 0).text() for r in range(t.rowCount())] == ["1", "0"]  # worst first
+    assert [t.item(r, 1).text() for r in range(t.rowCount())] == ["3", "7"]
+    assert [(t.item(r, 4).text(), t.item(r, 5).text()) for r in range(2)] == \
+        [("1", "2"), ("1", "1")]
+    assert t.item(1, 6).text() == "square (20, 20)–(30, 30)"
+    _double_click_row(qtbot, t, 1)
+    assert asked == [("/runs/r1/checkpoints/best", 0)]
+    t.selectRow(0)
+    qtbot.mouseClick(page.open_btn, Qt.LeftButton)
+    assert asked[-1] == ("/runs/r1/checkpoints/best", 1)
+    assert [page.ap_table.item(k, 0).text() for k in range(2)] == ["circle", "square"]
