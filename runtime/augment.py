@@ -173,30 +173,3 @@ def preview(settings: AugmentSettings, images: torch.Tensor, ways: int = 8,
     seeded `seed`)."""
     aug = Augmenter(settings, [0], [tuple(images.shape[-2:])], seed)
     return torch.stack([aug([images])[0] for _ in range(ways)])
-
-
-def preview_samples(project, base_dir=None, k: int = 4, ways: int = 8):
-    """The data form's preview: the first `k` training samples of the project's first image
-    Input, augmented `ways` ways by its settings (ways × k × C × H × W, a numpy array).
-    DataError, CompileError or AugmentError (in words) when it cannot be shown."""
-    from .binding import bind_data
-    from .compile import compile_graph
-    from .data import load_dataset
-    from .train import split
-    data, s = project.data, project.training
-    c = compile_graph(project.graph)
-    needed = [p for p in c.feeds if p not in c.noise_inputs] if c.objective else c.inputs
-    at = image_inputs(c, needed)
-    why = refusal(data.augment, c, needed) if data.augment.random or not at else None
-    if why:
-        raise AugmentError(why)
-    dataset = load_dataset(data.dataset, data.options, s.seed, base_dir)
-    node = needed[at[0]]
-    images = bind_data(c, data.bind, dataset, [node])[node]
-    _, train_idx = split(len(dataset), s.seed, s.val_split, dataset.name)
-    images = images[train_idx[:k]].float()
-    if data.augment.colour:
-        why = refusal(data.augment, c, [node], [images])
-        if why:
-            raise AugmentError(why)
-    return preview(data.augment, images, ways, s.seed).numpy()
