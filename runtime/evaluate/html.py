@@ -115,7 +115,8 @@ def _detection(f: dict) -> list[str]:
     pc = f["per_class"]
     out.append(_img(svg.curves("Precision-recall at IoU 0.5", "recall", "precision",
                                [(f"{c['class']} AP50 {c['ap50']:.3f}", c["recall"],
-                                 c["precision"]) for c in pc if c["recall"]]),
+                                 c["precision"]) for c in pc if c["recall"]],
+                               low_left=True),
                     "precision-recall curves per class at IoU 0.5"))
     out.append(_table(["class", "AP50", "max recall (IoU 0.5)"],
                       [[c["class"], c["ap50"], c["max_recall"]] for c in pc]))

@@ -56,7 +56,9 @@ class Frame:
                          f'fill="{color}" fill-opacity="0.6"/>'
                          for x, y in zip(xs, ys) if _finite(x, y)))
 
-    def svg(self, legend: list[tuple[str, str]] = ()) -> str:
+    def svg(self, legend: list[tuple[str, str]] = (), low_left: bool = False) -> str:
+        """The plot; its legend top right, or bottom left with `low_left` (PR curves, which
+        run along the top right)."""
         ax = [f'<rect x="{L}" y="{T}" width="{W - L - R}" height="{H - T - B}" fill="white" '
               'stroke="#444"/>']
         for i in range(5):
@@ -71,8 +73,15 @@ class Frame:
                   f'transform="rotate(-90 12 {(T + H - B) / 2})">{escape(self.ylabel)}</text>')
         ax.append(f'<text x="{W / 2}" y="15" font-size="12" font-weight="bold" '
                   f'text-anchor="middle">{escape(self.title)}</text>')
-        leg = [f'<text x="{W - R - 4}" y="{T + 12 + 11 * i}" font-size="9" text-anchor="end" '
-               f'fill="{c}">{escape(name)}</text>' for i, (name, c) in enumerate(legend[:12])]
+        shown = list(legend[:12])
+        if low_left:
+            leg = [f'<text x="{L + 6}" y="{H - B - 6 - 11 * (len(shown) - 1 - i)}" '
+                   f'font-size="9" text-anchor="start" fill="{c}">{escape(name)}</text>'
+                   for i, (name, c) in enumerate(shown)]
+        else:
+            leg = [f'<text x="{W - R - 4}" y="{T + 12 + 11 * i}" font-size="9" '
+                   f'text-anchor="end" fill="{c}">{escape(name)}</text>'
+                   for i, (name, c) in enumerate(shown)]
         return _wrap("".join(ax + self.parts + leg), W, H)
 
 
@@ -86,7 +95,7 @@ def _finite(*vs) -> bool:
 
 
 def curves(title: str, xlabel: str, ylabel: str, series: list[tuple[str, list, list]],
-           diagonal: bool = False) -> str:
+           diagonal: bool = False, low_left: bool = False) -> str:
     """Lines on the unit square (ROC, PR curves), one colour per series."""
     f = Frame(title, xlabel, ylabel, (0.0, 1.0), (0.0, 1.0))
     if diagonal:
@@ -96,7 +105,7 @@ def curves(title: str, xlabel: str, ylabel: str, series: list[tuple[str, list, l
         c = COLORS[i % len(COLORS)]
         f.polyline(xs, ys, c)
         legend.append((name, c))
-    return f.svg(legend)
+    return f.svg(legend, low_left)
 
 
 def _range(vs) -> tuple[float, float]:
