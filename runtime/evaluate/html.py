@@ -178,4 +178,29 @@ def _generator(f: dict) -> list[str]:
                                     [p[1] for p in gen]), "generated samples"))
     elif len(shape) in (2, 3):
         out.append(_img(svg.image_grid("Generated samples", gen), "generated samples"))
+    return out + _epochs(f.get("epochs") or [], shape)
+
+
+EPOCH_GRIDS = 6  # the run's epochs with samples drawn in the page, spread over the run
+
+
+def _epochs(epochs: list[dict], shape: list) -> list[str]:
+    """The run's samples per epoch: each epoch's judged figures, and a few epochs' samples."""
+    if not epochs:
+        return []
+    names = sorted({k for e in epochs for k in e.get("judged", {})})
+    out = ["<h2>Samples per epoch of the run</h2>",
+           _table(["epoch", "step", *names],
+                  [[e["epoch"], e["step"], *[e.get("judged", {}).get(k, "") for k in names]]
+                   for e in epochs], left=0)]
+    kept = [e for e in epochs if e.get("generated")]
+    if len(kept) > EPOCH_GRIDS:  # the first, the last and evenly between
+        kept = [kept[round(i * (len(kept) - 1) / (EPOCH_GRIDS - 1))] for i in range(EPOCH_GRIDS)]
+    for e in kept:
+        title, gen = f"Epoch {e['epoch']}", e["generated"]
+        if len(shape) == 1 and shape[0] == 2:
+            out.append(_img(svg.scatter(title, "x₁", "x₂", [p[0] for p in gen],
+                                        [p[1] for p in gen]), title.lower()))
+        elif len(shape) in (2, 3):
+            out.append(_img(svg.image_grid(title, gen), title.lower()))
     return out
