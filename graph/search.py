@@ -117,9 +117,11 @@ def target_kind(graph: Graph, target: str) -> str:
     node, name = split_target(target)
     if node == SETTINGS:
         kind = _setting_kind(name)
-        if kind is None:
-            raise SearchError(f"there is no training setting '{name}' (searchable: "
-                              f"{', '.join(searchable_settings())})")
+        if kind is None or name not in searchable_settings():
+            what = (f"there is no training setting '{name}'" if kind is None else
+                    f"the training setting '{name}' is not searched (it changes where or how "
+                    "fast a run trains, or is not one value)")
+            raise SearchError(f"{what} (searchable: {', '.join(searchable_settings())})")
         return kind
     if node not in graph:
         raise SearchError(f"there is no node '{node}'")
@@ -135,7 +137,8 @@ def target_kind(graph: Graph, target: str) -> str:
 
 def searchable_settings() -> list[str]:
     return [n for n in TrainingSettings.model_fields
-            if n not in ("optimizers", "initial_weights", "best_metric", "device")]
+            if n not in ("optimizers", "initial_weights", "best_metric", "device",
+                         "processes", "compile")]  # a sweep's trials run in one process
 
 
 def value_problem(graph: Graph, training: TrainingSettings, target: str, value: Any

@@ -37,3 +37,18 @@ def test_a_removed_nodes_entry_is_not_written_and_an_undo_brings_it_back(tmp_pat
     p.save(tmp_path / "restored.json")
     assert [e.target for e in load(tmp_path / "restored.json").search] == \
         ["training.lr", "fc1.out_features"]
+
+
+def test_settings_that_change_no_result_are_not_searched():
+    """A sweep's trials run in one process, and compile or the device change only speed:
+    such a setting is refused in words, naming the ones that can be searched."""
+    import pytest
+
+    from graph.search import SearchError, parse_entry, searchable_settings, target_kind
+    g = load(MLP).graph
+    for name in ("processes", "compile", "device"):
+        assert name not in searchable_settings()
+        with pytest.raises(SearchError, match=f"'{name}' is not searched"):
+            target_kind(g, f"training.{name}")
+    assert target_kind(g, "training.lr") == "float"
+    assert parse_entry("training.lr=1e-4..1e-1:log", g).target == "training.lr"
