@@ -118,7 +118,8 @@ class TrainingHandling:
             self.training.status.setText(f"Preparing {ev.what}: {ev.done:,} / {ev.total:,}")
         elif k == "started":  # the data is ready: no more "Preparing" in the status bar
             self.training.show_result({})
-            self.show_message(f"Training on {ev.device_name}: {ev.total_steps:,} steps")
+            self.show_message(f"Training on {ev.device_name}: {ev.total_steps:,} steps"
+                              + "".join(f". {n}" for n in ev.notes))
         elif k == "finished":
             m = ", ".join(f"{n} {v:.4g}" for n, v in ev.metrics.items())
             r = self.live.resumed_at
