@@ -1,6 +1,7 @@
 """training.compile (torch.compile of the objective a recipe steps) against eager training:
 what it costs before the first steps and what it gains per step, for the mlp and cnn
-templates (and the transformer template with --templates mlp,cnn,transformer).
+templates (and the transformer template with --templates transformer --one-optimizer: its
+optimizer record, for its lr schedule, keeps the objective eager under training.compile).
 
     python tests/benchmarks/bench_torch_compile.py [--device cpu|cuda] [--rounds 3]
         [--templates mlp,cnn] [--steps 100] [--warmup 20] [--log-every 10]
@@ -67,6 +68,8 @@ class Run:
         self.device, self.args, self.torch = device, args, torch
         p = load(ROOT / "templates" / f"{template}.json")
         p.training.compile = compile_
+        if args.one_optimizer:  # optimizer records keep the objective eager (the transformer's)
+            p.training.optimizers = []
         p.training.epochs = 10_000  # the benchmark ends the run
         self.batch_size = p.training.batch_size
         self.t0 = time.perf_counter()
@@ -190,6 +193,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=100, help="timed steps after the warm-up")
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--log-every", type=int, default=10)
+    ap.add_argument("--one-optimizer", action="store_true",
+                    help="drop the project's optimizer records (with them the run is not "
+                         "compiled: the transformer template's lr schedule), the training "
+                         "settings' own optimizer instead")
     ap.add_argument("--keep-cache", action="store_true",
                     help="TorchInductor's usual cache folder (a warm first compile)")
     args = ap.parse_args()
