@@ -21,9 +21,13 @@ __all__ = ["compile_objective", "compile_recipe"]
 def compile_recipe(recipe, batch: list[torch.Tensor], backend="inductor") -> str:
     """Compile the objective `recipe` steps, tried once on `batch` (training data in the
     objective's data order). Returns '' when compiled, else why it trains eagerly."""
-    if not getattr(type(recipe), "compilable", False) or getattr(recipe, "recs", None):
+    if not getattr(type(recipe), "compilable", False):
         return (f"torch.compile is not applied to the '{recipe.name}' recipe's steps (only "
-                "to the supervised and sam recipes with one optimizer): training eagerly")
+                "to the supervised and sam recipes): training eagerly")
+    if getattr(recipe, "recs", None):
+        return ("torch.compile is not applied to a run with optimizer records "
+                "(training.optimizers: each steps its own part of the graph): training "
+                "eagerly")
     objective = recipe.c.objective
     if isinstance(objective, torch.nn.parallel.DistributedDataParallel):
         objective = objective.module  # compiled inside DDP: no trial step through its reducer

@@ -64,6 +64,16 @@ def test_a_recipe_without_autograd_steps_is_trained_eagerly_with_a_note():
     assert any("not applied to the 'perceptron' recipe" in n for n in started.notes)
 
 
+def test_a_run_with_optimizer_records_is_trained_eagerly_with_a_note():
+    p = load(ROOT / "templates" / "transformer.json")
+    assert p.training.optimizers  # its schedule is an optimizer record
+    p.training.compile = True
+    events = list(Trainer(p, device="cpu", max_steps=1).run())
+    assert events[-1].kind == "finished", events[-1]
+    started = next(e for e in events if e.kind == "started")
+    assert any("not applied to a run with optimizer records" in n for n in started.notes)
+
+
 @pytest.mark.slow  # TorchInductor compiles C++ for the CPU: 15-30 s on 2 cores
 def test_a_compiled_run_trains_as_the_eager_one():
     t, events = _run(True)
