@@ -357,8 +357,9 @@ class Sweep:
     def _train(self, trial, project: Project, folder: Path):
         """One ordinary run with the trial's values: (state, values, message)."""
         from .train import Trainer
+        # no watchers: nothing shows a trial's live boundary or dead units (their <= 2 % each)
         trainer = Trainer(project, base_dir=self.base_dir, device=self.config.device,
-                          epochs=self.epochs, max_steps=self.max_steps)
+                          epochs=self.epochs, max_steps=self.max_steps, watch=())
         self._trainer = trainer
         if self._stopped:
             trainer.stop()

@@ -174,6 +174,8 @@ def test_a_sweep_counts_its_trials_and_keeps_them_in_the_journal(tmp_path):
     for e in ended:  # each an ordinary run, with its own folder
         assert (sweep.root / e.run / "epochs.csv").is_file()
         assert (sweep.root / e.run / "checkpoints" / "last").is_dir()
+        # no live views watch a trial: no dead-unit statistics were taken
+        assert not (sweep.root / e.run / "activations.csv").exists()
     again = _sweep(f, 2, resume=True)  # nothing missing: nothing runs
     assert _drain(again) == [] and again.summary().complete == 2
     assert again.journal == sweep.journal
