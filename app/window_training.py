@@ -118,7 +118,10 @@ class TrainingHandling:
             self.training.status.setText(f"Preparing {ev.what}: {ev.done:,} / {ev.total:,}")
         elif k == "started":  # the data is ready: no more "Preparing" in the status bar
             self.training.show_result({})
-            self.show_message(f"Training on {ev.device_name}: {ev.total_steps:,} steps"
+            procs = self.trainer.processes  # several: the figures are process 0's
+            where = (f"{procs} processes, process 0 on {ev.device_name}" if procs > 1
+                     else ev.device_name)
+            self.show_message(f"Training on {where}: {ev.total_steps:,} steps"
                               + "".join(f". {n}" for n in ev.notes))
         elif k == "finished":
             m = ", ".join(f"{n} {v:.4g}" for n, v in ev.metrics.items())

@@ -21,3 +21,9 @@ def test_a_fallback_to_eager_is_said_when_the_run_starts(win):
     win._training_event(Started("cpu", "CPU", 1, 10, 10, 100, 20, 50, [], "supervised",
                                 notes=[note]))
     assert win.status.text() == f"Training on CPU: 10 steps. {note}"
+
+
+def test_a_run_in_several_processes_says_so_when_it_starts(win, monkeypatch):
+    monkeypatch.setattr(win.trainer, "processes", 2)
+    win._training_event(Started("cpu", "CPU", 1, 10, 10, 100, 20, 50, [], "supervised"))
+    assert win.status.text() == "Training on 2 processes, process 0 on CPU: 10 steps"
