@@ -24,6 +24,9 @@ from .events import Event
 
 WATCHERS = ("boundary", "activations")  # every watcher there is, by name
 SAMPLES = 256  # validation samples a watcher looks at, at most
+# ... and at most this many input values in all: 256 samples of 2 features or of 8 x 8
+# digits, 42 of a detector's 3 x 64 x 64 images (whose model costs ~0.2 s a sample here)
+ELEMENTS = 2 ** 19
 SHARE = 0.02  # of the run's time, at most, each watcher takes (runtime/watch.py Throttle)
 
 
@@ -44,14 +47,23 @@ class Throttle:
     it allowed cost: it then waits at least the median of the last few costs / `share`, so
     that such work takes at most `share` of the run's time whatever the machine's load (a
     frame of 20 ms under load waits 20 ms / share before the next). The first cost, which
-    holds the warm-up, is left out."""
+    holds the warm-up, is left out unless `skip_first` is False (work whose first call is
+    not mostly warm-up, and may be long: a detector's activation statistics)."""
 
-    def __init__(self, period: float, share: float = 1.0):
-        self.period, self.share = period, share
+    def __init__(self, period: float, share: float = 1.0, skip_first: bool = True):
+        self.period, self.share, self.skip_first = period, share, skip_first
+        self.t0 = time.perf_counter()
+        self.last_cost: float | None = None
         self.floor = 0.0  # the wait the recent work's cost asks for
         self.last = -float("inf")
         self.costs: list[float] = []
         self.told = 0
+
+    def affordable(self, share: float) -> bool:
+        """Whether the work's last cost is at most `share` of the time since the throttle
+        was made (the run's time so far): a forced last call is skipped when it is not."""
+        return self.last_cost is None or \
+            self.last_cost <= share * (time.perf_counter() - self.t0)
 
     def due(self, period: float | None = None, force: bool = False) -> bool:
         now = time.perf_counter()
@@ -63,7 +75,8 @@ class Throttle:
 
     def spent(self, seconds: float) -> None:
         self.told += 1
-        if self.told == 1:
+        self.last_cost = seconds
+        if self.told == 1 and self.skip_first:
             return
         self.costs = (self.costs + [seconds])[-5:]
         self.floor = sorted(self.costs)[len(self.costs) // 2] / self.share

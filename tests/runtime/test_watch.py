@@ -178,3 +178,35 @@ def test_the_dead_units_line():
     assert r.line(ev(4, [])) == "dead units at step 4: none left"
     many = dead_summary(ev(5, list(range(12))))
     assert many == "relu1 12/32 (ch 0, 1, 2, 3, 4, 5, 6, 7, …)"
+
+
+def test_a_long_first_measurement_counts_and_a_costly_end_is_skipped(monkeypatch):
+    """Activation statistics of a heavy model (a detector: seconds a measurement): the
+    first cost is not left out, and the forced measurement at the run's end is made only
+    when it costs at most END_SHARE of the run so far."""
+    from runtime.watch_activations import END_SHARE
+    now = [100.0]
+    monkeypatch.setattr(watch.time, "perf_counter", lambda: now[0])
+    th = Throttle(5.0, share=0.02, skip_first=False)
+    assert th.affordable(END_SHARE) and th.due()
+    th.spent(8.0)  # the first measurement: 8 s, waits 8 / 0.02 = 400 s before the next
+    now[0] = 150.0
+    assert not th.due(1.0)
+    assert not th.affordable(END_SHARE)  # 8 s > a tenth of the 50 s run so far
+    now[0] = 190.0
+    assert th.affordable(END_SHARE) and th.due(force=True)
+
+
+def test_large_inputs_are_measured_on_fewer_samples():
+    """At most watch.ELEMENTS input values in all: 256 samples of 2 features, 42 images of
+    3 x 64 x 64 (a detector's), so that one measurement stays short."""
+    from types import SimpleNamespace
+
+    from runtime.compile import compile_graph
+    from runtime.watch_activations import activations_watcher
+    c = compile_graph(load(TEMPLATES / "mlp.json").graph)
+    for shape, n in (((2,), 256), ((3, 64, 64), 42)):
+        x = torch.zeros(300, *shape)
+        run = SimpleNamespace(needed=list(c.inputs), val=[x], train=[x])
+        w = activations_watcher(c, run)
+        assert w is not None and len(next(iter(w.inputs.values()))) == n
